@@ -1,0 +1,97 @@
+/*
+ * err.h — the one error value every module fills, and its mapping to
+ * sysexits(3).  Library code never prints and never exits: it fills a
+ * struct sx_err (first error wins) and returns -1; main.c reports it.
+ */
+#ifndef SX_ERR_H
+#define SX_ERR_H
+
+#include <stddef.h>
+
+/* What kind of failure; decides the exit code and whether to retry. */
+enum sx_class {
+	SX_OK = 0,
+	SX_USAGE,   /* bad command line */
+	SX_CONFIG,  /* bad config file, account or secret source */
+	SX_DATA,    /* bad message or address */
+	SX_NOHOST,  /* host name does not resolve */
+	SX_TEMP,    /* 4xx, timeout, connection lost: try again later */
+	SX_PERM,    /* 5xx: the server will not take it */
+	SX_NOUSER,  /* every recipient refused */
+	SX_PROTO,   /* malformed server reply or protocol violation */
+	SX_AUTH,    /* authentication refused */
+	SX_TLS,     /* TLS required but unavailable, or certificate rejected */
+	SX_LOCALIO, /* local file or spool I/O */
+	SX_INTERNAL /* out of memory, bug */
+};
+
+/* Where it failed; every diagnostic names its stage. */
+enum sx_stage {
+	STAGE_NONE = 0,
+	STAGE_ARGS,
+	STAGE_CONFIG,
+	STAGE_INTAKE,
+	STAGE_RESOLVE,
+	STAGE_CONNECT,
+	STAGE_TLS,
+	STAGE_GREETING,
+	STAGE_EHLO,
+	STAGE_STARTTLS,
+	STAGE_AUTH,
+	STAGE_MAIL,
+	STAGE_RCPT,
+	STAGE_DATA,
+	STAGE_BODY,
+	STAGE_EOM,
+	STAGE_QUIT,
+	STAGE_QUEUE,
+	STAGE_LAST
+};
+
+#define SX_DETAIL_MAX 512
+#define SX_REPLY_MAX  1024
+
+struct sx_err {
+	enum sx_class cls;
+	enum sx_stage stage;
+	int sys_errno;              /* 0 if none */
+	int gnutls_rc;              /* 0 if none */
+	int reply_code;             /* 0 if none */
+	char enhanced[16];          /* "5.7.8" when the server sent one */
+	char detail[SX_DETAIL_MAX]; /* our cause, printable */
+	char reply[SX_REPLY_MAX];   /* server's reply, printable, lines joined by '\n' */
+	char hint[SX_DETAIL_MAX];   /* likely fix, or "" */
+};
+
+/*
+ * Record a failure unless one is already recorded (the first cause is the
+ * one worth reporting).  The detail is sanitised.  Always returns -1.
+ */
+int sx_fail(struct sx_err *, enum sx_class, enum sx_stage, const char *, ...)
+    __attribute__((__format__(printf, 4, 5)));
+
+/* Set the hint of an error already recorded (no-op on an empty error). */
+void sx_hint(struct sx_err *, const char *, ...) __attribute__((__format__(printf, 2, 3)));
+
+/* Attach the server reply (code, enhanced code, text) to a recorded error. */
+void sx_set_reply(struct sx_err *, int code, const char *enhanced, const char *text);
+
+void sx_clear(struct sx_err *);
+
+/* sysexits(3) code for the error; 0 for SX_OK. */
+int sx_exitcode(const struct sx_err *);
+
+/* Stage name as printed in diagnostics ("connect", "starttls", …). */
+const char *sx_stage_name(enum sx_stage);
+
+/* Temporary failure worth retrying later (SX_TEMP)? */
+int sx_is_temporary(const struct sx_err *);
+
+/*
+ * Copy src to dst (size dstsz), replacing every byte that is not printable
+ * ASCII (and not '\n' when keep_nl) by '?' so nothing from the network or
+ * input can drive the terminal.  Always NUL-terminates.
+ */
+void sx_sanitize(char *dst, size_t dstsz, const char *src, size_t srclen, int keep_nl);
+
+#endif
