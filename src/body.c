@@ -1,0 +1,60 @@
+/* body.c — CRLF normalisation and dot-stuffing (see body.h). */
+#include "config.h"
+
+#include "body.h"
+
+void
+body_enc_init(struct body_enc *b)
+{
+	b->at_bol = 1;
+	b->prev_cr = 0;
+}
+
+size_t
+body_enc_feed(struct body_enc *b, const char *in, size_t len, char *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++) {
+		char ch = in[i];
+
+		if (ch == '\n') {
+			/* The LF of a CRLF whose CR already produced the line break. */
+			if (!b->prev_cr) {
+				out[n++] = '\r';
+				out[n++] = '\n';
+			}
+			b->at_bol = 1;
+			b->prev_cr = 0;
+		} else if (ch == '\r') {
+			out[n++] = '\r';
+			out[n++] = '\n';
+			b->at_bol = 1;
+			b->prev_cr = 1;
+		} else {
+			if (b->at_bol && ch == '.')
+				out[n++] = '.';
+			out[n++] = ch;
+			b->at_bol = 0;
+			b->prev_cr = 0;
+		}
+	}
+	return n;
+}
+
+size_t
+body_enc_finish(struct body_enc *b, char *out)
+{
+	size_t n = 0;
+
+	if (!b->at_bol) {
+		out[n++] = '\r';
+		out[n++] = '\n';
+	}
+	out[n++] = '.';
+	out[n++] = '\r';
+	out[n++] = '\n';
+	b->at_bol = 1;
+	b->prev_cr = 0;
+	return n;
+}

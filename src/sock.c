@@ -1,0 +1,408 @@
+/* sock.c — TCP connect and the plain/TLS byte stream (see sock.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "sock.h"
+
+/* Wait until fd is ready for events or the deadline passes. 0, or -1 (timeout/error). */
+static int
+sock_wait(int fd, short events, int64_t deadline, enum sx_stage st, struct sx_err *e)
+{
+	for (;;) {
+		struct pollfd pfd = {fd, events, 0};
+		int64_t left = deadline - conn_now_ms();
+		int n;
+
+		if (left <= 0) {
+			sx_fail(e, SX_TEMP, st, "timed out waiting for the server");
+			e->sys_errno = ETIMEDOUT;
+			return -1;
+		}
+		n = poll(&pfd, 1, left > 600000 ? 600000 : (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return sx_fail(e, SX_TEMP, st, "poll: %s", strerror(errno));
+	}
+}
+
+static int
+sock_connect_one(const struct addrinfo *ai, int64_t deadline, int *fdp, int *err)
+{
+	int fd, one = 1, soerr = 0;
+	socklen_t slen = sizeof(soerr);
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+	if (fd == -1) {
+		*err = errno;
+		return -1;
+	}
+	/* Our writes are already batched; Nagle would only add a delayed-ACK stall. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		goto done;
+	if (errno != EINPROGRESS) {
+		*err = errno;
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		struct pollfd pfd = {fd, POLLOUT, 0};
+		int64_t left = deadline - conn_now_ms();
+		int n;
+
+		if (left <= 0) {
+			*err = ETIMEDOUT;
+			close(fd);
+			return -1;
+		}
+		n = poll(&pfd, 1, (int)(left > 600000 ? 600000 : left));
+		if (n > 0)
+			break;
+		if (n < 0 && errno != EINTR) {
+			*err = errno;
+			close(fd);
+			return -1;
+		}
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) == -1 || soerr != 0) {
+		*err = soerr != 0 ? soerr : errno;
+		close(fd);
+		return -1;
+	}
+done:
+	*fdp = fd;
+	return 0;
+}
+
+int
+sock_connect(struct sock *sk, const char *host, unsigned port, int timeout_ms, struct diag *d,
+    struct sx_err *e)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char portstr[8], addr[80], list[256] = "";
+	int rc, last_err = 0, n = 0;
+	int64_t t0;
+
+	memset(sk, 0, sizeof(*sk));
+	sk->fd = -1;
+	sk->diag = d;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_ADDRCONFIG;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_FAIL) {
+		/* AI_ADDRCONFIG hides ::1/127.0.0.1 on hosts with no other address. */
+		hints.ai_flags = 0;
+		rc = getaddrinfo(host, portstr, &hints, &res);
+	}
+	if (rc != 0) {
+		if (rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_FAIL)
+			return sx_fail(e, SX_NOHOST, STAGE_RESOLVE, "unknown host %s: %s", host,
+			    gai_strerror(rc));
+		return sx_fail(
+		    e, SX_TEMP, STAGE_RESOLVE, "cannot resolve %s: %s", host, gai_strerror(rc));
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0,
+			NI_NUMERICHOST) != 0)
+			continue;
+		if (list[0] != '\0')
+			strlcat(list, ", ", sizeof(list));
+		strlcat(list, addr, sizeof(list));
+	}
+	diag_stage(d, STAGE_RESOLVE, "%s has %s", host, list);
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		n++;
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0,
+			NI_NUMERICHOST) != 0)
+			strlcpy(addr, "?", sizeof(addr));
+		t0 = conn_now_ms();
+		if (sock_connect_one(ai, t0 + timeout_ms, &sk->fd, &last_err) == 0) {
+			snprintf(sk->peer, sizeof(sk->peer), "%s port %u", addr, port);
+			diag_stage(d, STAGE_CONNECT, "connected to %s", sk->peer);
+			break;
+		}
+		diag_stage(d, STAGE_CONNECT, "%s port %u: %s", addr, port, strerror(last_err));
+	}
+	freeaddrinfo(res);
+	if (sk->fd == -1) {
+		sx_fail(e, SX_TEMP, STAGE_CONNECT, "cannot connect to %s port %u%s: %s", host, port,
+		    n > 1 ? " (all addresses)" : "", strerror(last_err));
+		e->sys_errno = last_err;
+		if (port == 25)
+			sx_hint(e,
+			    "port 25 is often blocked by providers; submission uses port 587 "
+			    "(STARTTLS) or 465 (implicit TLS)");
+		else if (last_err == ECONNREFUSED)
+			sx_hint(e, "nothing listens on port %u there; check host and port", port);
+		return -1;
+	}
+	return 0;
+}
+
+/* GnuTLS transport: remember the first bytes for plaintext-vs-TLS hints. */
+static ssize_t
+sock_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct sock *sk = p;
+	ssize_t n = recv(sk->fd, buf, len, 0);
+
+	if (n > 0 && sk->nfirst < sizeof(sk->first)) {
+		size_t k = sizeof(sk->first) - sk->nfirst;
+
+		if (k > (size_t)n)
+			k = (size_t)n;
+		memcpy(sk->first + sk->nfirst, buf, k);
+		sk->nfirst += k;
+	}
+	return n;
+}
+
+static ssize_t
+sock_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
+{
+	struct sock *sk = p;
+
+	return send(sk->fd, buf, len, MSG_NOSIGNAL);
+}
+
+static ssize_t
+sock_vec_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
+{
+	struct sock *sk = p;
+	struct msghdr mh;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
+	mh.msg_iovlen = (size_t)iovcnt;
+	return sendmsg(sk->fd, &mh, MSG_NOSIGNAL);
+}
+
+static int
+sock_gnutls_wait(struct sock *sk, int64_t deadline, enum sx_stage st, struct sx_err *e)
+{
+	return sock_wait(
+	    sk->fd, gnutls_record_get_direction(sk->tls) ? POLLOUT : POLLIN, deadline, st, e);
+}
+
+static ssize_t
+sock_read(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e)
+{
+	struct sock *sk = ctx;
+	ssize_t n;
+
+	if (sk->tls == NULL) {
+		for (;;) {
+			n = recv(sk->fd, buf, len, 0);
+			if (n >= 0)
+				return n;
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				sx_fail(e, SX_TEMP, STAGE_NONE, "read: %s", strerror(errno));
+				e->sys_errno = errno;
+				return -1;
+			}
+			if (sock_wait(sk->fd, POLLIN, deadline, STAGE_NONE, e) == -1)
+				return -1;
+		}
+	}
+	for (;;) {
+		if (gnutls_record_check_pending(sk->tls) == 0 &&
+		    sock_wait(sk->fd, POLLIN, deadline, STAGE_NONE, e) == -1)
+			return -1;
+		n = gnutls_record_recv(sk->tls, buf, len);
+		if (n >= 0)
+			return n;
+		switch (n) {
+		case GNUTLS_E_AGAIN:
+		case GNUTLS_E_INTERRUPTED:
+			if (sock_gnutls_wait(sk, deadline, STAGE_NONE, e) == -1)
+				return -1;
+			continue;
+		case GNUTLS_E_REHANDSHAKE:
+			/* We never renegotiate; say so and keep reading. */
+			gnutls_alert_send(sk->tls, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION);
+			continue;
+		case GNUTLS_E_PREMATURE_TERMINATION:
+			sx_fail(e, SX_TEMP, STAGE_NONE,
+			    "connection closed by server without a TLS close_notify");
+			return -1;
+		default:
+			if (!gnutls_error_is_fatal((int)n))
+				continue;
+			sx_fail(e, SX_TEMP, STAGE_NONE, "TLS read: %s", gnutls_strerror((int)n));
+			e->gnutls_rc = (int)n;
+			return -1;
+		}
+	}
+}
+
+static int
+sock_write(void *ctx, const void *buf, size_t len, int64_t deadline, struct sx_err *e)
+{
+	struct sock *sk = ctx;
+	const char *p = buf;
+	ssize_t n;
+
+	if (sk->tls == NULL) {
+		while (len > 0) {
+			n = send(sk->fd, p, len, MSG_NOSIGNAL);
+			if (n > 0) {
+				p += n;
+				len -= (size_t)n;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				if (sock_wait(sk->fd, POLLOUT, deadline, STAGE_NONE, e) == -1)
+					return -1;
+				continue;
+			}
+			sx_fail(e, SX_TEMP, STAGE_NONE, "write: %s", strerror(errno));
+			e->sys_errno = errno;
+			return -1;
+		}
+		return 0;
+	}
+	/* Cork so a large buffer leaves as full records in as few writes as possible. */
+	gnutls_record_cork(sk->tls);
+	while (len > 0) {
+		n = gnutls_record_send(sk->tls, p, len);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+			if (sock_gnutls_wait(sk, deadline, STAGE_NONE, e) == -1)
+				return -1;
+			continue;
+		}
+		sx_fail(e, SX_TEMP, STAGE_NONE, "TLS write: %s", gnutls_strerror((int)n));
+		e->gnutls_rc = (int)n;
+		return -1;
+	}
+	for (;;) {
+		int rc = gnutls_record_uncork(sk->tls, 0);
+
+		if (rc >= 0)
+			return 0;
+		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+			if (sock_wait(sk->fd, POLLOUT, deadline, STAGE_NONE, e) == -1)
+				return -1;
+			continue;
+		}
+		sx_fail(e, SX_TEMP, STAGE_NONE, "TLS write: %s", gnutls_strerror(rc));
+		e->gnutls_rc = rc;
+		return -1;
+	}
+}
+
+static int
+sock_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
+{
+	struct sock *sk = ctx;
+	int rc;
+
+	if (sk->tc == NULL)
+		return sx_fail(e, SX_INTERNAL, STAGE_TLS, "TLS is not configured");
+	if (tls_session_new(sk->tc, &sk->tls, e) == -1)
+		return -1;
+	gnutls_transport_set_ptr(sk->tls, sk);
+	gnutls_transport_set_pull_function(sk->tls, sock_pull);
+	gnutls_transport_set_push_function(sk->tls, sock_push);
+	gnutls_transport_set_vec_push_function(sk->tls, sock_vec_push);
+	sk->nfirst = 0;
+	do {
+		rc = gnutls_handshake(sk->tls);
+		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+			if (sock_gnutls_wait(sk, deadline, STAGE_TLS, e) == -1) {
+				sx_hint(e,
+				    "the server did not answer the TLS handshake; if this port "
+				    "expects STARTTLS (587), use tls starttls");
+				return -1;
+			}
+		}
+	} while (rc < 0 && gnutls_error_is_fatal(rc) == 0);
+	if (rc < 0 && sk->nfirst >= 4 && memcmp(sk->first, "220", 3) == 0) {
+		sx_fail(e, SX_TLS, STAGE_TLS,
+		    "the server greeted in plaintext instead of starting TLS");
+		sx_hint(e, "this port expects STARTTLS (like 587): use tls starttls, or port 465 "
+			   "for implicit TLS");
+		return -1;
+	}
+	if (tls_check_peer(sk->tc, sk->tls, rc, e) == -1)
+		return -1;
+	tls_session_info(sk->tls, &sk->info);
+	if (!sk->tc->p.certcheck)
+		strlcpy(sk->info.verify,
+		    sk->tc->has_pin ? "fingerprint matched (chain not checked)"
+				    : "NOT verified (tls_certcheck off)",
+		    sizeof(sk->info.verify));
+	else if (sk->tc->has_pin)
+		strlcat(sk->info.verify, ", fingerprint matched", sizeof(sk->info.verify));
+	diag_stage(sk->diag, STAGE_TLS, "%s, %s, group %s", sk->info.version, sk->info.cipher,
+	    sk->info.group);
+	diag_stage(sk->diag, STAGE_TLS, "certificate: %s", sk->info.subject);
+	diag_stage(sk->diag, STAGE_TLS, "issuer: %s", sk->info.issuer);
+	diag_stage(sk->diag, STAGE_TLS, "names: %s", sk->info.sans);
+	diag_stage(sk->diag, STAGE_TLS, "expires %s (%ld days left); %s", sk->info.expiry,
+	    sk->info.days_left, sk->info.verify);
+	return 0;
+}
+
+static int
+sock_is_tls(void *ctx)
+{
+	const struct sock *sk = ctx;
+
+	return sk->tls != NULL;
+}
+
+static void
+sock_close(void *ctx, int graceful, int64_t deadline)
+{
+	struct sock *sk = ctx;
+
+	if (sk->tls != NULL) {
+		if (graceful) {
+			int rc;
+			struct sx_err ignored;
+
+			memset(&ignored, 0, sizeof(ignored));
+			do {
+				rc = gnutls_bye(sk->tls, GNUTLS_SHUT_WR);
+			} while ((rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) &&
+				 sock_gnutls_wait(sk, deadline, STAGE_QUIT, &ignored) == 0);
+		}
+		gnutls_deinit(sk->tls);
+		sk->tls = NULL;
+	}
+	if (sk->fd != -1)
+		close(sk->fd);
+	sk->fd = -1;
+}
+
+const struct conn_ops sock_ops = {
+    sock_read,
+    sock_write,
+    sock_tls_start,
+    sock_is_tls,
+    sock_close,
+};

@@ -1,0 +1,173 @@
+/* fake_conn.c — scripted transport for unit tests (see fake_conn.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fake_conn.h"
+
+/* Check that the client wrote exactly the FK_EXPECT run at the cursor. */
+static void
+fake_check_expect(struct fake_conn *f)
+{
+	char want[65536];
+	size_t n = 0, got;
+
+	while (f->cur < f->nsteps && f->steps[f->cur].op == FK_EXPECT) {
+		size_t l = strlen(f->steps[f->cur].data);
+
+		assert_true(n + l < sizeof(want));
+		memcpy(want + n, f->steps[f->cur].data, l);
+		n += l;
+		f->cur++;
+	}
+	got = f->wlen - f->wchecked;
+	if (got != n || memcmp(f->written + f->wchecked, want, n) != 0) {
+		fail_msg("client wrote:\n[%.*s]\nexpected:\n[%.*s]", (int)got,
+		    f->written + f->wchecked, (int)n, want);
+	}
+	f->wchecked = f->wlen;
+}
+
+static ssize_t
+fake_read(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e)
+{
+	struct fake_conn *f = ctx;
+	const struct fk_step *st;
+	size_t avail, n;
+
+	(void)deadline;
+	fake_check_expect(f);
+	if (f->cur >= f->nsteps)
+		fail_msg("client reads past the end of the script");
+	st = &f->steps[f->cur];
+	switch (st->op) {
+	case FK_EOF:
+		f->cur++;
+		return 0;
+	case FK_TIMEOUT:
+		f->cur++;
+		sx_fail(e, SX_TEMP, STAGE_NONE, "timed out");
+		e->sys_errno = ETIMEDOUT;
+		return -1;
+	case FK_REPLY:
+		break;
+	default:
+		fail_msg("client reads where the script has step %zu op %d", f->cur, st->op);
+	}
+	avail = strlen(st->data) - f->off;
+	n = avail;
+	if (f->chunk > 0 && n > f->chunk)
+		n = f->chunk;
+	if (n > len)
+		n = len;
+	memcpy(buf, st->data + f->off, n);
+	f->off += n;
+	if (f->off == strlen(st->data)) {
+		f->cur++;
+		f->off = 0;
+	}
+	return (ssize_t)n;
+}
+
+static int
+fake_write(void *ctx, const void *buf, size_t len, int64_t deadline, struct sx_err *e)
+{
+	struct fake_conn *f = ctx;
+
+	(void)deadline;
+	(void)e;
+	if (f->wlen + len + 1 > f->wcap) {
+		size_t cap = (f->wlen + len + 1) * 2;
+
+		f->written = realloc(f->written, cap);
+		assert_non_null(f->written);
+		f->wcap = cap;
+	}
+	memcpy(f->written + f->wlen, buf, len);
+	f->wlen += len;
+	f->written[f->wlen] = '\0';
+	return 0;
+}
+
+static int
+fake_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
+{
+	struct fake_conn *f = ctx;
+
+	(void)deadline;
+	fake_check_expect(f);
+	if (f->cur >= f->nsteps ||
+	    (f->steps[f->cur].op != FK_TLS && f->steps[f->cur].op != FK_TLS_FAIL))
+		fail_msg("client starts TLS where the script has step %zu", f->cur);
+	if (f->steps[f->cur++].op == FK_TLS_FAIL)
+		return sx_fail(e, SX_TLS, STAGE_TLS, "certificate expired on 2026-10-01");
+	f->tls = 1;
+	return 0;
+}
+
+static int
+fake_is_tls(void *ctx)
+{
+	const struct fake_conn *f = ctx;
+
+	return f->tls;
+}
+
+static void
+fake_close(void *ctx, int graceful, int64_t deadline)
+{
+	struct fake_conn *f = ctx;
+
+	(void)deadline;
+	f->closed = 1;
+	f->graceful = graceful;
+}
+
+const struct conn_ops fake_conn_ops = {
+    fake_read,
+    fake_write,
+    fake_tls_start,
+    fake_is_tls,
+    fake_close,
+};
+
+void
+fake_conn_setup(struct fake_conn *f, struct conn *c, const struct fk_step *steps, size_t chunk)
+{
+	memset(f, 0, sizeof(*f));
+	f->steps = steps;
+	while (steps[f->nsteps].op != FK_END)
+		f->nsteps++;
+	f->chunk = chunk;
+	conn_init(c, &fake_conn_ops, f, 1000, NULL);
+}
+
+void
+fake_conn_assert_done(struct fake_conn *f)
+{
+	fake_check_expect(f);
+	if (f->cur != f->nsteps)
+		fail_msg("script not finished: stopped at step %zu of %zu", f->cur, f->nsteps);
+}
+
+const char *
+fake_conn_written(struct fake_conn *f)
+{
+	return f->written != NULL ? f->written : "";
+}
+
+void
+fake_conn_free(struct fake_conn *f)
+{
+	free(f->written);
+	f->written = NULL;
+}

@@ -1,0 +1,1054 @@
+/*
+ * test_smtp.c — the SMTP session against the scripted transport: every
+ * branch of greeting, EHLO, STARTTLS, AUTH, envelope, data and QUIT, each
+ * script run with replies delivered whole and one byte at a time.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fake_conn.h"
+#include "smtp.h"
+
+#define GREET                                                                                      \
+	{                                                                                          \
+		FK_REPLY, "220 mx.example ESMTP\r\n"                                               \
+	}
+#define EHLO                                                                                       \
+	{                                                                                          \
+		FK_EXPECT, "EHLO client.example\r\n"                                               \
+	}
+#define CAPS_PRE                                                                                   \
+	{                                                                                          \
+		FK_REPLY, "250-mx.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n"                   \
+	}
+#define STARTTLS_OK                                                                                \
+	{FK_EXPECT, "STARTTLS\r\n"}, {FK_REPLY, "220 2.0.0 go ahead\r\n"},                         \
+	{                                                                                          \
+		FK_TLS, NULL                                                                       \
+	}
+#define CAPS_TLS                                                                                   \
+	{                                                                                          \
+		FK_REPLY,                                                                          \
+		    "250-mx.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 100000\r\n"      \
+		    "250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n"                          \
+	}
+/* base64("\0alice\0secret") */
+#define AUTH_PLAIN                                                                                 \
+	{                                                                                          \
+		FK_EXPECT, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"                                   \
+	}
+#define AUTH_OK                                                                                    \
+	{                                                                                          \
+		FK_REPLY, "235 2.7.0 Authentication successful\r\n"                                \
+	}
+#define PRELUDE GREET, EHLO, CAPS_PRE, STARTTLS_OK, EHLO, CAPS_TLS, AUTH_PLAIN, AUTH_OK
+#define QUIT                                                                                       \
+	{FK_EXPECT, "QUIT\r\n"},                                                                   \
+	{                                                                                          \
+		FK_REPLY, "221 2.0.0 Bye\r\n"                                                      \
+	}
+
+struct run {
+	struct smtp_params p;
+	struct smtp_message m;
+	struct smtp_result r;
+	struct sx_err e;
+	struct fake_conn f;
+	struct conn c;
+	char *rcpts[4];
+	int rc;
+};
+
+static const char *body_text = "Subject: hi\n\nhello\n.dot line\n";
+
+static void
+run_defaults(struct run *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->p.host = "mx.example";
+	t->p.port = 587;
+	t->p.tls = TLS_MODE_STARTTLS;
+	t->p.ehlo_name = "client.example";
+	t->p.user = "alice";
+	t->p.secret = "secret";
+	t->rcpts[0] = (char *)(uintptr_t) "bob@example.org";
+	t->m.from = "alice@example.com";
+	t->m.rcpts = t->rcpts;
+	t->m.nrcpts = 1;
+	t->m.size = 40;
+	t->m.body_fd = -1;
+}
+
+static int
+body_fd(const char *text)
+{
+	FILE *fp = tmpfile();
+	int fd;
+
+	assert_non_null(fp);
+	fd = dup(fileno(fp));
+	fclose(fp);
+	assert_true(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+/* Run the script twice: replies whole, then one byte per read. */
+static void
+run_script(struct run *t, const struct fk_step *steps, const char *body)
+{
+	size_t chunk;
+	struct run saved = *t;
+
+	for (chunk = 0; chunk <= 1; chunk++) {
+		*t = saved;
+		if (body != NULL)
+			t->m.body_fd = body_fd(body);
+		fake_conn_setup(&t->f, &t->c, steps, chunk);
+		t->rc = smtp_session(
+		    &t->c, &t->p, body != NULL || !t->p.check_only ? &t->m : NULL, &t->r, &t->e);
+		fake_conn_assert_done(&t->f);
+		conn_close(&t->c, t->rc == 0);
+		if (t->m.body_fd >= 0)
+			close(t->m.body_fd);
+		smtp_result_free(&t->r);
+		if (chunk == 0)
+			fake_conn_free(&t->f);
+	}
+}
+
+static void
+run_done(struct run *t)
+{
+	fake_conn_free(&t->f);
+}
+
+static void
+test_starttls_plain_pipelined(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"},
+	    {FK_EXPECT, "Subject: hi\r\n\r\nhello\r\n..dot line\r\n.\r\nQUIT\r\n"},
+	    {FK_REPLY, "250 2.0.0 Ok: queued as 4XyZ\r\n221 2.0.0 Bye\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, 0);
+	assert_int_equal(t.r.final.code, 250);
+	assert_string_equal(t.r.final.text, "2.0.0 Ok: queued as 4XyZ");
+	assert_string_equal(t.r.final.enhanced, "2.0.0");
+	assert_int_equal(t.r.mech, SASL_PLAIN);
+	assert_true(t.f.graceful);
+	run_done(&t);
+}
+
+static void
+test_implicit_login_lockstep(void **state)
+{
+	static const struct fk_step steps[] = {
+	    {FK_TLS, NULL},
+	    GREET,
+	    EHLO,
+	    {FK_REPLY, "250-mx.example\r\n250 AUTH LOGIN\r\n"},
+	    {FK_EXPECT, "AUTH LOGIN\r\n"},
+	    {FK_REPLY, "334 VXNlcm5hbWU6\r\n"},
+	    {FK_EXPECT, "YWxpY2U=\r\n"},
+	    {FK_REPLY, "334 UGFzc3dvcmQ6\r\n"},
+	    {FK_EXPECT, "c2VjcmV0\r\n"},
+	    AUTH_OK,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\n"},
+	    {FK_REPLY, "250 ok\r\n"},
+	    {FK_EXPECT, "RCPT TO:<bob@example.org>\r\n"},
+	    {FK_REPLY, "250 ok\r\n"},
+	    {FK_EXPECT, "DATA\r\n"},
+	    {FK_REPLY, "354 go\r\n"},
+	    {FK_EXPECT, "Subject: hi\r\n\r\nhello\r\n..dot line\r\n.\r\n"},
+	    {FK_REPLY, "250 queued\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.p.tls = TLS_MODE_IMPLICIT;
+	t.p.port = 465;
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, 0);
+	assert_int_equal(t.r.mech, SASL_LOGIN);
+	run_done(&t);
+}
+
+static void
+test_starttls_not_offered(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    {FK_REPLY, "250-mx.example\r\n250-AUTH PLAIN\r\n250 PIPELINING\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TLS);
+	assert_int_equal(t.e.stage, STAGE_STARTTLS);
+	assert_null(strstr(fake_conn_written(&t.f), "AUTH"));
+	assert_null(strstr(fake_conn_written(&t.f), "MAIL"));
+	run_done(&t);
+}
+
+static void
+test_starttls_454(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    CAPS_PRE,
+	    {FK_EXPECT, "STARTTLS\r\n"},
+	    {FK_REPLY, "454 4.7.0 TLS not available due to temporary reason\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_STARTTLS);
+	assert_int_equal(t.e.reply_code, 454);
+	assert_int_equal(sx_exitcode(&t.e), EX_TEMPFAIL);
+	run_done(&t);
+}
+
+static void
+test_starttls_injection(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    CAPS_PRE,
+	    {FK_EXPECT, "STARTTLS\r\n"},
+	    {FK_REPLY, "220 go ahead\r\n250 injected\r\n"},
+	    /* QUIT in cleartext is harmless; the injected line is taken as its reply. */
+	    {FK_EXPECT, "QUIT\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	/* Only whole delivery puts both lines in one read, as an attacker would. */
+	t.m.body_fd = body_fd(body_text);
+	fake_conn_setup(&t.f, &t.c, steps, 0);
+	t.rc = smtp_session(&t.c, &t.p, &t.m, &t.r, &t.e);
+	fake_conn_assert_done(&t.f);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PROTO);
+	assert_non_null(strstr(t.e.detail, "injection"));
+	assert_int_equal(t.f.tls, 0);
+	conn_close(&t.c, 0);
+	close(t.m.body_fd);
+	smtp_result_free(&t.r);
+	run_done(&t);
+}
+
+static void
+test_opportunistic_without_starttls(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    {FK_REPLY, "250-mx.example\r\n250 AUTH PLAIN\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.p.tls = TLS_MODE_OPPORTUNISTIC;
+	run_script(&t, steps, body_text);
+	/* No TLS: the password must stay home. */
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TLS);
+	assert_int_equal(t.e.stage, STAGE_AUTH);
+	assert_null(strstr(fake_conn_written(&t.f), "AUTH"));
+	run_done(&t);
+}
+
+static void
+test_auth_only_before_tls(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    {FK_REPLY, "250-mx.example\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"},
+	    STARTTLS_OK,
+	    EHLO,
+	    {FK_REPLY, "250-mx.example\r\n250 PIPELINING\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PERM);
+	assert_int_equal(t.e.stage, STAGE_AUTH);
+	/* Capabilities were forgotten after TLS: the pre-TLS AUTH does not count. */
+	assert_int_equal(t.r.caps.auth, 0);
+	assert_null(strstr(fake_conn_written(&t.f), "AUTH"));
+	run_done(&t);
+}
+
+static void
+test_greeting_421(void **state)
+{
+	static const struct fk_step steps[] = {
+	    {FK_REPLY, "421 4.3.2 Service not available, closing channel\r\n"},
+	    {FK_EXPECT, "QUIT\r\n"},
+	    {FK_EOF, NULL},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_GREETING);
+	assert_int_equal(t.e.reply_code, 421);
+	assert_string_equal(t.e.reply, "4.3.2 Service not available, closing channel");
+	run_done(&t);
+}
+
+static void
+test_greeting_timeout_hint(void **state)
+{
+	static const struct fk_step steps[] = {
+	    {FK_TIMEOUT, NULL},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.p.port = 465;
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_GREETING);
+	assert_non_null(strstr(t.e.hint, "implicit"));
+	/* Nothing was ever sent: no greeting, no QUIT. */
+	assert_string_equal(fake_conn_written(&t.f), "");
+	run_done(&t);
+}
+
+static void
+test_rcpt_mixed_all_or_nothing(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\n"
+			"RCPT TO:<nobody@example.org>\r\nRCPT TO:<later@example.org>\r\n"},
+	    {FK_REPLY, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 <nobody@example.org>: "
+		       "unknown\r\n250 2.1.5 Ok\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.rcpts[1] = (char *)(uintptr_t) "nobody@example.org";
+	t.rcpts[2] = (char *)(uintptr_t) "later@example.org";
+	t.m.nrcpts = 3;
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PERM);
+	assert_int_equal(t.e.stage, STAGE_RCPT);
+	assert_int_equal(t.e.reply_code, 550);
+	assert_non_null(strstr(t.e.detail, "1 of 3 recipients refused"));
+	assert_non_null(strstr(t.e.detail, "nobody@example.org"));
+	assert_null(strstr(fake_conn_written(&t.f), "DATA"));
+	run_done(&t);
+}
+
+static void
+test_rcpt_mixed_partial(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\n"
+			"RCPT TO:<nobody@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "250 Ok\r\n250 Ok\r\n550 5.1.1 unknown\r\n354 go\r\n"},
+	    {FK_EXPECT, "Subject: hi\r\n\r\nhello\r\n..dot line\r\n.\r\nQUIT\r\n"},
+	    {FK_REPLY, "250 queued\r\n221 Bye\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.rcpts[1] = (char *)(uintptr_t) "nobody@example.org";
+	t.m.nrcpts = 2;
+	t.p.allow_partial = 1;
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, 0);
+	run_done(&t);
+}
+
+static void
+test_rcpt_all_refused(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\n"
+			"RCPT TO:<nobody@example.org>\r\n"},
+	    {FK_REPLY, "250 Ok\r\n550 no\r\n550 no\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.rcpts[1] = (char *)(uintptr_t) "nobody@example.org";
+	t.m.nrcpts = 2;
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_NOUSER);
+	assert_int_equal(sx_exitcode(&t.e), EX_NOUSER);
+	run_done(&t);
+}
+
+static void
+test_rcpt_single_tempfail(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "250 Ok\r\n450 4.2.0 try later\r\n554 5.5.1 no valid recipients\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.reply_code, 450);
+	run_done(&t);
+}
+
+static void
+test_mail_refused_pipelined(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "553 5.7.1 sender not owned by user alice\r\n503 5.5.1 need MAIL\r\n"
+		       "503 5.5.1 need RCPT\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PERM);
+	assert_int_equal(t.e.stage, STAGE_MAIL);
+	assert_int_equal(t.e.reply_code, 553);
+	assert_non_null(strstr(t.e.hint, "not allowed"));
+	run_done(&t);
+}
+
+static void
+test_data_354_after_refusal_closes(void **state)
+{
+	/* A server that says 354 although MAIL failed: only closing is safe. */
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "451 4.3.0 later\r\n250 ok\r\n354 go\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_MAIL);
+	assert_null(strstr(fake_conn_written(&t.f), "QUIT"));
+	assert_null(strstr(fake_conn_written(&t.f), "\r\n.\r\n"));
+	run_done(&t);
+}
+
+static void
+test_data_refused(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n451 4.3.0 not now\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_DATA);
+	run_done(&t);
+}
+
+static void
+test_final_reply(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n354 go\r\n"},
+	    {FK_EXPECT, "Subject: hi\r\n\r\nhello\r\n..dot line\r\n.\r\nQUIT\r\n"},
+	    {FK_REPLY, "554 5.7.1 message rejected as spam\r\n221 Bye\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PERM);
+	assert_int_equal(t.e.stage, STAGE_EOM);
+	assert_int_equal(sx_exitcode(&t.e), EX_UNAVAILABLE);
+	run_done(&t);
+}
+
+static void
+test_final_timeout(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n354 go\r\n"},
+	    {FK_EXPECT, "Subject: hi\r\n\r\nhello\r\n..dot line\r\n.\r\nQUIT\r\n"},
+	    {FK_TIMEOUT, NULL},
+	    {FK_TIMEOUT, NULL},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_EOM);
+	assert_non_null(strstr(t.e.hint, "may or may not"));
+	run_done(&t);
+}
+
+static void
+test_auth_535(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    CAPS_PRE,
+	    STARTTLS_OK,
+	    EHLO,
+	    CAPS_TLS,
+	    AUTH_PLAIN,
+	    {FK_REPLY, "535 5.7.8 Error: authentication failed\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_AUTH);
+	assert_int_equal(sx_exitcode(&t.e), EX_NOPERM);
+	assert_string_equal(t.e.enhanced, "5.7.8");
+	assert_non_null(strstr(t.e.hint, "app password"));
+	/* The secret never appears in what we report. */
+	assert_null(strstr(t.e.detail, "secret"));
+	run_done(&t);
+}
+
+static void
+test_auth_cleartext_refused(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    {FK_REPLY, "250-mx.example\r\n250 AUTH PLAIN\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.p.tls = TLS_MODE_OFF;
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TLS);
+	assert_null(strstr(fake_conn_written(&t.f), "AUTH"));
+	run_done(&t);
+}
+
+static void
+test_helo_fallback(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    {FK_REPLY, "502 5.5.2 command not recognized\r\n"},
+	    {FK_EXPECT, "HELO client.example\r\n"},
+	    {FK_REPLY, "250 mx.example\r\n"},
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\n"},
+	    {FK_REPLY, "250 ok\r\n"},
+	    {FK_EXPECT, "RCPT TO:<bob@example.org>\r\n"},
+	    {FK_REPLY, "250 ok\r\n"},
+	    {FK_EXPECT, "DATA\r\n"},
+	    {FK_REPLY, "354 go\r\n"},
+	    {FK_EXPECT, "x\r\n.\r\n"},
+	    {FK_REPLY, "250 ok\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.p.tls = TLS_MODE_OFF;
+	t.p.user = NULL;
+	run_script(&t, steps, "x");
+	assert_int_equal(t.rc, 0);
+	run_done(&t);
+}
+
+static void
+test_helo_not_when_tls_required(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    {FK_REPLY, "502 5.5.2 command not recognized\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, "x");
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.stage, STAGE_EHLO);
+	assert_int_equal(t.e.cls, SX_PERM);
+	run_done(&t);
+}
+
+static void
+test_size_limit(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.m.size = 100001;
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PERM);
+	assert_non_null(strstr(t.e.detail, "at most 100000"));
+	assert_null(strstr(fake_conn_written(&t.f), "MAIL"));
+	run_done(&t);
+}
+
+static void
+test_8bit(void **state)
+{
+	static const struct fk_step with[] = {
+	    PRELUDE,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com> SIZE=40 BODY=8BITMIME\r\n"
+			"RCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n354 go\r\n"},
+	    {FK_EXPECT, "caf\xc3\xa9\r\n.\r\nQUIT\r\n"},
+	    {FK_REPLY, "250 ok\r\n221 bye\r\n"},
+	    {FK_END, NULL},
+	};
+	static const struct fk_step without[] = {
+	    GREET,
+	    EHLO,
+	    CAPS_PRE,
+	    STARTTLS_OK,
+	    EHLO,
+	    {FK_REPLY, "250-mx.example\r\n250 AUTH PLAIN\r\n"},
+	    AUTH_PLAIN,
+	    AUTH_OK,
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.m.body_8bit = 1;
+	run_script(&t, with, "caf\xc3\xa9\n");
+	assert_int_equal(t.rc, 0);
+	run_done(&t);
+
+	run_defaults(&t);
+	t.m.body_8bit = 1;
+	run_script(&t, without, "caf\xc3\xa9\n");
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PERM);
+	assert_non_null(strstr(t.e.detail, "8BITMIME"));
+	run_done(&t);
+}
+
+static void
+test_smtputf8_needed(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.m.needs_smtputf8 = 1;
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_non_null(strstr(t.e.detail, "SMTPUTF8"));
+	run_done(&t);
+}
+
+static void
+test_crlf_in_address_refused(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.rcpts[0] = (char *)(uintptr_t) "bob@example.org>\r\nRCPT TO:<evil@example.net";
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_DATA);
+	assert_null(strstr(fake_conn_written(&t.f), "evil"));
+	run_done(&t);
+}
+
+static void
+test_malformed_replies(void **state)
+{
+	static const char *const bad[] = {
+	    "hello there\r\n",             /* no code */
+	    "25 short\r\n",                /* two digits */
+	    "650 out of range\r\n",        /* class 6 */
+	    "199 out of range\r\n",        /* class 1 */
+	    "250x no separator\r\n",       /* bad separator */
+	    "220-first\r\n221 second\r\n", /* codes differ across lines */
+	    "220 nul\0byte\r\n",           /* truncated by strlen: still a valid line */
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 6; i++) {
+		struct fk_step steps[] = {
+		    {FK_REPLY, bad[i]},
+		    {FK_END, NULL},
+		};
+		struct run t;
+
+		run_defaults(&t);
+		run_script(&t, steps, body_text);
+		assert_int_equal(t.rc, -1);
+		assert_int_equal(t.e.cls, SX_PROTO);
+		assert_int_equal(t.e.stage, STAGE_GREETING);
+		assert_int_equal(sx_exitcode(&t.e), EX_PROTOCOL);
+		run_done(&t);
+	}
+}
+
+static void
+test_wrong_code_for_command(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    {FK_REPLY, "354 go ahead\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PROTO);
+	assert_int_equal(t.e.stage, STAGE_EHLO);
+	run_done(&t);
+}
+
+static void
+test_overlong_and_endless(void **state)
+{
+	static char longline[CONN_LINE_MAX + 100], many[300 * 8 + 32];
+	size_t i, n = 0;
+	struct run t;
+
+	(void)state;
+	memcpy(longline, "220 ", 4);
+	memset(longline + 4, 'x', sizeof(longline) - 7);
+	memcpy(longline + sizeof(longline) - 3, "\r\n", 3);
+	{
+		struct fk_step steps[] = {{FK_REPLY, longline}, {FK_END, NULL}};
+
+		run_defaults(&t);
+		t.m.body_fd = -1;
+		fake_conn_setup(&t.f, &t.c, steps, 0);
+		t.rc = smtp_session(&t.c, &t.p, &t.m, &t.r, &t.e);
+		assert_int_equal(t.rc, -1);
+		assert_int_equal(t.e.cls, SX_PROTO);
+		assert_non_null(strstr(t.e.detail, "longer than"));
+		conn_close(&t.c, 0);
+		run_done(&t);
+	}
+	for (i = 0; i < 300; i++)
+		n += (size_t)snprintf(many + n, sizeof(many) - n, "220-%03zu\r\n", i);
+	{
+		struct fk_step steps[] = {{FK_REPLY, many}, {FK_END, NULL}};
+
+		run_defaults(&t);
+		fake_conn_setup(&t.f, &t.c, steps, 0);
+		t.rc = smtp_session(&t.c, &t.p, &t.m, &t.r, &t.e);
+		assert_int_equal(t.rc, -1);
+		assert_int_equal(t.e.cls, SX_PROTO);
+		assert_non_null(strstr(t.e.detail, "more than"));
+		conn_close(&t.c, 0);
+		run_done(&t);
+	}
+}
+
+static void
+test_close_mid_reply(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    {FK_REPLY, "250-mx.example\r\n250-PIPEL"},
+	    {FK_EOF, NULL},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_EHLO);
+	assert_non_null(strstr(t.e.detail, "closed"));
+	run_done(&t);
+}
+
+static void
+test_tls_failure(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    CAPS_PRE,
+	    {FK_EXPECT, "STARTTLS\r\n"},
+	    {FK_REPLY, "220 go ahead\r\n"},
+	    {FK_TLS_FAIL, NULL},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TLS);
+	/* After a failed handshake nothing more is said in cleartext. */
+	assert_null(strstr(fake_conn_written(&t.f), "QUIT"));
+	run_done(&t);
+}
+
+static void
+test_check_only(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.p.check_only = 1;
+	run_script(&t, steps, NULL);
+	assert_int_equal(t.rc, 0);
+	assert_int_equal(t.r.caps.size, 100000);
+	assert_true(t.r.caps.auth_plain && t.r.caps.auth_login);
+	run_done(&t);
+}
+
+static void
+test_reply_parser(void **state)
+{
+	int code, last;
+	const char *text;
+
+	(void)state;
+	assert_int_equal(smtp_parse_reply_line("250 ok", 6, &code, &last, &text), 0);
+	assert_int_equal(code, 250);
+	assert_int_equal(last, 1);
+	assert_string_equal(text, "ok");
+	assert_int_equal(smtp_parse_reply_line("250-ok", 6, &code, &last, &text), 0);
+	assert_int_equal(last, 0);
+	assert_int_equal(smtp_parse_reply_line("354", 3, &code, &last, &text), 0);
+	assert_int_equal(code, 354);
+	assert_int_equal(last, 1);
+	assert_int_equal(smtp_parse_reply_line("25", 2, &code, &last, &text), -1);
+	assert_int_equal(smtp_parse_reply_line("2a0 x", 5, &code, &last, &text), -1);
+	assert_int_equal(smtp_parse_reply_line("250_x", 5, &code, &last, &text), -1);
+	assert_int_equal(smtp_parse_reply_line("600 x", 5, &code, &last, &text), -1);
+}
+
+static void
+test_caps_parser(void **state)
+{
+	struct smtp_reply r;
+	struct smtp_caps caps;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.code = 250;
+	strlcpy(r.text,
+	    "mx.example greets you\nPIPELINING\nsize 2048\nAUTH=PLAIN\nAUTH CRAM-MD5 login\n"
+	    "8BITMIME\nSMTPUTF8\nCHUNKING\nDSN\nENHANCEDSTATUSCODES\nSTARTTLS",
+	    sizeof(r.text));
+	smtp_caps_parse(&r, &caps);
+	assert_true(caps.pipelining && caps.eightbitmime && caps.smtputf8 && caps.chunking &&
+		    caps.dsn && caps.enhancedstatuscodes && caps.starttls);
+	assert_int_equal(caps.size, 2048);
+	assert_true(caps.auth && caps.auth_plain && caps.auth_login);
+	assert_string_equal(caps.auth_list, "PLAIN CRAM-MD5 login");
+
+	strlcpy(r.text, "mx\nSIZE\nSIZE junk", sizeof(r.text));
+	smtp_caps_parse(&r, &caps);
+	assert_true(caps.size_offered);
+	assert_int_equal(caps.size, 0);
+	assert_false(caps.pipelining);
+	/* The greeting line never counts as a keyword. */
+	strlcpy(r.text, "STARTTLS", sizeof(r.text));
+	smtp_caps_parse(&r, &caps);
+	assert_false(caps.starttls);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_reply_parser),
+	    cmocka_unit_test(test_caps_parser),
+	    cmocka_unit_test(test_starttls_plain_pipelined),
+	    cmocka_unit_test(test_implicit_login_lockstep),
+	    cmocka_unit_test(test_starttls_not_offered),
+	    cmocka_unit_test(test_starttls_454),
+	    cmocka_unit_test(test_starttls_injection),
+	    cmocka_unit_test(test_opportunistic_without_starttls),
+	    cmocka_unit_test(test_auth_only_before_tls),
+	    cmocka_unit_test(test_greeting_421),
+	    cmocka_unit_test(test_greeting_timeout_hint),
+	    cmocka_unit_test(test_rcpt_mixed_all_or_nothing),
+	    cmocka_unit_test(test_rcpt_mixed_partial),
+	    cmocka_unit_test(test_rcpt_all_refused),
+	    cmocka_unit_test(test_rcpt_single_tempfail),
+	    cmocka_unit_test(test_mail_refused_pipelined),
+	    cmocka_unit_test(test_data_354_after_refusal_closes),
+	    cmocka_unit_test(test_data_refused),
+	    cmocka_unit_test(test_final_reply),
+	    cmocka_unit_test(test_final_timeout),
+	    cmocka_unit_test(test_auth_535),
+	    cmocka_unit_test(test_auth_cleartext_refused),
+	    cmocka_unit_test(test_helo_fallback),
+	    cmocka_unit_test(test_helo_not_when_tls_required),
+	    cmocka_unit_test(test_size_limit),
+	    cmocka_unit_test(test_8bit),
+	    cmocka_unit_test(test_smtputf8_needed),
+	    cmocka_unit_test(test_crlf_in_address_refused),
+	    cmocka_unit_test(test_malformed_replies),
+	    cmocka_unit_test(test_wrong_code_for_command),
+	    cmocka_unit_test(test_overlong_and_endless),
+	    cmocka_unit_test(test_close_mid_reply),
+	    cmocka_unit_test(test_tls_failure),
+	    cmocka_unit_test(test_check_only),
+	};
+
+	return cmocka_run_group_tests_name("smtp", tests, NULL, NULL);
+}
