@@ -43,6 +43,8 @@ SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 .PHONY: all check unit check-unit check-sanitize check-e2e lint demo install \
 	install-sendmail-link uninstall clean distclean dist distcheck deps fuzz
 .DELETE_ON_ERROR:
+# Keep objects of the pattern chains (unit runners) between runs.
+.SECONDARY:
 
 all: $(BIN)
 
