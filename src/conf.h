@@ -10,6 +10,7 @@
 #define SX_CONF_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "err.h"
 
@@ -30,9 +31,12 @@ enum auth_mode {
 
 /* What to do with the From header (msmtp's set_from_header). */
 enum from_header_mode {
-	FROM_HEADER_KEEP = 0, /* leave as is; add only when missing */
-	FROM_HEADER_REWRITE   /* rewrite the address to the account's, keep the display name */
+	FROM_HEADER_KEEP = 0, /* auto: leave as is; add only when missing */
+	FROM_HEADER_REWRITE,  /* on: rewrite the address to the account's, keep the display name */
+	FROM_HEADER_OFF       /* off: never add or change a From header */
 };
+
+struct conf_src; /* where each value came from (for --dump-config); opaque */
 
 struct account {
 	char *name; /* "default" for a file without sections */
@@ -60,9 +64,16 @@ struct account {
 	enum from_header_mode set_from_header;
 	char *logfile;
 	int syslog;
-	char *queue_dir;   /* NULL: the built-in default */
-	int allow_partial; /* send to accepted recipients when some are refused */
-	int allow_8bit;    /* send 8-bit bodies to servers without 8BITMIME */
+	char *queue_dir;        /* NULL: the built-in default */
+	int allow_partial;      /* send to accepted recipients when some are refused */
+	int allow_8bit;         /* send 8-bit bodies to servers without 8BITMIME */
+	int strict_line_length; /* refuse lines over 998 octets */
+	int syslog_facility;    /* LOG_MAIL unless syslog named another */
+	int queue_on_tempfail;  /* exit 0 when a temporary failure left it queued */
+	int queue_fallback;     /* send without a durable copy when queue_dir is unusable */
+	int flush_on_send;      /* try a quick flush of the queue before sending */
+	long queue_max_age;     /* seconds before a queued message expires; 0: never */
+	struct conf_src *src;   /* origins and files read; owned */
 };
 
 /* What the command line contributes to choosing and overriding an account. */
@@ -76,23 +87,64 @@ struct conf_request {
 	const char *tls;
 	const char *user;
 	const char *tls_trust_file;
+	/* System file; NULL: DEFAULT_CONFIG, else /etc/smtps-send.conf (tests set it). */
+	const char *system_file;
 };
+
+/* Bounds: hostile files cannot make us use much memory or time. */
+#define CONF_LINE_MAX     4096       /* bytes per config line */
+#define CONF_FILE_MAX     (1L << 20) /* bytes per config file */
+#define CONF_ACCOUNTS_MAX 256        /* accounts over all files */
+#define CONF_PARENTS_MAX  8          /* "account a : b, c" parents */
+#define CONF_SECRET_MAX   4096       /* bytes of a password (file or command output) */
 
 /*
  * Find the config file(s), parse them, apply the environment and the
  * request's overrides, choose the account and check it (e.g. a host is
- * set).  Fills *acct (free with conf_account_free).  0 or -1 (SX_CONFIG).
+ * set, no cleartext AUTH unless allowed).  Fills *acct (free with
+ * conf_account_free); tls and port are resolved (never TLS_MODE_DEFAULT or
+ * 0).  Returns 0, or -1 with SX_CONFIG / STAGE_CONFIG: the detail names the
+ * file and line (or the variable or flag) and the key; the hint, when set,
+ * says how to fix it.  SX_INTERNAL on memory exhaustion.
+ *
+ * Files: req->config_file, else $SMTPS_SEND_CONFIG (either must exist);
+ * else the system file and ${XDG_CONFIG_HOME:-~/.config}/smtps-send/config,
+ * both optional; accounts in the user file replace same-named ones in the
+ * system file.
  */
 int conf_load(const struct conf_request *, struct account *, struct sx_err *);
 
 /*
  * Read the account's secret from its source (password, password_file,
- * passwordeval, SMTPS_SEND_PASSWORD…) into a new string the caller wipes
- * with conf_secret_free.  *secret is NULL when the account has none.
+ * passwordeval/password_cmd, SMTPS_SEND_PASSWORD…) into a new string the
+ * caller wipes with conf_secret_free.  *secret is NULL when the account has
+ * none.  Returns 0, or -1 with SX_CONFIG / STAGE_CONFIG (unreadable file,
+ * command failed or exited non-zero, empty or oversized secret); the
+ * secret's bytes never appear in the error.  SX_INTERNAL on fork/memory.
  */
 int conf_read_secret(const struct account *, char **secret, struct sx_err *);
+
+/* Wipe and free a secret from conf_read_secret (NULL is fine). */
 void conf_secret_free(char *);
 
+/* Free every string of the account (wiping the password) and zero it. */
 void conf_account_free(struct account *);
+
+/*
+ * --dump-config: print the effective account, one "key value # origin"
+ * line per key, origins being "FILE:LINE", "env SMTPS_SEND_X",
+ * "argv --host" or "default"; the password is printed as ********.
+ * Returns 0, or -1 when writing failed (errno set).
+ */
+int conf_dump(FILE *, const struct account *);
+
+/*
+ * Where the account's value of key came from, written to buf (as in
+ * conf_dump).  Returns buf, or NULL for an unknown key.
+ */
+const char *conf_origin(const struct account *, const char *key, char *buf, size_t bufsz);
+
+/* "starttls", "implicit", "opportunistic", "off" (for diagnostics). */
+const char *conf_tls_name(enum tls_mode);
 
 #endif

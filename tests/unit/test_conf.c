@@ -1,0 +1,882 @@
+/* test_conf.c — config grammar, accounts, environment, secrets (src/conf.c). */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+
+extern char **environ;
+
+static char tmpdir[256];
+static char cfg[300];     /* tmpdir/config: the file most tests write */
+static char sysfile[300]; /* tmpdir/system.conf: the system file of every request */
+static struct sx_err err;
+
+/* Remove every SMTPS_SEND_* variable so the caller's environment cannot leak in. */
+static void
+clear_env(void)
+{
+	char name[128];
+	int again = 1;
+
+	while (again) {
+		char **ep;
+
+		again = 0;
+		for (ep = environ; *ep != NULL; ep++) {
+			if (strncmp(*ep, "SMTPS_SEND_", 11) == 0) {
+				size_t n = strcspn(*ep, "=");
+
+				snprintf(name, sizeof(name), "%.*s", (int)n, *ep);
+				unsetenv(name);
+				again = 1;
+				break;
+			}
+		}
+	}
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	strlcpy(tmpdir, "/tmp/test_conf.XXXXXX", sizeof(tmpdir));
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	snprintf(cfg, sizeof(cfg), "%s/config", tmpdir);
+	snprintf(sysfile, sizeof(sysfile), "%s/system.conf", tmpdir);
+	clear_env();
+	setenv("HOME", tmpdir, 1);
+	unsetenv("XDG_CONFIG_HOME");
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[400];
+
+	(void)state;
+	clear_env();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+write_file(const char *path, mode_t mode, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Load with -C cfg (when use_cfg) and the given overrides. */
+static int
+load(struct account *a, const struct conf_request *extra, int use_cfg)
+{
+	struct conf_request r;
+
+	memset(&r, 0, sizeof(r));
+	if (extra != NULL)
+		r = *extra;
+	if (use_cfg && r.config_file == NULL)
+		r.config_file = cfg;
+	r.system_file = sysfile;
+	sx_clear(&err);
+	return conf_load(&r, a, &err);
+}
+
+static void
+assert_config_error(int rc, const char *what)
+{
+	assert_int_equal(rc, -1);
+	assert_int_equal(err.cls, SX_CONFIG);
+	assert_int_equal(err.stage, STAGE_CONFIG);
+	assert_int_equal(sx_exitcode(&err), EX_CONFIG);
+	if (strstr(err.detail, what) == NULL)
+		fail_msg("detail \"%s\" does not mention \"%s\"", err.detail, what);
+}
+
+static void
+assert_origin(const struct account *a, const char *key, const char *want)
+{
+	char buf[512];
+
+	assert_non_null(conf_origin(a, key, buf, sizeof(buf)));
+	if (strstr(buf, want) == NULL)
+		fail_msg("origin of %s is \"%s\", wanted \"%s\"", key, buf, want);
+}
+
+static void
+test_env_only_container(void **state)
+{
+	struct account a;
+	char secret_path[300], *pw = NULL;
+
+	(void)state;
+	snprintf(secret_path, sizeof(secret_path), "%s/smtp_password", tmpdir);
+	write_file(secret_path, 0444, "s3cret\n");
+	setenv("SMTPS_SEND_HOST", "smtp.example.com", 1);
+	setenv("SMTPS_SEND_USER", "me@example.com", 1);
+	setenv("SMTPS_SEND_PASSWORD_FILE", secret_path, 1);
+	setenv("SMTPS_SEND_FROM", "me@example.com", 1);
+	assert_int_equal(load(&a, NULL, 0), 0);
+	assert_string_equal(a.name, "default");
+	assert_string_equal(a.host, "smtp.example.com");
+	assert_int_equal(a.port, 587);
+	assert_int_equal(a.tls, TLS_MODE_STARTTLS);
+	assert_int_equal(a.tls_certcheck, 1);
+	assert_int_equal(a.timeout, 60);
+	assert_string_equal(a.from, "me@example.com");
+	assert_origin(&a, "host", "env SMTPS_SEND_HOST");
+	assert_origin(&a, "password_file", "env SMTPS_SEND_PASSWORD_FILE");
+	assert_origin(&a, "port", "default");
+	assert_int_equal(conf_read_secret(&a, &pw, &err), 0);
+	assert_string_equal(pw, "s3cret");
+	conf_secret_free(pw);
+	conf_account_free(&a);
+
+	/* SMTPS_SEND_PASSWORD directly, port 465 means implicit TLS */
+	setenv("SMTPS_SEND_PORT", "465", 1);
+	unsetenv("SMTPS_SEND_PASSWORD_FILE");
+	setenv("SMTPS_SEND_PASSWORD", "envpw", 1);
+	assert_int_equal(load(&a, NULL, 0), 0);
+	assert_int_equal(a.tls, TLS_MODE_IMPLICIT);
+	assert_int_equal(conf_read_secret(&a, &pw, &err), 0);
+	assert_string_equal(pw, "envpw");
+	conf_secret_free(pw);
+	conf_account_free(&a);
+}
+
+static void
+test_no_host(void **state)
+{
+	struct account a;
+
+	(void)state;
+	assert_config_error(load(&a, NULL, 0), "no host");
+	assert_non_null(strstr(err.hint, "SMTPS_SEND_HOST"));
+}
+
+static void
+test_single_relay_file(void **state)
+{
+	struct account a;
+
+	(void)state;
+	write_file(cfg, 0644,
+	    "# the common case\n"
+	    "host smtp.example.com\n"
+	    "port 465\n"
+	    "user me\n"
+	    "password_file /run/secrets/pw\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.name, "default");
+	assert_int_equal(a.port, 465);
+	assert_int_equal(a.tls, TLS_MODE_IMPLICIT);
+	assert_string_equal(a.user, "me");
+	assert_string_equal(a.password_file, "/run/secrets/pw");
+	assert_origin(&a, "port", "config:3");
+	assert_origin(&a, "user", "config:4");
+	conf_account_free(&a);
+}
+
+static void
+test_inheritance(void **state)
+{
+	struct account a;
+	struct conf_request r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	write_file(cfg, 0600,
+	    "defaults\n"
+	    "tls starttls\n"
+	    "timeout 30\n"
+	    "from me@example.com\n"
+	    "\n"
+	    "account base\n"
+	    "host smtp.base.example\n"
+	    "user base-user\n"
+	    "\n"
+	    "account child : base\n"
+	    "user child-user\n"
+	    "\n"
+	    "account other\n"
+	    "host other.example\n"
+	    "port 2525\n"
+	    "\n"
+	    "account mixed : base, other\n"
+	    "\n"
+	    "account default : child\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.name, "default");
+	assert_string_equal(a.host, "smtp.base.example");
+	assert_string_equal(a.user, "child-user");
+	assert_int_equal(a.timeout, 30);
+	assert_string_equal(a.from, "me@example.com");
+	assert_origin(&a, "user", "config:11");
+	assert_origin(&a, "host", "config:7");
+	assert_origin(&a, "timeout", "config:3");
+	conf_account_free(&a);
+
+	r.account = "base";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.user, "base-user");
+	assert_int_equal(a.port, 587);
+	conf_account_free(&a);
+
+	r.account = "other";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_null(a.user);
+	assert_int_equal(a.port, 2525);
+	assert_int_equal(a.timeout, 30);
+	conf_account_free(&a);
+
+	/* later parents override earlier ones */
+	r.account = "mixed";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.host, "other.example");
+	assert_int_equal(a.port, 2525);
+	conf_account_free(&a);
+
+	r.account = "nope";
+	assert_config_error(load(&a, &r, 1), "no account nope");
+}
+
+static void
+test_defaults_before_sections(void **state)
+{
+	struct account a;
+	struct conf_request r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	/* keys before the first section act as defaults; no "default": the defaults */
+	write_file(cfg, 0600,
+	    "host relay.example\n"
+	    "account work\n"
+	    "user w\n");
+	r.account = "work";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.host, "relay.example");
+	assert_string_equal(a.user, "w");
+	conf_account_free(&a);
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.host, "relay.example");
+	assert_null(a.user);
+	conf_account_free(&a);
+}
+
+static void
+test_grammar_errors(void **state)
+{
+	struct account a;
+	static const struct {
+		const char *text;
+		const char *want;
+	} cases[] = {
+	    {"host x\n\nhots y\n", "config:3: hots: unknown key"},
+	    {"host x\nremove_bcc_headers on\n",
+		"config:2: remove_bcc_headers: msmtp key not supported"},
+	    {"host x\nport 0\n", "config:2: port: a port number"},
+	    {"host x\nport 70000\n", "config:2: port"},
+	    {"host x\nport smtp\n", "config:2: port"},
+	    {"host x\ntls maybe\n", "config:2: tls: starttls, implicit"},
+	    {"host x\nauth cram-md5\n", "config:2: auth: on, off, plain or login"},
+	    {"host x\ntls_starttls perhaps\n", "config:2: tls_starttls: on or off"},
+	    {"host x\ntimeout off\n", "config:2: timeout"},
+	    {"host x\ntimeout 2h\n", "config:2: timeout"},
+	    {"host x\nqueue_max_age soon\n", "config:2: queue_max_age"},
+	    {"host x\nsyslog LOG_KERN\n", "config:2: syslog"},
+	    {"host x\nset_from_header always\n", "config:2: set_from_header"},
+	    {"host x\ntls_fingerprint 12:34\n", "config:2: tls_fingerprint"},
+	    {"host x\nfrom a b@c\n", "config:2: from"},
+	    {"host x\nfrom <a@b>\n", "config:2: from"},
+	    {"host x\ndomain bad domain\n", "config:2: domain"},
+	    {"host x\ndomain a\001b\n", "config:2: domain: control characters"},
+	    {"host x\nuser \"a\\\"b\n", "config:2: user: unterminated quote"},
+	    {"host a b\n", "config:1: host"},
+	    {"account a\naccount a\n", "config:2: account a is defined twice"},
+	    {"account a : zz\n", "config:1: account a: account zz is not defined above"},
+	    {"account\n", "config:1: account: needs one name"},
+	    {"account a b\n", "config:1: account: needs one name"},
+	    {"defaults now\n", "config:1: defaults: takes no value"},
+	    {"host x\npassword_file /a\npasswordeval echo b\n",
+		"config:3: passwordeval: only one of password"},
+	    {"host x\ntls off\nuser u\n", "tls is off"},
+	    {"host x\nauth plain\n", "auth is on but no user"},
+	    {"host x\ntls_cert_file /c.pem\n", "tls_cert_file and tls_key_file"},
+	};
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		write_file(cfg, 0600, cases[k].text);
+		if (load(&a, NULL, 1) != -1)
+			fail_msg("case %zu accepted: %s", k, cases[k].text);
+		if (strstr(err.detail, cases[k].want) == NULL)
+			fail_msg("case %zu: detail \"%s\" does not mention \"%s\"", k, err.detail,
+			    cases[k].want);
+		assert_int_equal(err.cls, SX_CONFIG);
+		assert_int_equal(sx_exitcode(&err), EX_CONFIG);
+	}
+}
+
+static void
+test_long_line_and_nul(void **state)
+{
+	struct account a;
+	char *big = malloc(CONF_LINE_MAX + 64);
+	FILE *fp;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'a', CONF_LINE_MAX + 10);
+	memcpy(big, "host ", 5);
+	big[CONF_LINE_MAX + 10] = '\n';
+	big[CONF_LINE_MAX + 11] = '\0';
+	write_file(cfg, 0600, big);
+	free(big);
+	assert_config_error(load(&a, NULL, 1), "config:1: line longer than");
+
+	fp = fopen(cfg, "w");
+	assert_non_null(fp);
+	fwrite("host x\0y\n", 1, 9, fp);
+	fclose(fp);
+	assert_config_error(load(&a, NULL, 1), "NUL");
+}
+
+static void
+test_values(void **state)
+{
+	struct account a;
+
+	(void)state;
+	write_file(cfg, 0600,
+	    "host smtp.example.com\r\n"
+	    "  user   \"John \\\"JD\\\" Doe\"  \r\n"
+	    "timeout 1m30s\n"
+	    "queue_max_age 2d\n"
+	    "syslog LOG_LOCAL3\n"
+	    "set_from_header on\n"
+	    "tls_trust_file system\n"
+	    "tls_fingerprint "
+	    "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:"
+	    "23:"
+	    "45:67:89\n"
+	    "tls_certcheck off\n"
+	    "allow_partial\n"
+	    "allow_8bit yes\n"
+	    "strict_line_length on\n"
+	    "queue_on_tempfail on\n"
+	    "flush_on_send on\n"
+	    "queue_dir /var/tmp/q\n"
+	    "logfile ~/.smtps-send.log\n"
+	    "aliases /etc/aliases\n"
+	    "default_domain example.com\n"
+	    "domain [192.0.2.1]\n"
+	    "auth_cleartext off\n"
+	    "password_cmd pass show mail\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.user, "John \"JD\" Doe");
+	assert_int_equal(a.timeout, 90);
+	assert_int_equal(a.queue_max_age, 2 * 86400);
+	assert_int_equal(a.syslog, 1);
+	assert_int_equal(a.syslog_facility, LOG_LOCAL3);
+	assert_int_equal(a.set_from_header, FROM_HEADER_REWRITE);
+	assert_null(a.tls_trust_file);
+	assert_non_null(a.tls_fingerprint);
+	assert_int_equal(a.tls_certcheck, 0);
+	assert_int_equal(a.allow_partial, 1);
+	assert_int_equal(a.allow_8bit, 1);
+	assert_int_equal(a.strict_line_length, 1);
+	assert_int_equal(a.queue_on_tempfail, 1);
+	assert_int_equal(a.flush_on_send, 1);
+	assert_string_equal(a.queue_dir, "/var/tmp/q");
+	assert_string_equal(a.logfile, "~/.smtps-send.log");
+	assert_string_equal(a.aliases, "/etc/aliases");
+	assert_string_equal(a.default_domain, "example.com");
+	assert_string_equal(a.domain, "[192.0.2.1]");
+	assert_string_equal(a.passwordeval, "pass show mail");
+	assert_origin(&a, "password_cmd", "config:21");
+	conf_account_free(&a);
+
+	/* defaults of everything */
+	write_file(cfg, 0600, "host h\nqueue_max_age off\nset_from_header off\nsyslog\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_int_equal(a.queue_max_age, 0);
+	assert_int_equal(a.set_from_header, FROM_HEADER_OFF);
+	assert_int_equal(a.syslog, 1);
+	assert_int_equal(a.syslog_facility, LOG_MAIL);
+	assert_int_equal(a.auth, AUTH_MODE_DEFAULT);
+	assert_int_equal(a.allow_partial, 0);
+	assert_null(a.from);
+	conf_account_free(&a);
+}
+
+static void
+test_tls_modes(void **state)
+{
+	struct account a;
+	static const struct {
+		const char *text;
+		enum tls_mode tls;
+		unsigned port;
+	} cases[] = {
+	    {"host h\n", TLS_MODE_STARTTLS, 587},
+	    {"host h\nport 465\n", TLS_MODE_IMPLICIT, 465},
+	    {"host h\nport 25\n", TLS_MODE_STARTTLS, 25},
+	    {"host h\ntls on\n", TLS_MODE_STARTTLS, 587},
+	    {"host h\ntls\n", TLS_MODE_STARTTLS, 587},
+	    {"host h\ntls on\ntls_starttls off\n", TLS_MODE_IMPLICIT, 465},
+	    {"host h\ntls_starttls off\ntls on\n", TLS_MODE_IMPLICIT, 465},
+	    {"host h\ntls on\ntls_starttls on\nport 465\n", TLS_MODE_STARTTLS, 465},
+	    {"host h\ntls implicit\n", TLS_MODE_IMPLICIT, 465},
+	    {"host h\ntls implicit\nport 4650\n", TLS_MODE_IMPLICIT, 4650},
+	    {"host h\ntls opportunistic\n", TLS_MODE_OPPORTUNISTIC, 587},
+	    {"host h\ntls off\n", TLS_MODE_OFF, 587},
+	    {"host h\ntls off\nuser u\nauth_cleartext on\n", TLS_MODE_OFF, 587},
+	    {"host h\ntls off\nuser u\nauth off\n", TLS_MODE_OFF, 587},
+	};
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		write_file(cfg, 0600, cases[k].text);
+		if (load(&a, NULL, 1) != 0)
+			fail_msg("case %zu refused: %s", k, err.detail);
+		assert_int_equal(a.tls, cases[k].tls);
+		assert_int_equal(a.port, cases[k].port);
+		conf_account_free(&a);
+	}
+}
+
+static void
+test_password_permissions(void **state)
+{
+	struct account a;
+	char *pw = NULL;
+
+	(void)state;
+	write_file(cfg, 0644, "host h\nuser u\npassword hunter2\n");
+	assert_config_error(load(&a, NULL, 1), "config:3: password");
+	assert_non_null(strstr(err.detail, cfg));
+	assert_non_null(strstr(err.hint, "chmod 600"));
+	assert_null(strstr(err.detail, "hunter2"));
+
+	write_file(cfg, 0640, "host h\nuser u\npassword hunter2\n");
+	assert_config_error(load(&a, NULL, 1), "group or others");
+	write_file(cfg, 0602, "host h\nuser u\npassword hunter2\n");
+	assert_config_error(load(&a, NULL, 1), "group or others");
+
+	write_file(cfg, 0600, "host h\nuser u\npassword \"hunter 2\"\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_int_equal(conf_read_secret(&a, &pw, &err), 0);
+	assert_string_equal(pw, "hunter 2");
+	conf_secret_free(pw);
+	conf_account_free(&a);
+}
+
+static void
+test_env_and_argv_precedence(void **state)
+{
+	struct account a;
+	struct conf_request r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	write_file(cfg, 0600, "host file.example\nport 2525\nuser fileuser\ntls starttls\n");
+	setenv("SMTPS_SEND_HOST", "env.example", 1);
+	setenv("SMTPS_SEND_USER", "envuser", 1);
+	setenv("SMTPS_SEND_TLS", "implicit", 1);
+	setenv("SMTPS_SEND_TIMEOUT", "", 1); /* empty: unset */
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.host, "env.example");
+	assert_string_equal(a.user, "envuser");
+	assert_int_equal(a.port, 2525);
+	assert_int_equal(a.tls, TLS_MODE_IMPLICIT);
+	assert_origin(&a, "host", "env SMTPS_SEND_HOST");
+	assert_origin(&a, "port", "config:2");
+	conf_account_free(&a);
+
+	r.host = "argv.example";
+	r.port = "587";
+	r.tls = "starttls";
+	r.user = "argvuser";
+	r.tls_trust_file = "/etc/ssl/ca.pem";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.host, "argv.example");
+	assert_string_equal(a.user, "argvuser");
+	assert_int_equal(a.port, 587);
+	assert_int_equal(a.tls, TLS_MODE_STARTTLS);
+	assert_string_equal(a.tls_trust_file, "/etc/ssl/ca.pem");
+	assert_origin(&a, "host", "argv --host");
+	assert_origin(&a, "tls_trust_file", "argv --tls-trust-file");
+	conf_account_free(&a);
+
+	r.port = "0";
+	assert_config_error(load(&a, &r, 1), "argv --port");
+
+	setenv("SMTPS_SEND_PORT", "x", 1);
+	assert_config_error(load(&a, NULL, 1), "environment SMTPS_SEND_PORT");
+	setenv("SMTPS_SEND_PORT", "25", 1);
+	setenv("SMTPS_SEND_FROM", "a@b\r\nRCPT TO:<evil@x>", 1);
+	assert_config_error(load(&a, NULL, 1), "SMTPS_SEND_FROM");
+	unsetenv("SMTPS_SEND_FROM");
+	setenv("SMTPS_SEND_FROBNICATE", "1", 1); /* not a key: ignored */
+	assert_int_equal(load(&a, NULL, 1), 0);
+	conf_account_free(&a);
+}
+
+static void
+test_secret_layers(void **state)
+{
+	struct account a;
+	char pwfile[300], *pw = NULL;
+
+	(void)state;
+	snprintf(pwfile, sizeof(pwfile), "%s/pw", tmpdir);
+	write_file(pwfile, 0600, "from-file\n");
+	/* an account's own source replaces the one inherited from defaults */
+	write_file(cfg, 0600,
+	    "defaults\npasswordeval echo nope\naccount default\nhost h\n"
+	    "user u\npassword inline\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_null(a.passwordeval);
+	assert_int_equal(conf_read_secret(&a, &pw, &err), 0);
+	assert_string_equal(pw, "inline");
+	conf_secret_free(pw);
+	conf_account_free(&a);
+	/* the environment's source replaces the file's */
+	setenv("SMTPS_SEND_PASSWORD_FILE", pwfile, 1);
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_null(a.password);
+	assert_int_equal(conf_read_secret(&a, &pw, &err), 0);
+	assert_string_equal(pw, "from-file");
+	conf_secret_free(pw);
+	conf_account_free(&a);
+	/* two in the environment: an error */
+	setenv("SMTPS_SEND_PASSWORD", "x", 1);
+	assert_config_error(load(&a, NULL, 1), "only one of");
+	unsetenv("SMTPS_SEND_PASSWORD");
+	setenv("SMTPS_SEND_PASSWORD_CMD", "echo a", 1);
+	setenv("SMTPS_SEND_PASSWORDEVAL", "echo b", 1);
+	unsetenv("SMTPS_SEND_PASSWORD_FILE");
+	assert_config_error(load(&a, NULL, 1), "two names");
+}
+
+static void
+test_account_by_from(void **state)
+{
+	struct account a;
+	struct conf_request r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	write_file(cfg, 0600,
+	    "defaults\n"
+	    "tls starttls\n"
+	    "account work\n"
+	    "host smtp.work.example\n"
+	    "from *@work.example\n"
+	    "account home\n"
+	    "host smtp.home.example\n"
+	    "from me@home.example\n"
+	    "account lists\n"
+	    "host smtp.lists.example\n"
+	    "from list-?@lists.example\n"
+	    "account default : home\n"
+	    "from someone@else.example\n");
+	r.envelope_from = "Boss@WORK.Example";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.name, "work");
+	conf_account_free(&a);
+	r.envelope_from = "me+newsletters@home.example";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.name, "home");
+	conf_account_free(&a);
+	r.envelope_from = "list-a@lists.example";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.name, "lists");
+	conf_account_free(&a);
+	r.envelope_from = "list-ab@lists.example";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.name, "default");
+	assert_string_equal(a.host, "smtp.home.example");
+	conf_account_free(&a);
+	/* -a wins over the sender */
+	r.envelope_from = "boss@work.example";
+	r.account = "lists";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.name, "lists");
+	conf_account_free(&a);
+	/* so does SMTPS_SEND_ACCOUNT; -a wins over it */
+	r.account = NULL;
+	setenv("SMTPS_SEND_ACCOUNT", "home", 1);
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.name, "home");
+	conf_account_free(&a);
+	r.account = "work";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.name, "work");
+	conf_account_free(&a);
+	setenv("SMTPS_SEND_ACCOUNT", "missing", 1);
+	r.account = NULL;
+	assert_config_error(load(&a, &r, 1), "env SMTPS_SEND_ACCOUNT: no account missing");
+}
+
+static void
+test_file_choice(void **state)
+{
+	struct account a;
+	struct conf_request r;
+	char xdg[300], userdir[400], userfile[500], envfile[300];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	/* a missing --config is an error */
+	r.config_file = "/nonexistent/smtps-send.conf";
+	assert_config_error(load(&a, &r, 0), "/nonexistent/smtps-send.conf");
+	/* so is a missing $SMTPS_SEND_CONFIG */
+	setenv("SMTPS_SEND_CONFIG", "/nonexistent/env.conf", 1);
+	assert_config_error(load(&a, NULL, 0), "/nonexistent/env.conf");
+	/* $SMTPS_SEND_CONFIG is read; --config wins over it */
+	snprintf(envfile, sizeof(envfile), "%s/env.conf", tmpdir);
+	write_file(envfile, 0600, "host env-file.example\n");
+	setenv("SMTPS_SEND_CONFIG", envfile, 1);
+	assert_int_equal(load(&a, NULL, 0), 0);
+	assert_string_equal(a.host, "env-file.example");
+	conf_account_free(&a);
+	write_file(cfg, 0600, "host cfg.example\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.host, "cfg.example");
+	conf_account_free(&a);
+	unsetenv("SMTPS_SEND_CONFIG");
+
+	/* system file alone */
+	write_file(sysfile, 0644,
+	    "host sys.example\naccount shared\nhost shared.sys\n"
+	    "account default\nhost sys.example\n");
+	assert_int_equal(load(&a, NULL, 0), 0);
+	assert_string_equal(a.host, "sys.example");
+	assert_origin(&a, "host", "system.conf:5");
+	conf_account_free(&a);
+
+	/* user file in $XDG_CONFIG_HOME overrides same-named accounts */
+	snprintf(xdg, sizeof(xdg), "%s/xdg", tmpdir);
+	snprintf(userdir, sizeof(userdir), "%s/smtps-send", xdg);
+	snprintf(userfile, sizeof(userfile), "%s/config", userdir);
+	assert_int_equal(mkdir(xdg, 0700), 0);
+	assert_int_equal(mkdir(userdir, 0700), 0);
+	write_file(userfile, 0600, "account default\nhost user.example\n");
+	setenv("XDG_CONFIG_HOME", xdg, 1);
+	assert_int_equal(load(&a, NULL, 0), 0);
+	assert_string_equal(a.host, "user.example");
+	conf_account_free(&a);
+	r.config_file = NULL;
+	r.account = "shared";
+	assert_int_equal(load(&a, &r, 0), 0);
+	assert_string_equal(a.host, "shared.sys");
+	conf_account_free(&a);
+	unsetenv("XDG_CONFIG_HOME");
+
+	/* ~/.config/smtps-send/config when XDG_CONFIG_HOME is unset */
+	snprintf(xdg, sizeof(xdg), "%s/.config", tmpdir);
+	snprintf(userdir, sizeof(userdir), "%s/smtps-send", xdg);
+	snprintf(userfile, sizeof(userfile), "%s/config", userdir);
+	assert_int_equal(mkdir(xdg, 0700), 0);
+	assert_int_equal(mkdir(userdir, 0700), 0);
+	write_file(userfile, 0600, "host home-config.example\n");
+	assert_int_equal(load(&a, NULL, 0), 0);
+	assert_string_equal(a.host, "home-config.example");
+	conf_account_free(&a);
+
+	/* a directory is not a config file */
+	r.account = NULL;
+	r.config_file = tmpdir;
+	assert_config_error(load(&a, &r, 0), "not a regular file");
+}
+
+static void
+test_password_file(void **state)
+{
+	struct account a;
+	char pwfile[300], *pw = NULL;
+	static const struct {
+		const char *text;
+		const char *want;
+	} ok[] = {
+	    {"s3cret\n", "s3cret"},
+	    {"s3cret\r\n", "s3cret"},
+	    {"s3cret", "s3cret"},
+	    {"first\nsecond\n", "first"},
+	    {" spaces kept \n", " spaces kept "},
+	};
+	size_t k;
+
+	(void)state;
+	snprintf(pwfile, sizeof(pwfile), "%s/pw", tmpdir);
+	memset(&a, 0, sizeof(a));
+	a.password_file = pwfile;
+	for (k = 0; k < sizeof(ok) / sizeof(ok[0]); k++) {
+		write_file(pwfile, 0600, ok[k].text);
+		sx_clear(&err);
+		assert_int_equal(conf_read_secret(&a, &pw, &err), 0);
+		assert_string_equal(pw, ok[k].want);
+		conf_secret_free(pw);
+	}
+	write_file(pwfile, 0600, "\n");
+	sx_clear(&err);
+	assert_config_error(conf_read_secret(&a, &pw, &err), "empty");
+	assert_null(pw);
+	unlink(pwfile);
+	sx_clear(&err);
+	assert_config_error(conf_read_secret(&a, &pw, &err), pwfile);
+
+	/* no source at all: no secret, no error */
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(conf_read_secret(&a, &pw, &err), 0);
+	assert_null(pw);
+}
+
+static void
+test_password_cmd(void **state)
+{
+	struct account a;
+	char *pw = NULL;
+	char cmd[400];
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	a.passwordeval = (char *)(uintptr_t) "echo hunter2";
+	sx_clear(&err);
+	assert_int_equal(conf_read_secret(&a, &pw, &err), 0);
+	assert_string_equal(pw, "hunter2");
+	conf_secret_free(pw);
+
+	/* a shell is used when the command needs one */
+	a.passwordeval = (char *)(uintptr_t) "printf 'a b\\r\\nline2\\n' | cat";
+	sx_clear(&err);
+	assert_int_equal(conf_read_secret(&a, &pw, &err), 0);
+	assert_string_equal(pw, "a b");
+	conf_secret_free(pw);
+
+	/* without a shell, metacharacter-free words are passed as they are */
+	snprintf(cmd, sizeof(cmd), "%s/pwcmd", tmpdir);
+	write_file(cmd, 0700, "#!/bin/sh\necho \"$#:$1\"\n");
+	{
+		char full[500];
+
+		snprintf(full, sizeof(full), "%s one", cmd);
+		a.passwordeval = full;
+		sx_clear(&err);
+		assert_int_equal(conf_read_secret(&a, &pw, &err), 0);
+		assert_string_equal(pw, "1:one");
+		conf_secret_free(pw);
+	}
+
+	/* stdin is not the caller's (the message): it reads nothing */
+	a.passwordeval = (char *)(uintptr_t) "sh -c 'cat; echo x'";
+	sx_clear(&err);
+	assert_int_equal(conf_read_secret(&a, &pw, &err), 0);
+	assert_string_equal(pw, "x");
+	conf_secret_free(pw);
+
+	/* failures: exit status, missing command, empty, too long; never the output */
+	a.passwordeval = (char *)(uintptr_t) "echo topsecret; exit 3";
+	sx_clear(&err);
+	assert_config_error(conf_read_secret(&a, &pw, &err), "exited with status 3");
+	assert_null(strstr(err.detail, "topsecret"));
+	assert_null(pw);
+	a.passwordeval = (char *)(uintptr_t) "false";
+	sx_clear(&err);
+	assert_config_error(conf_read_secret(&a, &pw, &err), "status 1");
+	a.passwordeval = (char *)(uintptr_t) "/nonexistent/smtps-pw-helper";
+	sx_clear(&err);
+	assert_config_error(conf_read_secret(&a, &pw, &err), "not found");
+	a.passwordeval = (char *)(uintptr_t) "true";
+	sx_clear(&err);
+	assert_config_error(conf_read_secret(&a, &pw, &err), "empty");
+	a.passwordeval = (char *)(uintptr_t) "yes";
+	sx_clear(&err);
+	assert_config_error(conf_read_secret(&a, &pw, &err), "longer than");
+	a.passwordeval = (char *)(uintptr_t) "kill -9 $$";
+	sx_clear(&err);
+	assert_config_error(conf_read_secret(&a, &pw, &err), "signal 9");
+}
+
+static void
+test_dump(void **state)
+{
+	struct account a;
+	struct conf_request r;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	write_file(cfg, 0600, "host smtp.example.com\npassword hunter2\nuser u\n");
+	setenv("SMTPS_SEND_FROM", "me@example.com", 1);
+	r.port = "465";
+	assert_int_equal(load(&a, &r, 1), 0);
+	fp = open_memstream(&text, &len);
+	assert_non_null(fp);
+	assert_int_equal(conf_dump(fp, &a), 0);
+	fclose(fp);
+	assert_null(strstr(text, "hunter2"));
+	assert_non_null(strstr(text, "********"));
+	assert_non_null(strstr(text, "config:1"));
+	assert_non_null(strstr(text, "env SMTPS_SEND_FROM"));
+	assert_non_null(strstr(text, "argv --port"));
+	assert_non_null(strstr(text, "implicit"));
+	assert_non_null(strstr(text, "# default"));
+	assert_non_null(strstr(text, cfg));
+	free(text);
+	conf_account_free(&a);
+	assert_null(a.host);
+	assert_string_equal(conf_tls_name(TLS_MODE_OPPORTUNISTIC), "opportunistic");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_env_only_container, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_host, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_single_relay_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_inheritance, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_defaults_before_sections, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_grammar_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_long_line_and_nul, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_values, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_modes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_password_permissions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_env_and_argv_precedence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_secret_layers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_account_by_from, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file_choice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_password_cmd, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
+}
