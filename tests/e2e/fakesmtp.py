@@ -392,6 +392,8 @@ class Session:
     def readline(self):
         """One command line (bytes, with its terminator) or None at EOF."""
         while True:
+            if not self.c.tls and self.c.buf[:2] == b"\x16\x03":
+                violate(self.rec, "tls-on-plaintext")   # a ClientHello: it expected TLS
             i = self.c.buf.find(b"\n")
             if i >= 0:
                 line = bytes(self.c.buf[:i + 1])
@@ -1257,12 +1259,16 @@ def main(argv):
             recorder.flush()
 
     def on_term(signum, frame):
-        finish("killed")
-        os._exit(0)
+        try:
+            finish("killed")
+        finally:
+            os._exit(0)
 
     def watchdog():   # belt and braces: exit even if a bug blocks the main loop
-        finish("timeout")
-        os._exit(0)
+        try:
+            finish("timeout")
+        finally:
+            os._exit(0)
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     t = threading.Timer(opts.timeout + 3, watchdog)

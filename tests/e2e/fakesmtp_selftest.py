@@ -46,14 +46,15 @@ class Server:
                "--record", self.record, "--timeout", str(timeout),
                "--cert", os.path.join(CERTS, cert + ".pem"),
                "--key", os.path.join(CERTS, cert + ".key")] + list(extra)
-        self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd)
-        end = time.monotonic() + 5
+        end = time.monotonic() + 10   # generous: CI machines can be very busy
         while not os.path.exists(self.port_file):
             if time.monotonic() > end or self.proc.poll() is not None:
                 self.proc.kill()
-                raise Fail("%s: no port file within 5 s" % scenario)
+                self.proc.wait()
+                raise Fail("%s: no port file within 10 s" % scenario)
             time.sleep(0.02)
+        self.started = time.monotonic()   # its --timeout clock is running by now
         with open(self.port_file) as f:
             self.port = int(f.read())
 
@@ -285,7 +286,7 @@ def t_stall_after_greeting():
     c.send("EHLO t\r\n")
     waited = c.until_eof()
     r = s.finish()[0]
-    check(1.5 < waited < 4, "server gave up after its 2 s timeout (%.1f s)" % waited)
+    check(1.0 < waited < 6, "server gave up after its 2 s timeout (%.1f s)" % waited)
     eq((r["closed_by"], r["commands"]), ("timeout", ["EHLO t"]), "closed_by/commands")
 
 
@@ -298,7 +299,7 @@ def t_stall_in_tls():
     c.send("EHLO t\r\n")
     waited = c.until_eof()
     r = s.finish()[0]
-    check(waited < 4, "bounded stall (%.1f s)" % waited)
+    check(waited < 6, "bounded stall (%.1f s)" % waited)
     eq((r["closed_by"], r["tls_established"], r["tls"]), ("timeout", True, "EHLO t\r\n"),
        "closed_by/tls/bytes")
 
@@ -309,7 +310,7 @@ def t_stall_before_greeting():
     c.send("EHLO early\r\n")
     waited = c.until_eof()
     r = s.finish()[0]
-    check(waited < 3.5, "bounded (%.1f s)" % waited)
+    check(waited < 6, "bounded (%.1f s)" % waited)
     check("command-before-greeting" in r["violations"], "early talker flagged")
 
 
@@ -337,7 +338,7 @@ def t_endless_bounded():
     r = s.finish(limit=6)[0]
     c.sock.close()
     eq(r["closed_by"], "timeout", "closed_by")
-    check(s.elapsed < 4, "bounded by --timeout (%.1f s)" % s.elapsed)
+    check(s.elapsed < 5, "bounded by --timeout (%.1f s)" % s.elapsed)
 
 
 def t_huge_reply():
@@ -443,6 +444,32 @@ def t_auth_in_cleartext():
     check("auth-before-tls" in r["violations"], "AUTH in cleartext flagged")
 
 
+def t_after_quit():
+    s = Server("starttls-stripped")
+    c = Raw(s.port)
+    c.reply(220)
+    _, caps = c.cmd("EHLO t", 250)
+    check(not any("STARTTLS" in l for l in caps), "STARTTLS stripped")
+    c.send("QUIT\r\nNOOP\r\n")
+    c.reply(221)
+    c.sock.close()
+    r = s.finish()[0]
+    check("after-quit" in r["violations"], "bytes after QUIT flagged")
+    eq(r["commands"], ["EHLO t", "QUIT", "NOOP"], "commands")
+
+
+def t_tls_client_on_plaintext_server():
+    s = Server("plaintext-on-implicit", timeout=3)
+    try:
+        client_ctx().wrap_socket(socket.create_connection(("127.0.0.1", s.port), timeout=5),
+                                 server_hostname="localhost")
+        raise Fail("TLS handshake with a plaintext server succeeded")
+    except ssl.SSLError:
+        pass
+    r = s.finish()[0]
+    check("tls-on-plaintext" in r["violations"], "ClientHello on a plaintext server flagged")
+
+
 def t_expired_cert():
     s = Server("good-implicit", cert="expired")
     try:
@@ -492,11 +519,22 @@ def main():
             results[t.__name__] = None
         except Exception as e:   # report every kind of failure, not just Fail
             results[t.__name__] = "%s: %s" % (type(e).__name__, e)
-    threads = [threading.Thread(target=run, args=(t,)) for t in TESTS]
+    todo = list(TESTS)
+    lock = threading.Lock()
+
+    def worker():   # a few at a time: fast, yet gentle on a busy 2-core machine
+        while True:
+            with lock:
+                if not todo:
+                    return
+                t = todo.pop(0)
+            run(t)
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(6)]
     for th in threads:
         th.start()
+    end = time.monotonic() + 25   # the e2e runner wants us done in < 30 s
     for th in threads:
-        th.join(25)
+        th.join(max(0.1, end - time.monotonic()))
     bad = 0
     for t in TESTS:
         err = results.get(t.__name__, "did not finish")
