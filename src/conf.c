@@ -78,6 +78,7 @@ enum conf_kid {
 
 enum conf_type {
 	T_STR,      /* any printable text; empty unsets */
+	T_PATH,     /* a file name; a leading ~/ is $HOME/ */
 	T_HOST,     /* no spaces */
 	T_ADDR,     /* from: no spaces or angle brackets; may be a wildcard */
 	T_DOMAIN,   /* EHLO name or [literal] */
@@ -148,25 +149,25 @@ static const struct conf_key conf_keys[K_NKEYS] = {
     [K_TLS_STARTTLS] = {"tls_starttls", T_STARTTLS, 0, NULL},
     [K_TLS_TRUST_FILE] = {"tls_trust_file", T_TRUST, ENT(tls_trust_file), "--tls-trust-file"},
     [K_TLS_FINGERPRINT] = {"tls_fingerprint", T_FPR, ENT(tls_fingerprint), NULL},
-    [K_TLS_CERT_FILE] = {"tls_cert_file", T_STR, ENT(tls_cert_file), NULL},
-    [K_TLS_KEY_FILE] = {"tls_key_file", T_STR, ENT(tls_key_file), NULL},
+    [K_TLS_CERT_FILE] = {"tls_cert_file", T_PATH, ENT(tls_cert_file), NULL},
+    [K_TLS_KEY_FILE] = {"tls_key_file", T_PATH, ENT(tls_key_file), NULL},
     [K_TLS_PRIORITIES] = {"tls_priorities", T_STR, ENT(tls_priorities), NULL},
     [K_TLS_CERTCHECK] = {"tls_certcheck", T_BOOL, ENT(tls_certcheck), NULL},
     [K_AUTH] = {"auth", T_AUTH, ENT(auth), NULL},
     [K_AUTH_CLEARTEXT] = {"auth_cleartext", T_BOOL, ENT(auth_cleartext), NULL},
     [K_USER] = {"user", T_STR, ENT(user), "--user"},
     [K_PASSWORD] = {"password", T_STR, ENT(password), NULL},
-    [K_PASSWORD_FILE] = {"password_file", T_STR, ENT(password_file), NULL},
+    [K_PASSWORD_FILE] = {"password_file", T_PATH, ENT(password_file), NULL},
     [K_PASSWORDEVAL] = {"passwordeval", T_STR, ENT(passwordeval), NULL},
     [K_FROM] = {"from", T_ADDR, ENT(from), NULL},
     [K_DOMAIN] = {"domain", T_DOMAIN, ENT(domain), NULL},
     [K_TIMEOUT] = {"timeout", T_TIMEOUT, ENT(timeout), NULL},
-    [K_ALIASES] = {"aliases", T_STR, ENT(aliases), NULL},
+    [K_ALIASES] = {"aliases", T_PATH, ENT(aliases), NULL},
     [K_DEFAULT_DOMAIN] = {"default_domain", T_DOMAIN, ENT(default_domain), NULL},
     [K_SET_FROM_HEADER] = {"set_from_header", T_FROMHDR, ENT(set_from_header), NULL},
-    [K_LOGFILE] = {"logfile", T_STR, ENT(logfile), NULL},
+    [K_LOGFILE] = {"logfile", T_PATH, ENT(logfile), NULL},
     [K_SYSLOG] = {"syslog", T_SYSLOG, ENT(syslog), NULL},
-    [K_QUEUE_DIR] = {"queue_dir", T_STR, ENT(queue_dir), NULL},
+    [K_QUEUE_DIR] = {"queue_dir", T_PATH, ENT(queue_dir), NULL},
     [K_QUEUE_ON_TEMPFAIL] = {"queue_on_tempfail", T_BOOL, ENT(queue_on_tempfail), NULL},
     [K_QUEUE_FALLBACK] = {"queue_fallback", T_BOOL, ENT(queue_fallback), NULL},
     [K_FLUSH_ON_SEND] = {"flush_on_send", T_BOOL, ENT(flush_on_send), NULL},
@@ -199,6 +200,7 @@ static const char *const conf_tls_names[] = {
     [TLS_MODE_OFF] = "off",
 };
 
+static int conf_is_str(enum conf_type);
 static void conf_ent_init(struct conf_ent *);
 static void conf_ent_clear(struct conf_ent *);
 static void conf_ent_free(struct conf_ent *);
@@ -237,6 +239,14 @@ conf_has_ctl(const char *s)
 	return 0;
 }
 
+/* Is a value of this type a string owned by the account? */
+static int
+conf_is_str(enum conf_type t)
+{
+	return t == T_STR || t == T_PATH || t == T_HOST || t == T_ADDR || t == T_DOMAIN ||
+	       t == T_TRUST || t == T_FPR;
+}
+
 static void
 conf_ent_init(struct conf_ent *e)
 {
@@ -265,8 +275,7 @@ conf_ent_clear(struct conf_ent *e)
 		enum conf_type t = conf_keys[k].type;
 		char **p;
 
-		if (t != T_STR && t != T_HOST && t != T_ADDR && t != T_DOMAIN && t != T_TRUST &&
-		    t != T_FPR)
+		if (!conf_is_str(t))
 			continue;
 		p = conf_strp(e, (enum conf_kid)k);
 		if (*p != NULL && k == K_PASSWORD)
@@ -300,8 +309,7 @@ conf_ent_copy(struct conf_ent *dst, const struct conf_ent *src)
 		enum conf_type t = conf_keys[k].type;
 		char **p;
 
-		if (t != T_STR && t != T_HOST && t != T_ADDR && t != T_DOMAIN && t != T_TRUST &&
-		    t != T_FPR)
+		if (!conf_is_str(t))
 			continue;
 		p = conf_strp(dst, (enum conf_kid)k);
 		if (*p != NULL && (*p = strdup(*p)) == NULL)
@@ -315,8 +323,7 @@ fail:
 	for (; k < K_NKEYS; k++) {
 		enum conf_type t = conf_keys[k].type;
 
-		if (t == T_STR || t == T_HOST || t == T_ADDR || t == T_DOMAIN || t == T_TRUST ||
-		    t == T_FPR)
+		if (conf_is_str(t))
 			*conf_strp(dst, (enum conf_kid)k) = NULL;
 	}
 	conf_ent_clear(dst);
@@ -482,6 +489,7 @@ conf_set(struct conf_ent *e, enum conf_kid k, const char *v, struct conf_org org
 	}
 	switch (conf_keys[k].type) {
 	case T_STR:
+	case T_PATH:
 	case T_HOST:
 	case T_ADDR:
 	case T_DOMAIN:
@@ -516,7 +524,16 @@ conf_set(struct conf_ent *e, enum conf_kid k, const char *v, struct conf_org org
 		*p = NULL;
 		/* msmtp: an empty value unsets; tls_trust_file "system" is the default store */
 		if (*v != '\0' && !(conf_keys[k].type == T_TRUST && strcmp(v, "system") == 0)) {
-			if ((*p = strdup(v)) == NULL) {
+			const char *home = getenv("HOME");
+
+			/* msmtp expands ~/ in file names; so do we */
+			if ((conf_keys[k].type == T_PATH || conf_keys[k].type == T_TRUST) &&
+			    strncmp(v, "~/", 2) == 0 && home != NULL && home[0] == '/') {
+				if (asprintf(p, "%s%s", home, v + 1) == -1)
+					*p = NULL;
+			} else
+				*p = strdup(v);
+			if (*p == NULL) {
 				*why = "out of memory";
 				return -1;
 			}
@@ -1485,6 +1502,7 @@ conf_dump(FILE *fp, const struct account *a)
 
 		switch (key->type) {
 		case T_STR:
+		case T_PATH:
 		case T_HOST:
 		case T_ADDR:
 		case T_DOMAIN:
