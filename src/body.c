@@ -6,8 +6,16 @@
 void
 body_enc_init(struct body_enc *b)
 {
+	b->dot_stuff = 1;
 	b->at_bol = 1;
 	b->prev_cr = 0;
+}
+
+void
+body_enc_init_bdat(struct body_enc *b)
+{
+	body_enc_init(b);
+	b->dot_stuff = 0;
 }
 
 size_t
@@ -32,7 +40,7 @@ body_enc_feed(struct body_enc *b, const char *in, size_t len, char *out)
 			b->at_bol = 1;
 			b->prev_cr = 1;
 		} else {
-			if (b->at_bol && ch == '.')
+			if (b->at_bol && ch == '.' && b->dot_stuff)
 				out[n++] = '.';
 			out[n++] = ch;
 			b->at_bol = 0;
@@ -51,9 +59,11 @@ body_enc_finish(struct body_enc *b, char *out)
 		out[n++] = '\r';
 		out[n++] = '\n';
 	}
-	out[n++] = '.';
-	out[n++] = '\r';
-	out[n++] = '\n';
+	if (b->dot_stuff) {
+		out[n++] = '.';
+		out[n++] = '\r';
+		out[n++] = '\n';
+	}
 	b->at_bol = 1;
 	b->prev_cr = 0;
 	return n;

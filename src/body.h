@@ -12,8 +12,9 @@
 #include <stddef.h>
 
 struct body_enc {
-	int at_bol;  /* next byte starts a line */
-	int prev_cr; /* last byte was a CR already turned into CRLF */
+	int dot_stuff; /* DATA: stuff dots and end with ".\r\n"; BDAT: neither */
+	int at_bol;    /* next byte starts a line */
+	int prev_cr;   /* last byte was a CR already turned into CRLF */
 };
 
 /* Output never exceeds twice the input. */
@@ -21,12 +22,16 @@ struct body_enc {
 /* The tail body_enc_finish() writes at most. */
 #define BODY_ENC_TAIL 5
 
+/* For DATA: dot-stuffing and the end-of-data line. */
 void body_enc_init(struct body_enc *);
+
+/* For BDAT (RFC 3030): line endings only; the chunk sizes delimit the data. */
+void body_enc_init_bdat(struct body_enc *);
 
 /* Encode len bytes into out (room for BODY_ENC_MAX(len)); returns bytes written. */
 size_t body_enc_feed(struct body_enc *, const char *in, size_t len, char *out);
 
-/* Terminate: CRLF if the last line was unterminated, then ".\r\n". */
+/* Terminate: CRLF if the last line was unterminated, then (DATA) ".\r\n". */
 size_t body_enc_finish(struct body_enc *, char *out);
 
 #endif

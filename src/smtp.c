@@ -16,10 +16,22 @@
 
 /* Spool bytes read per chunk while streaming the body. */
 #define SMTP_BODY_CHUNK (16 * 1024)
+/* Spool bytes per BDAT chunk (at most twice that on the wire). */
+#define SMTP_BDAT_CHUNK (128 * 1024)
+/* BDAT replies we let pile up before reading one. */
+#define SMTP_BDAT_INFLIGHT 8
 /* Longest command we format (AUTH PLAIN with long credentials fits). */
 #define SMTP_CMD_MAX 4096
 /* How long QUIT may take on an error path. */
 #define SMTP_QUIT_TIMEOUT_MS 2000
+
+/* Chunked body for BDAT: reads ahead one chunk so the last one says LAST. */
+struct smtp_chunker {
+	struct body_enc enc;
+	char *in, *out;
+	size_t in_len, out_len;
+	int eof;
+};
 
 struct smtp_session_state {
 	struct conn *c;
@@ -29,7 +41,10 @@ struct smtp_session_state {
 	struct sx_err *e;
 	int in_data; /* between 354 and our end of data: QUIT would be message text */
 	int quit_sent;
-	int greeted; /* a reply came: from now on every exit sends QUIT */
+	int greeted;                /* a reply came: from now on every exit sends QUIT */
+	int flight_sent;            /* the envelope (and its tail) went out */
+	struct smtp_chunker *chunk; /* BDAT: the first chunk, tail of the envelope */
+	int chunk_last;
 };
 
 int
@@ -582,19 +597,19 @@ smtp_rcpt_verdict(struct smtp_session_state *s, const struct sx_err *first_refus
 }
 
 /*
- * MAIL, RCPT… and DATA.  With PIPELINING (RFC 2920) they leave in one
- * flight and the replies are read in order; otherwise in lockstep.  DATA
- * joins the flight only when a refused recipient cannot leave us holding a
- * 354 we must not use: one recipient (DATA then fails with it), or partial
- * delivery allowed.  On success the server has answered DATA with 354.
+ * MAIL and RCPT…, and the "tail" that opens the data (DATA, or the first
+ * BDAT chunk).  With PIPELINING (RFC 2920) they leave in one flight when
+ * tail_in_flight, and the replies are read in order; otherwise lockstep.
+ * The tail's own reply is left for the caller to read.  0 when every
+ * recipient (or, with allow_partial, at least one) was accepted.
  */
 static int
-smtp_envelope(struct smtp_session_state *s)
+smtp_envelope(
+    struct smtp_session_state *s, int (*tail)(struct smtp_session_state *), int tail_in_flight)
 {
 	struct smtp_reply r;
 	struct sx_err first_refusal;
 	int pipe = s->r->caps.pipelining;
-	int data_in_flight = pipe && (s->m->nrcpts == 1 || s->p->allow_partial);
 	size_t i, ntemp = 0;
 
 	sx_clear(&first_refusal);
@@ -604,11 +619,14 @@ smtp_envelope(struct smtp_session_state *s)
 		for (i = 0; i < s->m->nrcpts; i++)
 			if (smtp_queue_rcpt(s, i) == -1)
 				return -1;
-		if (data_in_flight && smtp_cmd(s->c, 0, s->e, "DATA") == -1)
+		if (tail_in_flight && tail(s) == -1)
 			return -1;
 	}
 	s->c->stage = STAGE_MAIL;
-	if (conn_flush(s->c, s->e) == -1 || smtp_read_reply(s->c, &r, s->e) == -1)
+	if (conn_flush(s->c, s->e) == -1)
+		return -1;
+	s->flight_sent = 1;
+	if (smtp_read_reply(s->c, &r, s->e) == -1)
 		return -1;
 	if (smtp_mail_reply(s, &r) == -1 && !pipe)
 		return -1;
@@ -622,27 +640,16 @@ smtp_envelope(struct smtp_session_state *s)
 		if (s->e->cls == SX_OK)
 			smtp_rcpt_reply(s, i, &r, &first_refusal, &ntemp);
 	}
-	if (s->e->cls == SX_OK)
-		smtp_rcpt_verdict(s, &first_refusal, ntemp);
-	s->c->stage = STAGE_DATA;
-	if (!data_in_flight) {
-		if (s->e->cls != SX_OK)
-			return -1;
-		if (smtp_cmd(s->c, 0, s->e, "DATA") == -1 || conn_flush(s->c, s->e) == -1)
-			return -1;
-	}
-	if (smtp_read_reply(s->c, &r, s->e) == -1)
-		return -1;
-	if (r.code == 354) {
-		/* Only ending the data or closing can leave this state. */
-		s->in_data = 1;
-		if (s->e->cls != SX_OK)
-			return -1;
-		return 0;
-	}
 	if (s->e->cls != SX_OK)
 		return -1;
-	return smtp_refused(s, &r, SX_PERM, "DATA");
+	return smtp_rcpt_verdict(s, &first_refusal, ntemp);
+}
+
+static int
+smtp_queue_data(struct smtp_session_state *s)
+{
+	s->c->stage = STAGE_DATA;
+	return smtp_cmd(s->c, 0, s->e, "DATA");
 }
 
 /* Stream the spool through the encoder in large writes; memory stays flat. */
@@ -682,33 +689,227 @@ smtp_send_body(struct smtp_session_state *s)
 	return 0;
 }
 
-/* Body, end of data, and (pipelined) QUIT with it; then the final reply. */
+/* The final reply to the message (queue id); QUIT's reply may follow. */
 static int
-smtp_data(struct smtp_session_state *s)
+smtp_final_reply(struct smtp_session_state *s)
 {
-	struct smtp_reply r;
-
-	if (smtp_send_body(s) == -1)
-		return -1;
 	s->c->stage = STAGE_EOM;
-	/* RFC 2920 3.1: message content may open a group; QUIT may close it. */
-	if (s->r->caps.pipelining) {
-		if (smtp_cmd(s->c, 0, s->e, "QUIT") == -1)
-			return -1;
-		s->quit_sent = 1;
-	}
 	if (conn_flush(s->c, s->e) == -1 || smtp_read_reply(s->c, &s->r->final, s->e) == -1) {
 		if (s->e->sys_errno == ETIMEDOUT)
 			sx_hint(s->e, "the server did not confirm the message; it may or may not "
 				      "have been accepted");
 		return -1;
 	}
-	r = s->r->final;
-	if (r.code != 250)
-		return smtp_refused(s, &r, SX_PERM, "the message");
-	diag_stage(
-	    s->c->diag, STAGE_EOM, "%d %.300s (%llu bytes sent)", r.code, r.text, s->r->body_bytes);
+	if (s->r->final.code != 250)
+		return smtp_refused(s, &s->r->final, SX_PERM, "the message");
+	diag_stage(s->c->diag, STAGE_EOM, "%d %.300s (%llu bytes sent)", s->r->final.code,
+	    s->r->final.text, s->r->body_bytes);
 	return 0;
+}
+
+/*
+ * DATA transaction.  DATA joins the MAIL/RCPT flight only when a refused
+ * recipient cannot leave us holding a 354 we must not use: one recipient
+ * (DATA then fails with it), or partial delivery allowed.
+ */
+static int
+smtp_transaction_data(struct smtp_session_state *s)
+{
+	struct smtp_reply r;
+	int in_flight = s->r->caps.pipelining && (s->m->nrcpts == 1 || s->p->allow_partial);
+	int ok = smtp_envelope(s, smtp_queue_data, in_flight) == 0;
+
+	s->c->stage = STAGE_DATA;
+	if (!in_flight) {
+		if (!ok)
+			return -1;
+		if (smtp_queue_data(s) == -1 || conn_flush(s->c, s->e) == -1)
+			return -1;
+	} else if (!s->flight_sent || s->c->broken || s->c->eof) {
+		return -1;
+	}
+	if (smtp_read_reply(s->c, &r, s->e) == -1)
+		return -1;
+	if (r.code == 354) {
+		/* Only ending the data or closing can leave this state. */
+		s->in_data = 1;
+		if (!ok)
+			return -1;
+	} else {
+		if (!ok)
+			return -1;
+		return smtp_refused(s, &r, SX_PERM, "DATA");
+	}
+	if (smtp_send_body(s) == -1)
+		return -1;
+	/* RFC 2920 3.1: message content may open a group; QUIT may close it. */
+	if (s->r->caps.pipelining) {
+		s->c->stage = STAGE_QUIT;
+		if (smtp_cmd(s->c, 0, s->e, "QUIT") == -1)
+			return -1;
+		s->quit_sent = 1;
+	}
+	return smtp_final_reply(s);
+}
+
+/* Encode the next chunk into ch->out; ch->eof once the spool is exhausted. */
+static int
+smtp_chunk_next(struct smtp_session_state *s, struct smtp_chunker *ch)
+{
+	ssize_t got;
+
+	ch->out_len = body_enc_feed(&ch->enc, ch->in, ch->in_len, ch->out);
+	for (;;) {
+		got = read(s->m->body_fd, ch->in, SMTP_BDAT_CHUNK);
+		if (got >= 0 || errno != EINTR)
+			break;
+	}
+	if (got < 0)
+		return sx_fail(
+		    s->e, SX_LOCALIO, STAGE_BODY, "reading the spool: %s", strerror(errno));
+	ch->in_len = (size_t)got;
+	if (got == 0) {
+		ch->eof = 1;
+		ch->out_len += body_enc_finish(&ch->enc, ch->out + ch->out_len);
+	}
+	return 0;
+}
+
+static int
+smtp_queue_chunk(struct smtp_session_state *s, const struct smtp_chunker *ch, int last)
+{
+	s->c->stage = STAGE_BODY;
+	if (smtp_cmd(s->c, 0, s->e, "BDAT %zu%s", ch->out_len, last ? " LAST" : "") == -1)
+		return -1;
+	s->r->body_bytes += ch->out_len;
+	if (s->c->diag != NULL)
+		s->c->diag->quiet_wire = 1;
+	if (conn_queue(s->c, ch->out, ch->out_len, 0, s->e) == -1)
+		return -1;
+	if (s->c->diag != NULL)
+		s->c->diag->quiet_wire = 0;
+	return 0;
+}
+
+/* The first chunk, as the tail of the envelope flight. */
+static int
+smtp_queue_first_chunk(struct smtp_session_state *s)
+{
+	if (smtp_queue_chunk(s, s->chunk, s->chunk_last) == -1)
+		return -1;
+	/* The whole message in the first flight: QUIT may close it (RFC 2920 3.1). */
+	if (s->chunk_last && s->r->caps.pipelining) {
+		s->c->stage = STAGE_QUIT;
+		if (smtp_cmd(s->c, 0, s->e, "QUIT") == -1)
+			return -1;
+		s->quit_sent = 1;
+	}
+	return 0;
+}
+
+static int
+smtp_chunk_reply(struct smtp_session_state *s, int last)
+{
+	struct smtp_reply r;
+
+	s->c->stage = last ? STAGE_EOM : STAGE_BODY;
+	if (last)
+		return smtp_final_reply(s);
+	if (smtp_read_reply(s->c, &r, s->e) == -1)
+		return -1;
+	if (r.code != 250)
+		return smtp_refused(s, &r, SX_PERM, "a message chunk");
+	return 0;
+}
+
+/*
+ * BDAT transaction (RFC 3030).  The first chunk joins the MAIL/RCPT
+ * flight.  When one refused recipient must stop the whole message (several
+ * recipients, no allow_partial), no chunk says LAST: the data is committed
+ * with "BDAT 0 LAST" only once every RCPT was accepted, and a refusal
+ * leaves an uncommitted transaction that QUIT throws away.  With
+ * PIPELINING chunks are not waited for; at most SMTP_BDAT_INFLIGHT replies
+ * are outstanding.
+ */
+static int
+smtp_transaction_bdat(struct smtp_session_state *s)
+{
+	struct smtp_chunker ch;
+	int pipe = s->r->caps.pipelining;
+	int hold = s->m->nrcpts > 1 && !s->p->allow_partial;
+	int ok, rc = -1, last;
+	unsigned outstanding = 0;
+
+	memset(&ch, 0, sizeof(ch));
+	body_enc_init_bdat(&ch.enc);
+	ch.in = malloc(SMTP_BDAT_CHUNK);
+	ch.out = malloc(BODY_ENC_MAX(SMTP_BDAT_CHUNK) + BODY_ENC_TAIL);
+	if (ch.in == NULL || ch.out == NULL) {
+		sx_fail(s->e, SX_INTERNAL, STAGE_BODY, "out of memory");
+		goto out;
+	}
+	/* Prime: read the first chunk, then encode it with a look-ahead. */
+	if (smtp_chunk_next(s, &ch) == -1 || (!ch.eof && smtp_chunk_next(s, &ch) == -1))
+		goto out;
+	last = ch.eof && !hold;
+	s->chunk = &ch;
+	s->chunk_last = last;
+	ok = smtp_envelope(s, smtp_queue_first_chunk, pipe) == 0;
+	if (pipe) {
+		/* The first chunk's reply is owed whatever happened to the envelope. */
+		if (!s->flight_sent || s->c->broken || s->c->eof)
+			goto out;
+		if (!ok) {
+			struct smtp_reply r;
+			struct sx_err ignored;
+
+			sx_clear(&ignored);
+			smtp_read_reply(s->c, &r, &ignored);
+			goto out;
+		}
+	} else {
+		if (!ok || smtp_queue_first_chunk(s) == -1 || conn_flush(s->c, s->e) == -1)
+			goto out;
+	}
+	outstanding = 1;
+	while (!last) {
+		if (!pipe || outstanding >= SMTP_BDAT_INFLIGHT) {
+			if (smtp_chunk_reply(s, 0) == -1)
+				goto out;
+			outstanding--;
+		}
+		if (ch.eof) {
+			/* Every recipient is in: commit the data. */
+			ch.out_len = 0;
+			last = 1;
+		} else if (smtp_chunk_next(s, &ch) == -1) {
+			goto out;
+		} else {
+			last = ch.eof && !hold;
+		}
+		if (smtp_queue_chunk(s, &ch, last) == -1)
+			goto out;
+		if (!pipe && conn_flush(s->c, s->e) == -1)
+			goto out;
+		outstanding++;
+	}
+	if (pipe && !s->quit_sent) {
+		s->c->stage = STAGE_QUIT;
+		if (smtp_cmd(s->c, 0, s->e, "QUIT") == -1)
+			goto out;
+		s->quit_sent = 1;
+	}
+	if (conn_flush(s->c, s->e) == -1)
+		goto out;
+	for (; outstanding > 1; outstanding--)
+		if (smtp_chunk_reply(s, 0) == -1)
+			goto out;
+	rc = smtp_chunk_reply(s, 1);
+out:
+	s->chunk = NULL;
+	free(ch.in);
+	free(ch.out);
+	return rc;
 }
 
 /* QUIT on every path where the server can still read a command. */
@@ -778,9 +979,7 @@ smtp_session(struct conn *c, const struct smtp_params *p, const struct smtp_mess
 		sx_fail(e, SX_INTERNAL, STAGE_MAIL, "out of memory");
 		goto out;
 	}
-	if (smtp_envelope(&s) == -1)
-		goto out;
-	if (smtp_data(&s) == -1)
+	if ((res->caps.chunking ? smtp_transaction_bdat(&s) : smtp_transaction_data(&s)) == -1)
 		goto out;
 	rc = 0;
 out:

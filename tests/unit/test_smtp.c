@@ -1010,6 +1010,116 @@ test_caps_parser(void **state)
 	assert_false(caps.starttls);
 }
 
+#define CAPS_CHUNKING                                                                              \
+	{                                                                                          \
+		FK_REPLY, "250-mx.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-8BITMIME\r\n"   \
+			  "250 AUTH PLAIN\r\n"                                                     \
+	}
+#define PRELUDE_CHUNKING                                                                           \
+	GREET, EHLO, CAPS_PRE, STARTTLS_OK, EHLO, CAPS_CHUNKING, AUTH_PLAIN, AUTH_OK
+
+static void
+test_bdat_one_flight(void **state)
+{
+	/* Envelope, the whole message and QUIT in one write; no dot-stuffing with BDAT. */
+	static const struct fk_step steps[] = {
+	    PRELUDE_CHUNKING,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.org>\r\n"
+			"BDAT 33 LAST\r\nSubject: hi\r\n\r\nhello\r\n.dot line\r\nQUIT\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n250 2.0.0 queued as 77\r\n221 bye\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, 0);
+	assert_string_equal(t.r.final.text, "2.0.0 queued as 77");
+	run_done(&t);
+}
+
+static void
+test_bdat_hold_until_all_accepted(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE_CHUNKING,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.org>\r\n"
+			"RCPT TO:<carol@example.org>\r\nBDAT 9\r\na\r\nb\r\nc\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n250 ok\r\n250 9 octets received\r\n"},
+	    {FK_EXPECT, "BDAT 0 LAST\r\nQUIT\r\n"},
+	    {FK_REPLY, "250 queued\r\n221 bye\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.rcpts[1] = (char *)(uintptr_t) "carol@example.org";
+	t.m.nrcpts = 2;
+	/* A bare CR and a missing final newline are normalised here too. */
+	run_script(&t, steps, "a\rb\nc");
+	assert_int_equal(t.rc, 0);
+	run_done(&t);
+}
+
+static void
+test_bdat_refused_never_committed(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE_CHUNKING,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.org>\r\n"
+			"RCPT TO:<carol@example.org>\r\nBDAT 3\r\nx\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n550 5.1.1 no carol\r\n250 3 octets\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.rcpts[1] = (char *)(uintptr_t) "carol@example.org";
+	t.m.nrcpts = 2;
+	run_script(&t, steps, "x\n");
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PERM);
+	assert_int_equal(t.e.stage, STAGE_RCPT);
+	assert_null(strstr(fake_conn_written(&t.f), "LAST"));
+	run_done(&t);
+}
+
+static void
+test_bdat_lockstep(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    CAPS_PRE,
+	    STARTTLS_OK,
+	    EHLO,
+	    {FK_REPLY, "250-mx.example\r\n250-CHUNKING\r\n250 AUTH PLAIN\r\n"},
+	    AUTH_PLAIN,
+	    AUTH_OK,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\n"},
+	    {FK_REPLY, "250 ok\r\n"},
+	    {FK_EXPECT, "RCPT TO:<bob@example.org>\r\n"},
+	    {FK_REPLY, "250 ok\r\n"},
+	    {FK_EXPECT, "BDAT 3 LAST\r\nx\r\n"},
+	    {FK_REPLY, "451 4.3.0 try later\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, "x\n");
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_EOM);
+	run_done(&t);
+}
+
 int
 main(void)
 {
@@ -1048,6 +1158,10 @@ main(void)
 	    cmocka_unit_test(test_close_mid_reply),
 	    cmocka_unit_test(test_tls_failure),
 	    cmocka_unit_test(test_check_only),
+	    cmocka_unit_test(test_bdat_one_flight),
+	    cmocka_unit_test(test_bdat_hold_until_all_accepted),
+	    cmocka_unit_test(test_bdat_refused_never_committed),
+	    cmocka_unit_test(test_bdat_lockstep),
 	};
 
 	return cmocka_run_group_tests_name("smtp", tests, NULL, NULL);
