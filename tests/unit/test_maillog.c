@@ -1,0 +1,86 @@
+/* test_maillog.c — the log line: fields, quoting, sanitising, no secrets. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "maillog.h"
+
+static void
+test_success_line(void **state)
+{
+	struct account a;
+	struct maillog_entry le;
+	char *rcpts[] = {
+	    (char *)(uintptr_t) "bob@example.org", (char *)(uintptr_t) "c@example.org"};
+	char buf[2048];
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	memset(&le, 0, sizeof(le));
+	a.name = (char *)(uintptr_t) "work";
+	a.host = (char *)(uintptr_t) "smtp.example.com";
+	a.port = 587;
+	a.tls = TLS_MODE_STARTTLS;
+	a.user = (char *)(uintptr_t) "alice";
+	a.password = (char *)(uintptr_t) "hunter2";
+	le.from = "alice@example.com";
+	le.rcpts = rcpts;
+	le.nrcpts = 2;
+	le.size = 1234;
+	le.duration_ms = 87;
+	le.reply_code = 250;
+	le.reply = "2.0.0 Ok: queued as 4XyZ\nsecond line";
+	maillog_format(&a, &le, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "account=work host=smtp.example.com port=587 tls=starttls user=alice "
+	    "from=alice@example.com recipients=bob@example.org,c@example.org "
+	    "mailsize=1234 duration_ms=87 smtpstatus=250 "
+	    "smtpmsg='2.0.0 Ok: queued as 4XyZ' result=sent");
+	assert_null(strstr(buf, "hunter2"));
+}
+
+static void
+test_failure_line(void **state)
+{
+	struct account a;
+	struct maillog_entry le;
+	struct sx_err e;
+	char *rcpts[] = {(char *)(uintptr_t) "bob@example.org"};
+	char buf[2048];
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	memset(&le, 0, sizeof(le));
+	a.host = (char *)(uintptr_t) "smtp.example.com";
+	a.port = 465;
+	a.tls = TLS_MODE_IMPLICIT;
+	sx_clear(&e);
+	sx_fail(&e, SX_TEMP, STAGE_CONNECT, "cannot connect\r\nto it");
+	le.from = "a@b";
+	le.rcpts = rcpts;
+	le.nrcpts = 1;
+	le.err = &e;
+	le.kept = "/q/x.msg";
+	maillog_format(&a, &le, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "result=queued stage=connect errormsg='cannot connect??to it' "
+				    "exitcode=75 kept=/q/x.msg"));
+	assert_non_null(strstr(buf, "account=default"));
+	assert_null(strchr(buf, '\n'));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_success_line),
+	    cmocka_unit_test(test_failure_line),
+	};
+
+	return cmocka_run_group_tests_name("maillog", tests, NULL, NULL);
+}
