@@ -12,6 +12,7 @@
 #define SX_MESSAGE_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "conf.h"
 #include "err.h"
@@ -32,6 +33,8 @@ struct msg_policy {
 	const char *spool_dir;   /* where the spool file goes */
 	char *const *argv_rcpts; /* recipients from the command line */
 	size_t n_argv_rcpts;
+	int sender_from_header; /* no -f and no account from: take the From header's address */
+	time_t now;             /* for the Date header; 0: time(NULL) */
 };
 
 struct msg_envelope {
@@ -39,7 +42,7 @@ struct msg_envelope {
 	char **rcpts; /* fully qualified addr-specs */
 	size_t nrcpts;
 	int body_8bit;                /* a byte >= 0x80 anywhere: BODY=8BITMIME */
-	int needs_smtputf8;           /* non-ASCII in an address or header */
+	int needs_smtputf8;           /* non-ASCII in the envelope sender or a recipient */
 	unsigned long long wire_size; /* size with CRLF endings (SIZE=) */
 	size_t long_lines;            /* lines over 998 octets */
 	char *spool_path;             /* the spool file (see above) */
@@ -47,9 +50,12 @@ struct msg_envelope {
 
 /*
  * Read the message from fd and write the spool.  0, or -1 with SX_DATA
- * (bad message, address or header block too large), SX_LOCALIO (spool) or
- * SX_INTERNAL, stage STAGE_INTAKE.  On failure no spool file is left
- * behind unless env->spool_path is set (then it holds what was read).
+ * (bad message, address or header block too large), SX_USAGE (no
+ * recipients and no -t), SX_CONFIG (aliases file), SX_LOCALIO (spool or
+ * reading fd) or SX_INTERNAL, stage STAGE_INTAKE.  On failure no spool file
+ * is left behind unless env->spool_path is set (then it holds what was
+ * read: a message with a NUL byte is refused but kept).  Call
+ * msg_envelope_free in either case; it never removes the spool file.
  */
 int msg_intake(int fd, const struct msg_policy *, struct msg_envelope *, struct sx_err *);
 
