@@ -284,7 +284,13 @@ msg_sender(struct msg_ctx *c, const struct msg_field *from)
 	return rc;
 }
 
-/* Append one qualified recipient unless it is already there. */
+/*
+ * Append one qualified recipient unless it is already there.  Only the
+ * envelope decides SMTPUTF8: an address cannot go out without it, while
+ * raw UTF-8 in a header (a Subject) passes servers under 8BITMIME in
+ * practice, and demanding SMTPUTF8 for it would refuse mail to every
+ * server that lacks the extension.  Such headers set body_8bit.
+ */
 static int
 msg_add_rcpt(struct msg_ctx *c, const char *spec)
 {
