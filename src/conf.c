@@ -73,6 +73,7 @@ enum conf_kid {
 	K_ALLOW_PARTIAL,
 	K_ALLOW_8BIT,
 	K_STRICT_LINE_LENGTH,
+	K_SENDER_FROM_HEADER,
 	K_NKEYS
 };
 
@@ -175,6 +176,7 @@ static const struct conf_key conf_keys[K_NKEYS] = {
     [K_ALLOW_PARTIAL] = {"allow_partial", T_BOOL, ENT(allow_partial), NULL},
     [K_ALLOW_8BIT] = {"allow_8bit", T_BOOL, ENT(allow_8bit), NULL},
     [K_STRICT_LINE_LENGTH] = {"strict_line_length", T_BOOL, ENT(strict_line_length), NULL},
+    [K_SENDER_FROM_HEADER] = {"sender_from_header", T_BOOL, ENT(sender_from_header), NULL},
 };
 
 /* Other spellings of a key. */

@@ -68,6 +68,7 @@ struct account {
 	int allow_partial;      /* send to accepted recipients when some are refused */
 	int allow_8bit;         /* send 8-bit bodies to servers without 8BITMIME */
 	int strict_line_length; /* refuse lines over 998 octets */
+	int sender_from_header; /* no -f, no from: envelope sender from the From header */
 	int syslog_facility;    /* LOG_MAIL unless syslog named another */
 	int queue_on_tempfail;  /* exit 0 when a temporary failure left it queued */
 	int queue_fallback;     /* send without a durable copy when queue_dir is unusable */
