@@ -854,7 +854,7 @@ test_wrong_code_for_command(void **state)
 static void
 test_overlong_and_endless(void **state)
 {
-	static char longline[CONN_LINE_MAX + 100], many[300 * 8 + 32];
+	static char longline[CONN_LINE_MAX + 100], many[300 * 12 + 32];
 	size_t i, n = 0;
 	struct run t;
 
