@@ -53,7 +53,7 @@ To: someone@example.org
 Subject: smtps-send demo ($marker)
 
 Hello from smtps-send.
-.this line starts with a dot (it is dot-stuffed on the wire)
+.this line starts with a dot (dot-stuffed if sent with DATA)
 The end.
 EOF
 echo "== message on stdin"
