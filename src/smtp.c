@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -281,10 +282,52 @@ smtp_greeting(struct smtp_session_state *s)
 	return 0;
 }
 
+/* "STARTTLS PIPELINING … SIZE 10240000 AUTH PLAIN LOGIN", for -v and --check. */
+char *
+smtp_caps_describe(const struct smtp_caps *caps, char *buf, size_t sz)
+{
+	static const struct {
+		size_t off;
+		const char *name;
+	} flags[] = {
+	    {offsetof(struct smtp_caps, starttls), "STARTTLS"},
+	    {offsetof(struct smtp_caps, pipelining), "PIPELINING"},
+	    {offsetof(struct smtp_caps, chunking), "CHUNKING"},
+	    {offsetof(struct smtp_caps, eightbitmime), "8BITMIME"},
+	    {offsetof(struct smtp_caps, smtputf8), "SMTPUTF8"},
+	    {offsetof(struct smtp_caps, enhancedstatuscodes), "ENHANCEDSTATUSCODES"},
+	    {offsetof(struct smtp_caps, dsn), "DSN"},
+	};
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		if (*(const int *)(const void *)((const char *)caps + flags[i].off) == 0)
+			continue;
+		if (buf[0] != '\0')
+			strlcat(buf, " ", sz);
+		strlcat(buf, flags[i].name, sz);
+	}
+	if (caps->size_offered) {
+		char size[32];
+
+		snprintf(size, sizeof(size), "%sSIZE %llu", buf[0] != '\0' ? " " : "", caps->size);
+		strlcat(buf, size, sz);
+	}
+	if (caps->auth) {
+		strlcat(buf, buf[0] != '\0' ? " AUTH " : "AUTH ", sz);
+		strlcat(buf, caps->auth_list, sz);
+	}
+	if (buf[0] == '\0')
+		strlcpy(buf, "no extensions", sz);
+	return buf;
+}
+
 static int
 smtp_ehlo(struct smtp_session_state *s)
 {
 	struct smtp_reply r;
+	char desc[256];
 
 	s->c->stage = STAGE_EHLO;
 	if (smtp_cmd(s->c, 0, s->e, "EHLO %s", s->p->ehlo_name) == -1 ||
@@ -292,13 +335,8 @@ smtp_ehlo(struct smtp_session_state *s)
 		return -1;
 	if (r.code == 250) {
 		smtp_caps_parse(&r, &s->r->caps);
-		diag_stage(s->c->diag, STAGE_EHLO, "%s%s%s%s%s%s%s%s",
-		    s->r->caps.starttls ? "STARTTLS " : "",
-		    s->r->caps.pipelining ? "PIPELINING " : "",
-		    s->r->caps.eightbitmime ? "8BITMIME " : "",
-		    s->r->caps.smtputf8 ? "SMTPUTF8 " : "", s->r->caps.chunking ? "CHUNKING " : "",
-		    s->r->caps.dsn ? "DSN " : "", s->r->caps.auth ? "AUTH " : "",
-		    s->r->caps.auth_list);
+		diag_stage(s->c->diag, STAGE_EHLO, "%s",
+		    smtp_caps_describe(&s->r->caps, desc, sizeof(desc)));
 		return 0;
 	}
 	/*

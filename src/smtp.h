@@ -98,6 +98,9 @@ int smtp_parse_reply_line(const char *line, size_t len, int *code, int *last, co
  */
 int smtp_read_reply(struct conn *, struct smtp_reply *, struct sx_err *);
 
+/* Describe caps in one line (for -v and --check); returns buf. */
+char *smtp_caps_describe(const struct smtp_caps *, char *buf, size_t sz);
+
 /* Fill caps from an EHLO reply (clears caps first). */
 void smtp_caps_parse(const struct smtp_reply *, struct smtp_caps *);
 
