@@ -168,6 +168,7 @@ static int
 main_check(struct run *r)
 {
 	struct smtp_result res;
+	char desc[256];
 	int rc;
 
 	memset(&res, 0, sizeof(res));
@@ -176,12 +177,7 @@ main_check(struct run *r)
 		printf("smtps-send: %s port %u: TLS %s, AUTH %s: OK\n", r->acct.host, r->acct.port,
 		    conf_tls_name(r->acct.tls),
 		    res.mech != SASL_NONE ? sasl_name(res.mech) : "not used");
-		printf("  capabilities: %s%s%s%s%s%s%sAUTH %s\n",
-		    res.caps.pipelining ? "PIPELINING " : "",
-		    res.caps.eightbitmime ? "8BITMIME " : "", res.caps.smtputf8 ? "SMTPUTF8 " : "",
-		    res.caps.chunking ? "CHUNKING " : "", res.caps.dsn ? "DSN " : "",
-		    res.caps.enhancedstatuscodes ? "ENHANCEDSTATUSCODES " : "",
-		    res.caps.size_offered ? "SIZE " : "", res.caps.auth_list);
+		printf("  capabilities: %s\n", smtp_caps_describe(&res.caps, desc, sizeof(desc)));
 		if (res.caps.size > 0)
 			printf("  size limit: %llu bytes\n", res.caps.size);
 	}
