@@ -23,6 +23,7 @@ names=${*:-$all}
 missing() {
 	if [ "${CI:-}" = true ]; then
 		echo "fuzz: FAIL: $1 (CI=true: fuzzing is required)"
+		echo "fuzz: 0 passed, 1 failed"
 		exit 1
 	fi
 	echo "fuzz: SKIP: $1"
