@@ -227,7 +227,7 @@ client_cmd() {
 			--upload-file "$msg" --login-options AUTH=PLAIN)
 		# curl sends the file as is: LF input needs --crlf (else bare LFs)
 		[ "${msg%-crlf.txt}" = "$msg" ] && CMD+=(--crlf) ;;
-	smtps-send) CMD=("$BIN" -f "$FROM" "$RCPT") ;;
+	smtps-send) CMD=("$BIN" -i -f "$FROM" "$RCPT") ;;
 	esac
 }
 
