@@ -4,7 +4,9 @@
 #
 #   make            build build/smtps-send
 #   make check      install test packages, build, unit tests (also under
-#                   ASan+UBSan), end-to-end tests against real servers, lint
+#                   ASan+UBSan), end-to-end tests against real servers,
+#                   fuzzers (FUZZ_SECONDS each, default 30), lint
+#   make fuzz       only the libFuzzer harnesses
 #   make demo       send one message through a local Postfix with TLS + AUTH
 #   make install    honours DESTDIR, prefix, bindir, sbindir, mandir
 #   make dist       smtps-send-VERSION.tar.gz that configures and builds alone
@@ -101,11 +103,17 @@ check: deps
 	$(MAKE) check-unit
 	$(MAKE) check-sanitize
 	$(MAKE) check-e2e
+	$(MAKE) fuzz
 	$(MAKE) lint
 	@echo "make check: all passed"
 
 lint:
 	@sh tests/lint.sh
+
+# libFuzzer harnesses (clang), each for FUZZ_SECONDS; seeds in tests/fuzz/corpus.
+FUZZ_SECONDS ?= 30
+fuzz: config.h
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
 
 demo: deps $(BIN)
 	@SMTPS_SEND=$(abspath $(BIN)) sh tests/demo.sh
