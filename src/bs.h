@@ -1,0 +1,67 @@
+/*
+ * bs.h — "smtps-send -bs": the server side of SMTP (RFC 5321) on a file
+ * descriptor and a stdio stream, for local callers that speak SMTP to
+ * sendmail (Symfony Mailer's SendmailTransport, Laravel).
+ *
+ * Each message the caller completes with DATA is run through msg_intake
+ * (the same header processing as a message on stdin) and handed to the
+ * relay callback; the caller's reply to the end of data is the relay's
+ * verdict.  One relay session per message: recipient refusals therefore
+ * come back at the end of data, not at RCPT (see smtps-send(1)).
+ *
+ * Everything the caller sends is bounded: command lines (BS_CMD_MAX, and
+ * BS_ADDR_CMD_MAX for MAIL and RCPT, whose parameters and UTF-8 addresses
+ * need more room), recipients per message (BS_MAX_RCPTS), the message size
+ * (the SIZE advertised), errors in a row (BS_MAX_ERRORS) and idle time.
+ * No byte of a command can reach the relay except an address that passed
+ * addr_check_mailbox.
+ */
+#ifndef SX_BS_H
+#define SX_BS_H
+
+#include <stdio.h>
+
+#include "err.h"
+#include "message.h"
+#include "smtp.h"
+
+#define BS_CMD_MAX      512             /* octets with CRLF, RFC 5321 4.5.3.1.4 */
+#define BS_ADDR_CMD_MAX 1024            /* MAIL and RCPT, with parameters */
+#define BS_MAX_RCPTS    1000            /* per message; RFC 5321 asks for >= 100 */
+#define BS_MAX_ERRORS   50              /* bad commands in a row before 421 */
+#define BS_SIZE_DEFAULT (64ULL << 20)   /* SIZE when the relay's is not known */
+#define BS_IDLE_DEFAULT (5 * 60 * 1000) /* ms; RFC 5321 4.5.3.2.7 */
+
+struct bs_relay {
+	/*
+	 * Relay one message: the envelope and the spool at env->spool_path.
+	 * 0 when the relay accepted it (res->final holds its reply), else -1
+	 * with e filled (e->reply_code and e->reply when the relay refused).
+	 * The callback neither removes nor renames the spool: bs_run does.
+	 */
+	int (*send)(
+	    void *arg, const struct msg_envelope *env, struct smtp_result *res, struct sx_err *e);
+	void *arg;
+	/*
+	 * Intake policy (spool_dir, hostname, account from, aliases…).  Its
+	 * envelope_from is -f: when set it replaces every MAIL FROM; argv
+	 * recipients, -t and -i do not apply and are ignored.
+	 */
+	const struct msg_policy *pol;
+	const char *hostname;        /* in the greeting and EHLO reply */
+	unsigned long long max_size; /* SIZE; 0: BS_SIZE_DEFAULT */
+	int idle_ms;                 /* wait for the caller; 0: BS_IDLE_DEFAULT */
+};
+
+/*
+ * Serve one SMTP session: read commands from in_fd, write replies to out
+ * (flushed whenever no more input is pending, so pipelined commands get
+ * their replies in one batch).  0 after QUIT or end of input between
+ * messages; -1 with SX_TEMP (input ended inside DATA: nothing was sent, or
+ * the caller was idle too long) or SX_LOCALIO (reading or writing failed).
+ * A message the relay did not accept is kept in the spool directory and
+ * the reply names it.
+ */
+int bs_run(int in_fd, FILE *out, const struct bs_relay *, struct sx_err *);
+
+#endif

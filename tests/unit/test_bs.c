@@ -1,0 +1,649 @@
+/*
+ * test_bs.c — the -bs server: bs_run() reads a scripted caller from a
+ * memfd, writes its replies to a memory stream, and relays through a fake
+ * that records each envelope and spool and answers as told.  Replies are
+ * compared byte for byte.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bs.h"
+
+#define MAXCALLS 4
+#define HOST     "host.example.org"
+#define GREETING "220 " HOST " ESMTP smtps-send\r\n"
+#define EHLO_REPLY                                                                                 \
+	"250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 67108864\r\n250-8BITMIME\r\n"                  \
+	"250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n"
+#define GO_AHEAD "354 End data with <CR><LF>.<CR><LF>\r\n"
+
+/* What the fake relay answers to call i. */
+struct verdict {
+	int fail;
+	enum sx_class cls;
+	enum sx_stage stage;
+	int code;
+	const char *enh;
+	const char *text;
+};
+
+struct call {
+	char *from;
+	char *rcpts; /* joined by ',' */
+	char *spool; /* the spool file's content */
+	char *path;
+	int smtputf8;
+};
+
+struct fixture {
+	char root[64];
+	char spool[128];
+	struct msg_policy pol;
+	struct bs_relay relay;
+	struct verdict verdict[MAXCALLS];
+	struct call calls[MAXCALLS];
+	int ncalls;
+	struct sx_err err;
+	char *out;
+	size_t outlen;
+	int rc;
+};
+
+static char *
+slurp(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0, n;
+	char chunk[4096];
+
+	if (fp == NULL)
+		return NULL;
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		buf = realloc(buf, len + n + 1);
+		assert_non_null(buf);
+		memcpy(buf + len, chunk, n);
+		len += n;
+	}
+	fclose(fp);
+	if (buf == NULL)
+		buf = strdup("");
+	else
+		buf[len] = '\0';
+	return buf;
+}
+
+static int
+fake_send(void *arg, const struct msg_envelope *env, struct smtp_result *res, struct sx_err *e)
+{
+	struct fixture *f = arg;
+	const struct verdict *v;
+	struct call *c;
+	size_t i, len = 0;
+
+	assert_true(f->ncalls < MAXCALLS);
+	v = &f->verdict[f->ncalls];
+	c = &f->calls[f->ncalls++];
+	c->from = strdup(env->from);
+	for (i = 0; i < env->nrcpts; i++)
+		len += strlen(env->rcpts[i]) + 1;
+	c->rcpts = calloc(1, len + 1);
+	for (i = 0; i < env->nrcpts; i++) {
+		if (i > 0)
+			strcat(c->rcpts, ",");
+		strcat(c->rcpts, env->rcpts[i]);
+	}
+	c->spool = slurp(env->spool_path);
+	c->path = strdup(env->spool_path);
+	c->smtputf8 = env->needs_smtputf8;
+	if (!v->fail) {
+		res->final.code = 250;
+		strcpy(res->final.enhanced, "2.0.0");
+		snprintf(res->final.text, sizeof(res->final.text), "%s",
+		    v->text != NULL ? v->text : "2.0.0 Ok: queued as ABC123");
+		return 0;
+	}
+	sx_fail(e, v->cls, v->stage, "relay failed");
+	if (v->code != 0)
+		sx_set_reply(e, v->code, v->enh, v->text);
+	return -1;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	strcpy(f->root, "/tmp/test_bs.XXXXXX");
+	if (mkdtemp(f->root) == NULL) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->spool, sizeof(f->spool), "%s/queue", f->root);
+	f->pol.spool_dir = f->spool;
+	f->pol.hostname = HOST;
+	f->pol.local_user = "alice";
+	f->pol.now = 1700000000;
+	f->relay.send = fake_send;
+	f->relay.arg = f;
+	f->relay.pol = &f->pol;
+	f->relay.hostname = HOST;
+	sx_clear(&f->err);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+	int i;
+
+	for (i = 0; i < f->ncalls; i++) {
+		free(f->calls[i].from);
+		free(f->calls[i].rcpts);
+		free(f->calls[i].spool);
+		free(f->calls[i].path);
+	}
+	free(f->out);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+/* Run one session on input (len bytes); replies in f->out. */
+static void
+run(struct fixture *f, const char *input, size_t len)
+{
+	int fd = memfd_create("test_bs", MFD_CLOEXEC);
+	FILE *out;
+
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, input, len), (ssize_t)len);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	free(f->out);
+	f->out = NULL;
+	out = open_memstream(&f->out, &f->outlen);
+	assert_non_null(out);
+	f->rc = bs_run(fd, out, &f->relay, &f->err);
+	fclose(out);
+	close(fd);
+}
+
+#define RUN(f, s) run((f), (s), sizeof(s) - 1)
+
+/* Files in the spool directory. */
+static int
+spool_files(const struct fixture *f)
+{
+	DIR *d = opendir(f->spool);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* The spool without the added Date and Message-ID lines. */
+static void
+assert_body(const char *spool, const char *want_tail)
+{
+	size_t sl = strlen(spool), wl = strlen(want_tail);
+
+	assert_true(sl >= wl);
+	assert_string_equal(spool + sl - wl, want_tail);
+}
+
+/* Symfony's SendmailTransport -bs: HELO, MAIL, RCPT, DATA, body, "\r\n.\r\n", QUIT. */
+static void
+test_symfony_session(void **state)
+{
+	struct fixture *f = *state;
+
+	RUN(f, "HELO [127.0.0.1]\r\n"
+	       "MAIL FROM:<app@example.com>\r\n"
+	       "RCPT TO:<user@example.org>\r\n"
+	       "DATA\r\n"
+	       "From: app@example.com\r\nTo: user@example.org\r\nSubject: hi\r\n\r\n"
+	       "Hello\r\n..dot\r\nbye"
+	       "\r\n.\r\n"
+	       "QUIT\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out, GREETING "250 " HOST "\r\n250 Ok\r\n250 Ok\r\n" GO_AHEAD
+					     "250 Ok: queued as ABC123\r\n221 Bye\r\n");
+	assert_int_equal(f->ncalls, 1);
+	assert_string_equal(f->calls[0].from, "app@example.com");
+	assert_string_equal(f->calls[0].rcpts, "user@example.org");
+	assert_non_null(strstr(f->calls[0].spool, "Subject: hi\n"));
+	assert_non_null(strstr(f->calls[0].spool, "\nMessage-ID: <"));
+	assert_body(f->calls[0].spool, "\n\nHello\n.dot\nbye\n");
+	/* Accepted: the spool is gone, and so is the raw data file. */
+	assert_int_equal(spool_files(f), 0);
+}
+
+/* EHLO: enhanced codes; two messages with RSET between; NOOP, VRFY, HELP. */
+static void
+test_ehlo_two_messages(void **state)
+{
+	struct fixture *f = *state;
+
+	RUN(f, "EHLO client.example\r\n"
+	       "MAIL FROM:<a@example.com> BODY=8BITMIME SIZE=100\r\n"
+	       "RCPT TO:<b@example.org>\r\n"
+	       "RCPT TO:<c@example.org>\r\n"
+	       "DATA\r\n"
+	       "Subject: one\r\n\r\nfirst\r\n.\r\n"
+	       "RSET\r\n"
+	       "NOOP\r\n"
+	       "VRFY someone\r\n"
+	       "HELP\r\n"
+	       "mail from:<>\r\n"
+	       "rcpt to:<d@example.org>\r\n"
+	       "data\r\n"
+	       "Subject: two\r\n\r\nsecond\r\n.\r\n"
+	       "quit\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out,
+	    GREETING EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
+				"250 2.0.0 Ok: queued as ABC123\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+				"252 2.5.0 cannot verify, but will take the message and try to "
+				"deliver it\r\n"
+				"214 2.0.0 commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY "
+				"HELP\r\n"
+				"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
+				"250 2.0.0 Ok: queued as ABC123\r\n221 2.0.0 Bye\r\n");
+	assert_int_equal(f->ncalls, 2);
+	assert_string_equal(f->calls[0].from, "a@example.com");
+	assert_string_equal(f->calls[0].rcpts, "b@example.org,c@example.org");
+	assert_body(f->calls[0].spool, "\n\nfirst\n");
+	assert_string_equal(f->calls[1].from, "");
+	assert_string_equal(f->calls[1].rcpts, "d@example.org");
+	assert_body(f->calls[1].spool, "\n\nsecond\n");
+	assert_int_equal(spool_files(f), 0);
+}
+
+/* Everything in one buffer, data too: replies in order, nothing lost. */
+static void
+test_pipelined(void **state)
+{
+	struct fixture *f = *state;
+	static const char in[] = "EHLO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+				 "BOGUS\r\nRCPT TO:<c@y.example>\r\nDATA\r\n"
+				 "\r\nbody one\r\n.\r\nMAIL FROM:<e@x.example>\r\n"
+				 "RCPT TO:<f@y.example>\r\nDATA\r\n\r\nbody two\r\n.\r\nQUIT\r\n"
+				 "NOOP\r\n";
+
+	f->verdict[1].text = "2.0.0 Ok: queued as SECOND";
+	RUN(f, in);
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out, GREETING EHLO_REPLY
+	    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n500 5.5.2 command not recognised\r\n"
+	    "250 2.1.5 Ok\r\n" GO_AHEAD "250 2.0.0 Ok: queued as ABC123\r\n"
+	    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD "250 2.0.0 Ok: queued as SECOND\r\n"
+	    "221 2.0.0 Bye\r\n");
+	assert_int_equal(f->ncalls, 2);
+	assert_string_equal(f->calls[0].rcpts, "b@y.example,c@y.example");
+	assert_body(f->calls[0].spool, "\n\nbody one\n");
+	assert_string_equal(f->calls[1].from, "e@x.example");
+	assert_body(f->calls[1].spool, "\n\nbody two\n");
+}
+
+/* The relay's refusal reaches the caller with its code; the message is kept. */
+static void
+test_relay_refusal(void **state)
+{
+	struct fixture *f = *state;
+	char want[1024];
+
+	f->verdict[0] = (struct verdict){1, SX_NOUSER, STAGE_RCPT, 550, "5.1.1",
+	    "5.1.1 <reject-x@example.org>: Recipient address rejected\nsecond line"};
+	f->verdict[1] = (struct verdict){
+	    1, SX_TEMP, STAGE_EOM, 451, "4.3.0", "4.3.0 Error: queue file write error"};
+	RUN(f, "EHLO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<reject-x@example.org>\r\nDATA\r\n"
+	       "Subject: r\r\n\r\nrefused\r\n.\r\n"
+	       "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
+	       "Subject: t\r\n\r\ntemp\r\n.\r\nQUIT\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_int_equal(f->ncalls, 2);
+	snprintf(want, sizeof(want),
+	    GREETING EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
+				"550 5.1.1 <reject-x@example.org>: Recipient address rejected; "
+				"kept in %s\r\n"
+				"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
+				"451 4.3.0 Error: queue file write error; kept in %s\r\n"
+				"221 2.0.0 Bye\r\n",
+	    f->calls[0].path, f->calls[1].path);
+	assert_string_equal(f->out, want);
+	/* Both kept, as the relay saw them. */
+	assert_int_equal(spool_files(f), 2);
+	free(f->calls[0].spool);
+	f->calls[0].spool = slurp(f->calls[0].path);
+	assert_non_null(f->calls[0].spool);
+	assert_body(f->calls[0].spool, "\n\nrefused\n");
+}
+
+/* No server reply (connect, TLS, AUTH): a 4xx naming the stage; kept. */
+static void
+test_local_failure(void **state)
+{
+	struct fixture *f = *state;
+	char want[1024];
+
+	f->verdict[0] = (struct verdict){1, SX_TEMP, STAGE_CONNECT, 0, NULL, NULL};
+	f->verdict[1] = (struct verdict){1, SX_AUTH, STAGE_AUTH, 535, "5.7.8", "5.7.8 bad"};
+	RUN(f, "HELO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
+	       "\r\none\r\n.\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
+	       "\r\ntwo\r\n.\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_int_equal(f->ncalls, 2);
+	snprintf(want, sizeof(want),
+	    GREETING "250 " HOST "\r\n250 Ok\r\n250 Ok\r\n" GO_AHEAD
+		     "451 connect: relay failed; kept in %s\r\n"
+		     "250 Ok\r\n250 Ok\r\n" GO_AHEAD
+		     "451 auth: relay failed (relay said 535 5.7.8 bad); kept in %s\r\n",
+	    f->calls[0].path, f->calls[1].path);
+	assert_string_equal(f->out, want);
+	assert_int_equal(spool_files(f), 2);
+}
+
+/* Bad commands get 500/501/503/555 and the session stays in step. */
+static void
+test_malformed(void **state)
+{
+	struct fixture *f = *state;
+
+	RUN(f, "\r\n"
+	       "FOO\r\n"
+	       "HELO\r\n"
+	       "EHLO c\r\n"
+	       "RCPT TO:<a@b.example>\r\n"
+	       "DATA\r\n"
+	       "MAIL\r\n"
+	       "MAIL TO:<a@b.example>\r\n"
+	       "MAIL FROM:<a@b.example\r\n"
+	       "MAIL FROM:<a\x01@b.example>\r\n"
+	       "MAIL FROM:<a@b.example> FOO=1\r\n"
+	       "MAIL FROM:<a@b.example> SIZE=x\r\n"
+	       "MAIL FROM:<a@b.example> BODY=9BIT\r\n"
+	       "MAIL FROM:<a@b.example>junk\r\n"
+	       "MAIL FROM:<a@b.example>\r\n"
+	       "MAIL FROM:<a@b.example>\r\n"
+	       "DATA\r\n"
+	       "RCPT TO:<>\r\n"
+	       "RCPT TO:<a b@c.example>\r\n"
+	       "RCPT TO:<x@y.example> NOTIFY=NEVER\r\n"
+	       "RCPT TO:<\xc3\xa9@y.example>\r\n"
+	       "RSET x\r\n"
+	       "DATA x\r\n"
+	       "VRFY\r\n"
+	       "AUTH PLAIN AAAA\r\n"
+	       "STARTTLS\r\n"
+	       "NOOP\0x\r\n"
+	       "RCPT TO:<@route.example,@r2.example:ok@y.example>\r\n"
+	       "DATA\r\n\r\nfine\r\n.\r\n"
+	       "QUIT\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out,
+	    GREETING "500 command not recognised\r\n"
+		     "500 command not recognised\r\n"
+		     "501 syntax: HELO hostname\r\n" EHLO_REPLY "503 5.5.1 need MAIL command\r\n"
+		     "503 5.5.1 need MAIL command\r\n"
+		     "501 5.5.4 syntax: MAIL FROM:<address>\r\n"
+		     "501 5.5.4 syntax: MAIL FROM:<address>\r\n"
+		     "501 5.1.7 syntax: missing '>' in the address\r\n"
+		     "501 5.1.7 bad sender address syntax\r\n"
+		     "555 5.5.4 unsupported MAIL parameter\r\n"
+		     "501 5.5.4 syntax: SIZE=number\r\n"
+		     "501 5.5.4 syntax: BODY=7BIT or BODY=8BITMIME\r\n"
+		     "501 5.1.7 syntax: text after the address\r\n"
+		     "250 2.1.0 Ok\r\n"
+		     "503 5.5.1 nested MAIL command\r\n"
+		     "554 5.5.1 no valid recipients\r\n"
+		     "501 5.1.3 bad recipient address syntax\r\n"
+		     "501 5.1.3 bad recipient address syntax\r\n"
+		     "555 5.5.4 unsupported RCPT parameter\r\n"
+		     "553 5.6.7 a non-ASCII address needs MAIL FROM:<...> "
+		     "SMTPUTF8\r\n"
+		     "501 5.5.4 syntax: RSET takes no argument\r\n"
+		     "501 5.5.4 syntax: DATA takes no argument\r\n"
+		     "501 5.5.4 syntax: VRFY address\r\n"
+		     "502 5.5.1 command not implemented\r\n"
+		     "502 5.5.1 not offered: the caller is local\r\n"
+		     "500 5.5.2 NUL byte in the command\r\n"
+		     "250 2.1.5 Ok\r\n" GO_AHEAD "250 2.0.0 Ok: queued as ABC123\r\n"
+		     "221 2.0.0 Bye\r\n");
+	assert_int_equal(f->ncalls, 1);
+	assert_string_equal(f->calls[0].from, "a@b.example");
+	assert_string_equal(f->calls[0].rcpts, "ok@y.example");
+}
+
+/* Lines over the limits: 500, the rest of the line dropped, in step after. */
+static void
+test_long_lines(void **state)
+{
+	struct fixture *f = *state;
+	char *in = malloc(20000), *p = in;
+
+	assert_non_null(in);
+	p += sprintf(p, "NOOP ");
+	memset(p, 'x', 506); /* 511 octets: one over 512 with CRLF */
+	p += 506;
+	p += sprintf(p, "\r\nNOOP ");
+	memset(p, 'x', 505); /* exactly 512 with CRLF */
+	p += 505;
+	p += sprintf(p, "\r\nMAIL FROM:<a@b.example> ");
+	memset(p, ' ', 900); /* MAIL may be longer; blanks are skipped */
+	p += 900;
+	p += sprintf(p, "SIZE=1\r\nRSET\r\n");
+	memset(p, 'y', 15000); /* longer than the buffer: dropped whole */
+	p += 15000;
+	p += sprintf(p, "\r\nQUIT\r\n");
+	run(f, in, (size_t)(p - in));
+	free(in);
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out, GREETING "500 line too long\r\n250 Ok\r\n250 Ok\r\n250 Ok\r\n"
+					     "500 line too long\r\n221 Bye\r\n");
+}
+
+static void
+test_too_many_rcpts(void **state)
+{
+	struct fixture *f = *state;
+	size_t cap = 64 * (BS_MAX_RCPTS + 10), n = 0;
+	char *in = malloc(cap), *want = malloc(cap);
+	int i;
+
+	assert_non_null(in);
+	assert_non_null(want);
+	n += (size_t)sprintf(in + n, "HELO c\r\nMAIL FROM:<a@b.example>\r\n");
+	for (i = 0; i <= BS_MAX_RCPTS; i++)
+		n += (size_t)sprintf(in + n, "RCPT TO:<r%d@c.example>\r\n", i);
+	n += (size_t)sprintf(in + n, "QUIT\r\n");
+	run(f, in, n);
+	n = (size_t)sprintf(want, GREETING "250 " HOST "\r\n250 Ok\r\n");
+	for (i = 0; i < BS_MAX_RCPTS; i++)
+		n += (size_t)sprintf(want + n, "250 Ok\r\n");
+	sprintf(want + n, "452 too many recipients (at most %d)\r\n221 Bye\r\n", BS_MAX_RCPTS);
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out, want);
+	free(in);
+	free(want);
+}
+
+/* SIZE above the limit at MAIL, and data above it: 552, not relayed. */
+static void
+test_oversize(void **state)
+{
+	struct fixture *f = *state;
+	char in[4096];
+	int n;
+
+	f->relay.max_size = 100;
+	n = snprintf(in, sizeof(in),
+	    "EHLO c\r\nMAIL FROM:<a@b.example> SIZE=101\r\nMAIL FROM:<a@b.example> "
+	    "SIZE=99999999999999999999\r\nMAIL FROM:<a@b.example> SIZE=100\r\n"
+	    "RCPT TO:<c@d.example>\r\nDATA\r\n%0150d\r\n.\r\nNOOP\r\n",
+	    0);
+	run(f, in, (size_t)n);
+	assert_int_equal(f->rc, 0);
+	assert_non_null(strstr(f->out, "250-SIZE 100\r\n"));
+	assert_non_null(strstr(f->out, "250 ENHANCEDSTATUSCODES\r\n"
+				       "552 5.3.4 message size exceeds the limit of 100\r\n"
+				       "552 5.3.4 message size exceeds the limit of 100\r\n"
+				       "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
+				       "552 5.3.4 message size exceeds the limit of 100\r\n"
+				       "250 2.0.0 Ok\r\n"));
+	assert_int_equal(f->ncalls, 0);
+	assert_int_equal(spool_files(f), 0);
+}
+
+/* Input ends inside DATA: nothing relayed, nothing left, SX_TEMP. */
+static void
+test_eof_in_data(void **state)
+{
+	struct fixture *f = *state;
+
+	RUN(f, "HELO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n"
+	       "Subject: cut\r\n\r\nhalf a message\r\n.");
+	assert_int_equal(f->rc, -1);
+	assert_int_equal(f->err.cls, SX_TEMP);
+	assert_int_equal(f->ncalls, 0);
+	assert_int_equal(spool_files(f), 0);
+	assert_string_equal(f->out, GREETING "250 " HOST "\r\n250 Ok\r\n250 Ok\r\n" GO_AHEAD);
+}
+
+/* Unstuffing, the end-of-data line with CRLF or LF, ".\r" inside a line. */
+static void
+test_dots(void **state)
+{
+	struct fixture *f = *state;
+
+	RUN(f, "HELO c\nMAIL FROM:<a@b.example>\nRCPT TO:<c@d.example>\nDATA\n"
+	       "Subject: dots\n\n..one\n.two\n...\nx.\r\n.\rz\nend\n.\n"
+	       "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n"
+	       "\r\n.\r\nQUIT\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_int_equal(f->ncalls, 2);
+	/* ".\rz" is "\rz" after the dot, and the intake makes the CR a line break. */
+	assert_body(f->calls[0].spool, "\n\n.one\ntwo\n..\nx.\n\nz\nend\n");
+	/* An empty message still gets its header block. */
+	assert_non_null(strstr(f->calls[1].spool, "Message-ID: <"));
+}
+
+/* -f replaces MAIL FROM; non-ASCII addresses with SMTPUTF8. */
+static void
+test_envelope_from_and_utf8(void **state)
+{
+	struct fixture *f = *state;
+
+	f->pol.envelope_from = "override@example.net";
+	RUN(f, "EHLO c\r\nMAIL FROM:<a@b.example> SMTPUTF8\r\n"
+	       "RCPT TO:<\xc3\xa9l\xc3\xa8"
+	       "ve@\xc3\xa9"
+	       "cole.example>\r\nDATA\r\n\r\nx\r\n.\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_int_equal(f->ncalls, 1);
+	assert_string_equal(f->calls[0].from, "override@example.net");
+	assert_string_equal(f->calls[0].rcpts, "\xc3\xa9l\xc3\xa8"
+					       "ve@\xc3\xa9"
+					       "cole.example");
+	assert_int_equal(f->calls[0].smtputf8, 1);
+}
+
+static void
+test_too_many_errors(void **state)
+{
+	struct fixture *f = *state;
+	char in[BS_MAX_ERRORS * 8 + 16];
+	int i, n = 0;
+
+	for (i = 0; i < BS_MAX_ERRORS + 5; i++)
+		n += sprintf(in + n, "X\r\n");
+	run(f, in, (size_t)n);
+	assert_int_equal(f->rc, -1);
+	assert_int_equal(f->err.cls, SX_PROTO);
+	assert_non_null(strstr(f->out, "500 command not recognised\r\n421 too many errors"));
+}
+
+/* A caller that says nothing: 421 after the idle time. */
+static void
+test_idle_timeout(void **state)
+{
+	struct fixture *f = *state;
+	FILE *out;
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "NOOP\r\n", 6), 6);
+	f->relay.idle_ms = 50;
+	out = open_memstream(&f->out, &f->outlen);
+	assert_non_null(out);
+	f->rc = bs_run(p[0], out, &f->relay, &f->err);
+	fclose(out);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(f->rc, -1);
+	assert_int_equal(f->err.cls, SX_TEMP);
+	assert_string_equal(f->out, GREETING "250 Ok\r\n421 idle for too long, closing\r\n");
+}
+
+/* A reply text from the relay cannot split the caller's reply. */
+static void
+test_relay_text_sanitised(void **state)
+{
+	struct fixture *f = *state;
+
+	f->verdict[0].text = "2.0.0 Ok\r250 injected";
+	RUN(f,
+	    "HELO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n\r\nx\r\n.\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_non_null(strstr(f->out, GO_AHEAD "250 Ok?250 injected\r\n"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_symfony_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ehlo_two_messages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pipelined, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relay_refusal, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_local_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_long_lines, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_too_many_rcpts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_oversize, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_eof_in_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dots, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_envelope_from_and_utf8, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_too_many_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relay_text_sanitised, setup, teardown),
+	};
+
+	setenv("TZ", "UTC", 1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
