@@ -208,10 +208,21 @@ sock_read(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e)
 	if (sk->tls == NULL) {
 		for (;;) {
 			n = recv(sk->fd, buf, len, 0);
+			if (n > 0 && sk->nfirst == 0) {
+				/* Plaintext came first: a later handshake is STARTTLS. */
+				sk->nfirst =
+				    (size_t)n < sizeof(sk->first) ? (size_t)n : sizeof(sk->first);
+				memcpy(sk->first, buf, sk->nfirst);
+			}
 			if (n >= 0)
 				return n;
 			if (errno == EINTR)
 				continue;
+			if (errno == ECONNRESET) {
+				sx_fail(e, SX_TEMP, STAGE_NONE, "connection reset by the server");
+				e->sys_errno = errno;
+				return -1;
+			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK) {
 				sx_fail(e, SX_TEMP, STAGE_NONE, "read: %s", strerror(errno));
 				e->sys_errno = errno;
@@ -242,6 +253,14 @@ sock_read(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e)
 			sx_fail(e, SX_TEMP, STAGE_NONE,
 			    "connection closed by server without a TLS close_notify");
 			return -1;
+		case GNUTLS_E_PULL_ERROR:
+			/* recv() failed under GnuTLS; errno is still its errno. */
+			if (errno == ECONNRESET) {
+				sx_fail(e, SX_TEMP, STAGE_NONE, "connection reset by the server");
+				e->sys_errno = ECONNRESET;
+				return -1;
+			}
+			/* FALLTHROUGH */
 		default:
 			if (!gnutls_error_is_fatal((int)n))
 				continue;
@@ -294,6 +313,11 @@ sock_write(void *ctx, const void *buf, size_t len, int64_t deadline, struct sx_e
 				return -1;
 			continue;
 		}
+		if (n == GNUTLS_E_PUSH_ERROR && (errno == ECONNRESET || errno == EPIPE)) {
+			sx_fail(e, SX_TEMP, STAGE_NONE, "connection reset by the server");
+			e->sys_errno = errno;
+			return -1;
+		}
 		sx_fail(e, SX_TEMP, STAGE_NONE, "TLS write: %s", gnutls_strerror((int)n));
 		e->gnutls_rc = (int)n;
 		return -1;
@@ -318,7 +342,7 @@ static int
 sock_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
 {
 	struct sock *sk = ctx;
-	int rc;
+	int rc, after_starttls;
 
 	if (sk->tc == NULL)
 		return sx_fail(e, SX_INTERNAL, STAGE_TLS, "TLS is not configured");
@@ -328,14 +352,23 @@ sock_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
 	gnutls_transport_set_pull_function(sk->tls, sock_pull);
 	gnutls_transport_set_push_function(sk->tls, sock_push);
 	gnutls_transport_set_vec_push_function(sk->tls, sock_vec_push);
+	/* Plaintext already read from this server: this handshake follows STARTTLS. */
+	after_starttls = sk->nfirst > 0;
 	sk->nfirst = 0;
 	do {
 		rc = gnutls_handshake(sk->tls);
 		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
 			if (sock_gnutls_wait(sk, deadline, STAGE_TLS, e) == -1) {
-				sx_hint(e,
-				    "the server did not answer the TLS handshake; if this port "
-				    "expects STARTTLS (587), use tls starttls");
+				if (after_starttls)
+					sx_hint(e,
+					    "the server accepted STARTTLS but did not answer "
+					    "the TLS handshake; try again later, or use "
+					    "implicit TLS (port 465) if the provider offers it");
+				else
+					sx_hint(e,
+					    "the server did not answer the TLS handshake; if "
+					    "this port expects STARTTLS (like 587), use tls "
+					    "starttls");
 				return -1;
 			}
 		}

@@ -273,9 +273,15 @@ tls_check_peer(struct tls_client *tc, gnutls_session_t s, int rc, struct sx_err 
 		tls_verify_words(tc, s, gnutls_session_get_verify_cert_status(s), e);
 		return -1;
 	}
-	if (rc < 0)
-		return sx_fail(
-		    e, SX_TLS, STAGE_TLS, "TLS handshake failed: %s", gnutls_strerror(rc));
+	if (rc < 0) {
+		sx_fail(e, SX_TLS, STAGE_TLS, "TLS handshake failed: %s", gnutls_strerror(rc));
+		if ((rc == GNUTLS_E_FATAL_ALERT_RECEIVED &&
+			gnutls_alert_get(s) == GNUTLS_A_PROTOCOL_VERSION) ||
+		    rc == GNUTLS_E_UNSUPPORTED_VERSION_PACKET)
+			sx_hint(e, "the server offers only TLS 1.0/1.1, which smtps-send refuses "
+				   "(RFC 8996); the server must be upgraded");
+		return -1;
+	}
 	if (tc->has_pin) {
 		const gnutls_datum_t *certs;
 		unsigned int n = 0;
