@@ -104,7 +104,7 @@ bs_fill(struct bs_session *s)
 
 	if (fflush(s->out) == EOF || ferror(s->out))
 		return sx_fail(
-		    s->e, SX_LOCALIO, STAGE_NONE, "cannot write replies: %s", strerror(errno));
+		    s->e, SX_LOCALIO, STAGE_INTAKE, "cannot write replies: %s", strerror(errno));
 	if (s->eof)
 		return 0;
 	if (s->in_start > 0) {
@@ -119,19 +119,19 @@ bs_fill(struct bs_session *s)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1)
-			return sx_fail(s->e, SX_LOCALIO, STAGE_NONE, "poll: %s", strerror(errno));
+			return sx_fail(s->e, SX_LOCALIO, STAGE_INTAKE, "poll: %s", strerror(errno));
 		if (r == 0) {
 			bs_reply(s, 421, "4.4.2", "idle for too long, closing");
 			fflush(s->out);
-			return sx_fail(s->e, SX_TEMP, STAGE_NONE,
+			return sx_fail(s->e, SX_TEMP, STAGE_INTAKE,
 			    "no input for %d s: session closed", s->idle_ms / 1000);
 		}
 		n = read(s->in_fd, s->in + s->in_end, sizeof(s->in) - s->in_end);
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n == -1)
-			return sx_fail(
-			    s->e, SX_LOCALIO, STAGE_NONE, "cannot read input: %s", strerror(errno));
+			return sx_fail(s->e, SX_LOCALIO, STAGE_INTAKE, "cannot read input: %s",
+			    strerror(errno));
 		if (n == 0) {
 			s->eof = 1;
 			return 0;
@@ -400,7 +400,7 @@ bs_data(struct bs_session *s, struct spool_file *sp, int *too_big, struct sx_err
 		if (s->in_start == s->in_end) {
 			if ((r = bs_fill(s)) <= 0) {
 				if (r == 0)
-					sx_fail(s->e, SX_TEMP, STAGE_NONE,
+					sx_fail(s->e, SX_TEMP, STAGE_INTAKE,
 					    "input ended inside DATA: the message was not sent");
 				return -1;
 			}
@@ -621,7 +621,7 @@ bs_run(int in_fd, FILE *out, const struct bs_relay *relay, struct sx_err *e)
 	int toolong, r, rc = -1;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return sx_fail(e, SX_INTERNAL, STAGE_NONE, "out of memory");
+		return sx_fail(e, SX_INTERNAL, STAGE_INTAKE, "out of memory");
 	s->relay = relay;
 	s->out = out;
 	s->e = e;
@@ -714,16 +714,16 @@ bs_run(int in_fd, FILE *out, const struct bs_relay *relay, struct sx_err *e)
 		s->errors = bad ? s->errors + 1 : 0;
 		if (s->errors >= BS_MAX_ERRORS) {
 			bs_reply(s, 421, "4.7.0", "too many errors, closing");
-			sx_fail(e, SX_PROTO, STAGE_NONE, "the caller sent %d bad commands in a row",
-			    BS_MAX_ERRORS);
+			sx_fail(e, SX_PROTO, STAGE_INTAKE,
+			    "the caller sent %d bad commands in a row", BS_MAX_ERRORS);
 			goto out;
 		}
 	}
 	rc = 0;
 out:
 	if ((fflush(out) == EOF || ferror(out)) && rc == 0)
-		rc =
-		    sx_fail(e, SX_LOCALIO, STAGE_NONE, "cannot write replies: %s", strerror(errno));
+		rc = sx_fail(
+		    e, SX_LOCALIO, STAGE_INTAKE, "cannot write replies: %s", strerror(errno));
 	bs_reset(s);
 	free(s);
 	return rc;

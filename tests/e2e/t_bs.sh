@@ -1,0 +1,188 @@
+#!/bin/sh
+# End-to-end: "smtps-send -bs" through the real Postfix of lib.sh.  A
+# lock-step caller written the way Symfony's SendmailTransport drives
+# sendmail -bs (greeting, HELO, MAIL, RCPT, DATA, text, "\r\n.\r\n", and
+# QUIT at the end), a fully pipelined session from printf, relay refusals
+# at RCPT and after the data; delivered bytes are checked in the Maildir.
+set -u
+. tests/e2e/lib.sh
+sx_ensure_server || exit $?
+
+BIN=${SMTPS_SEND:?SMTPS_SEND must name the binary}
+command -v python3 >/dev/null 2>&1 || {
+	echo "t_bs: python3 missing: skip"
+	exit 77
+}
+T=$(mktemp -d /tmp/sxb.XXXXXX)
+sx_on_exit 'rm -rf "$T"'
+sx_client_env starttls
+SMTPS_SEND_QUEUE_DIR=$T/queue
+export SMTPS_SEND_QUEUE_DIR
+M=bs$$
+
+# The lock-step caller: sends one step, reads the whole reply, checks its
+# code, as Symfony's SmtpTransport::executeCommand does.  A step is
+# "SEND<TAB>EXPECTED-CODE"; \r and \n in SEND are escapes.  Every reply
+# line goes to stdout.
+cat >"$T/caller.py" <<'EOF'
+import subprocess, sys
+
+def reply(p):
+    lines = []
+    while True:
+        line = p.stdout.readline()
+        if not line:
+            sys.exit("caller: end of output, replies so far: %r" % lines)
+        if not line.endswith(b"\r\n"):
+            sys.exit("caller: reply line without CRLF: %r" % line)
+        lines.append(line.decode("utf-8", "replace").rstrip("\r\n"))
+        if len(line) < 4 or line[3:4] != b"-":
+            return lines
+
+p = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+first = reply(p)
+print("\n".join(first))
+if not first[0].startswith("220 "):
+    sys.exit("caller: no 220 greeting")
+for step in open(sys.argv[1], encoding="utf-8").read().split("\n"):
+    if not step:
+        continue
+    data, want = step.rsplit("\t", 1)
+    data = data.replace("\\r", "\r").replace("\\n", "\n").encode()
+    p.stdin.write(data)
+    p.stdin.flush()
+    got = reply(p)
+    print("\n".join(got))
+    if not got[-1].startswith(want):
+        sys.exit("caller: sent %r, expected %s, got %r" % (data[:60], want, got))
+p.stdin.close()
+rest = p.stdout.read()
+if rest:
+    sys.exit("caller: output after the last reply: %r" % rest)
+sys.exit(p.wait())
+EOF
+
+# step SEND CODE: one line of the caller's script.
+step() {
+	printf '%s\t%s\n' "$1" "$2" >>"$T/steps"
+}
+
+# body_of MARKER: the delivered message's body (after the header block).
+body_of() {
+	f=$(sx_wait_delivery "$1" 10) || sx_fail "message $1 was not delivered"
+	sed '1,/^$/d' "$f"
+}
+
+# not_delivered MARKER
+not_delivered() {
+	sleep 0.5
+	if grep -rqs -- "$1" "$SX_MAILDIR/new" "$SX_MAILDIR/tmp" 2>/dev/null; then
+		sx_fail "$1 was delivered but must not have been"
+	fi
+}
+
+# 1. Symfony's sequence, two messages, lock-step: 250 with the relay's queue
+# id after each "\r\n.\r\n", dot-stuffed lines delivered unstuffed.
+: >"$T/steps"
+step 'HELO [127.0.0.1]\r\n' 250
+for k in 1 2; do
+	step 'MAIL FROM:<alice@localhost>\r\n' 250
+	step 'RCPT TO:<rcpt@example.org>\r\n' 250
+	step 'DATA\r\n' 354
+	step "From: alice@localhost\\r\\nTo: rcpt@example.org\\r\\nX-Test-Id: $M-sym$k\\r\\nSubject: symfony $k\\r\\n\\r\\nline one\\r\\n..dot line\\r\\n...\\r\\nlast\\r\\n.\\r\\n" 250
+done
+step 'QUIT\r\n' 221
+python3 "$T/caller.py" "$T/steps" "$BIN" -bs >"$T/out" 2>"$T/err" || {
+	cat "$T/out" "$T/err" >&2
+	sx_fail "symfony session failed"
+}
+[ "$(grep -c -E '^250 Ok: .*queued as [0-9A-Za-z]+.$' "$T/out")" = 2 ] || {
+	cat "$T/out" >&2
+	sx_fail "symfony session: no 'queued as ID' for each message"
+}
+grep -q '^250 ' "$T/out" && ! grep -q '^250 [0-9]\.' "$T/out" ||
+	sx_fail "symfony session: enhanced codes after HELO"
+for k in 1 2; do
+	body_of "$M-sym$k" >"$T/got"
+	printf 'line one\n.dot line\n..\nlast\n' | cmp -s - "$T/got" || {
+		od -c "$T/got" | head >&2
+		sx_fail "symfony session: message $k body differs"
+	}
+done
+[ -z "$(ls -A "$T/queue" 2>/dev/null)" ] || sx_fail "symfony session: queue not empty"
+echo "ok 1 Symfony-style lock-step session, two messages delivered"
+
+# 2. Everything pipelined in one write (EHLO, two messages, an error in the
+# middle, RSET, QUIT), LF-only data; replies in order.
+printf 'EHLO app.example\r\nMAIL FROM:<alice@localhost>\r\nRCPT TO:<rcpt@example.org>\r\nBOGUS\r\nDATA\r\nX-Test-Id: %s-pipe1\n\nfirst\n.\nRSET\r\nMAIL FROM:<alice@localhost> BODY=8BITMIME\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nX-Test-Id: %s-pipe2\r\nSubject: caf\303\251\r\n\r\nsecond \303\251\r\n.\r\nQUIT\r\n' "$M" "$M" |
+	"$BIN" -bs >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc -eq 0 ] || {
+	cat "$T/err" >&2
+	sx_fail "pipelined: exit status $rc"
+}
+# The code of every final reply line, in order.
+tr -d '\r' <"$T/out" | sed -n 's/^\([0-9][0-9][0-9]\) .*/\1/p' | tr '\n' ' ' >"$T/codes"
+[ "$(cat "$T/codes")" = "220 250 250 250 500 354 250 250 250 250 250 354 250 221 " ] || {
+	cat "$T/out" >&2
+	sx_fail "pipelined: replies out of order: $(cat "$T/codes")"
+}
+grep -q '^250 2\.1\.5 ' "$T/out" || sx_fail "pipelined: no enhanced codes after EHLO"
+[ "$(body_of "$M-pipe1")" = first ] || sx_fail "pipelined: first message body"
+[ "$(body_of "$M-pipe2")" = "second $(printf '\303\251')" ] || sx_fail "pipelined: second body"
+echo "ok 2 pipelined session, replies in order"
+
+# 3. Refusals: the relay's 550 at RCPT comes back after the data, the
+# message is kept and named; the session goes on and the next message is
+# delivered; a refusal after the data (header_checks) too.
+: >"$T/steps"
+step 'EHLO [127.0.0.1]\r\n' 250
+step 'MAIL FROM:<alice@localhost>\r\n' 250
+step 'RCPT TO:<reject-x@example.org>\r\n' 250
+step 'DATA\r\n' 354
+step "X-Test-Id: $M-rej\\r\\n\\r\\nrefused\\r\\n.\\r\\n" 550
+step 'MAIL FROM:<alice@localhost>\r\n' 250
+step 'RCPT TO:<rcpt@example.org>\r\n' 250
+step 'DATA\r\n' 354
+step "X-Test-Id: $M-hdr\\r\\nX-Test-Action: reject\\r\\n\\r\\nrefused\\r\\n.\\r\\n" 550
+step 'MAIL FROM:<alice@localhost>\r\n' 250
+step 'RCPT TO:<tempfail-x@example.org>\r\n' 250
+step 'DATA\r\n' 354
+step "X-Test-Id: $M-tmp\\r\\n\\r\\nlater\\r\\n.\\r\\n" 450
+step 'MAIL FROM:<alice@localhost>\r\n' 250
+step 'RCPT TO:<rcpt@example.org>\r\n' 250
+step 'DATA\r\n' 354
+step "X-Test-Id: $M-after\\r\\n\\r\\nafter\\r\\n.\\r\\n" 250
+step 'QUIT\r\n' 221
+python3 "$T/caller.py" "$T/steps" "$BIN" -bs >"$T/out" 2>"$T/err" || {
+	cat "$T/out" "$T/err" >&2
+	sx_fail "refusals session failed"
+}
+grep -q '^550 5\.1\.1 .*reject-x@example.org.*; kept in ' "$T/out" || {
+	cat "$T/out" >&2
+	sx_fail "refusals: no 550 5.1.1 with the address and the kept path"
+}
+kept=$(sed -n 's/^550 5\.1\.1 .*; kept in \(.*\)$/\1/p' "$T/out")
+[ -f "$kept" ] && grep -q "$M-rej" "$kept" || sx_fail "refusals: $kept does not hold the message"
+grep -q '^550 5\.7\.1 .*header_checks.*; kept in ' "$T/out" || {
+	cat "$T/out" >&2
+	sx_fail "refusals: the refusal after the data was not passed on"
+}
+grep -q '^450 4\.2\.0 .*; kept in ' "$T/out" || sx_fail "refusals: 450 not passed on"
+[ "$(ls "$T/queue" | wc -l)" = 3 ] || sx_fail "refusals: expected 3 kept messages"
+[ "$(body_of "$M-after")" = after ] || sx_fail "refusals: message after the refusals"
+not_delivered "$M-rej"
+not_delivered "$M-hdr"
+echo "ok 3 relay refusals passed on at the end of data, messages kept, session goes on"
+
+# 4. Input ends inside DATA: nothing sent, exit 75, nothing kept.
+rm -rf "$T/queue"
+printf 'HELO x\r\nMAIL FROM:<alice@localhost>\r\nRCPT TO:<rcpt@example.org>\r\nDATA\r\nX-Test-Id: %s-cut\r\n\r\nhalf' "$M" |
+	"$BIN" -bs >"$T/out" 2>"$T/err"
+sx_expect_exit 75 $? "cut in DATA"
+grep -q 'input ended inside DATA' "$T/err" || sx_fail "cut in DATA: no diagnostic"
+[ -z "$(ls -A "$T/queue" 2>/dev/null)" ] || sx_fail "cut in DATA: something was kept"
+not_delivered "$M-cut"
+echo "ok 4 input ending inside DATA sends nothing"
+
+echo "t_bs: 4 cases passed"

@@ -1,0 +1,192 @@
+/*
+ * fuzz_bs.c — bs_run(), the -bs server, on arbitrary caller input (from a
+ * memfd), with a fake relay that accepts or refuses as byte 0 says.
+ *
+ * Checks (bs.h): every reply line is "DDD " or "DDD-" with a code from 2xx
+ * to 5xx, printable text, and CRLF; the relay only ever sees envelopes
+ * whose addresses pass addr_check_mailbox; nothing is left in the spool
+ * directory but the messages that were refused (removed here).
+ */
+#include "config.h"
+
+#include <sys/mman.h>
+
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "bs.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+static char fz_dir[64];
+
+/* Remove every file in the spool dir; *tmp counts the unfinished ones. */
+static size_t
+fz_empty_dir(size_t *tmp)
+{
+	DIR *d = opendir(fz_dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char p[sizeof(fz_dir) + 300];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", fz_dir, de->d_name);
+		if (tmp != NULL && strstr(de->d_name, ".tmp") != NULL)
+			(*tmp)++;
+		unlink(p);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void
+fz_cleanup(void)
+{
+	fz_empty_dir(NULL);
+	rmdir(fz_dir);
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc, (void)argv;
+	snprintf(fz_dir, sizeof(fz_dir), "%s/fuzz_bs.XXXXXX",
+	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	if (mkdtemp(fz_dir) == NULL)
+		abort();
+	setenv("TZ", "UTC", 1);
+	atexit(fz_cleanup);
+	return 0;
+}
+
+struct fz_relay {
+	uint8_t mode;
+	size_t refused;
+};
+
+static int
+fz_send(void *arg, const struct msg_envelope *env, struct smtp_result *res, struct sx_err *e)
+{
+	struct fz_relay *r = arg;
+	size_t i;
+
+	if (env->from == NULL || env->nrcpts == 0 || env->spool_path == NULL)
+		abort();
+	if (env->from[0] != '\0' && addr_check_mailbox(env->from, NULL) != 0)
+		abort();
+	for (i = 0; i < env->nrcpts; i++)
+		if (addr_check_mailbox(env->rcpts[i], NULL) != 0)
+			abort();
+	switch (r->mode & 3) {
+	case 0:
+		res->final.code = 250;
+		snprintf(res->final.text, sizeof(res->final.text), "2.0.0 Ok: queued as X");
+		return 0;
+	case 1:
+		r->refused++;
+		sx_fail(e, SX_NOUSER, STAGE_RCPT, "refused");
+		sx_set_reply(e, 550, "5.1.1", "5.1.1 no\r\n such user");
+		return -1;
+	case 2:
+		r->refused++;
+		return sx_fail(e, SX_TEMP, STAGE_CONNECT, "connection refused");
+	default:
+		r->refused++;
+		sx_fail(e, SX_PERM, STAGE_EOM, "refused");
+		sx_set_reply(e, 999, NULL, "weird");
+		return -1;
+	}
+}
+
+/* Every line: a code 2xx-5xx, '-' or ' ', printable text, CRLF. */
+static void
+fz_check_output(const char *out, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const char *nl = memchr(out + i, '\n', len - i);
+		size_t l, k;
+
+		if (nl == NULL)
+			abort();
+		l = (size_t)(nl - (out + i));
+		if (l < 5 || out[i + l - 1] != '\r')
+			abort();
+		if (out[i] < '2' || out[i] > '5' || out[i + 1] < '0' || out[i + 1] > '9' ||
+		    out[i + 2] < '0' || out[i + 2] > '9' ||
+		    (out[i + 3] != ' ' && out[i + 3] != '-'))
+			abort();
+		for (k = 4; k < l - 1; k++)
+			if ((unsigned char)out[i + k] < 0x20 || (unsigned char)out[i + k] > 0x7e)
+				abort();
+		i += l + 1;
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct msg_policy pol;
+	struct bs_relay relay;
+	struct fz_relay fr;
+	struct sx_err e;
+	char *out = NULL;
+	size_t outlen = 0, left, tmp = 0;
+	FILE *fp;
+	int fd, rc;
+
+	if (size < 1)
+		return 0;
+	memset(&fr, 0, sizeof(fr));
+	fr.mode = data[0];
+	fd = memfd_create("fuzz_bs", MFD_CLOEXEC);
+	if (fd == -1 || (size > 1 && write(fd, data + 1, size - 1) != (ssize_t)(size - 1)) ||
+	    lseek(fd, 0, SEEK_SET) != 0)
+		abort();
+	memset(&pol, 0, sizeof(pol));
+	pol.hostname = "host.example.org";
+	pol.local_user = "fuzz";
+	pol.default_domain = "example.org";
+	pol.spool_dir = fz_dir;
+	pol.now = 1700000000;
+	pol.max_header_bytes = 64 * 1024;
+	pol.envelope_from = data[0] & 4 ? "sender@example.org" : NULL;
+	memset(&relay, 0, sizeof(relay));
+	relay.send = fz_send;
+	relay.arg = &fr;
+	relay.pol = &pol;
+	relay.hostname = data[0] & 8 ? "host\r\n250 evil" : "host.example.org";
+	relay.max_size = data[0] & 16 ? 200 : 0;
+	relay.idle_ms = 1000;
+	if ((fp = open_memstream(&out, &outlen)) == NULL)
+		abort();
+	sx_clear(&e);
+	rc = bs_run(fd, fp, &relay, &e);
+	fclose(fp);
+	close(fd);
+	if ((rc != 0 && rc != -1) || (rc == -1 && e.cls == SX_OK))
+		abort();
+	fz_check_output(out, outlen);
+	free(out);
+	/*
+	 * What the relay refused is kept (and what the intake refused with a
+	 * NUL byte); the raw data file never outlives its message.
+	 */
+	left = fz_empty_dir(&tmp);
+	if (tmp != 0 || left < fr.refused)
+		abort();
+	return 0;
+}
