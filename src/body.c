@@ -1,7 +1,10 @@
 /* body.c — CRLF normalisation and dot-stuffing (see body.h). */
 #include "config.h"
 
+#include <string.h>
+
 #include "body.h"
+#include "scan.h"
 
 void
 body_enc_init(struct body_enc *b)
@@ -25,6 +28,19 @@ body_enc_feed(struct body_enc *b, const char *in, size_t len, char *out)
 
 	for (i = 0; i < len; i++) {
 		char ch = in[i];
+
+		/* Mid-line: copy up to the next line ending in one go. */
+		if (!b->at_bol && ch != '\n' && ch != '\r') {
+			size_t k = scan_ordinary(in + i, len - i);
+
+			if (k == 0)
+				k = 1; /* a tab or other control byte: ordinary here */
+			memcpy(out + n, in + i, k);
+			n += k;
+			i += k - 1;
+			b->prev_cr = 0;
+			continue;
+		}
 
 		if (ch == '\n') {
 			/* The LF of a CRLF whose CR already produced the line break. */

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "address.h"
 #include "aliases.h"
 #include "message.h"
+#include "scan.h"
 #include "spool.h"
 
 #define MSG_READ_CHUNK   65536
@@ -108,6 +110,7 @@ static int msg_hdr_char(struct msg_ctx *, unsigned char);
 static int msg_hdr_eol(struct msg_ctx *);
 static int msg_body_char(struct msg_ctx *, unsigned char);
 static int msg_body_eol(struct msg_ctx *);
+static size_t msg_body_run(struct msg_ctx *, const unsigned char *, size_t);
 static int msg_byte(struct msg_ctx *, unsigned char);
 static int msg_eof(struct msg_ctx *);
 
@@ -123,16 +126,31 @@ msg_atext(unsigned char c)
 static int
 msg_flush(struct msg_ctx *c)
 {
+	const char *p = c->out, *end = c->out + c->outlen;
 	size_t i;
 
-	for (i = 0; i < c->outlen; i++) {
-		unsigned char ch = (unsigned char)c->out[i];
+	unsigned long long lfs = 0;
+	uint64_t high = 0;
 
-		if (ch == '\n')
-			c->lfs++;
-		else if (ch >= 0x80)
-			c->env->body_8bit = 1;
+	(void)i;
+	/* LFs (for SIZE) and any 8-bit byte, eight bytes at a time. */
+	for (; end - p >= 8; p += 8) {
+		uint64_t w, x, z;
+
+		memcpy(&w, p, 8);
+		high |= w;
+		x = w ^ (SCAN_ONES * '\n'); /* LF bytes become zero bytes */
+		z = ~(((x & ~SCAN_HIGHS) + ~SCAN_HIGHS) | x) & SCAN_HIGHS; /* one bit per LF */
+		for (; z != 0; z &= z - 1)
+			lfs++;
 	}
+	for (; p < end; p++) {
+		lfs += *p == '\n';
+		high |= (unsigned char)*p;
+	}
+	c->lfs += lfs;
+	if (high & SCAN_HIGHS)
+		c->env->body_8bit = 1;
 	c->bytes += c->outlen;
 	if (c->outlen > 0 && spool_write(&c->sp, c->out, c->outlen, c->err) == -1)
 		return -1;
@@ -866,6 +884,25 @@ msg_byte(struct msg_ctx *c, unsigned char ch)
 	return c->in_headers ? msg_hdr_char(c, ch) : msg_body_char(c, ch);
 }
 
+/*
+ * Fast path for the body: in the middle of a line, copy the run of
+ * ordinary bytes up to the next CR, LF or NUL in one go (the byte-wise
+ * state machine handles those and line starts).  Returns the bytes
+ * consumed (0: take the slow path for the next byte), or (size_t)-1.
+ */
+static size_t
+msg_body_run(struct msg_ctx *c, const unsigned char *p, size_t n)
+{
+	size_t k;
+
+	if (c->in_headers || c->dumping || c->at_bol || c->dot_pending || c->prev_cr)
+		return 0;
+	if ((k = scan_ordinary(p, n)) == 0)
+		return 0;
+	c->linelen += k;
+	return msg_put(c, (const char *)p, k) == -1 ? (size_t)-1 : k;
+}
+
 /* End of input: finish the last line (adding its LF) and the header block. */
 static int
 msg_eof(struct msg_ctx *c)
@@ -955,9 +992,18 @@ msg_intake(int fd, const struct msg_policy *p, struct msg_envelope *env, struct 
 		}
 		if (n == 0)
 			break;
-		for (i = 0; i < (size_t)n && !c->ended; i++)
-			if (msg_byte(c, buf[i]) == -1)
+		for (i = 0; i < (size_t)n && !c->ended;) {
+			size_t run = msg_body_run(c, buf + i, (size_t)n - i);
+
+			if (run == (size_t)-1)
 				goto out;
+			if (run > 0) {
+				i += run;
+				continue;
+			}
+			if (msg_byte(c, buf[i++]) == -1)
+				goto out;
+		}
 	}
 	if (msg_eof(c) == -1)
 		goto out;
