@@ -551,10 +551,6 @@ bs_deliver(struct bs_session *s, const char *raw_path)
 	if (res.caps.size_offered && res.caps.size > 0 && res.caps.size < s->max_size)
 		s->max_size = res.caps.size;
 	if (rc == 0) {
-		struct sx_err ignored;
-
-		sx_clear(&ignored);
-		spool_remove(env.spool_path, &ignored, STAGE_QUEUE);
 		bs_verdict(s, res.final.code, res.final.enhanced, res.final.text, NULL);
 		goto out;
 	}

@@ -35,9 +35,11 @@
 struct bs_relay {
 	/*
 	 * Relay one message: the envelope and the spool at env->spool_path.
-	 * 0 when the relay accepted it (res->final holds its reply), else -1
-	 * with e filled (e->reply_code and e->reply when the relay refused).
-	 * The callback neither removes nor renames the spool: bs_run does.
+	 * 0 when the relay accepted it (res->final holds its reply; the
+	 * callback has removed the spool and any queue entry of it, as the
+	 * queue policy is main.c's), else -1 with e filled (e->reply_code and
+	 * e->reply when the relay refused) and the spool still at
+	 * env->spool_path, which the reply names.
 	 */
 	int (*send)(
 	    void *arg, const struct msg_envelope *env, struct smtp_result *res, struct sx_err *e);

@@ -91,6 +91,9 @@ fz_send(void *arg, const struct msg_envelope *env, struct smtp_result *res, stru
 			abort();
 	switch (r->mode & 3) {
 	case 0:
+		/* Accepted: the callback removes the spool (bs.h). */
+		if (unlink(env->spool_path) == -1)
+			abort();
 		res->final.code = 250;
 		snprintf(res->final.text, sizeof(res->final.text), "2.0.0 Ok: queued as X");
 		return 0;
