@@ -33,6 +33,8 @@ enum cli_long_id {
 	L_CHECK,
 	L_QLIST,
 	L_FLUSH,
+	L_FLUSH_ID,
+	L_QREMOVE,
 	L_DUMP,
 	L_DIAG,
 	L_DEBUG,
@@ -59,6 +61,8 @@ static const struct cli_long cli_longs[] = {
     {"check", 0, L_CHECK},
     {"queue-list", 0, L_QLIST},
     {"flush", 0, L_FLUSH},
+    {"flush-id", 1, L_FLUSH_ID},
+    {"queue-remove", 1, L_QREMOVE},
     {"dump-config", 0, L_DUMP},
     {"diag-format", 1, L_DIAG},
     {"debug", 0, L_DEBUG},
@@ -465,6 +469,15 @@ cli_long(struct cli_state *st, struct cli_options *o, struct sx_err *e)
 	case L_FLUSH:
 		o->queue_interval = "";
 		return cli_set_mode(st, o, CLI_FLUSH, "--flush", e);
+	case L_FLUSH_ID:
+	case L_QREMOVE:
+		/* Checked against the queue's id syntax where it is used. */
+		if (cli_text(flag, v, 64, 0, e) == -1)
+			return -1;
+		o->queue_id = v;
+		o->queue_interval = "";
+		return cli_set_mode(st, o, l->id == L_QREMOVE ? CLI_QUEUE_REMOVE : CLI_FLUSH,
+		    l->id == L_QREMOVE ? "--queue-remove" : "--flush-id", e);
 	case L_DUMP:
 		return cli_set_mode(st, o, CLI_DUMP_CONFIG, "--dump-config", e);
 	case L_DIAG:
@@ -566,6 +579,7 @@ cli_usage(FILE *fp)
 	fputs("usage: smtps-send [options] [--] recipient ...\n"
 	      "       smtps-send [options] -t [--] [recipient ...]\n"
 	      "       smtps-send -bp | -q | --check | --dump-config [options]\n"
+	      "       smtps-send --flush-id ID | --queue-remove ID [options]\n"
 	      "\n"
 	      "Reads one message from standard input and submits it over TLS.\n"
 	      "\n"
@@ -596,6 +610,8 @@ cli_usage(FILE *fp)
 	      "  --tls-trust-file FILE               --from ADDR    --read-recipients\n"
 	      "  --check          connect, TLS, EHLO, AUTH, QUIT; send nothing\n"
 	      "  --queue-list     same as -bp          --flush   same as -q\n"
+	      "  --flush-id ID    retry one queued message now, even a failed or expired one\n"
+	      "  --queue-remove ID  delete one queued message\n"
 	      "  --dump-config    print the effective account and where each value came from\n"
 	      "  --diag-format=json|text   diagnostics as JSON lines on stderr (implies -v)\n"
 	      "  --debug          same as -vv\n"

@@ -19,7 +19,8 @@ enum cli_mode {
 	CLI_SMTP_STDIO,  /* -bs: SMTP server on stdin/stdout */
 	CLI_DUMP_CONFIG, /* --dump-config */
 	CLI_HELP,
-	CLI_VERSION
+	CLI_VERSION,
+	CLI_QUEUE_REMOVE /* --queue-remove ID */
 };
 
 /* -N: DSN NOTIFY conditions (RFC 3461); 0 when -N was not given. */
@@ -56,6 +57,7 @@ struct cli_options {
 	unsigned dsn_notify_flags;  /* CLI_DSN_* bits of -N */
 	const char *queue_interval; /* -q30m: the interval as given ("" for a bare -q) */
 	int queue_foreground;       /* -qf */
+	const char *queue_id;       /* --flush-id ID (mode CLI_FLUSH), --queue-remove ID */
 	/* Accepted for sendmail compatibility; carried but unused. */
 	int hop_count;      /* -h N */
 	const char *label;  /* -L label */

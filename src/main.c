@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -20,7 +21,9 @@
 #include "err.h"
 #include "maillog.h"
 #include "message.h"
+#include "queue.h"
 #include "sasl.h"
+#include "sigflag.h"
 #include "smtp.h"
 #include "sock.h"
 #include "spool.h"
@@ -28,12 +31,19 @@
 
 struct run {
 	struct cli_options opt;
+	struct conf_request req;
 	struct account acct;
 	struct diag diag;
 	struct sx_err err;
 	char hostname[256]; /* FQDN for EHLO, Message-ID and user@host */
 	char spool_dir[4096];
 	char context[4096]; /* last line of a failure report */
+	char note[512];     /* and one more: the queue's verdict */
+	int no_queue;       /* queue_fallback: spool_dir is a private temporary directory */
+	int exit_code;      /* overrides the error's exit status when not 0 */
+	int tempfail_ok;    /* queued after a temporary failure and queue_on_tempfail: exit 0 */
+	int reported;       /* the failure was already reported */
+	int auto_flush;     /* the quick flush after a send: quiet unless -v */
 };
 
 /* The host's FQDN, or its plain name, or "localhost". */
@@ -58,28 +68,41 @@ main_hostname(char *buf, size_t sz)
 		freeaddrinfo(res);
 }
 
-/* Queue directory: the account's, else /var/spool for root, else XDG state. */
+/*
+ * The queue directory, created when missing.  When it cannot be made:
+ * EX_CANTCREAT naming it, or with queue_fallback a private temporary
+ * directory (no durable copy: kept there only if sending fails).
+ */
 static int
-main_spool_dir(struct run *r)
+main_queue_dir(struct run *r)
 {
-	const char *base;
-	int n;
+	struct sx_err qe;
+	const char *tmp;
 
-	if (r->acct.queue_dir != NULL) {
-		n = snprintf(r->spool_dir, sizeof(r->spool_dir), "%s", r->acct.queue_dir);
-	} else if (geteuid() == 0) {
-		n = snprintf(r->spool_dir, sizeof(r->spool_dir), "/var/spool/smtps-send");
-	} else if ((base = getenv("XDG_STATE_HOME")) != NULL && base[0] == '/') {
-		n = snprintf(r->spool_dir, sizeof(r->spool_dir), "%s/smtps-send/queue", base);
-	} else if ((base = getenv("HOME")) != NULL && base[0] == '/') {
-		n = snprintf(
-		    r->spool_dir, sizeof(r->spool_dir), "%s/.local/state/smtps-send/queue", base);
-	} else {
-		return sx_fail(&r->err, SX_CONFIG, STAGE_CONFIG,
-		    "no queue directory: set queue_dir (HOME is not set)");
+	if (queue_dir_path(r->acct.queue_dir, r->spool_dir, sizeof(r->spool_dir), &r->err) == -1)
+		return -1;
+	sx_clear(&qe);
+	if (queue_dir_prepare(r->spool_dir, &qe) == 0)
+		return 0;
+	if (!r->acct.queue_fallback) {
+		r->err = qe;
+		sx_hint(&r->err, "fix it, set queue_dir, or set queue_fallback on to send "
+				 "without a durable copy");
+		r->exit_code = EX_CANTCREAT;
+		return -1;
 	}
-	if (n < 0 || (size_t)n >= sizeof(r->spool_dir))
-		return sx_fail(&r->err, SX_CONFIG, STAGE_CONFIG, "queue_dir is too long");
+	fprintf(stderr, "smtps-send: queue: %s; sending without a durable copy (queue_fallback)\n",
+	    qe.detail);
+	if ((tmp = getenv("TMPDIR")) == NULL || tmp[0] != '/')
+		tmp = "/tmp";
+	snprintf(r->spool_dir, sizeof(r->spool_dir), "%s/smtps-send.XXXXXX", tmp);
+	if (mkdtemp(r->spool_dir) == NULL) {
+		sx_fail(&r->err, SX_LOCALIO, STAGE_QUEUE, "cannot create a directory in %s: %s", tmp,
+		    strerror(errno));
+		r->exit_code = EX_CANTCREAT;
+		return -1;
+	}
+	r->no_queue = 1;
 	return 0;
 }
 
@@ -209,6 +232,74 @@ main_log(struct run *r, const struct msg_envelope *env, const struct smtp_result
 	maillog_write(&r->acct, &le);
 }
 
+/* The envelope of a message just taken in, as the queue keeps it. */
+static int
+main_meta_init(struct run *r, const struct msg_envelope *env, struct queue_meta *qm, time_t now)
+{
+	memset(qm, 0, sizeof(*qm));
+	if (queue_id_of(env->spool_path, qm->id) == -1)
+		return sx_fail(&r->err, SX_INTERNAL, STAGE_QUEUE, "%s: not a spool file name",
+		    env->spool_path);
+	qm->state = QUEUE_DEFERRED;
+	qm->size = env->wire_size;
+	qm->body_8bit = env->body_8bit;
+	qm->needs_smtputf8 = env->needs_smtputf8;
+	qm->created = now;
+	if ((qm->rcpts = calloc(env->nrcpts + 1, sizeof(*qm->rcpts))) == NULL)
+		goto nomem;
+	for (; qm->nrcpts < env->nrcpts; qm->nrcpts++)
+		if ((qm->rcpts[qm->nrcpts] = strdup(env->rcpts[qm->nrcpts])) == NULL)
+			goto nomem;
+	if ((qm->from = strdup(env->from != NULL ? env->from : "")) == NULL ||
+	    (r->acct.name != NULL && (qm->account = strdup(r->acct.name)) == NULL) ||
+	    (r->opt.dsn_notify != NULL && (qm->dsn_notify = strdup(r->opt.dsn_notify)) == NULL) ||
+	    (r->opt.dsn_ret != NULL && (qm->dsn_ret = strdup(r->opt.dsn_ret)) == NULL) ||
+	    (r->opt.dsn_envid != NULL && (qm->dsn_envid = strdup(r->opt.dsn_envid)) == NULL))
+		goto nomem;
+	return 0;
+nomem:
+	queue_meta_free(qm);
+	return sx_fail(&r->err, SX_INTERNAL, STAGE_QUEUE, "out of memory");
+}
+
+/* Record a failed attempt (the error in r->err) and say what became of the message. */
+static void
+main_queue_failure(struct run *r, struct queue_meta *qm, const char *path, time_t now)
+{
+	struct sx_err we;
+
+	snprintf(r->context, sizeof(r->context), "the message was kept in %s", path);
+	if (queue_meta_fail(qm, &r->err, now) == -1)
+		return;
+	sx_clear(&we);
+	if (queue_meta_write(r->spool_dir, qm, &we) == -1)
+		snprintf(r->note, sizeof(r->note), "its queue entry could not be written: %.400s",
+		    we.detail);
+	else if (r->no_queue)
+		snprintf(r->note, sizeof(r->note),
+		    "not queued (no queue directory): -q will not retry it");
+	else if (qm->state == QUEUE_FAILED && r->err.stage == STAGE_INTAKE)
+		snprintf(r->note, sizeof(r->note),
+		    "queued as %s, failed: it cannot be sent as it is (--queue-remove %s "
+		    "deletes it)",
+		    qm->id, qm->id);
+	else if (qm->state == QUEUE_FAILED)
+		snprintf(r->note, sizeof(r->note),
+		    "queued as %s, failed: never retried automatically (--flush-id %s retries "
+		    "it, --queue-remove %s deletes it)",
+		    qm->id, qm->id, qm->id);
+	else {
+		snprintf(r->note, sizeof(r->note), "queued as %s for later delivery (smtps-send -q)",
+		    qm->id);
+		r->tempfail_ok = sx_is_temporary(&r->err) && r->acct.queue_on_tempfail;
+	}
+	if (sigflag_caught() && r->err.stage == STAGE_EOM)
+		sx_hint(&r->err, "interrupted after the end of the data: the server may have "
+				 "accepted it, and a retry would deliver it twice");
+}
+
+static int main_flush(struct run *, int automatic);
+
 static int
 main_send(struct run *r)
 {
@@ -216,14 +307,21 @@ main_send(struct run *r)
 	struct msg_envelope env;
 	struct smtp_message msg;
 	struct smtp_result res;
-	int rc = -1, fd;
+	struct queue_meta qm;
+	struct sx_err we;
+	int rc = -1, fd = -1;
 	int64_t t0;
+	time_t now = time(NULL);
 
 	memset(&pol, 0, sizeof(pol));
 	memset(&env, 0, sizeof(env));
 	memset(&res, 0, sizeof(res));
-	if (main_spool_dir(r) == -1)
+	memset(&qm, 0, sizeof(qm));
+	if (main_queue_dir(r) == -1) {
+		strlcpy(r->context, "nothing was read from standard input; nothing was sent",
+		    sizeof(r->context));
 		return -1;
+	}
 	pol.ignore_dots = r->opt.ignore_dots;
 	pol.read_recipients = r->opt.read_recipients;
 	pol.envelope_from = r->opt.from;
@@ -239,8 +337,13 @@ main_send(struct run *r)
 	pol.spool_dir = r->spool_dir;
 	pol.argv_rcpts = r->opt.rcpts;
 	pol.n_argv_rcpts = r->opt.nrcpts;
+	sx_clear(&we);
 	if (msg_intake(STDIN_FILENO, &pol, &env, &r->err) == -1) {
-		if (env.spool_path != NULL)
+		/* Refused but kept (a NUL byte): queued as failed, never retried. */
+		if (env.spool_path != NULL && main_meta_init(r, &env, &qm, now) == 0 &&
+		    (fd = queue_lock(r->spool_dir, qm.id, 0, &we)) >= 0)
+			main_queue_failure(r, &qm, env.spool_path, now);
+		else if (env.spool_path != NULL)
 			snprintf(r->context, sizeof(r->context), "the message was kept in %s",
 			    env.spool_path);
 		goto out;
@@ -251,10 +354,35 @@ main_send(struct run *r)
 	diag_stage(&r->diag, STAGE_INTAKE, "from <%s>, %zu recipient(s), %llu bytes%s%s", env.from,
 	    env.nrcpts, env.wire_size, env.body_8bit ? ", 8-bit" : "",
 	    env.needs_smtputf8 ? ", SMTPUTF8" : "");
-	if ((fd = open(env.spool_path, O_RDONLY | O_CLOEXEC)) == -1) {
-		sx_fail(&r->err, SX_LOCALIO, STAGE_BODY, "%s: %s", env.spool_path, strerror(errno));
+	/*
+	 * Ours until the session ends: a flush skips a locked message.  Taken
+	 * before the metadata exists, so no flush can see an envelope for a
+	 * message we are about to send.
+	 */
+	if (main_meta_init(r, &env, &qm, now) == -1 ||
+	    (fd = queue_lock(r->spool_dir, qm.id, 0, &r->err)) < 0)
 		goto kept;
+	if (r->opt.queue_only) {
+		if (queue_meta_write(r->spool_dir, &qm, &r->err) == -1)
+			goto kept;
+		diag_stage(&r->diag, STAGE_QUEUE, "queued as %s (not sent now)", qm.id);
+		rc = 0;
+		goto out;
 	}
+	/* If we are killed from here on, -q finds the envelope and retries. */
+	qm.attempts = 1;
+	qm.first_attempt = qm.last_attempt = now;
+	qm.err_class = SX_TEMP;
+	qm.err_stage = STAGE_QUEUE;
+	qm.err_exit = EX_TEMPFAIL;
+	if ((qm.err_text = strdup("the attempt did not finish (the sending process was "
+				  "killed?)")) == NULL ||
+	    queue_meta_write(r->spool_dir, &qm, &r->err) == -1)
+		goto kept;
+	qm.attempts = 0;
+	qm.first_attempt = qm.last_attempt = 0;
+	/* From now on SIGTERM/SIGINT/SIGHUP end the session, not the process. */
+	sigflag_install();
 	msg.from = env.from;
 	msg.rcpts = env.rcpts;
 	msg.nrcpts = env.nrcpts;
@@ -264,20 +392,164 @@ main_send(struct run *r)
 	msg.body_fd = fd;
 	t0 = conn_now_ms();
 	rc = main_session(r, &msg, &res);
-	close(fd);
 	main_log(r, &env, &res, conn_now_ms() - t0, rc == 0 ? NULL : env.spool_path);
 	if (rc == 0) {
-		struct sx_err ignored;
-
-		sx_clear(&ignored);
-		spool_remove(env.spool_path, &ignored, STAGE_QUEUE);
+		sx_clear(&we);
+		queue_remove_files(r->spool_dir, qm.id, &we);
+		if (r->no_queue)
+			rmdir(r->spool_dir);
+		close(fd);
+		fd = -1;
+		if (r->acct.flush_on_send && !r->no_queue && !sigflag_caught())
+			main_flush(r, 1);
 		goto out;
 	}
+	main_queue_failure(r, &qm, env.spool_path, now);
+	goto out;
 kept:
 	snprintf(r->context, sizeof(r->context), "the message was kept in %s", env.spool_path);
 out:
+	if (fd >= 0)
+		close(fd);
+	queue_meta_free(&qm);
 	smtp_result_free(&res);
 	msg_envelope_free(&env);
+	return rc;
+}
+
+/* Deliver one queued message with the account it was queued for. */
+static int
+main_deliver(void *ctx, const struct queue_meta *m, int fd, struct sx_err *e)
+{
+	struct run *r = ctx;
+	struct account saved, other;
+	struct conf_request req = r->req;
+	struct smtp_message msg;
+	struct smtp_result res;
+	struct msg_envelope env;
+	const char *dn = r->opt.dsn_notify, *dr = r->opt.dsn_ret, *de = r->opt.dsn_envid;
+	int rc, swapped = 0;
+	int64_t t0;
+
+	memset(&res, 0, sizeof(res));
+	sx_clear(&r->err);
+	if (m->account != NULL && r->acct.name != NULL && strcmp(m->account, r->acct.name) != 0) {
+		req.account = m->account;
+		if (conf_load(&req, &other, &r->err) == -1) {
+			*e = r->err;
+			return -1;
+		}
+		saved = r->acct;
+		r->acct = other;
+		swapped = 1;
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.from = m->from;
+	msg.rcpts = m->rcpts;
+	msg.nrcpts = m->nrcpts;
+	msg.body_8bit = m->body_8bit;
+	msg.needs_smtputf8 = m->needs_smtputf8;
+	msg.size = m->size;
+	msg.body_fd = fd;
+	r->opt.dsn_notify = m->dsn_notify;
+	r->opt.dsn_ret = m->dsn_ret;
+	r->opt.dsn_envid = m->dsn_envid;
+	diag_stage(&r->diag, STAGE_QUEUE, "message %s: %zu recipient(s), %llu bytes", m->id,
+	    m->nrcpts, m->size);
+	t0 = conn_now_ms();
+	rc = main_session(r, &msg, &res);
+	memset(&env, 0, sizeof(env));
+	env.from = m->from;
+	env.rcpts = m->rcpts;
+	env.nrcpts = m->nrcpts;
+	env.wire_size = m->size;
+	main_log(r, &env, &res, conn_now_ms() - t0, rc == 0 ? NULL : "queue");
+	smtp_result_free(&res);
+	r->opt.dsn_notify = dn;
+	r->opt.dsn_ret = dr;
+	r->opt.dsn_envid = de;
+	if (swapped) {
+		conf_account_free(&r->acct);
+		r->acct = saved;
+	}
+	*e = r->err;
+	sx_clear(&r->err);
+	return rc;
+}
+
+static void
+main_flush_report(void *ctx, const struct queue_meta *m, enum queue_outcome out,
+    const struct sx_err *err)
+{
+	struct run *r = ctx;
+
+	switch (out) {
+	case QUEUE_SENT:
+		if (err != NULL)
+			fprintf(stderr, "smtps-send: %s: sent, but %s\n", m->id, err->detail);
+		else
+			diag_stage(&r->diag, STAGE_QUEUE, "message %s: sent", m->id);
+		return;
+	case QUEUE_NOW_EXPIRED:
+		fprintf(stderr,
+		    "smtps-send: %s: expired (queued for longer than queue_max_age); kept: "
+		    "--flush-id %s retries it, --queue-remove %s deletes it\n",
+		    m->id, m->id, m->id);
+		return;
+	default:
+		break;
+	}
+	if (r->auto_flush && r->opt.verbose == 0)
+		return;
+	fprintf(stderr, "smtps-send: %s: %s: %s: %s\n", m->id,
+	    out == QUEUE_NOW_FAILED	      ? "failed"
+		: out == QUEUE_STILL_DEFERRED ? "deferred"
+					      : "cannot be read",
+	    err != NULL ? sx_stage_name(err->stage) : "?", err != NULL ? err->detail : "?");
+}
+
+/*
+ * -q, --flush-id, and the quick flush after a send (automatic: back-off
+ * respected, a few messages, stops when the server seems down).
+ */
+static int
+main_flush(struct run *r, int automatic)
+{
+	struct queue_flush_opts o;
+	struct queue_flush_ops ops;
+	struct queue_stats st;
+	struct sx_err e;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.now = time(NULL);
+	o.max_age = r->acct.queue_max_age;
+	o.respect_backoff = automatic;
+	o.stop_on_tempfail = automatic;
+	o.stop_on_unreachable = r->opt.queue_id == NULL;
+	o.max_msgs = automatic ? 10 : 0;
+	o.only_id = automatic ? NULL : r->opt.queue_id;
+	ops.deliver = main_deliver;
+	ops.report = main_flush_report;
+	ops.ctx = r;
+	r->auto_flush = automatic;
+	sigflag_install();
+	sx_clear(&e);
+	rc = queue_flush(r->spool_dir, &o, &ops, &st, &e);
+	if (st.locked > 0)
+		diag_stage(&r->diag, STAGE_QUEUE,
+		    "%u message(s) skipped: being delivered by another process", st.locked);
+	if (automatic)
+		return 0;
+	if (rc == -1) {
+		r->err = e;
+		if (st.sent + st.deferred + st.failed + st.bad > 0 && o.only_id == NULL) {
+			fprintf(stderr, "smtps-send: queue: %u sent, %u deferred, %u failed%s\n",
+			    st.sent, st.deferred, st.failed,
+			    sigflag_caught() ? " (interrupted by a signal)" : "");
+			r->reported = 1;
+		}
+	}
 	return rc;
 }
 
@@ -285,7 +557,7 @@ int
 main(int argc, char *argv[])
 {
 	static struct run r;
-	struct conf_request req;
+	struct conf_request *req = &r.req;
 	int rc = -1;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -308,17 +580,17 @@ main(int argc, char *argv[])
 		break;
 	}
 	diag_init(&r.diag, stderr, r.opt.verbose, r.opt.diag_json);
-	memset(&req, 0, sizeof(req));
-	req.config_file = r.opt.config_file;
-	req.account = r.opt.account;
-	req.envelope_from = r.opt.from;
-	req.host = r.opt.host;
-	req.port = r.opt.port;
-	req.tls = r.opt.tls;
-	req.user = r.opt.user;
-	req.tls_trust_file = r.opt.tls_trust_file;
+	memset(req, 0, sizeof(*req));
+	req->config_file = r.opt.config_file;
+	req->account = r.opt.account;
+	req->envelope_from = r.opt.from;
+	req->host = r.opt.host;
+	req->port = r.opt.port;
+	req->tls = r.opt.tls;
+	req->user = r.opt.user;
+	req->tls_trust_file = r.opt.tls_trust_file;
 	main_hostname(r.hostname, sizeof(r.hostname));
-	if (conf_load(&req, &r.acct, &r.err) == -1) {
+	if (conf_load(req, &r.acct, &r.err) == -1) {
 		/* A message on stdin is still unread: say it was not taken. */
 		if (r.opt.mode == CLI_SEND)
 			strlcpy(r.context, "nothing was read from standard input; nothing was sent",
@@ -337,13 +609,36 @@ main(int argc, char *argv[])
 	case CLI_SEND:
 		rc = main_send(&r);
 		break;
+	case CLI_QUEUE_LIST:
+		if ((rc = queue_dir_path(r.acct.queue_dir, r.spool_dir, sizeof(r.spool_dir),
+			 &r.err)) == 0)
+			rc = queue_list(stdout, r.spool_dir, time(NULL), r.acct.queue_max_age,
+				 &r.err) < 0
+				 ? -1
+				 : 0;
+		break;
+	case CLI_FLUSH:
+		if ((rc = queue_dir_path(r.acct.queue_dir, r.spool_dir, sizeof(r.spool_dir),
+			 &r.err)) == 0)
+			rc = main_flush(&r, 0);
+		break;
+	case CLI_QUEUE_REMOVE:
+		if ((rc = queue_dir_path(r.acct.queue_dir, r.spool_dir, sizeof(r.spool_dir),
+			 &r.err)) == 0)
+			rc = queue_remove(r.spool_dir, r.opt.queue_id, &r.err);
+		break;
 	default:
 		sx_fail(&r.err, SX_USAGE, STAGE_ARGS, "this mode is not implemented yet");
 		break;
 	}
 report:
-	if (rc == -1)
+	if (rc == -1 && !r.reported) {
 		diag_report_failure(&r.diag, &r.err, r.context);
+		if (r.note[0] != '\0' && !r.opt.diag_json)
+			fprintf(stderr, "smtps-send: %s\n", r.note);
+	}
 	conf_account_free(&r.acct);
-	return rc == 0 ? 0 : sx_exitcode(&r.err);
+	if (rc == 0 || r.tempfail_ok)
+		return 0;
+	return r.exit_code != 0 ? r.exit_code : sx_exitcode(&r.err);
 }

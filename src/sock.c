@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "sigflag.h"
 #include "sock.h"
 
 /* Wait until fd is ready for events or the deadline passes. 0, or -1 (timeout/error). */
@@ -20,17 +21,23 @@ static int
 sock_wait(int fd, short events, int64_t deadline, enum sx_stage st, struct sx_err *e)
 {
 	for (;;) {
-		struct pollfd pfd = {fd, events, 0};
+		/* The second entry wakes us when a signal was caught (sigflag.h). */
+		struct pollfd pfd[2] = {{fd, events, 0}, {sigflag_fd(), POLLIN, 0}};
 		int64_t left = deadline - conn_now_ms();
 		int n;
 
+		if (sigflag_caught()) {
+			sx_fail(e, SX_TEMP, st, "interrupted by signal %d", sigflag_caught());
+			e->sys_errno = EINTR;
+			return -1;
+		}
 		if (left <= 0) {
 			sx_fail(e, SX_TEMP, st, "timed out waiting for the server");
 			e->sys_errno = ETIMEDOUT;
 			return -1;
 		}
-		n = poll(&pfd, 1, left > 600000 ? 600000 : (int)left);
-		if (n > 0)
+		n = poll(pfd, 2, left > 600000 ? 600000 : (int)left);
+		if (n > 0 && pfd[0].revents != 0)
 			return 0;
 		if (n < 0 && errno != EINTR)
 			return sx_fail(e, SX_TEMP, st, "poll: %s", strerror(errno));
@@ -58,17 +65,17 @@ sock_connect_one(const struct addrinfo *ai, int64_t deadline, int *fdp, int *err
 		return -1;
 	}
 	for (;;) {
-		struct pollfd pfd = {fd, POLLOUT, 0};
+		struct pollfd pfd[2] = {{fd, POLLOUT, 0}, {sigflag_fd(), POLLIN, 0}};
 		int64_t left = deadline - conn_now_ms();
 		int n;
 
-		if (left <= 0) {
-			*err = ETIMEDOUT;
+		if (sigflag_caught() || left <= 0) {
+			*err = sigflag_caught() ? EINTR : ETIMEDOUT;
 			close(fd);
 			return -1;
 		}
-		n = poll(&pfd, 1, (int)(left > 600000 ? 600000 : left));
-		if (n > 0)
+		n = poll(pfd, 2, (int)(left > 600000 ? 600000 : left));
+		if (n > 0 && pfd[0].revents != 0)
 			break;
 		if (n < 0 && errno != EINTR) {
 			*err = errno;

@@ -1,0 +1,24 @@
+/*
+ * sigflag.h — SIGTERM, SIGINT and SIGHUP during a send must not lose the
+ * message: instead of dying, the process notes the signal and every network
+ * wait (sock.c) fails at once with SX_TEMP "interrupted by signal", so the
+ * caller records the message as queued and says where it is.
+ *
+ * The handler only stores the signal number and writes one byte to a
+ * non-blocking self-pipe (both async-signal-safe); waits poll that pipe
+ * beside their socket, so a signal that arrives just before poll() is not
+ * missed.
+ */
+#ifndef SX_SIGFLAG_H
+#define SX_SIGFLAG_H
+
+/* Catch SIGTERM, SIGINT and SIGHUP from now on.  0, or -1 (errno set). */
+int sigflag_install(void);
+
+/* The signal caught since sigflag_install, or 0. */
+int sigflag_caught(void);
+
+/* Read end of the self-pipe for poll() (POLLIN once caught), or -1. */
+int sigflag_fd(void);
+
+#endif
