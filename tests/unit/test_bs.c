@@ -74,8 +74,10 @@ slurp(const char *path)
 	if (fp == NULL)
 		return NULL;
 	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-		buf = realloc(buf, len + n + 1);
-		assert_non_null(buf);
+		char *nb = realloc(buf, len + n + 1);
+
+		assert_non_null(nb);
+		buf = nb;
 		memcpy(buf + len, chunk, n);
 		len += n;
 	}
