@@ -166,11 +166,14 @@ conn_queue(struct conn *c, const void *buf, size_t len, int secret, struct sx_er
 int
 conn_tls_start(struct conn *c, struct sx_err *e)
 {
-	if (conn_pending(c) > 0)
+	if (conn_pending(c) > 0) {
+		/* The stream can no longer be trusted: not even QUIT goes out (RFC 3207 4.1). */
+		c->broken = 1;
 		return sx_fail(e, SX_PROTO, c->stage,
 		    "server sent %zu bytes after the STARTTLS reply, before the TLS handshake "
 		    "(response injection?)",
 		    conn_pending(c));
+	}
 	if (conn_flush(c, e) == -1)
 		return -1;
 	if (c->ops->tls_start(c->ctx, conn_deadline(c), e) == -1) {

@@ -765,6 +765,10 @@ smtp_transaction_data(struct smtp_session_state *s)
 			return -1;
 	} else if (!s->flight_sent || s->c->broken || s->c->eof) {
 		return -1;
+	} else if (!ok && s->e->cls == SX_PROTO) {
+		/* Replies out of step: DATA may have been answered 354. */
+		s->in_data = 1;
+		return -1;
 	}
 	if (smtp_read_reply(s->c, &r, s->e) == -1)
 		return -1;

@@ -254,8 +254,7 @@ test_starttls_injection(void **state)
 	    CAPS_PRE,
 	    {FK_EXPECT, "STARTTLS\r\n"},
 	    {FK_REPLY, "220 go ahead\r\n250 injected\r\n"},
-	    /* QUIT in cleartext is harmless; the injected line is taken as its reply. */
-	    {FK_EXPECT, "QUIT\r\n"},
+	    /* Nothing more is said on a stream that cannot be trusted. */
 	    {FK_END, NULL},
 	};
 	struct run t;
@@ -1120,6 +1119,29 @@ test_bdat_lockstep(void **state)
 	run_done(&t);
 }
 
+static void
+test_malformed_reply_in_flight_aborts(void **state)
+{
+	/* Replies out of step: DATA may already be answered 354, so no QUIT. */
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "garbage\r\n"}, /* any further read would fail the script */
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PROTO);
+	assert_int_equal(t.e.stage, STAGE_MAIL);
+	assert_null(strstr(fake_conn_written(&t.f), "QUIT"));
+	run_done(&t);
+}
+
 int
 main(void)
 {
@@ -1162,6 +1184,7 @@ main(void)
 	    cmocka_unit_test(test_bdat_hold_until_all_accepted),
 	    cmocka_unit_test(test_bdat_refused_never_committed),
 	    cmocka_unit_test(test_bdat_lockstep),
+	    cmocka_unit_test(test_malformed_reply_in_flight_aborts),
 	};
 
 	return cmocka_run_group_tests_name("smtp", tests, NULL, NULL);

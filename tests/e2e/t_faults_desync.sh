@@ -1,7 +1,7 @@
 #!/bin/sh
-# PENDING (not run by run.sh: the name does not start with t_): two cases
-# where smtps-send keeps talking on a stream it can no longer trust.  Rename
-# to t_faults_desync.sh once the fixes below are in src/conn.c and src/smtp.c.
+# Two cases
+# where smtps-send used to keep talking on a stream it could no longer trust;
+# fixed in src/conn.c and src/smtp.c as described below.
 #
 # 1. starttls-injection: after "220 go ahead\r\n250 injected\r\n" in one
 #    write, conn_tls_start() refuses (good) but leaves the connection usable,
