@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bs.h"
 #include "cli.h"
 #include "conf.h"
 #include "conn.h"
@@ -553,6 +554,106 @@ main_flush(struct run *r, int automatic)
 	return rc;
 }
 
+/*
+ * -bs: relay one message the SMTP caller completed (bs.h), with the
+ * queue handling of main_send after its intake: locked and given its
+ * metadata before the session, removed once accepted, else recorded as
+ * queued.  The failure goes back in e for the caller's reply; nothing of
+ * it stays in r, which reports only on the session as a whole.
+ */
+static int
+main_bs_send(void *arg, const struct msg_envelope *env, struct smtp_result *res, struct sx_err *e)
+{
+	struct run *r = arg;
+	struct smtp_message msg;
+	struct queue_meta qm;
+	struct sx_err we;
+	time_t now = time(NULL);
+	int64_t t0;
+	int rc = -1, fd = -1;
+
+	sx_clear(&r->err);
+	memset(&qm, 0, sizeof(qm));
+	if (main_meta_init(r, env, &qm, now) == -1 ||
+	    (fd = queue_lock(r->spool_dir, qm.id, 0, &r->err)) < 0)
+		goto out;
+	qm.attempts = 1;
+	qm.first_attempt = qm.last_attempt = now;
+	qm.err_class = SX_TEMP;
+	qm.err_stage = STAGE_QUEUE;
+	qm.err_exit = EX_TEMPFAIL;
+	if ((qm.err_text = strdup("the attempt did not finish (the sending process was "
+				  "killed?)")) == NULL ||
+	    queue_meta_write(r->spool_dir, &qm, &r->err) == -1)
+		goto out;
+	qm.attempts = 0;
+	qm.first_attempt = qm.last_attempt = 0;
+	memset(&msg, 0, sizeof(msg));
+	msg.from = env->from;
+	msg.rcpts = env->rcpts;
+	msg.nrcpts = env->nrcpts;
+	msg.body_8bit = env->body_8bit;
+	msg.needs_smtputf8 = env->needs_smtputf8;
+	msg.size = env->wire_size;
+	msg.body_fd = fd;
+	t0 = conn_now_ms();
+	rc = main_session(r, &msg, res);
+	main_log(r, env, res, conn_now_ms() - t0, rc == 0 ? NULL : env->spool_path);
+	if (rc == 0) {
+		sx_clear(&we);
+		queue_remove_files(r->spool_dir, qm.id, &we);
+	} else {
+		main_queue_failure(r, &qm, env->spool_path, now);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	queue_meta_free(&qm);
+	if (rc == -1)
+		*e = r->err;
+	sx_clear(&r->err);
+	r->context[0] = r->note[0] = '\0';
+	r->tempfail_ok = 0;
+	return rc;
+}
+
+/*
+ * -bs: SMTP on stdin/stdout (bs.h), every message through the intake
+ * policy of main_send (without argv recipients) and main_bs_send.  No
+ * sigflag: a signal while waiting for the caller must end the process.
+ */
+static int
+main_bs(struct run *r)
+{
+	struct msg_policy pol;
+	struct bs_relay relay;
+	int rc;
+
+	if (main_queue_dir(r) == -1)
+		return -1;
+	memset(&pol, 0, sizeof(pol));
+	pol.envelope_from = r->opt.from;
+	pol.fullname = r->opt.fullname;
+	pol.account_from = r->acct.from;
+	pol.default_domain = r->acct.default_domain;
+	pol.aliases_file = r->acct.aliases;
+	pol.from_header = r->acct.set_from_header;
+	pol.hostname = r->hostname;
+	pol.local_user = main_local_user();
+	pol.strict_line_length = r->acct.strict_line_length;
+	pol.sender_from_header = r->acct.sender_from_header;
+	pol.spool_dir = r->spool_dir;
+	memset(&relay, 0, sizeof(relay));
+	relay.send = main_bs_send;
+	relay.arg = r;
+	relay.pol = &pol;
+	relay.hostname = r->hostname;
+	rc = bs_run(STDIN_FILENO, stdout, &relay, &r->err);
+	if (r->no_queue)
+		rmdir(r->spool_dir); /* the private directory, when nothing was kept */
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -608,6 +709,9 @@ main(int argc, char *argv[])
 		break;
 	case CLI_SEND:
 		rc = main_send(&r);
+		break;
+	case CLI_SMTP_STDIO:
+		rc = main_bs(&r);
 		break;
 	case CLI_QUEUE_LIST:
 		if ((rc = queue_dir_path(r.acct.queue_dir, r.spool_dir, sizeof(r.spool_dir),
