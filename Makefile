@@ -41,8 +41,10 @@ UNIT_SUPPORT_OBJS = $(UNIT_SUPPORT_SRCS:%.c=$(O)/%.o)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
 
 SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
+# End-to-end tests also run with the sanitizer build (a run.sh filter).
+SAN_E2E = t_session t_faults
 
-.PHONY: all check unit check-unit check-sanitize check-e2e lint demo install \
+.PHONY: all check unit check-unit check-sanitize check-valgrind check-e2e lint demo install \
 	install-sendmail-link uninstall clean distclean dist distcheck deps fuzz
 .DELETE_ON_ERROR:
 # Keep objects of the pattern chains (unit runners) between runs.
@@ -93,8 +95,20 @@ unit: $(UNIT_BINS)
 check-unit: $(BIN) $(UNIT_BINS)
 	@sh tests/run-unit.sh $(UNIT_BINS)
 
+# Unit tests and the session/fault end-to-end tests again with ASan+UBSan.
 check-sanitize:
 	$(MAKE) O=build-san EXTRA_CFLAGS="$(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" check-unit
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=98 \
+	    UBSAN_OPTIONS=halt_on_error=1:exitcode=98 \
+	    SMTPS_SEND=$(abspath build-san/smtps-send) sh tests/e2e/run.sh $(SAN_E2E)
+
+# Unit tests and the session end-to-end tests under valgrind.
+VALGRIND_UNIT = valgrind -q --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect
+check-valgrind: $(BIN) $(UNIT_BINS)
+	@UNIT_WRAPPER="$(VALGRIND_UNIT)" sh tests/run-unit.sh $(UNIT_BINS)
+	@VALGRIND_SMTPS_SEND=$(abspath $(BIN)) SMTPS_SEND=$(abspath tests/valgrind-smtps-send) \
+	    sh tests/e2e/run.sh t_session
 
 check-e2e: $(BIN)
 	@SMTPS_SEND=$(abspath $(BIN)) sh tests/e2e/run.sh
@@ -102,6 +116,7 @@ check-e2e: $(BIN)
 check: deps
 	$(MAKE) check-unit
 	$(MAKE) check-sanitize
+	$(MAKE) check-valgrind
 	$(MAKE) check-e2e
 	$(MAKE) fuzz
 	$(MAKE) lint

@@ -1,6 +1,6 @@
 #!/bin/sh
 # End-to-end runner (make check-e2e):
-#   SMTPS_SEND=/abs/path/smtps-send sh tests/e2e/run.sh [FILTER]
+#   SMTPS_SEND=/abs/path/smtps-send sh tests/e2e/run.sh [FILTER...]
 # Starts the real-server harness once (lib.sh), runs every tests/e2e/t_*.sh
 # (or those whose name contains FILTER) in sorted order as "sh FILE", and
 # stops the server whatever happens.  A test exits 0 (pass), 77 (skip) or
@@ -13,7 +13,7 @@ SX_LIB=$here/lib.sh
 export SX_LIB
 . "$SX_LIB"
 
-filter=${1:-}
+filter="$*"
 : "${SMTPS_SEND:=$(cd "$here/../.." && pwd)/build/smtps-send}"
 export SMTPS_SEND
 timeout_s=${SX_TEST_TIMEOUT:-120}
@@ -22,7 +22,17 @@ tests=
 for f in "$here"/t_*.sh; do
 	[ -f "$f" ] || continue
 	n=$(basename "$f" .sh)
-	case "$n" in *"$filter"*) tests="$tests $f" ;; esac
+	if [ -z "$filter" ]; then
+		tests="$tests $f"
+		continue
+	fi
+	for want in $filter; do
+		case "$n" in *"$want"*)
+			tests="$tests $f"
+			break
+			;;
+		esac
+	done
 done
 tests=$(printf '%s\n' $tests | sort)
 if [ -z "$tests" ]; then
