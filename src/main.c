@@ -98,8 +98,8 @@ main_queue_dir(struct run *r)
 		tmp = "/tmp";
 	snprintf(r->spool_dir, sizeof(r->spool_dir), "%s/smtps-send.XXXXXX", tmp);
 	if (mkdtemp(r->spool_dir) == NULL) {
-		sx_fail(&r->err, SX_LOCALIO, STAGE_QUEUE, "cannot create a directory in %s: %s", tmp,
-		    strerror(errno));
+		sx_fail(&r->err, SX_LOCALIO, STAGE_QUEUE, "cannot create a directory in %s: %s",
+		    tmp, strerror(errno));
 		r->exit_code = EX_CANTCREAT;
 		return -1;
 	}
@@ -290,8 +290,8 @@ main_queue_failure(struct run *r, struct queue_meta *qm, const char *path, time_
 		    "it, --queue-remove %s deletes it)",
 		    qm->id, qm->id, qm->id);
 	else {
-		snprintf(r->note, sizeof(r->note), "queued as %s for later delivery (smtps-send -q)",
-		    qm->id);
+		snprintf(r->note, sizeof(r->note),
+		    "queued as %s for later delivery (smtps-send -q)", qm->id);
 		r->tempfail_ok = sx_is_temporary(&r->err) && r->acct.queue_on_tempfail;
 	}
 	if (sigflag_caught() && r->err.stage == STAGE_EOM)
@@ -479,8 +479,8 @@ main_deliver(void *ctx, const struct queue_meta *m, int fd, struct sx_err *e)
 }
 
 static void
-main_flush_report(void *ctx, const struct queue_meta *m, enum queue_outcome out,
-    const struct sx_err *err)
+main_flush_report(
+    void *ctx, const struct queue_meta *m, enum queue_outcome out, const struct sx_err *err)
 {
 	struct run *r = ctx;
 
@@ -503,9 +503,9 @@ main_flush_report(void *ctx, const struct queue_meta *m, enum queue_outcome out,
 	if (r->auto_flush && r->opt.verbose == 0)
 		return;
 	fprintf(stderr, "smtps-send: %s: %s: %s: %s\n", m->id,
-	    out == QUEUE_NOW_FAILED	      ? "failed"
-		: out == QUEUE_STILL_DEFERRED ? "deferred"
-					      : "cannot be read",
+	    out == QUEUE_NOW_FAILED       ? "failed"
+	    : out == QUEUE_STILL_DEFERRED ? "deferred"
+					  : "cannot be read",
 	    err != NULL ? sx_stage_name(err->stage) : "?", err != NULL ? err->detail : "?");
 }
 
@@ -654,6 +654,25 @@ main_bs(struct run *r)
 	return rc;
 }
 
+/* -bp, -q / --flush-id, --queue-remove. */
+static int
+main_queue_cmd(struct run *r)
+{
+	if (queue_dir_path(r->acct.queue_dir, r->spool_dir, sizeof(r->spool_dir), &r->err) == -1)
+		return -1;
+	switch (r->opt.mode) {
+	case CLI_QUEUE_LIST:
+		if (queue_list(stdout, r->spool_dir, time(NULL), r->acct.queue_max_age, &r->err) <
+		    0)
+			return -1;
+		return 0;
+	case CLI_FLUSH:
+		return main_flush(r, 0);
+	default:
+		return queue_remove(r->spool_dir, r->opt.queue_id, &r->err);
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -714,22 +733,9 @@ main(int argc, char *argv[])
 		rc = main_bs(&r);
 		break;
 	case CLI_QUEUE_LIST:
-		if ((rc = queue_dir_path(r.acct.queue_dir, r.spool_dir, sizeof(r.spool_dir),
-			 &r.err)) == 0)
-			rc = queue_list(stdout, r.spool_dir, time(NULL), r.acct.queue_max_age,
-				 &r.err) < 0
-				 ? -1
-				 : 0;
-		break;
 	case CLI_FLUSH:
-		if ((rc = queue_dir_path(r.acct.queue_dir, r.spool_dir, sizeof(r.spool_dir),
-			 &r.err)) == 0)
-			rc = main_flush(&r, 0);
-		break;
 	case CLI_QUEUE_REMOVE:
-		if ((rc = queue_dir_path(r.acct.queue_dir, r.spool_dir, sizeof(r.spool_dir),
-			 &r.err)) == 0)
-			rc = queue_remove(r.spool_dir, r.opt.queue_id, &r.err);
+		rc = main_queue_cmd(&r);
 		break;
 	default:
 		sx_fail(&r.err, SX_USAGE, STAGE_ARGS, "this mode is not implemented yet");

@@ -267,4 +267,16 @@ stable_count "$m" 1
 ls -d "$T"/smtps-send.* >/dev/null 2>&1 && sx_fail "fallback: temporary directory left"
 echo "ok 8 unusable queue directory: 73 naming it; queue_fallback sends without a copy"
 
-echo "t_queue: 8 cases passed"
+# 9. flush_on_send: a successful send then sends the due queued message.
+newq q9
+next_marker
+m1=$m
+msg "$m1" | run 0 "-odq for flush_on_send" -odq -f alice@localhost rcpt@example.org
+next_marker
+msg "$m" | SMTPS_SEND_FLUSH_ON_SEND=on run 0 "flush_on_send" -f alice@localhost rcpt@example.org
+stable_count "$m" 1
+stable_count "$m1" 1
+[ "$(queued)" = 0 ] || sx_fail "flush_on_send: queue not empty"
+echo "ok 9 flush_on_send: the queued message goes out after a successful send"
+
+echo "t_queue: 9 cases passed"
