@@ -11,6 +11,7 @@
 
 static volatile sig_atomic_t sigflag_signo;
 static int sigflag_pipe[2] = {-1, -1};
+static int sigflag_held;
 
 static void
 sigflag_handler(int signo)
@@ -47,11 +48,18 @@ sigflag_install(void)
 int
 sigflag_caught(void)
 {
-	return (int)sigflag_signo;
+	return sigflag_held ? 0 : (int)sigflag_signo;
 }
 
 int
 sigflag_fd(void)
 {
-	return sigflag_pipe[0];
+	/* poll() ignores a negative descriptor: held signals wake nothing. */
+	return sigflag_held ? -1 : sigflag_pipe[0];
+}
+
+void
+sigflag_hold(int on)
+{
+	sigflag_held = on;
 }

@@ -21,4 +21,12 @@ int sigflag_caught(void);
 /* Read end of the self-pipe for poll() (POLLIN once caught), or -1. */
 int sigflag_fd(void);
 
+/*
+ * While held (on), a caught signal does not interrupt waits; it takes
+ * effect when released.  Held between the end of the data and the server's
+ * final reply: the message may already be accepted, and giving up then
+ * would risk delivering it twice (the wait is still bounded by the timeout).
+ */
+void sigflag_hold(int on);
+
 #endif

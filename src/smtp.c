@@ -13,6 +13,7 @@
 
 #include "body.h"
 #include "diag.h"
+#include "sigflag.h"
 #include "smtp.h"
 
 /* Spool bytes read per chunk while streaming the body. */
@@ -731,8 +732,13 @@ smtp_send_body(struct smtp_session_state *s)
 static int
 smtp_final_reply(struct smtp_session_state *s)
 {
+	int rc;
+
 	s->c->stage = STAGE_EOM;
-	if (conn_flush(s->c, s->e) == -1 || smtp_read_reply(s->c, &s->r->final, s->e) == -1) {
+	sigflag_hold(1);
+	rc = conn_flush(s->c, s->e) == -1 || smtp_read_reply(s->c, &s->r->final, s->e) == -1;
+	sigflag_hold(0);
+	if (rc) {
 		if (s->e->sys_errno == ETIMEDOUT)
 			sx_hint(s->e, "the server did not confirm the message; it may or may not "
 				      "have been accepted");

@@ -17,7 +17,7 @@ cd "$top" || exit 1
 CC=${CC:-clang}
 out=${FUZZ_OUT:-build-fuzz}
 secs=${FUZZ_SECONDS:-30}
-all="reply caps body address message conf cli"
+all="reply caps body address message conf cli bs"
 names=${*:-$all}
 
 missing() {
