@@ -294,9 +294,6 @@ main_queue_failure(struct run *r, struct queue_meta *qm, const char *path, time_
 		    "queued as %s for later delivery (smtps-send -q)", qm->id);
 		r->tempfail_ok = sx_is_temporary(&r->err) && r->acct.queue_on_tempfail;
 	}
-	if (sigflag_caught() && r->err.stage == STAGE_EOM)
-		sx_hint(&r->err, "interrupted after the end of the data: the server may have "
-				 "accepted it, and a retry would deliver it twice");
 }
 
 static int main_flush(struct run *, int automatic);
