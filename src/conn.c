@@ -47,6 +47,18 @@ conn_failed(struct conn *c, struct sx_err *e)
 	return -1;
 }
 
+void
+conn_reply_begin(struct conn *c)
+{
+	c->reply_deadline = conn_deadline(c);
+}
+
+void
+conn_reply_end(struct conn *c)
+{
+	c->reply_deadline = 0;
+}
+
 size_t
 conn_pending(const struct conn *c)
 {
@@ -85,7 +97,8 @@ conn_fill(struct conn *c, int64_t deadline, struct sx_err *e)
 int
 conn_readline(struct conn *c, char *line, size_t linesz, size_t *lenp, struct sx_err *e)
 {
-	int64_t deadline = conn_deadline(c);
+	/* Inside a reply the whole reply shares one deadline (conn_reply_begin). */
+	int64_t deadline = c->reply_deadline != 0 ? c->reply_deadline : conn_deadline(c);
 
 	for (;;) {
 		char *start = c->in + c->in_start;
@@ -178,7 +191,7 @@ conn_tls_start(struct conn *c, struct sx_err *e)
 		return -1;
 	if (c->ops->tls_start(c->ctx, conn_deadline(c), e) == -1) {
 		c->broken = 1;
-		return -1;
+		return conn_failed(c, e);
 	}
 	return 0;
 }

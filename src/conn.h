@@ -42,11 +42,12 @@ struct conn_ops {
 struct conn {
 	const struct conn_ops *ops;
 	void *ctx;
-	int timeout_ms;      /* per wait */
-	enum sx_stage stage; /* stage named in errors */
-	struct diag *diag;   /* transcript (may be NULL) */
-	int eof;             /* peer closed the stream */
-	int broken;          /* I/O failed: nothing more may be sent */
+	int timeout_ms;         /* per wait */
+	int64_t reply_deadline; /* while reading one reply: its deadline, else 0 */
+	enum sx_stage stage;    /* stage named in errors */
+	struct diag *diag;      /* transcript (may be NULL) */
+	int eof;                /* peer closed the stream */
+	int broken;             /* I/O failed: nothing more may be sent */
 	char in[CONN_INBUF_SIZE];
 	size_t in_start, in_end;
 	char *out;
@@ -66,6 +67,13 @@ void conn_init(struct conn *, const struct conn_ops *, void *ctx, int timeout_ms
  * SX_PROTO when the line is longer than CONN_LINE_MAX or holds a NUL.
  */
 int conn_readline(struct conn *, char *line, size_t linesz, size_t *len, struct sx_err *);
+
+/*
+ * One deadline for all the lines of a reply, so a server trickling
+ * continuation lines cannot hold us for a timeout per line.
+ */
+void conn_reply_begin(struct conn *);
+void conn_reply_end(struct conn *);
 
 /* Bytes received but not yet consumed by conn_readline(). */
 size_t conn_pending(const struct conn *);

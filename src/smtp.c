@@ -47,6 +47,7 @@ struct smtp_session_state {
 	int flight_sent;            /* the envelope (and its tail) went out */
 	struct smtp_chunker *chunk; /* BDAT: the first chunk, tail of the envelope */
 	int chunk_last;
+	int auth_before_tls; /* AUTH was offered before STARTTLS (and not after) */
 };
 
 int
@@ -94,8 +95,8 @@ smtp_enhanced_code(int code, const char *text, char *out, size_t outsz)
 	return i;
 }
 
-int
-smtp_read_reply(struct conn *c, struct smtp_reply *r, struct sx_err *e)
+static int
+smtp_read_reply_lines(struct conn *c, struct smtp_reply *r, struct sx_err *e)
 {
 	char line[CONN_LINE_MAX + 2];
 	size_t len, tlen = 0;
@@ -133,6 +134,17 @@ smtp_read_reply(struct conn *c, struct smtp_reply *r, struct sx_err *e)
 		}
 	}
 	return 0;
+}
+
+int
+smtp_read_reply(struct conn *c, struct smtp_reply *r, struct sx_err *e)
+{
+	int rc;
+
+	conn_reply_begin(c);
+	rc = smtp_read_reply_lines(c, r, e);
+	conn_reply_end(c);
+	return rc;
 }
 
 void
@@ -394,6 +406,7 @@ smtp_starttls(struct smtp_session_state *s)
 	if (conn_tls_start(s->c, s->e) == -1)
 		return -1;
 	/* RFC 3207 4.2: forget everything learnt before TLS and ask again. */
+	s->auth_before_tls = s->r->caps.auth;
 	memset(&s->r->caps, 0, sizeof(s->r->caps));
 	return smtp_ehlo(s);
 }
@@ -442,9 +455,14 @@ smtp_auth(struct smtp_session_state *s)
 	}
 	if (!s->r->caps.auth) {
 		sx_fail(s->e, SX_PERM, STAGE_AUTH, "the server offers no authentication%s",
-		    conn_is_tls(s->c) ? "" : " (before TLS)");
-		sx_hint(s->e, "this server may not need AUTH (remove user), or it offers AUTH only "
-			      "after TLS");
+		    conn_is_tls(s->c) ? (s->auth_before_tls ? " after TLS (it did before)" : "")
+				      : " (before TLS)");
+		if (s->auth_before_tls)
+			sx_hint(s->e, "AUTH offered only in cleartext is never used: the server is "
+				      "misconfigured, or something rewrote its capabilities");
+		else
+			sx_hint(s->e, "this server may not need AUTH (remove user), or it offers "
+				      "AUTH only after TLS");
 		return -1;
 	}
 	mech = sasl_pick(s->p->mech, s->r->caps.auth_plain, s->r->caps.auth_login);
