@@ -1324,6 +1324,8 @@ conf_run(const char *cmd, char **out, struct sx_err *e)
 		if (devnull == -1 || dup2(devnull, 0) == -1 || dup2(pfd[1], 1) == -1)
 			_exit(126);
 		signal(SIGPIPE, SIG_DFL);
+		/* The command needs no secret of ours in its environment. */
+		unsetenv("SMTPS_SEND_PASSWORD");
 		if (shell)
 			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		else

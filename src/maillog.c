@@ -62,8 +62,8 @@ maillog_format(const struct account *a, const struct maillog_entry *le, char *bu
 	if (le->err == NULL) {
 		maillog_kv(buf, sz, "result", "sent");
 	} else {
-		maillog_kv(buf, sz, "result",
-		    le->kept != NULL && sx_is_temporary(le->err) ? "queued" : "failed");
+		maillog_kv(
+		    buf, sz, "result", le->kept != NULL && le->will_retry ? "queued" : "failed");
 		maillog_kv(buf, sz, "stage", sx_stage_name(le->err->stage));
 		maillog_kv(buf, sz, "errormsg", le->err->detail);
 		snprintf(tmp, sizeof(tmp), "%d", sx_exitcode(le->err));

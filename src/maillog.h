@@ -21,6 +21,7 @@ struct maillog_entry {
 	const char *reply;        /* its text (queue id on success), or NULL */
 	const struct sx_err *err; /* NULL on success */
 	const char *kept;         /* where the message was kept, or NULL */
+	int will_retry;           /* kept as deferred: -q or a later flush retries it */
 };
 
 /*

@@ -229,6 +229,7 @@ main_log(struct run *r, const struct msg_envelope *env, const struct smtp_result
 		le.reply_code = r->err.reply_code;
 		le.reply = r->err.reply;
 		le.kept = kept;
+		le.will_retry = !queue_is_permanent(&r->err);
 	}
 	maillog_write(&r->acct, &le);
 }

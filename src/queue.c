@@ -642,18 +642,23 @@ queue_meta_fail(struct queue_meta *m, const struct sx_err *err, time_t now)
 	free(m->err_text);
 	if ((m->err_text = strdup(text)) == NULL)
 		return -1;
-	switch (m->err_class) {
+	m->state = queue_is_permanent(err) ? QUEUE_FAILED : QUEUE_DEFERRED;
+	return 0;
+}
+
+int
+queue_is_permanent(const struct sx_err *err)
+{
+	switch (err->cls) {
 	case SX_PERM:
 	case SX_NOUSER:
 	case SX_DATA:
 	case SX_USAGE:
-		m->state = QUEUE_FAILED;
-		break;
+		return 1;
 	default:
-		m->state = QUEUE_DEFERRED;
-		break;
+		/* Server down, TLS or AUTH trouble: not the message's fault; -q retries. */
+		return 0;
 	}
-	return 0;
 }
 
 enum queue_state

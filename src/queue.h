@@ -117,6 +117,13 @@ enum queue_state queue_state_at(const struct queue_meta *, time_t now, long max_
 const char *queue_state_name(enum queue_state);
 
 /*
+ * Does this failure make the message itself unsendable (5xx, refused
+ * recipients, bad message)?  Then it is kept as failed and never retried
+ * automatically; anything else leaves it deferred.
+ */
+int queue_is_permanent(const struct sx_err *);
+
+/*
  * Exponential back-off for the automatic flush: seconds to wait after the
  * n-th failed attempt (1 min, doubling, at most 4 h); 0 for n == 0.
  */

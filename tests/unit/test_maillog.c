@@ -67,6 +67,7 @@ test_failure_line(void **state)
 	le.nrcpts = 1;
 	le.err = &e;
 	le.kept = "/q/x.msg";
+	le.will_retry = 1;
 	maillog_format(&a, &le, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "result=queued stage=connect errormsg='cannot connect??to it' "
 				    "exitcode=75 kept=/q/x.msg"));
