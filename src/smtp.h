@@ -124,4 +124,27 @@ int smtp_session(struct conn *, const struct smtp_params *, const struct smtp_me
 
 void smtp_result_free(struct smtp_result *);
 
+/*
+ * The same session one command at a time, for a caller that speaks SMTP
+ * itself (-bs): open (greeting, EHLO, STARTTLS, AUTH), then per message
+ * mail → rcpt… → data (DATA, lockstep) or rset, and close (QUIT).  Each
+ * step fills *r with the relay's reply and returns 0 when it was accepted,
+ * else -1 with e filled (4xx SX_TEMP, 5xx SX_PERM, lost SX_TEMP, malformed
+ * SX_PROTO).  After a refusal the session stays usable; after a lost or
+ * malformed exchange smtp_client_usable() is 0 and only close is left.
+ */
+struct smtp_client;
+
+struct smtp_client *smtp_client_open(
+    struct conn *, const struct smtp_params *, struct smtp_result *, struct sx_err *);
+/* m: from, size and the 8-bit/SMTPUTF8 flags (recipients and body unused). */
+int smtp_client_mail(
+    struct smtp_client *, const struct smtp_message *m, struct smtp_reply *r, struct sx_err *);
+int smtp_client_rcpt(struct smtp_client *, const char *rcpt, struct smtp_reply *r, struct sx_err *);
+/* The body from body_fd (spool format, see message.h); *final: the relay's last reply. */
+int smtp_client_data(struct smtp_client *, int body_fd, struct smtp_reply *final, struct sx_err *);
+int smtp_client_rset(struct smtp_client *, struct sx_err *);
+int smtp_client_usable(const struct smtp_client *);
+void smtp_client_close(struct smtp_client *, int ok);
+
 #endif

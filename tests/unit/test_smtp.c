@@ -1142,6 +1142,64 @@ test_malformed_reply_in_flight_aborts(void **state)
 	run_done(&t);
 }
 
+static void
+test_client_stepwise(void **state)
+{
+	/* Two messages over one session, each command's reply back to the caller. */
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com> SIZE=40\r\n"},
+	    {FK_REPLY, "250 2.1.0 Ok\r\n"},
+	    {FK_EXPECT, "RCPT TO:<nobody@example.org>\r\n"},
+	    {FK_REPLY, "550 5.1.1 <nobody@example.org>: unknown\r\n"},
+	    {FK_EXPECT, "RCPT TO:<bob@example.org>\r\n"},
+	    {FK_REPLY, "250 2.1.5 Ok\r\n"},
+	    {FK_EXPECT, "DATA\r\n"},
+	    {FK_REPLY, "354 go\r\n"},
+	    {FK_EXPECT, "Subject: hi\r\n\r\nhello\r\n..dot line\r\n.\r\n"},
+	    {FK_REPLY, "250 2.0.0 queued as A1\r\n"},
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com> SIZE=40\r\n"},
+	    {FK_REPLY, "451 4.3.0 later\r\n"},
+	    {FK_EXPECT, "RSET\r\n"},
+	    {FK_REPLY, "250 2.0.0 Ok\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+	struct smtp_client *cl;
+	struct smtp_reply r;
+	struct sx_err e;
+
+	(void)state;
+	run_defaults(&t);
+	t.m.body_fd = body_fd(body_text);
+	fake_conn_setup(&t.f, &t.c, steps, 1);
+	cl = smtp_client_open(&t.c, &t.p, &t.r, &t.e);
+	assert_non_null(cl);
+	sx_clear(&e);
+	assert_int_equal(smtp_client_mail(cl, &t.m, &r, &e), 0);
+	assert_int_equal(r.code, 250);
+	assert_int_equal(smtp_client_rcpt(cl, "nobody@example.org", &r, &e), -1);
+	assert_int_equal(r.code, 550);
+	assert_int_equal(e.cls, SX_PERM);
+	assert_int_equal(e.stage, STAGE_RCPT);
+	assert_true(smtp_client_usable(cl));
+	sx_clear(&e);
+	assert_int_equal(smtp_client_rcpt(cl, "bob@example.org", &r, &e), 0);
+	assert_int_equal(smtp_client_data(cl, t.m.body_fd, &r, &e), 0);
+	assert_string_equal(r.text, "2.0.0 queued as A1");
+	assert_int_equal(smtp_client_mail(cl, &t.m, &r, &e), -1);
+	assert_int_equal(e.cls, SX_TEMP);
+	sx_clear(&e);
+	assert_int_equal(smtp_client_rset(cl, &e), 0);
+	smtp_client_close(cl, 1);
+	fake_conn_assert_done(&t.f);
+	conn_close(&t.c, 1);
+	close(t.m.body_fd);
+	smtp_result_free(&t.r);
+	run_done(&t);
+}
+
 int
 main(void)
 {
@@ -1185,6 +1243,7 @@ main(void)
 	    cmocka_unit_test(test_bdat_refused_never_committed),
 	    cmocka_unit_test(test_bdat_lockstep),
 	    cmocka_unit_test(test_malformed_reply_in_flight_aborts),
+	    cmocka_unit_test(test_client_stepwise),
 	};
 
 	return cmocka_run_group_tests_name("smtp", tests, NULL, NULL);
