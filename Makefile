@@ -162,6 +162,8 @@ dist: configure config.h.in
 	@mkdir $(DISTNAME)
 	git ls-files -z | xargs -0 cp --parents -t $(DISTNAME)
 	cp -p configure config.h.in $(DISTNAME)/
+	@# Generated files newer than configure.ac: the tarball needs no autoconf.
+	touch $(DISTNAME)/configure $(DISTNAME)/config.h.in
 	tar -czf $(DISTNAME).tar.gz $(DISTNAME)
 	@rm -rf $(DISTNAME)
 	@echo "wrote $(DISTNAME).tar.gz"
