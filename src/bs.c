@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "aliases.h"
 #include "bs.h"
 #include "spool.h"
 
@@ -49,6 +50,12 @@ struct bs_session {
 	char **rcpts;
 	size_t nrcpts;
 	int smtputf8;
+	int body8;                  /* BODY=8BITMIME */
+	int upstream;               /* the relay has this transaction open */
+	int fallback;               /* no relay took it: the message will only be kept */
+	struct sx_err cause;        /* why, with fallback */
+	struct alias_table aliases; /* loaded at the first unqualified RCPT */
+	int aliases_loaded;
 	char line[BS_ADDR_CMD_MAX + 1];
 };
 
@@ -65,6 +72,8 @@ static int bs_mail(struct bs_session *, char *);
 static int bs_rcpt(struct bs_session *, char *);
 static int bs_data(struct bs_session *, struct spool_file *, int *, struct sx_err *);
 static void bs_verdict(struct bs_session *, int, const char *, const char *, const char *);
+static void bs_pass(struct bs_session *, const struct smtp_reply *, int);
+static void bs_fallback(struct bs_session *, const struct sx_err *, const char *);
 static void bs_deliver(struct bs_session *, const char *);
 static int bs_message(struct bs_session *);
 static void bs_ehlo(struct bs_session *);
@@ -190,6 +199,13 @@ bs_reset(struct bs_session *s)
 {
 	size_t i;
 
+	if (s->upstream && s->relay->rset != NULL)
+		s->relay->rset(s->relay->arg);
+	s->upstream = 0;
+	s->fallback = 0;
+	s->body8 = 0;
+	sx_clear(&s->cause);
+
 	for (i = 0; i < s->nrcpts; i++)
 		free(s->rcpts[i]);
 	free(s->rcpts);
@@ -259,8 +275,13 @@ static int
 bs_mail(struct bs_session *s, char *args)
 {
 	char *addr, *params, *kw, *val;
-	unsigned long long size = 0;
-	int utf8 = 0;
+	unsigned long long size = 0, limit = 0;
+	int utf8 = 0, body8 = 0, unq = 0, rc;
+	char *q;
+	struct smtp_message m;
+	struct smtp_reply r;
+	struct sx_err e;
+	const char *ef = s->relay->pol->envelope_from;
 
 	if (s->have_mail) {
 		bs_reply(s, 503, "5.5.1", "nested MAIL command");
@@ -297,11 +318,12 @@ bs_mail(struct bs_session *s, char *args)
 				return -1;
 			}
 		} else if (strcasecmp(kw, "BODY") == 0 && val != NULL) {
-			/* Informational: the intake looks at the bytes themselves. */
+			/* Passed on; the intake looks at the bytes themselves. */
 			if (strcasecmp(val, "7BIT") != 0 && strcasecmp(val, "8BITMIME") != 0) {
 				bs_reply(s, 501, "5.5.4", "syntax: BODY=7BIT or BODY=8BITMIME");
 				return -1;
 			}
+			body8 = strcasecmp(val, "8BITMIME") == 0;
 		} else if (strcasecmp(kw, "SMTPUTF8") == 0 && val == NULL) {
 			utf8 = 1;
 		} else {
@@ -309,7 +331,7 @@ bs_mail(struct bs_session *s, char *args)
 			return -1;
 		}
 	}
-	if (*addr != '\0' && addr_check_mailbox(addr, NULL) == -1) {
+	if (*addr != '\0' && (unq = addr_check_mailbox(addr, NULL)) == -1) {
 		bs_reply(s, 501, "5.1.7", "bad sender address syntax");
 		return -1;
 	}
@@ -317,21 +339,78 @@ bs_mail(struct bs_session *s, char *args)
 		bs_reply(s, 553, "5.6.7", "a non-ASCII address needs MAIL FROM:<...> SMTPUTF8");
 		return -1;
 	}
-	if ((s->from = strdup(addr)) == NULL) {
+	/* The relay sees MAIL FROM now: an unqualified name is qualified here. */
+	if (unq == 1 && ef == NULL) {
+		const char *dom = s->relay->pol->default_domain;
+
+		if ((dom == NULL || *dom == '\0') && s->relay->pol->hostname != NULL &&
+		    strchr(s->relay->pol->hostname, '.') != NULL)
+			dom = s->relay->pol->hostname;
+		if (dom == NULL || *dom == '\0') {
+			bs_reply(s, 553, "5.1.7", "sender address has no domain");
+			return -1;
+		}
+		if (asprintf(&q, "%s@%s", addr, dom) == -1) {
+			bs_reply(s, 451, "4.3.0", "out of memory");
+			return -1;
+		}
+		if (addr_check_mailbox(q, NULL) != 0) {
+			free(q);
+			bs_reply(s, 553, "5.1.7", "sender address too long once qualified");
+			return -1;
+		}
+		s->from = q;
+	} else if ((s->from = strdup(addr)) == NULL) {
 		bs_reply(s, 451, "4.3.0", "out of memory");
 		return -1;
 	}
+	/* -f wins over MAIL FROM, upstream as in the intake. */
+	memset(&m, 0, sizeof(m));
+	m.from = ef == NULL ? s->from : strcmp(ef, "<>") == 0 ? "" : ef;
+	m.size = size;
+	m.body_8bit = body8;
+	m.needs_smtputf8 = utf8;
+	m.body_fd = -1;
+	memset(&r, 0, sizeof(r));
+	sx_clear(&e);
+	rc = s->relay->mail(s->relay->arg, &m, &r, &limit, &e);
+	/* Later messages are held to the relay's own limit. */
+	if (limit > 0 && limit < s->max_size)
+		s->max_size = limit;
+	if (rc == 1) {
+		free(s->from);
+		s->from = NULL;
+		bs_pass(s, &r, 1);
+		return 0; /* the relay's verdict, not the caller's mistake */
+	}
 	s->have_mail = 1;
 	s->smtputf8 = utf8;
-	bs_reply(s, 250, "2.1.0", "Ok");
+	s->body8 = body8;
+	if (rc == 0) {
+		s->upstream = 1;
+		bs_pass(s, &r, 0);
+	} else {
+		bs_fallback(s, &e, "2.1.0");
+	}
 	return 0;
 }
 
-/* RCPT TO:<mailbox>, syntax only: the relay judges it after DATA. */
+/*
+ * RCPT TO:<mailbox>: checked here, then judged by the relay.  An
+ * unqualified name is resolved first, as the intake would (aliases, then
+ * default_domain), so the relay sees the addresses the message goes to;
+ * the caller gets one reply: an acceptance if any of them was accepted,
+ * else the relay's first refusal.
+ */
 static int
 bs_rcpt(struct bs_session *s, char *args)
 {
 	char *addr, *params, **nv;
+	struct smtp_reply r, refusal;
+	struct addr_list list;
+	struct sx_err e;
+	size_t i, added = 0;
+	int rc, unq, lost = 0, ret = -1;
 
 	if (!s->have_mail) {
 		bs_reply(s, 503, "5.5.1", "need MAIL command");
@@ -347,7 +426,7 @@ bs_rcpt(struct bs_session *s, char *args)
 		bs_reply(s, 555, "5.5.4", "unsupported RCPT parameter");
 		return -1;
 	}
-	if (*addr == '\0' || addr_check_mailbox(addr, NULL) == -1) {
+	if (*addr == '\0' || (unq = addr_check_mailbox(addr, NULL)) == -1) {
 		bs_reply(s, 501, "5.1.3", "bad recipient address syntax");
 		return -1;
 	}
@@ -359,18 +438,75 @@ bs_rcpt(struct bs_session *s, char *args)
 		bs_reply(s, 452, "4.5.3", "too many recipients (at most %d)", BS_MAX_RCPTS);
 		return -1;
 	}
-	if ((nv = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*nv))) == NULL) {
-		bs_reply(s, 451, "4.3.0", "out of memory");
-		return -1;
+	memset(&list, 0, sizeof(list));
+	memset(&refusal, 0, sizeof(refusal));
+	memset(&r, 0, sizeof(r));
+	sx_clear(&e);
+	if (unq == 1 && !s->aliases_loaded && s->relay->pol->aliases_file != NULL &&
+	    *s->relay->pol->aliases_file != '\0') {
+		if (alias_load(s->relay->pol->aliases_file, &s->aliases, &e) == -1) {
+			alias_free(&s->aliases);
+			bs_reply(s, 451, "4.3.0", "aliases: %.300s", e.detail);
+			return 0;
+		}
+		s->aliases_loaded = 1;
 	}
-	s->rcpts = nv;
-	if ((s->rcpts[s->nrcpts] = strdup(addr)) == NULL) {
-		bs_reply(s, 451, "4.3.0", "out of memory");
-		return -1;
+	if (alias_resolve(s->aliases_loaded ? &s->aliases : NULL, s->relay->pol->default_domain,
+		addr, unq == 1, &list, &e) == -1) {
+		if (e.cls == SX_DATA)
+			bs_reply(s, 553, "5.1.3", "%.300s", e.detail);
+		else
+			bs_reply(s, 451, "4.3.0", "%.300s", e.detail);
+		goto out;
 	}
-	s->nrcpts++;
-	bs_reply(s, 250, "2.1.5", "Ok");
-	return 0;
+	for (i = 0; i < list.n && s->nrcpts < BS_MAX_RCPTS; i++) {
+		const char *a = list.v[i].spec;
+
+		if ((nv = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*nv))) == NULL)
+			break;
+		s->rcpts = nv;
+		if ((s->rcpts[s->nrcpts] = strdup(a)) == NULL)
+			break;
+		if (s->fallback) {
+			s->nrcpts++;
+			added++;
+			continue;
+		}
+		sx_clear(&e);
+		rc = s->relay->rcpt(s->relay->arg, a, &r, &e);
+		if (rc == 1) {
+			free(s->rcpts[s->nrcpts]);
+			if (refusal.code == 0)
+				refusal = r;
+			continue;
+		}
+		s->nrcpts++;
+		added++;
+		if (rc == -1) {
+			/* Lost on the way: the transaction is ours alone now. */
+			s->upstream = 0;
+			s->fallback = 1;
+			s->cause = e;
+			if (s->cause.cls == SX_OK)
+				sx_fail(&s->cause, SX_INTERNAL, STAGE_RCPT,
+				    "relay failed without a reason");
+			lost = 1;
+		}
+	}
+	ret = 0;
+	if (added == 0 && refusal.code != 0)
+		bs_pass(s, &refusal, 1);
+	else if (added == 0)
+		bs_reply(s, 451, "4.3.0", "out of memory");
+	else if (lost)
+		bs_fallback(s, &s->cause, "2.1.5");
+	else if (s->fallback || r.code == 0)
+		bs_reply(s, 250, "2.1.5", "Ok");
+	else
+		bs_pass(s, &r, 0);
+out:
+	addr_list_free(&list);
+	return ret;
 }
 
 /*
@@ -510,6 +646,34 @@ bs_local_failure(struct bs_session *s, const struct sx_err *e, const char *kept)
 }
 
 /*
+ * A relay's reply to MAIL or RCPT, passed on: its code and first line.
+ * refused: it must not read as a success to the caller.
+ */
+static void
+bs_pass(struct bs_session *s, const struct smtp_reply *r, int refused)
+{
+	int code = r->code;
+
+	if (refused && (code < 400 || code > 599))
+		code = 451;
+	bs_verdict(s, code, r->enhanced, r->text, NULL);
+}
+
+/* No relay for this transaction: taken anyway, to be kept in the queue. */
+static void
+bs_fallback(struct bs_session *s, const struct sx_err *e, const char *enh)
+{
+	s->fallback = 1;
+	s->cause = *e;
+	if (s->cause.cls == SX_OK)
+		sx_fail(&s->cause, SX_INTERNAL, STAGE_NONE, "relay failed without a reason");
+	bs_reply(s, 250, enh,
+	    "Ok, but no relay (%s%s%.200s): the message will be kept in the queue",
+	    s->cause.stage != STAGE_NONE ? sx_stage_name(s->cause.stage) : "",
+	    s->cause.stage != STAGE_NONE ? ": " : "", s->cause.detail);
+}
+
+/*
  * Intake the raw data at raw_path and relay it; reply with the verdict.
  * A refusal of the envelope or the message is passed on as the relay gave
  * it; a failure before that (connect, TLS, AUTH) is not the message's
@@ -520,12 +684,12 @@ bs_deliver(struct bs_session *s, const char *raw_path)
 {
 	struct msg_policy pol = *s->relay->pol;
 	struct msg_envelope env;
-	struct smtp_result res;
+	struct smtp_reply final;
 	struct sx_err ie, re;
 	int fd, rc;
 
 	memset(&env, 0, sizeof(env));
-	memset(&res, 0, sizeof(res));
+	memset(&final, 0, sizeof(final));
 	sx_clear(&ie);
 	sx_clear(&re);
 	/* -f wins over MAIL FROM; the envelope is the caller's, never the headers'. */
@@ -546,12 +710,11 @@ bs_deliver(struct bs_session *s, const char *raw_path)
 		bs_local_failure(s, &ie, env.spool_path);
 		goto out;
 	}
-	rc = s->relay->send(s->relay->arg, &env, &res, &re);
-	/* Later messages are held to the relay's own limit. */
-	if (res.caps.size_offered && res.caps.size > 0 && res.caps.size < s->max_size)
-		s->max_size = res.caps.size;
+	/* The callback ends the transaction, whatever happens. */
+	s->upstream = 0;
+	rc = s->relay->data(s->relay->arg, &env, s->fallback ? &s->cause : NULL, &final, &re);
 	if (rc == 0) {
-		bs_verdict(s, res.final.code, res.final.enhanced, res.final.text, NULL);
+		bs_verdict(s, final.code, final.enhanced, final.text, NULL);
 		goto out;
 	}
 	if (re.cls == SX_OK)
@@ -562,7 +725,6 @@ bs_deliver(struct bs_session *s, const char *raw_path)
 	else
 		bs_local_failure(s, &re, env.spool_path);
 out:
-	smtp_result_free(&res);
 	msg_envelope_free(&env);
 }
 
@@ -717,10 +879,16 @@ bs_run(int in_fd, FILE *out, const struct bs_relay *relay, struct sx_err *e)
 	}
 	rc = 0;
 out:
+	/* QUIT ends any open transaction: no RSET first. */
+	s->upstream = 0;
+	if (relay->close != NULL)
+		relay->close(relay->arg);
 	if ((fflush(out) == EOF || ferror(out)) && rc == 0)
 		rc = sx_fail(
 		    e, SX_LOCALIO, STAGE_INTAKE, "cannot write replies: %s", strerror(errno));
 	bs_reset(s);
+	if (s->aliases_loaded)
+		alias_free(&s->aliases);
 	free(s);
 	return rc;
 }

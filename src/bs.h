@@ -3,11 +3,15 @@
  * descriptor and a stdio stream, for local callers that speak SMTP to
  * sendmail (Symfony Mailer's SendmailTransport, Laravel).
  *
- * Each message the caller completes with DATA is run through msg_intake
- * (the same header processing as a message on stdin) and handed to the
- * relay callback; the caller's reply to the end of data is the relay's
- * verdict.  One relay session per message: recipient refusals therefore
- * come back at the end of data, not at RCPT (see smtps-send(1)).
+ * One relay session serves the whole caller session (opened at the first
+ * MAIL, kept open across messages): MAIL and each RCPT are forwarded as
+ * they come and the caller gets the relay's own reply, so a recipient the
+ * relay refuses is refused at RCPT.  The data is read to a raw spool file,
+ * run through msg_intake (the same header processing as a message on
+ * stdin) and sent in the open transaction; the reply to the end of data is
+ * the relay's verdict.  When no relay session can be had, messages are
+ * still taken and kept in the queue, and the reply to the end of data
+ * says so (see smtps-send(1)).
  *
  * Everything the caller sends is bounded: command lines (BS_CMD_MAX, and
  * BS_ADDR_CMD_MAX for MAIL and RCPT, whose parameters and UTF-8 addresses
@@ -34,15 +38,33 @@
 
 struct bs_relay {
 	/*
-	 * Relay one message: the envelope and the spool at env->spool_path.
-	 * 0 when the relay accepted it (res->final holds its reply; the
-	 * callback has removed the spool and any queue entry of it, as the
-	 * queue policy is main.c's), else -1 with e filled (e->reply_code and
-	 * e->reply when the relay refused) and the spool still at
-	 * env->spool_path, which the reply names.
+	 * Start a transaction: open the relay session first when none is
+	 * usable, then MAIL with m's from (after -f), size and flags.
+	 * 0: accepted; 1: refused, r holds the relay's reply for the caller;
+	 * -1: no relay (e says why): the message is taken and kept instead.
+	 * *size_limit: the relay's SIZE, when it announced one.
 	 */
-	int (*send)(
-	    void *arg, const struct msg_envelope *env, struct smtp_result *res, struct sx_err *e);
+	int (*mail)(void *arg, const struct smtp_message *m, struct smtp_reply *r,
+	    unsigned long long *size_limit, struct sx_err *e);
+	/* RCPT in the open transaction; returns as mail. */
+	int (*rcpt)(void *arg, const char *rcpt, struct smtp_reply *r, struct sx_err *e);
+	/*
+	 * The message env after intake (its spool at env->spool_path, its
+	 * recipients those the relay accepted).  cause NULL: send it in the
+	 * open transaction; else no relay took the transaction (cause says
+	 * why) and the message is only kept.  0 when the relay accepted it
+	 * (*final holds its reply; the callback has removed the spool and any
+	 * queue entry of it, as the queue policy is main.c's), else -1 with e
+	 * filled (e->reply_code and e->reply when the relay refused) and the
+	 * spool still at env->spool_path, which the reply names.  Either way
+	 * no transaction is left open.
+	 */
+	int (*data)(void *arg, const struct msg_envelope *env, const struct sx_err *cause,
+	    struct smtp_reply *final, struct sx_err *e);
+	/* Abandon the open transaction (RSET upstream). */
+	void (*rset)(void *arg);
+	/* The caller's session ended: close the relay session (QUIT). */
+	void (*close)(void *arg);
 	void *arg;
 	/*
 	 * Intake policy (spool_dir, hostname, account from, aliases…).  Its

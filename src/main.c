@@ -553,17 +553,187 @@ main_flush(struct run *r, int automatic)
 }
 
 /*
- * -bs: relay one message the SMTP caller completed (bs.h), with the
- * queue handling of main_send after its intake: locked and given its
- * metadata before the session, removed once accepted, else recorded as
- * queued.  The failure goes back in e for the caller's reply; nothing of
- * it stays in r, which reports only on the session as a whole.
+ * -bs: the relay side of a caller's session (bs.h).  One relay session
+ * serves the whole caller session: opened at the first MAIL, kept open
+ * across messages, reopened at a MAIL when it was lost (a relay that
+ * dropped an idle session), and given up for the rest of the caller's
+ * session when an open fails (every later message is then only queued).
+ * The secret is read once and lives until the caller's session ends.
+ */
+struct main_bs_relay {
+	struct run *r;
+	struct tls_params tp;
+	struct tls_client tc;
+	struct smtp_params sp;
+	struct sock sk;
+	struct conn c;
+	struct smtp_result res; /* capabilities of the open session */
+	struct smtp_client *cl;
+	char *secret;
+	int failed;             /* an open failed: no more attempts */
+	struct sx_err open_err; /* and why */
+};
+
+static void
+main_bs_disconnect(struct main_bs_relay *b)
+{
+	if (b->cl == NULL)
+		return;
+	smtp_client_close(b->cl, smtp_client_usable(b->cl));
+	b->cl = NULL;
+	conn_close(&b->c, 1);
+	diag_stage(&b->r->diag, STAGE_QUIT, "closed (%zu bytes in %u writes)", b->c.bytes_written,
+	    b->c.writes);
+	smtp_result_free(&b->res);
+	tls_client_free(&b->tc);
+	memset(&b->tc, 0, sizeof(b->tc));
+}
+
+/* Connect, TLS, AUTH, as main_session does.  0, or -1 with e filled. */
+static int
+main_bs_open(struct main_bs_relay *b, struct sx_err *e)
+{
+	struct run *r = b->r;
+	int timeout_ms = (r->acct.timeout > 0 ? r->acct.timeout : 60) * 1000;
+
+	if (b->failed) {
+		*e = b->open_err;
+		return -1;
+	}
+	memset(&b->tc, 0, sizeof(b->tc));
+	memset(&b->tp, 0, sizeof(b->tp));
+	memset(&b->sp, 0, sizeof(b->sp));
+	b->tp.host = r->acct.host;
+	b->tp.trust_file = r->acct.tls_trust_file;
+	b->tp.certcheck = r->acct.tls_certcheck;
+	b->tp.fingerprint = r->acct.tls_fingerprint;
+	b->tp.cert_file = r->acct.tls_cert_file;
+	b->tp.key_file = r->acct.tls_key_file;
+	b->tp.priorities = r->acct.tls_priorities;
+	b->sp.host = r->acct.host;
+	b->sp.port = r->acct.port;
+	b->sp.tls = r->acct.tls;
+	b->sp.ehlo_name = r->acct.domain != NULL ? r->acct.domain : r->hostname;
+	b->sp.auth_cleartext = r->acct.auth_cleartext;
+	b->sp.allow_partial = 1; /* the caller decides, RCPT by RCPT */
+	b->sp.allow_8bit = r->acct.allow_8bit;
+	b->sp.mech = main_mech(r->acct.auth);
+	b->sp.dsn_notify = r->opt.dsn_notify;
+	b->sp.dsn_ret = r->opt.dsn_ret;
+	b->sp.dsn_envid = r->opt.dsn_envid;
+	if (r->acct.auth != AUTH_MODE_OFF && r->acct.user != NULL) {
+		b->sp.user = r->acct.user;
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		if (b->secret == NULL && conf_read_secret(&r->acct, &b->secret, e) == -1)
+			goto fail;
+		b->sp.secret = b->secret;
+	}
+	if (r->acct.tls != TLS_MODE_OFF && tls_client_init(&b->tc, &b->tp, e) == -1)
+		goto fail;
+	if (sock_connect(&b->sk, r->acct.host, r->acct.port, timeout_ms, &r->diag, e) == -1)
+		goto fail;
+	b->sk.tc = r->acct.tls != TLS_MODE_OFF ? &b->tc : NULL;
+	conn_init(&b->c, &sock_ops, &b->sk, timeout_ms, &r->diag);
+	if ((b->cl = smtp_client_open(&b->c, &b->sp, &b->res, e)) == NULL) {
+		conn_close(&b->c, 1);
+		goto fail;
+	}
+	return 0;
+fail:
+	smtp_result_free(&b->res);
+	tls_client_free(&b->tc);
+	memset(&b->tc, 0, sizeof(b->tc));
+	b->failed = 1;
+	b->open_err = *e;
+	return -1;
+}
+
+static int
+main_bs_mail(void *arg, const struct smtp_message *m, struct smtp_reply *rp,
+    unsigned long long *limit, struct sx_err *e)
+{
+	struct main_bs_relay *b = arg;
+	int tries, fresh = 0;
+
+	for (tries = 0; tries < 2; tries++) {
+		if (b->cl != NULL && !smtp_client_usable(b->cl))
+			main_bs_disconnect(b);
+		if (b->cl == NULL) {
+			sx_clear(e);
+			if (main_bs_open(b, e) == -1)
+				return -1;
+			fresh = 1;
+		}
+		if (b->res.caps.size_offered && b->res.caps.size > 0)
+			*limit = b->res.caps.size;
+		sx_clear(e);
+		if (smtp_client_mail(b->cl, m, rp, e) == 0)
+			return 0;
+		if (rp->code != 0)
+			return 1;
+		if (smtp_client_usable(b->cl)) {
+			/* Refused before sending: size, SMTPUTF8, 8-bit. */
+			rp->code = e->reply_code != 0   ? e->reply_code
+				   : sx_is_temporary(e) ? 451
+							: 554;
+			strlcpy(rp->enhanced, e->enhanced, sizeof(rp->enhanced));
+			snprintf(rp->text, sizeof(rp->text), "%s", e->detail);
+			return 1;
+		}
+		if (fresh)
+			return -1;
+		/* The kept session was dropped while idle: once more on a new one. */
+	}
+	return -1;
+}
+
+static int
+main_bs_rcpt(void *arg, const char *rcpt, struct smtp_reply *rp, struct sx_err *e)
+{
+	struct main_bs_relay *b = arg;
+
+	if (b->cl == NULL || !smtp_client_usable(b->cl))
+		return sx_fail(e, SX_TEMP, STAGE_RCPT, "the relay session was lost");
+	if (smtp_client_rcpt(b->cl, rcpt, rp, e) == 0)
+		return 0;
+	return rp->code != 0 ? 1 : -1;
+}
+
+static void
+main_bs_rset(void *arg)
+{
+	struct main_bs_relay *b = arg;
+	struct sx_err ignored;
+
+	sx_clear(&ignored);
+	if (b->cl != NULL && smtp_client_usable(b->cl))
+		smtp_client_rset(b->cl, &ignored);
+}
+
+static void
+main_bs_close(void *arg)
+{
+	struct main_bs_relay *b = arg;
+
+	main_bs_disconnect(b);
+	conf_secret_free(b->secret);
+	b->secret = NULL;
+}
+
+/*
+ * One message the caller completed, with the queue handling of main_send
+ * after its intake: locked and given its metadata before DATA goes to
+ * the relay, removed once accepted, else recorded as queued.  The failure
+ * goes back in e for the caller's reply; nothing of it stays in r, which
+ * reports only on the session as a whole.
  */
 static int
-main_bs_send(void *arg, const struct msg_envelope *env, struct smtp_result *res, struct sx_err *e)
+main_bs_data(void *arg, const struct msg_envelope *env, const struct sx_err *cause,
+    struct smtp_reply *final, struct sx_err *e)
 {
-	struct run *r = arg;
-	struct smtp_message msg;
+	struct main_bs_relay *b = arg;
+	struct run *r = b->r;
+	struct smtp_result res;
 	struct queue_meta qm;
 	struct sx_err we;
 	time_t now = time(NULL);
@@ -572,6 +742,7 @@ main_bs_send(void *arg, const struct msg_envelope *env, struct smtp_result *res,
 
 	sx_clear(&r->err);
 	memset(&qm, 0, sizeof(qm));
+	memset(&res, 0, sizeof(res));
 	if (main_meta_init(r, env, &qm, now) == -1 ||
 	    (fd = queue_lock(r->spool_dir, qm.id, 0, &r->err)) < 0)
 		goto out;
@@ -586,17 +757,16 @@ main_bs_send(void *arg, const struct msg_envelope *env, struct smtp_result *res,
 		goto out;
 	qm.attempts = 0;
 	qm.first_attempt = qm.last_attempt = 0;
-	memset(&msg, 0, sizeof(msg));
-	msg.from = env->from;
-	msg.rcpts = env->rcpts;
-	msg.nrcpts = env->nrcpts;
-	msg.body_8bit = env->body_8bit;
-	msg.needs_smtputf8 = env->needs_smtputf8;
-	msg.size = env->wire_size;
-	msg.body_fd = fd;
 	t0 = conn_now_ms();
-	rc = main_session(r, &msg, res);
-	main_log(r, env, res, conn_now_ms() - t0, rc == 0 ? NULL : env->spool_path);
+	if (cause != NULL) {
+		r->err = *cause;
+	} else if (b->cl == NULL || !smtp_client_usable(b->cl)) {
+		sx_fail(&r->err, SX_TEMP, STAGE_DATA, "the relay session was lost before DATA");
+	} else {
+		rc = smtp_client_data(b->cl, fd, final, &r->err);
+		res.final = *final;
+	}
+	main_log(r, env, &res, conn_now_ms() - t0, rc == 0 ? NULL : env->spool_path);
 	if (rc == 0) {
 		sx_clear(&we);
 		queue_remove_files(r->spool_dir, qm.id, &we);
@@ -606,6 +776,9 @@ main_bs_send(void *arg, const struct msg_envelope *env, struct smtp_result *res,
 out:
 	if (fd >= 0)
 		close(fd);
+	/* The transaction must not outlive the message (harmless after a final reply). */
+	if (rc == -1 && cause == NULL)
+		main_bs_rset(b);
 	queue_meta_free(&qm);
 	if (rc == -1)
 		*e = r->err;
@@ -617,7 +790,7 @@ out:
 
 /*
  * -bs: SMTP on stdin/stdout (bs.h), every message through the intake
- * policy of main_send (without argv recipients) and main_bs_send.  No
+ * policy of main_send (without argv recipients) and main_bs_data.  No
  * sigflag: a signal while waiting for the caller must end the process.
  */
 static int
@@ -625,6 +798,7 @@ main_bs(struct run *r)
 {
 	struct msg_policy pol;
 	struct bs_relay relay;
+	struct main_bs_relay b;
 	int rc;
 
 	if (main_queue_dir(r) == -1)
@@ -642,8 +816,14 @@ main_bs(struct run *r)
 	pol.sender_from_header = r->acct.sender_from_header;
 	pol.spool_dir = r->spool_dir;
 	memset(&relay, 0, sizeof(relay));
-	relay.send = main_bs_send;
-	relay.arg = r;
+	memset(&b, 0, sizeof(b));
+	b.r = r;
+	relay.mail = main_bs_mail;
+	relay.rcpt = main_bs_rcpt;
+	relay.data = main_bs_data;
+	relay.rset = main_bs_rset;
+	relay.close = main_bs_close;
+	relay.arg = &b;
 	relay.pol = &pol;
 	relay.hostname = r->hostname;
 	rc = bs_run(STDIN_FILENO, stdout, &relay, &r->err);

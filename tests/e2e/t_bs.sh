@@ -138,23 +138,26 @@ grep -q '^250 2\.1\.5 ' "$T/out" || sx_fail "pipelined: no enhanced codes after 
 [ "$(body_of "$M-pipe2")" = "second $(printf '\303\251')" ] || sx_fail "pipelined: second body"
 echo "ok 2 pipelined session, replies in order"
 
-# 3. Refusals: the relay's 550 at RCPT comes back after the data, the
-# message is kept and named; the session goes on and the next message is
-# delivered; a refusal after the data (header_checks) too.
+# 3. Refusals: the relay's 550 at RCPT comes back at RCPT, and the caller
+# goes on with DATA for the accepted recipient; a 450 at RCPT likewise
+# (DATA without recipients: 554, then RSET); a refusal after the data
+# (header_checks) comes back at the end of data, the message kept and
+# named; the session goes on and the next message is delivered.
 : >"$T/steps"
 step 'EHLO [127.0.0.1]\r\n' 250
 step 'MAIL FROM:<alice@localhost>\r\n' 250
-step 'RCPT TO:<reject-x@example.org>\r\n' 250
+step 'RCPT TO:<reject-x@example.org>\r\n' 550
+step 'RCPT TO:<rcpt@example.org>\r\n' 250
 step 'DATA\r\n' 354
-step "X-Test-Id: $M-rej\\r\\n\\r\\nrefused\\r\\n.\\r\\n" 550
+step "X-Test-Id: $M-rej\\r\\n\\r\\npartly\\r\\n.\\r\\n" 250
 step 'MAIL FROM:<alice@localhost>\r\n' 250
 step 'RCPT TO:<rcpt@example.org>\r\n' 250
 step 'DATA\r\n' 354
 step "X-Test-Id: $M-hdr\\r\\nX-Test-Action: reject\\r\\n\\r\\nrefused\\r\\n.\\r\\n" 550
 step 'MAIL FROM:<alice@localhost>\r\n' 250
-step 'RCPT TO:<tempfail-x@example.org>\r\n' 250
-step 'DATA\r\n' 354
-step "X-Test-Id: $M-tmp\\r\\n\\r\\nlater\\r\\n.\\r\\n" 450
+step 'RCPT TO:<tempfail-x@example.org>\r\n' 450
+step 'DATA\r\n' 554
+step 'RSET\r\n' 250
 step 'MAIL FROM:<alice@localhost>\r\n' 250
 step 'RCPT TO:<rcpt@example.org>\r\n' 250
 step 'DATA\r\n' 354
@@ -164,22 +167,22 @@ python3 "$T/caller.py" "$T/steps" "$BIN" -bs >"$T/out" 2>"$T/err" || {
 	cat "$T/out" "$T/err" >&2
 	sx_fail "refusals session failed"
 }
-grep -q '^550 5\.1\.1 .*reject-x@example.org.*; kept in ' "$T/out" || {
+grep -q '^550 5\.1\.1 .*reject-x@example.org' "$T/out" && ! grep -q '^550 5\.1\.1 .*kept in' "$T/out" || {
 	cat "$T/out" >&2
-	sx_fail "refusals: no 550 5.1.1 with the address and the kept path"
+	sx_fail "refusals: no 550 5.1.1 at RCPT with the address"
 }
-kept=$(sed -n 's/^550 5\.1\.1 .*; kept in \(.*\)$/\1/p' "$T/out")
-[ -f "$kept" ] && grep -q "$M-rej" "$kept" || sx_fail "refusals: $kept does not hold the message"
+[ "$(body_of "$M-rej")" = partly ] || sx_fail "refusals: not delivered to the accepted recipient"
 grep -q '^550 5\.7\.1 .*header_checks.*; kept in ' "$T/out" || {
 	cat "$T/out" >&2
 	sx_fail "refusals: the refusal after the data was not passed on"
 }
-grep -q '^450 4\.2\.0 .*; kept in ' "$T/out" || sx_fail "refusals: 450 not passed on"
-[ "$(ls "$T/queue"/*.msg | wc -l)" = 3 ] || sx_fail "refusals: expected 3 kept messages"
+kept=$(sed -n 's/^550 5\.7\.1 .*; kept in \(.*\)$/\1/p' "$T/out")
+[ -f "$kept" ] && grep -q "$M-hdr" "$kept" || sx_fail "refusals: $kept does not hold the message"
+grep -q '^450 4\.2\.0 .*tempfail-x' "$T/out" || sx_fail "refusals: 450 at RCPT not passed on"
+[ "$(ls "$T/queue"/*.msg | wc -l)" = 1 ] || sx_fail "refusals: expected 1 kept message"
 [ "$(body_of "$M-after")" = after ] || sx_fail "refusals: message after the refusals"
-not_delivered "$M-rej"
 not_delivered "$M-hdr"
-echo "ok 3 relay refusals passed on at the end of data, messages kept, session goes on"
+echo "ok 3 relay refusals passed on at RCPT and at the end of data, session goes on"
 
 # 4. Input ends inside DATA: nothing sent, exit 75, nothing kept.
 rm -rf "$T/queue"
@@ -191,4 +194,36 @@ grep -q 'input ended inside DATA' "$T/err" || sx_fail "cut in DATA: no diagnosti
 not_delivered "$M-cut"
 echo "ok 4 input ending inside DATA sends nothing"
 
-echo "t_bs: 4 cases passed"
+# 5. One relay session per caller session: three messages (one of them
+# abandoned with RSET), one connection and one AUTH.
+printf 'EHLO x\r\nMAIL FROM:<alice@localhost>\r\nRCPT TO:<rcpt@example.org>\r\nDATA\r\nX-Test-Id: %s-one1\r\n\r\none\r\n.\r\nMAIL FROM:<alice@localhost>\r\nRCPT TO:<rcpt@example.org>\r\nRSET\r\nMAIL FROM:<alice@localhost>\r\nRCPT TO:<rcpt@example.org>\r\nDATA\r\nX-Test-Id: %s-one2\r\n\r\ntwo\r\n.\r\nQUIT\r\n' "$M" "$M" |
+	"$BIN" -v -bs >"$T/out" 2>"$T/err"
+sx_expect_exit 0 $? "one session"
+[ "$(grep -c '^250 2\.0\.0 Ok: queued as' "$T/out")" = 2 ] || {
+	cat "$T/out" "$T/err" >&2
+	sx_fail "one session: two messages not both accepted"
+}
+[ "$(grep -c 'connected to' "$T/err")" = 1 ] && [ "$(grep -c -i 'auth.* as ' "$T/err")" = 1 ] || {
+	cat "$T/err" >&2
+	sx_fail "one session: expected one connection and one AUTH for the caller's session"
+}
+[ "$(body_of "$M-one1")" = one ] && [ "$(body_of "$M-one2")" = two ] ||
+	sx_fail "one session: bodies"
+echo "ok 5 one relay session (one connect, one AUTH) for a caller's session"
+
+# 6. No relay (nothing listens): MAIL says so, the message is still taken
+# and kept in the queue, the end of data says where; one attempt only.
+rm -rf "$T/queue"
+printf 'HELO x\r\nMAIL FROM:<alice@localhost>\r\nRCPT TO:<rcpt@example.org>\r\nDATA\r\nX-Test-Id: %s-down1\r\n\r\ndown\r\n.\r\nMAIL FROM:<alice@localhost>\r\nRCPT TO:<rcpt@example.org>\r\nDATA\r\nX-Test-Id: %s-down2\r\n\r\ndown\r\n.\r\nQUIT\r\n' "$M" "$M" |
+	SMTPS_SEND_PORT=1 "$BIN" -v -bs >"$T/out" 2>"$T/err"
+sx_expect_exit 0 $? "no relay"
+[ "$(grep -c '^250 Ok, but no relay (connect: ' "$T/out")" = 2 ] &&
+	[ "$(grep -c '^451 connect: .*; kept in ' "$T/out")" = 2 ] || {
+	cat "$T/out" "$T/err" >&2
+	sx_fail "no relay: MAIL and end of data replies"
+}
+[ "$(ls "$T/queue"/*.msg | wc -l)" = 2 ] || sx_fail "no relay: expected 2 kept messages"
+[ "$(grep -c 'port 1: ' "$T/err")" -le 2 ] || sx_fail "no relay: more than one connection attempt"
+echo "ok 6 no relay: messages taken and kept in the queue"
+
+echo "t_bs: 6 cases passed"

@@ -1,10 +1,12 @@
 /*
  * fuzz_bs.c — bs_run(), the -bs server, on arbitrary caller input (from a
- * memfd), with a fake relay that accepts or refuses as byte 0 says.
+ * memfd), with a fake relay that accepts or refuses as byte 0 says
+ * (MAIL, RCPT by the address's first letter, and the end of data).
  *
  * Checks (bs.h): every reply line is "DDD " or "DDD-" with a code from 2xx
  * to 5xx, printable text, and CRLF; the relay only ever sees envelopes
- * whose addresses pass addr_check_mailbox; nothing is left in the spool
+ * whose addresses pass addr_check_mailbox, RCPT, RSET and DATA only in an
+ * open transaction; nothing is left in the spool
  * directory but the messages that were refused (removed here).
  */
 #include "config.h"
@@ -74,10 +76,80 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 struct fz_relay {
 	uint8_t mode;
 	size_t refused;
+	int txn; /* the relay has a transaction open */
 };
 
+/* MAIL as bits 5-6 of byte 0 say: accept, refuse, no relay, odd code. */
 static int
-fz_send(void *arg, const struct msg_envelope *env, struct smtp_result *res, struct sx_err *e)
+fz_mail(void *arg, const struct smtp_message *m, struct smtp_reply *rp, unsigned long long *limit,
+    struct sx_err *e)
+{
+	struct fz_relay *r = arg;
+
+	if (r->txn || m->from == NULL ||
+	    (m->from[0] != '\0' && addr_check_mailbox(m->from, NULL) != 0))
+		abort();
+	*limit = r->mode & 128 ? 300 : 0;
+	switch ((r->mode >> 5) & 3) {
+	case 0:
+		rp->code = 250;
+		snprintf(rp->text, sizeof(rp->text), "2.1.0 Ok\r\n250 evil");
+		r->txn = 1;
+		return 0;
+	case 1:
+		rp->code = 553;
+		snprintf(rp->enhanced, sizeof(rp->enhanced), "5.7.1");
+		snprintf(rp->text, sizeof(rp->text), "5.7.1 not\r\n yours");
+		return 1;
+	case 2:
+		return sx_fail(e, SX_TEMP, STAGE_CONNECT, "connection refused");
+	default:
+		rp->code = 999;
+		snprintf(rp->text, sizeof(rp->text), "weird");
+		return 1;
+	}
+}
+
+/* RCPT: refused when the address starts with 'r', lost with 'l'. */
+static int
+fz_rcpt(void *arg, const char *rcpt, struct smtp_reply *rp, struct sx_err *e)
+{
+	struct fz_relay *r = arg;
+
+	if (!r->txn || addr_check_mailbox(rcpt, NULL) != 0)
+		abort();
+	if (rcpt[0] == 'r') {
+		rp->code = 550;
+		snprintf(rp->text, sizeof(rp->text), "5.1.1 no\r\n such user");
+		return 1;
+	}
+	if (rcpt[0] == 'l') {
+		r->txn = 0;
+		return sx_fail(e, SX_TEMP, STAGE_RCPT, "lost");
+	}
+	rp->code = 250;
+	return 0;
+}
+
+static void
+fz_rset(void *arg)
+{
+	struct fz_relay *r = arg;
+
+	if (!r->txn)
+		abort();
+	r->txn = 0;
+}
+
+static void
+fz_close(void *arg)
+{
+	(void)arg;
+}
+
+static int
+fz_data(void *arg, const struct msg_envelope *env, const struct sx_err *cause,
+    struct smtp_reply *final, struct sx_err *e)
 {
 	struct fz_relay *r = arg;
 	size_t i;
@@ -89,13 +161,21 @@ fz_send(void *arg, const struct msg_envelope *env, struct smtp_result *res, stru
 	for (i = 0; i < env->nrcpts; i++)
 		if (addr_check_mailbox(env->rcpts[i], NULL) != 0)
 			abort();
+	if (cause != NULL) {
+		r->refused++;
+		*e = *cause;
+		return -1;
+	}
+	if (!r->txn)
+		abort();
+	r->txn = 0;
 	switch (r->mode & 3) {
 	case 0:
 		/* Accepted: the callback removes the spool (bs.h). */
 		if (unlink(env->spool_path) == -1)
 			abort();
-		res->final.code = 250;
-		snprintf(res->final.text, sizeof(res->final.text), "2.0.0 Ok: queued as X");
+		final->code = 250;
+		snprintf(final->text, sizeof(final->text), "2.0.0 Ok: queued as X");
 		return 0;
 	case 1:
 		r->refused++;
@@ -104,7 +184,7 @@ fz_send(void *arg, const struct msg_envelope *env, struct smtp_result *res, stru
 		return -1;
 	case 2:
 		r->refused++;
-		return sx_fail(e, SX_TEMP, STAGE_CONNECT, "connection refused");
+		return sx_fail(e, SX_TEMP, STAGE_DATA, "connection lost");
 	default:
 		r->refused++;
 		sx_fail(e, SX_PERM, STAGE_EOM, "refused");
@@ -168,7 +248,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pol.max_header_bytes = 64 * 1024;
 	pol.envelope_from = data[0] & 4 ? "sender@example.org" : NULL;
 	memset(&relay, 0, sizeof(relay));
-	relay.send = fz_send;
+	relay.mail = fz_mail;
+	relay.rcpt = fz_rcpt;
+	relay.data = fz_data;
+	relay.rset = fz_rset;
+	relay.close = fz_close;
 	relay.arg = &fr;
 	relay.pol = &pol;
 	relay.hostname = data[0] & 8 ? "host\r\n250 evil" : "host.example.org";

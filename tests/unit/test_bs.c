@@ -54,7 +54,11 @@ struct fixture {
 	char spool[128];
 	struct msg_policy pol;
 	struct bs_relay relay;
-	struct verdict verdict[MAXCALLS];
+	struct verdict verdict[MAXCALLS]; /* to data call i */
+	struct verdict mailv[MAXCALLS];   /* to MAIL i: stage MAIL refuses, else no relay */
+	int nmail, nrcpt, nrset, nclose;
+	unsigned long long limit; /* the relay's SIZE, 0: none */
+	char log[4096];           /* what reached the relay: "M<from> R<rcpt> D R " */
 	struct call calls[MAXCALLS];
 	int ncalls;
 	struct sx_err err;
@@ -89,8 +93,92 @@ slurp(const char *path)
 	return buf;
 }
 
+/* Append "<kind><arg> " (arg in angle brackets when not NULL). */
+static void
+fake_log(struct fixture *f, const char *kind, const char *arg)
+{
+	size_t n = strlen(f->log);
+
+	if (arg != NULL)
+		snprintf(f->log + n, sizeof(f->log) - n, "%s<%s> ", kind, arg);
+	else
+		snprintf(f->log + n, sizeof(f->log) - n, "%s ", kind);
+}
+
+static void
+fake_reply(struct smtp_reply *r, int code, const char *enh, const char *text)
+{
+	r->code = code;
+	snprintf(r->enhanced, sizeof(r->enhanced), "%s", enh);
+	snprintf(r->text, sizeof(r->text), "%s", text);
+}
+
 static int
-fake_send(void *arg, const struct msg_envelope *env, struct smtp_result *res, struct sx_err *e)
+fake_mail(void *arg, const struct smtp_message *m, struct smtp_reply *r, unsigned long long *limit,
+    struct sx_err *e)
+{
+	struct fixture *f = arg;
+	const struct verdict *v;
+
+	assert_true(f->nmail < MAXCALLS);
+	v = &f->mailv[f->nmail++];
+	if (f->limit > 0)
+		*limit = f->limit;
+	if (v->fail && v->stage == STAGE_MAIL) {
+		fake_reply(r, v->code, v->enh, v->text);
+		return 1;
+	}
+	if (v->fail) {
+		sx_fail(e, v->cls, v->stage, "relay failed");
+		if (v->code != 0)
+			sx_set_reply(e, v->code, v->enh, v->text);
+		return -1;
+	}
+	fake_log(f, "M", m->from);
+	fake_reply(r, 250, "2.1.0", "2.1.0 Ok");
+	return 0;
+}
+
+/* Refuses reject-*, loses the session at lost-*, accepts the rest. */
+static int
+fake_rcpt(void *arg, const char *rcpt, struct smtp_reply *r, struct sx_err *e)
+{
+	struct fixture *f = arg;
+
+	f->nrcpt++;
+	if (strncmp(rcpt, "reject-", 7) == 0) {
+		fake_reply(
+		    r, 550, "5.1.1", "5.1.1 <reject-x@example.org>: Recipient address rejected");
+		return 1;
+	}
+	if (strncmp(rcpt, "lost-", 5) == 0)
+		return sx_fail(e, SX_TEMP, STAGE_RCPT, "connection lost");
+	if (f->nrcpt <= 4)
+		fake_log(f, "R", rcpt);
+	fake_reply(r, 250, "2.1.5", "2.1.5 Ok");
+	return 0;
+}
+
+static void
+fake_rset(void *arg)
+{
+	struct fixture *f = arg;
+
+	f->nrset++;
+	fake_log(f, "RSET", NULL);
+}
+
+static void
+fake_close(void *arg)
+{
+	struct fixture *f = arg;
+
+	f->nclose++;
+}
+
+static int
+fake_data(void *arg, const struct msg_envelope *env, const struct sx_err *cause,
+    struct smtp_reply *final, struct sx_err *e)
 {
 	struct fixture *f = arg;
 	const struct verdict *v;
@@ -112,13 +200,18 @@ fake_send(void *arg, const struct msg_envelope *env, struct smtp_result *res, st
 	c->spool = slurp(env->spool_path);
 	c->path = strdup(env->spool_path);
 	c->smtputf8 = env->needs_smtputf8;
+	if (cause != NULL) {
+		/* No relay: kept, as main.c does. */
+		fake_log(f, "K", NULL);
+		*e = *cause;
+		return -1;
+	}
+	fake_log(f, "D", NULL);
 	if (!v->fail) {
 		/* Accepted: the spool is the callback's to remove (bs.h). */
 		assert_int_equal(unlink(env->spool_path), 0);
-		res->final.code = 250;
-		strcpy(res->final.enhanced, "2.0.0");
-		snprintf(res->final.text, sizeof(res->final.text), "%s",
-		    v->text != NULL ? v->text : "2.0.0 Ok: queued as ABC123");
+		fake_reply(
+		    final, 250, "2.0.0", v->text != NULL ? v->text : "2.0.0 Ok: queued as ABC123");
 		return 0;
 	}
 	sx_fail(e, v->cls, v->stage, "relay failed");
@@ -144,7 +237,11 @@ setup(void **state)
 	f->pol.hostname = HOST;
 	f->pol.local_user = "alice";
 	f->pol.now = 1700000000;
-	f->relay.send = fake_send;
+	f->relay.mail = fake_mail;
+	f->relay.rcpt = fake_rcpt;
+	f->relay.data = fake_data;
+	f->relay.rset = fake_rset;
+	f->relay.close = fake_close;
 	f->relay.arg = f;
 	f->relay.pol = &f->pol;
 	f->relay.hostname = HOST;
@@ -315,62 +412,136 @@ test_pipelined(void **state)
 	assert_body(f->calls[1].spool, "\n\nbody two\n");
 }
 
-/* The relay's refusal reaches the caller with its code; the message is kept. */
+/*
+ * The relay's refusal at RCPT reaches the caller at RCPT; the message goes
+ * to the accepted recipients.  A refusal after the data comes back at the
+ * end of data with the kept path.
+ */
 static void
 test_relay_refusal(void **state)
 {
 	struct fixture *f = *state;
 	char want[1024];
 
-	f->verdict[0] = (struct verdict){1, SX_NOUSER, STAGE_RCPT, 550, "5.1.1",
-	    "5.1.1 <reject-x@example.org>: Recipient address rejected\nsecond line"};
 	f->verdict[1] = (struct verdict){
-	    1, SX_TEMP, STAGE_EOM, 451, "4.3.0", "4.3.0 Error: queue file write error"};
-	RUN(f, "EHLO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<reject-x@example.org>\r\nDATA\r\n"
-	       "Subject: r\r\n\r\nrefused\r\n.\r\n"
-	       "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
+	    1, SX_TEMP, STAGE_EOM, 451, "4.3.0", "4.3.0 Error: queue file write error\nmore"};
+	RUN(f, "EHLO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<reject-x@example.org>\r\n"
+	       "RCPT TO:<b@example.org>\r\nDATA\r\n"
+	       "Subject: r\r\n\r\npartly\r\n.\r\n"
+	       "MAIL FROM:<a@x.example>\r\nRCPT TO:<reject-x@example.org>\r\nDATA\r\nRSET\r\n"
+	       "MAIL FROM:<a@x.example>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n"
 	       "Subject: t\r\n\r\ntemp\r\n.\r\nQUIT\r\n");
 	assert_int_equal(f->rc, 0);
 	assert_int_equal(f->ncalls, 2);
 	snprintf(want, sizeof(want),
-	    GREETING EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
-				"550 5.1.1 <reject-x@example.org>: Recipient address rejected; "
-				"kept in %s\r\n"
+	    GREETING EHLO_REPLY "250 2.1.0 Ok\r\n"
+				"550 5.1.1 <reject-x@example.org>: Recipient address rejected\r\n"
+				"250 2.1.5 Ok\r\n" GO_AHEAD "250 2.0.0 Ok: queued as ABC123\r\n"
+				"250 2.1.0 Ok\r\n"
+				"550 5.1.1 <reject-x@example.org>: Recipient address rejected\r\n"
+				"554 5.5.1 no valid recipients\r\n250 2.0.0 Ok\r\n"
 				"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
 				"451 4.3.0 Error: queue file write error; kept in %s\r\n"
 				"221 2.0.0 Bye\r\n",
-	    f->calls[0].path, f->calls[1].path);
+	    f->calls[1].path);
 	assert_string_equal(f->out, want);
-	/* Both kept, as the relay saw them. */
-	assert_int_equal(spool_files(f), 2);
-	free(f->calls[0].spool);
-	f->calls[0].spool = slurp(f->calls[0].path);
-	assert_non_null(f->calls[0].spool);
-	assert_body(f->calls[0].spool, "\n\nrefused\n");
+	assert_string_equal(f->calls[0].rcpts, "b@example.org");
+	/* One relay session: MAIL per message, RSET for the abandoned one. */
+	assert_string_equal(f->log, "M<a@x.example> R<b@example.org> D M<a@x.example> RSET "
+				    "M<a@x.example> R<c@example.org> D ");
+	assert_int_equal(f->nclose, 1);
+	/* The refused one kept, as the relay saw it. */
+	assert_int_equal(spool_files(f), 1);
+	free(f->calls[1].spool);
+	f->calls[1].spool = slurp(f->calls[1].path);
+	assert_non_null(f->calls[1].spool);
+	assert_body(f->calls[1].spool, "\n\ntemp\n");
 }
 
-/* No server reply (connect, TLS, AUTH): a 4xx naming the stage; kept. */
+/* The relay refuses MAIL: its reply at MAIL, no transaction, the next MAIL goes on. */
+static void
+test_mail_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	f->mailv[0] = (struct verdict){1, SX_PERM, STAGE_MAIL, 553, "5.7.1",
+	    "5.7.1 <a@x.example>: Sender address rejected: not owned by user"};
+	RUN(f, "EHLO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@example.org>\r\n"
+	       "MAIL FROM:<me@x.example>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n\r\nok\r\n.\r\n"
+	       "QUIT\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out, GREETING EHLO_REPLY
+	    "553 5.7.1 <a@x.example>: Sender address rejected: not owned by user\r\n"
+	    "503 5.5.1 need MAIL command\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
+	    "250 2.0.0 Ok: queued as ABC123\r\n221 2.0.0 Bye\r\n");
+	assert_string_equal(f->calls[0].from, "me@x.example");
+	assert_int_equal(f->nclose, 1);
+}
+
+/*
+ * No relay session (connect, TLS, AUTH fail at MAIL): the message is
+ * still taken and kept, and the end of data says so with the cause; the
+ * relay lost at RCPT likewise.
+ */
 static void
 test_local_failure(void **state)
 {
 	struct fixture *f = *state;
-	char want[1024];
+	char want[2048];
 
-	f->verdict[0] = (struct verdict){1, SX_TEMP, STAGE_CONNECT, 0, NULL, NULL};
-	f->verdict[1] = (struct verdict){1, SX_AUTH, STAGE_AUTH, 535, "5.7.8", "5.7.8 bad"};
+	f->mailv[0] = (struct verdict){1, SX_TEMP, STAGE_CONNECT, 0, NULL, NULL};
+	f->mailv[1] = (struct verdict){1, SX_AUTH, STAGE_AUTH, 535, "5.7.8", "5.7.8 bad"};
 	RUN(f, "HELO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
 	       "\r\none\r\n.\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
-	       "\r\ntwo\r\n.\r\n");
+	       "\r\ntwo\r\n.\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<lost-b@example.org>\r\n"
+	       "RCPT TO:<c@example.org>\r\nDATA\r\n\r\nthree\r\n.\r\n");
 	assert_int_equal(f->rc, 0);
-	assert_int_equal(f->ncalls, 2);
+	assert_int_equal(f->ncalls, 3);
 	snprintf(want, sizeof(want),
-	    GREETING "250 " HOST "\r\n250 Ok\r\n250 Ok\r\n" GO_AHEAD
-		     "451 connect: relay failed; kept in %s\r\n"
-		     "250 Ok\r\n250 Ok\r\n" GO_AHEAD
-		     "451 auth: relay failed (relay said 535 5.7.8 bad); kept in %s\r\n",
-	    f->calls[0].path, f->calls[1].path);
+	    GREETING "250 " HOST "\r\n"
+		     "250 Ok, but no relay (connect: relay failed): the message will be kept in "
+		     "the queue\r\n250 Ok\r\n" GO_AHEAD "451 connect: relay failed; kept in %s\r\n"
+		     "250 Ok, but no relay (auth: relay failed): the message will be kept in "
+		     "the queue\r\n250 Ok\r\n" GO_AHEAD
+		     "451 auth: relay failed (relay said 535 5.7.8 bad); kept in %s\r\n"
+		     "250 Ok\r\n"
+		     "250 Ok, but no relay (rcpt: connection lost): the message will be kept in "
+		     "the queue\r\n250 Ok\r\n" GO_AHEAD "451 rcpt: connection lost; kept in %s\r\n",
+	    f->calls[0].path, f->calls[1].path, f->calls[2].path);
 	assert_string_equal(f->out, want);
-	assert_int_equal(spool_files(f), 2);
+	assert_string_equal(f->log, "K K M<a@x.example> K ");
+	assert_string_equal(f->calls[2].rcpts, "lost-b@example.org,c@example.org");
+	assert_int_equal(spool_files(f), 3);
+}
+
+/* Unqualified names are qualified before the relay sees them, as the intake would. */
+static void
+test_unqualified(void **state)
+{
+	struct fixture *f = *state;
+
+	f->pol.default_domain = "example.net";
+	RUN(f, "HELO c\r\nMAIL FROM:<www-data>\r\nRCPT TO:<postmaster>\r\nDATA\r\n\r\nx\r\n.\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->log, "M<www-data@example.net> R<postmaster@example.net> D ");
+	assert_int_equal(f->ncalls, 1);
+	assert_string_equal(f->calls[0].from, "www-data@example.net");
+	assert_string_equal(f->calls[0].rcpts, "postmaster@example.net");
+}
+
+/* The relay's SIZE holds from its first MAIL on. */
+static void
+test_relay_size(void **state)
+{
+	struct fixture *f = *state;
+
+	f->limit = 1000;
+	RUN(f, "EHLO c\r\nMAIL FROM:<a@b.example> SIZE=2000\r\nRSET\r\n"
+	       "MAIL FROM:<a@b.example> SIZE=2000\r\nEHLO c\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_non_null(strstr(f->out, "250 2.1.0 Ok\r\n250 2.0.0 Ok\r\n"
+				       "552 5.3.4 message size exceeds the limit of 1000\r\n"));
+	assert_non_null(strstr(f->out, "250-SIZE 1000\r\n"));
 }
 
 /* Bad commands get 500/501/503/555 and the session stays in step. */
@@ -636,6 +807,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_pipelined, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_refusal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_local_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mail_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relay_size, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unqualified, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_long_lines, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_many_rcpts, setup, teardown),
