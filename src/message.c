@@ -895,12 +895,28 @@ msg_body_run(struct msg_ctx *c, const unsigned char *p, size_t n)
 {
 	size_t k;
 
-	if (c->in_headers || c->dumping || c->at_bol || c->dot_pending || c->prev_cr)
+	if (c->in_headers || c->dumping || c->dot_pending || c->prev_cr)
 		return 0;
-	if ((k = scan_ordinary(p, n)) == 0)
-		return 0;
+	/* A line start is ordinary unless it is a "." or a control byte. */
+	if (c->at_bol) {
+		if (p[0] == '.' || p[0] < 0x0E)
+			return 0;
+		c->at_bol = 0;
+	}
+	k = scan_ordinary(p, n);
 	c->linelen += k;
-	return msg_put(c, (const char *)p, k) == -1 ? (size_t)-1 : k;
+	if (k > 0 && msg_put(c, (const char *)p, k) == -1)
+		return (size_t)-1;
+	/* The usual line endings finish the line here too (LF, or CRLF seen whole). */
+	if (k < n && p[k] == '\n') {
+		c->lineno++;
+		return msg_body_eol(c) == -1 ? (size_t)-1 : k + 1;
+	}
+	if (k + 1 < n && p[k] == '\r' && p[k + 1] == '\n') {
+		c->lineno++;
+		return msg_body_eol(c) == -1 ? (size_t)-1 : k + 2;
+	}
+	return k;
 }
 
 /* End of input: finish the last line (adding its LF) and the header block. */
