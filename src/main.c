@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,10 +24,9 @@
 #include "queue.h"
 #include "sasl.h"
 #include "sigflag.h"
+#include "relay.h"
 #include "smtp.h"
-#include "sock.h"
 #include "spool.h"
-#include "tls.h"
 
 struct run {
 	struct cli_options opt;
@@ -120,10 +118,14 @@ main_local_user(void)
 	return "nobody";
 }
 
-static enum sasl_mech
-main_mech(enum auth_mode m)
+static void
+main_relay_opts(const struct run *r, struct relay_opts *ro)
 {
-	return m == AUTH_MODE_PLAIN ? SASL_PLAIN : m == AUTH_MODE_LOGIN ? SASL_LOGIN : SASL_NONE;
+	memset(ro, 0, sizeof(*ro));
+	ro->hostname = r->hostname;
+	ro->dsn_notify = r->opt.dsn_notify;
+	ro->dsn_ret = r->opt.dsn_ret;
+	ro->dsn_envid = r->opt.dsn_envid;
 }
 
 /*
@@ -133,58 +135,17 @@ main_mech(enum auth_mode m)
 static int
 main_session(struct run *r, const struct smtp_message *msg, struct smtp_result *res)
 {
-	struct tls_params tp;
-	struct tls_client tc;
-	struct smtp_params sp;
-	struct sock sk;
-	struct conn c;
-	char *secret = NULL;
-	int rc = -1, timeout_ms = (r->acct.timeout > 0 ? r->acct.timeout : 60) * 1000;
+	struct relay_opts ro;
+	struct relay rl;
+	int rc = -1;
 
-	memset(&tc, 0, sizeof(tc));
-	memset(&sp, 0, sizeof(sp));
-	memset(&tp, 0, sizeof(tp));
-	tp.host = r->acct.host;
-	tp.trust_file = r->acct.tls_trust_file;
-	tp.certcheck = r->acct.tls_certcheck;
-	tp.fingerprint = r->acct.tls_fingerprint;
-	tp.cert_file = r->acct.tls_cert_file;
-	tp.key_file = r->acct.tls_key_file;
-	tp.priorities = r->acct.tls_priorities;
-
-	sp.host = r->acct.host;
-	sp.port = r->acct.port;
-	sp.tls = r->acct.tls;
-	sp.ehlo_name = r->acct.domain != NULL ? r->acct.domain : r->hostname;
-	sp.auth_cleartext = r->acct.auth_cleartext;
-	sp.allow_partial = r->acct.allow_partial;
-	sp.allow_8bit = r->acct.allow_8bit;
-	sp.mech = main_mech(r->acct.auth);
-	sp.check_only = msg == NULL;
-	sp.dsn_notify = r->opt.dsn_notify;
-	sp.dsn_ret = r->opt.dsn_ret;
-	sp.dsn_envid = r->opt.dsn_envid;
-	if (r->acct.auth != AUTH_MODE_OFF && r->acct.user != NULL) {
-		sp.user = r->acct.user;
-		/* No core dump may carry the secret. */
-		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-		if (conf_read_secret(&r->acct, &secret, &r->err) == -1)
-			return -1;
-		sp.secret = secret;
+	memset(&rl, 0, sizeof(rl));
+	main_relay_opts(r, &ro);
+	if (relay_connect(&rl, &r->acct, &ro, &r->diag, &r->err) == 0) {
+		rl.sp.check_only = msg == NULL;
+		rc = smtp_session(&rl.c, &rl.sp, msg, res, &r->err);
 	}
-	if (r->acct.tls != TLS_MODE_OFF && tls_client_init(&tc, &tp, &r->err) == -1)
-		goto out;
-	if (sock_connect(&sk, r->acct.host, r->acct.port, timeout_ms, &r->diag, &r->err) == -1)
-		goto out;
-	sk.tc = r->acct.tls != TLS_MODE_OFF ? &tc : NULL;
-	conn_init(&c, &sock_ops, &sk, timeout_ms, &r->diag);
-	rc = smtp_session(&c, &sp, msg, res, &r->err);
-	conn_close(&c, 1);
-	diag_stage(
-	    &r->diag, STAGE_QUIT, "closed (%zu bytes in %u writes)", c.bytes_written, c.writes);
-out:
-	conf_secret_free(secret);
-	tls_client_free(&tc);
+	relay_free(&rl);
 	return rc;
 }
 
@@ -562,14 +523,9 @@ main_flush(struct run *r, int automatic)
  */
 struct main_bs_relay {
 	struct run *r;
-	struct tls_params tp;
-	struct tls_client tc;
-	struct smtp_params sp;
-	struct sock sk;
-	struct conn c;
+	struct relay rl;
 	struct smtp_result res; /* capabilities of the open session */
 	struct smtp_client *cl;
-	char *secret;
 	int failed;             /* an open failed: no more attempts */
 	struct sx_err open_err; /* and why */
 };
@@ -581,68 +537,31 @@ main_bs_disconnect(struct main_bs_relay *b)
 		return;
 	smtp_client_close(b->cl, smtp_client_usable(b->cl));
 	b->cl = NULL;
-	conn_close(&b->c, 1);
-	diag_stage(&b->r->diag, STAGE_QUIT, "closed (%zu bytes in %u writes)", b->c.bytes_written,
-	    b->c.writes);
+	relay_disconnect(&b->rl);
 	smtp_result_free(&b->res);
-	tls_client_free(&b->tc);
-	memset(&b->tc, 0, sizeof(b->tc));
 }
 
 /* Connect, TLS, AUTH, as main_session does.  0, or -1 with e filled. */
 static int
 main_bs_open(struct main_bs_relay *b, struct sx_err *e)
 {
-	struct run *r = b->r;
-	int timeout_ms = (r->acct.timeout > 0 ? r->acct.timeout : 60) * 1000;
+	struct relay_opts ro;
 
 	if (b->failed) {
 		*e = b->open_err;
 		return -1;
 	}
-	memset(&b->tc, 0, sizeof(b->tc));
-	memset(&b->tp, 0, sizeof(b->tp));
-	memset(&b->sp, 0, sizeof(b->sp));
-	b->tp.host = r->acct.host;
-	b->tp.trust_file = r->acct.tls_trust_file;
-	b->tp.certcheck = r->acct.tls_certcheck;
-	b->tp.fingerprint = r->acct.tls_fingerprint;
-	b->tp.cert_file = r->acct.tls_cert_file;
-	b->tp.key_file = r->acct.tls_key_file;
-	b->tp.priorities = r->acct.tls_priorities;
-	b->sp.host = r->acct.host;
-	b->sp.port = r->acct.port;
-	b->sp.tls = r->acct.tls;
-	b->sp.ehlo_name = r->acct.domain != NULL ? r->acct.domain : r->hostname;
-	b->sp.auth_cleartext = r->acct.auth_cleartext;
-	b->sp.allow_partial = 1; /* the caller decides, RCPT by RCPT */
-	b->sp.allow_8bit = r->acct.allow_8bit;
-	b->sp.mech = main_mech(r->acct.auth);
-	b->sp.dsn_notify = r->opt.dsn_notify;
-	b->sp.dsn_ret = r->opt.dsn_ret;
-	b->sp.dsn_envid = r->opt.dsn_envid;
-	if (r->acct.auth != AUTH_MODE_OFF && r->acct.user != NULL) {
-		b->sp.user = r->acct.user;
-		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-		if (b->secret == NULL && conf_read_secret(&r->acct, &b->secret, e) == -1)
-			goto fail;
-		b->sp.secret = b->secret;
-	}
-	if (r->acct.tls != TLS_MODE_OFF && tls_client_init(&b->tc, &b->tp, e) == -1)
+	main_relay_opts(b->r, &ro);
+	if (relay_connect(&b->rl, &b->r->acct, &ro, &b->r->diag, e) == -1)
 		goto fail;
-	if (sock_connect(&b->sk, r->acct.host, r->acct.port, timeout_ms, &r->diag, e) == -1)
-		goto fail;
-	b->sk.tc = r->acct.tls != TLS_MODE_OFF ? &b->tc : NULL;
-	conn_init(&b->c, &sock_ops, &b->sk, timeout_ms, &r->diag);
-	if ((b->cl = smtp_client_open(&b->c, &b->sp, &b->res, e)) == NULL) {
-		conn_close(&b->c, 1);
+	b->rl.sp.allow_partial = 1; /* the caller decides, RCPT by RCPT */
+	if ((b->cl = smtp_client_open(&b->rl.c, &b->rl.sp, &b->res, e)) == NULL) {
+		relay_disconnect(&b->rl);
 		goto fail;
 	}
 	return 0;
 fail:
 	smtp_result_free(&b->res);
-	tls_client_free(&b->tc);
-	memset(&b->tc, 0, sizeof(b->tc));
 	b->failed = 1;
 	b->open_err = *e;
 	return -1;
@@ -716,8 +635,7 @@ main_bs_close(void *arg)
 	struct main_bs_relay *b = arg;
 
 	main_bs_disconnect(b);
-	conf_secret_free(b->secret);
-	b->secret = NULL;
+	relay_free(&b->rl);
 }
 
 /*

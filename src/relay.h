@@ -1,0 +1,54 @@
+/*
+ * relay.h — the connection to the account's relay, set up the same way for
+ * a send, --check, a queue flush and -bs: TLS credentials and policy, the
+ * secret, the socket and the conn, and the session parameters taken from
+ * the account.  The secret is read once and kept until relay_free (so -bs
+ * can reopen without running passwordeval again), and core dumps are off
+ * from the moment it is read.
+ */
+#ifndef SX_RELAY_H
+#define SX_RELAY_H
+
+#include "conf.h"
+#include "conn.h"
+#include "err.h"
+#include "smtp.h"
+#include "sock.h"
+#include "tls.h"
+
+struct diag;
+
+/* What the command line adds to the account. */
+struct relay_opts {
+	const char *hostname;   /* EHLO name when the account sets no domain */
+	const char *dsn_notify; /* -N, -R, -V */
+	const char *dsn_ret;
+	const char *dsn_envid;
+};
+
+struct relay {
+	struct tls_params tp;
+	struct tls_client tc;
+	struct smtp_params sp; /* ready for smtp_session / smtp_client_open */
+	struct sock sk;
+	struct conn c; /* the connected stream */
+	char *secret;
+	struct diag *diag;
+	int connected;
+};
+
+/*
+ * Read the secret (once), load the TLS credentials and connect.  0, or -1
+ * with the error (SX_CONFIG, SX_NOHOST, SX_TEMP…); then nothing is left
+ * open but the secret, which relay_free wipes.
+ */
+int relay_connect(struct relay *, const struct account *, const struct relay_opts *, struct diag *,
+    struct sx_err *);
+
+/* Close the stream (TLS close_notify when it is healthy) and the credentials. */
+void relay_disconnect(struct relay *);
+
+/* relay_disconnect, and wipe the secret. */
+void relay_free(struct relay *);
+
+#endif
