@@ -226,6 +226,30 @@ nomem:
 }
 
 /* Record a failed attempt (the error in r->err) and say what became of the message. */
+/*
+ * Write the metadata as if this attempt had already failed, so that a
+ * process killed mid-send leaves an envelope -q can retry; then put the
+ * counters back for the real outcome.
+ */
+static int
+main_meta_attempt(struct run *r, struct queue_meta *qm, time_t now)
+{
+	qm->attempts = 1;
+	qm->first_attempt = qm->last_attempt = now;
+	qm->err_class = SX_TEMP;
+	qm->err_stage = STAGE_QUEUE;
+	qm->err_exit = EX_TEMPFAIL;
+	free(qm->err_text);
+	if ((qm->err_text = strdup("the attempt did not finish (the sending process was "
+				   "killed?)")) == NULL)
+		return sx_fail(&r->err, SX_INTERNAL, STAGE_QUEUE, "out of memory");
+	if (queue_meta_write(r->spool_dir, qm, &r->err) == -1)
+		return -1;
+	qm->attempts = 0;
+	qm->first_attempt = qm->last_attempt = 0;
+	return 0;
+}
+
 static void
 main_queue_failure(struct run *r, struct queue_meta *qm, const char *path, time_t now)
 {
@@ -330,17 +354,8 @@ main_send(struct run *r)
 		goto out;
 	}
 	/* If we are killed from here on, -q finds the envelope and retries. */
-	qm.attempts = 1;
-	qm.first_attempt = qm.last_attempt = now;
-	qm.err_class = SX_TEMP;
-	qm.err_stage = STAGE_QUEUE;
-	qm.err_exit = EX_TEMPFAIL;
-	if ((qm.err_text = strdup("the attempt did not finish (the sending process was "
-				  "killed?)")) == NULL ||
-	    queue_meta_write(r->spool_dir, &qm, &r->err) == -1)
+	if (main_meta_attempt(r, &qm, now) == -1)
 		goto kept;
-	qm.attempts = 0;
-	qm.first_attempt = qm.last_attempt = 0;
 	/* From now on SIGTERM/SIGINT/SIGHUP end the session, not the process. */
 	sigflag_install();
 	msg.from = env.from;
@@ -664,17 +679,8 @@ main_bs_data(void *arg, const struct msg_envelope *env, const struct sx_err *cau
 	if (main_meta_init(r, env, &qm, now) == -1 ||
 	    (fd = queue_lock(r->spool_dir, qm.id, 0, &r->err)) < 0)
 		goto out;
-	qm.attempts = 1;
-	qm.first_attempt = qm.last_attempt = now;
-	qm.err_class = SX_TEMP;
-	qm.err_stage = STAGE_QUEUE;
-	qm.err_exit = EX_TEMPFAIL;
-	if ((qm.err_text = strdup("the attempt did not finish (the sending process was "
-				  "killed?)")) == NULL ||
-	    queue_meta_write(r->spool_dir, &qm, &r->err) == -1)
+	if (main_meta_attempt(r, &qm, now) == -1)
 		goto out;
-	qm.attempts = 0;
-	qm.first_attempt = qm.last_attempt = 0;
 	t0 = conn_now_ms();
 	if (cause != NULL) {
 		r->err = *cause;
