@@ -9,7 +9,7 @@
 set -eu
 
 build_pkgs="gcc libc6-dev make autoconf automake pkg-config libgnutls28-dev libbsd-dev libcmocka-dev"
-test_pkgs="postfix dovecot-core gnutls-bin iproute2 procps python3 mandoc clang-format cppcheck valgrind clang libclang-rt-14-dev"
+test_pkgs="postfix dovecot-core gnutls-bin openssl iproute2 procps time python3 mandoc clang-format cppcheck valgrind clang libclang-rt-14-dev"
 
 want=$build_pkgs
 [ "${1:-build}" = test ] && want="$build_pkgs $test_pkgs"
