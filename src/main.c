@@ -118,6 +118,24 @@ main_local_user(void)
 	return "nobody";
 }
 
+/* The intake settings that come from the account and -f/-F (send and -bs). */
+static void
+main_intake_policy(const struct run *r, struct msg_policy *pol)
+{
+	memset(pol, 0, sizeof(*pol));
+	pol->envelope_from = r->opt.from;
+	pol->fullname = r->opt.fullname;
+	pol->account_from = r->acct.from;
+	pol->default_domain = r->acct.default_domain;
+	pol->aliases_file = r->acct.aliases;
+	pol->from_header = r->acct.set_from_header;
+	pol->hostname = r->hostname;
+	pol->local_user = main_local_user();
+	pol->strict_line_length = r->acct.strict_line_length;
+	pol->sender_from_header = r->acct.sender_from_header;
+	pol->spool_dir = r->spool_dir;
+}
+
 static void
 main_relay_opts(const struct run *r, struct relay_opts *ro)
 {
@@ -297,7 +315,6 @@ main_send(struct run *r)
 	int64_t t0;
 	time_t now = time(NULL);
 
-	memset(&pol, 0, sizeof(pol));
 	memset(&env, 0, sizeof(env));
 	memset(&res, 0, sizeof(res));
 	memset(&qm, 0, sizeof(qm));
@@ -306,19 +323,9 @@ main_send(struct run *r)
 		    sizeof(r->context));
 		return -1;
 	}
+	main_intake_policy(r, &pol);
 	pol.ignore_dots = r->opt.ignore_dots;
 	pol.read_recipients = r->opt.read_recipients;
-	pol.envelope_from = r->opt.from;
-	pol.fullname = r->opt.fullname;
-	pol.account_from = r->acct.from;
-	pol.default_domain = r->acct.default_domain;
-	pol.aliases_file = r->acct.aliases;
-	pol.from_header = r->acct.set_from_header;
-	pol.hostname = r->hostname;
-	pol.local_user = main_local_user();
-	pol.strict_line_length = r->acct.strict_line_length;
-	pol.sender_from_header = r->acct.sender_from_header;
-	pol.spool_dir = r->spool_dir;
 	pol.argv_rcpts = r->opt.rcpts;
 	pol.n_argv_rcpts = r->opt.nrcpts;
 	sx_clear(&we);
@@ -727,18 +734,7 @@ main_bs(struct run *r)
 
 	if (main_queue_dir(r) == -1)
 		return -1;
-	memset(&pol, 0, sizeof(pol));
-	pol.envelope_from = r->opt.from;
-	pol.fullname = r->opt.fullname;
-	pol.account_from = r->acct.from;
-	pol.default_domain = r->acct.default_domain;
-	pol.aliases_file = r->acct.aliases;
-	pol.from_header = r->acct.set_from_header;
-	pol.hostname = r->hostname;
-	pol.local_user = main_local_user();
-	pol.strict_line_length = r->acct.strict_line_length;
-	pol.sender_from_header = r->acct.sender_from_header;
-	pol.spool_dir = r->spool_dir;
+	main_intake_policy(r, &pol);
 	memset(&relay, 0, sizeof(relay));
 	memset(&b, 0, sizeof(b));
 	b.r = r;
