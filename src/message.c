@@ -939,6 +939,18 @@ msg_eof(struct msg_ctx *c)
 	return msg_flush(c);
 }
 
+/* Make the spool durable and hand its path to the envelope.  0 or -1. */
+static int
+msg_commit(struct msg_ctx *c, struct msg_envelope *env, struct sx_err *e)
+{
+	c->spool_open = 0; /* committed or removed by spool_commit either way */
+	if (spool_commit(&c->sp, e) == -1)
+		return -1;
+	env->spool_path = c->sp.path;
+	c->sp.path = NULL;
+	return 0;
+}
+
 int
 msg_intake(int fd, const struct msg_policy *p, struct msg_envelope *env, struct sx_err *e)
 {
@@ -1025,13 +1037,8 @@ msg_intake(int fd, const struct msg_policy *p, struct msg_envelope *env, struct 
 		goto out;
 	if (c->nul_line != 0) {
 		/* Refused, but never lost: the spool keeps what was read. */
-		if (spool_commit(&c->sp, e) == -1) {
-			c->spool_open = 0;
+		if (msg_commit(c, env, e) == -1)
 			goto out;
-		}
-		c->spool_open = 0;
-		env->spool_path = c->sp.path;
-		c->sp.path = NULL;
 		sx_fail(e, SX_DATA, STAGE_INTAKE, "NUL byte in the message (line %zu); kept in %s",
 		    c->nul_line, env->spool_path);
 		goto out;
@@ -1041,13 +1048,8 @@ msg_intake(int fd, const struct msg_policy *p, struct msg_envelope *env, struct 
 		    "no recipients: none given and none in the To, Cc or Bcc headers");
 		goto out;
 	}
-	if (spool_commit(&c->sp, e) == -1) {
-		c->spool_open = 0;
+	if (msg_commit(c, env, e) == -1)
 		goto out;
-	}
-	c->spool_open = 0;
-	env->spool_path = c->sp.path;
-	c->sp.path = NULL;
 	env->wire_size = c->bytes + c->lfs;
 	rc = 0;
 out:
