@@ -65,12 +65,27 @@ conn_pending(const struct conn *c)
 	return c->in_end - c->in_start;
 }
 
+static int
+conn_tls_verify(struct conn *c, struct sx_err *e)
+{
+	if (!c->tls_unverified)
+		return 0;
+	c->tls_unverified = 0;
+	if (c->ops->tls_verify(c->ctx, e) == -1) {
+		c->broken = 1;
+		return conn_failed(c, e);
+	}
+	return 0;
+}
+
 /* Move unread bytes to the front and read more; 0, or -1 on EOF/error. */
 static int
 conn_fill(struct conn *c, int64_t deadline, struct sx_err *e)
 {
 	ssize_t n;
 
+	if (conn_tls_verify(c, e) == -1)
+		return -1;
 	if (c->in_start > 0) {
 		memmove(c->in, c->in + c->in_start, c->in_end - c->in_start);
 		c->in_end -= c->in_start;
@@ -133,6 +148,14 @@ conn_readline(struct conn *c, char *line, size_t linesz, size_t *lenp, struct sx
 int
 conn_flush(struct conn *c, struct sx_err *e)
 {
+	if (c->out_len > 0 && conn_tls_verify(c, e) == -1)
+		return -1;
+	return conn_flush_unverified(c, e);
+}
+
+int
+conn_flush_unverified(struct conn *c, struct sx_err *e)
+{
 	if (c->out_len == 0)
 		return 0;
 	if (c->broken)
@@ -193,7 +216,15 @@ conn_tls_start(struct conn *c, struct sx_err *e)
 		c->broken = 1;
 		return conn_failed(c, e);
 	}
+	c->tls_unverified = c->ops->tls_verify != NULL;
 	return 0;
+}
+
+void
+conn_tls_prepare(struct conn *c)
+{
+	if (c->ops->tls_prepare != NULL)
+		c->ops->tls_prepare(c->ctx);
 }
 
 int

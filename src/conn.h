@@ -37,6 +37,13 @@ struct conn_ops {
 	int (*is_tls)(void *ctx);
 	/* Close; graceful sends a TLS close_notify first (bounded by deadline). */
 	void (*close)(void *ctx, int graceful, int64_t deadline);
+	/*
+	 * Check the peer of a started TLS session (chain, name, dates, pin): 0,
+	 * or -1 with SX_TLS.  NULL: tls_start checked it already.
+	 */
+	int (*tls_verify)(void *ctx, struct sx_err *e);
+	/* Optional: build the TLS handshake's first flight now, send it in tls_start. */
+	void (*tls_prepare)(void *ctx);
 };
 
 struct conn {
@@ -48,6 +55,7 @@ struct conn {
 	struct diag *diag;      /* transcript (may be NULL) */
 	int eof;                /* peer closed the stream */
 	int broken;             /* I/O failed: nothing more may be sent */
+	int tls_unverified;     /* TLS up, peer not checked yet: see conn_tls_start */
 	char in[CONN_INBUF_SIZE];
 	size_t in_start, in_end;
 	char *out;
@@ -86,11 +94,30 @@ int conn_queue(struct conn *, const void *, size_t, int secret, struct sx_err *)
 int conn_flush(struct conn *, struct sx_err *);
 
 /*
+ * conn_flush that may run ahead of the TLS peer check: only for the EHLO
+ * after a STARTTLS handshake, which repeats what already went out in
+ * cleartext.  Its reply is read only after the check.
+ */
+int conn_flush_unverified(struct conn *, struct sx_err *);
+
+/*
  * Start TLS.  Refuses (SX_PROTO) when the server already sent bytes we have
  * not read: after STARTTLS they would be cleartext injected ahead of the
  * handshake (CVE-2011-0411 class).
+ *
+ * The peer check (ops->tls_verify) is left until the first read or write,
+ * so its CPU time overlaps the round trip that follows the handshake; no
+ * byte from the server is consumed and nothing is sent (but see
+ * conn_flush_unverified) before it passed.  After a failed check the
+ * stream is broken: not even QUIT goes out.
  */
 int conn_tls_start(struct conn *, struct sx_err *);
+
+/*
+ * While STARTTLS's reply is on its way: prepare the handshake so that
+ * conn_tls_start only has to send it.  Nothing is sent.
+ */
+void conn_tls_prepare(struct conn *);
 int conn_is_tls(const struct conn *);
 
 /* Close and release the output buffer. */

@@ -147,23 +147,23 @@ main_relay_opts(const struct run *r, struct relay_opts *ro)
 }
 
 /*
- * Connect and run one session.  msg NULL: --check.  The secret lives only
- * for the session's duration and is wiped after.
+ * Connect (or finish relay_start's connect) and run one session.  msg NULL:
+ * --check.  The secret lives only for the session's duration and is wiped
+ * after.
  */
 static int
-main_session(struct run *r, const struct smtp_message *msg, struct smtp_result *res)
+main_session(
+    struct run *r, struct relay *rl, const struct smtp_message *msg, struct smtp_result *res)
 {
 	struct relay_opts ro;
-	struct relay rl;
 	int rc = -1;
 
-	memset(&rl, 0, sizeof(rl));
 	main_relay_opts(r, &ro);
-	if (relay_connect(&rl, &r->acct, &ro, &r->diag, &r->err) == 0) {
-		rl.sp.check_only = msg == NULL;
-		rc = smtp_session(&rl.c, &rl.sp, msg, res, &r->err);
+	if (relay_connect(rl, &r->acct, &ro, &r->diag, &r->err) == 0) {
+		rl->sp.check_only = msg == NULL;
+		rc = smtp_session(&rl->c, &rl->sp, msg, res, &r->err);
 	}
-	relay_free(&rl);
+	relay_free(rl);
 	return rc;
 }
 
@@ -171,11 +171,13 @@ static int
 main_check(struct run *r)
 {
 	struct smtp_result res;
+	struct relay rl;
 	char desc[256];
 	int rc;
 
 	memset(&res, 0, sizeof(res));
-	rc = main_session(r, NULL, &res);
+	memset(&rl, 0, sizeof(rl));
+	rc = main_session(r, &rl, NULL, &res);
 	if (rc == 0) {
 		printf("smtps-send: %s port %u: TLS %s, AUTH %s: OK\n", r->acct.host, r->acct.port,
 		    conf_tls_name(r->acct.tls),
@@ -302,6 +304,19 @@ main_queue_failure(struct run *r, struct queue_meta *qm, const char *path, time_
 
 static int main_flush(struct run *, int automatic);
 
+struct main_early {
+	struct run *r;
+	struct relay *rl;
+};
+
+static void
+main_connect_early(void *arg)
+{
+	struct main_early *me = arg;
+
+	relay_start(me->rl, &me->r->acct, &me->r->diag);
+}
+
 static int
 main_send(struct run *r)
 {
@@ -310,6 +325,8 @@ main_send(struct run *r)
 	struct smtp_message msg;
 	struct smtp_result res;
 	struct queue_meta qm;
+	struct relay rl;
+	struct main_early early;
 	struct sx_err we;
 	int rc = -1, fd = -1;
 	int64_t t0;
@@ -318,6 +335,7 @@ main_send(struct run *r)
 	memset(&env, 0, sizeof(env));
 	memset(&res, 0, sizeof(res));
 	memset(&qm, 0, sizeof(qm));
+	memset(&rl, 0, sizeof(rl));
 	if (main_queue_dir(r) == -1) {
 		strlcpy(r->context, "nothing was read from standard input; nothing was sent",
 		    sizeof(r->context));
@@ -328,6 +346,13 @@ main_send(struct run *r)
 	pol.read_recipients = r->opt.read_recipients;
 	pol.argv_rcpts = r->opt.rcpts;
 	pol.n_argv_rcpts = r->opt.nrcpts;
+	if (!r->opt.queue_only) {
+		/* The TCP handshake runs while the spool and its metadata are synced. */
+		early.r = r;
+		early.rl = &rl;
+		pol.on_accepted = main_connect_early;
+		pol.on_accepted_arg = &early;
+	}
 	sx_clear(&we);
 	if (msg_intake(STDIN_FILENO, &pol, &env, &r->err) == -1) {
 		/* Refused but kept (a NUL byte): queued as failed, never retried. */
@@ -373,7 +398,7 @@ main_send(struct run *r)
 	msg.size = env.wire_size;
 	msg.body_fd = fd;
 	t0 = conn_now_ms();
-	rc = main_session(r, &msg, &res);
+	rc = main_session(r, &rl, &msg, &res);
 	main_log(r, &env, &res, conn_now_ms() - t0, rc == 0 ? NULL : env.spool_path);
 	if (rc == 0) {
 		sx_clear(&we);
@@ -391,6 +416,7 @@ main_send(struct run *r)
 kept:
 	snprintf(r->context, sizeof(r->context), "the message was kept in %s", env.spool_path);
 out:
+	relay_free(&rl);
 	if (fd >= 0)
 		close(fd);
 	queue_meta_free(&qm);
@@ -408,6 +434,7 @@ main_deliver(void *ctx, const struct queue_meta *m, int fd, struct sx_err *e)
 	struct conf_request req = r->req;
 	struct smtp_message msg;
 	struct smtp_result res;
+	struct relay rl;
 	struct msg_envelope env;
 	const char *dn = r->opt.dsn_notify, *dr = r->opt.dsn_ret, *de = r->opt.dsn_envid;
 	int rc, swapped = 0;
@@ -439,7 +466,8 @@ main_deliver(void *ctx, const struct queue_meta *m, int fd, struct sx_err *e)
 	diag_stage(&r->diag, STAGE_QUEUE, "message %s: %zu recipient(s), %llu bytes", m->id,
 	    m->nrcpts, m->size);
 	t0 = conn_now_ms();
-	rc = main_session(r, &msg, &res);
+	memset(&rl, 0, sizeof(rl));
+	rc = main_session(r, &rl, &msg, &res);
 	memset(&env, 0, sizeof(env));
 	env.from = m->from;
 	env.rcpts = m->rcpts;

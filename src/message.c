@@ -1048,6 +1048,8 @@ msg_intake(int fd, const struct msg_policy *p, struct msg_envelope *env, struct 
 		    "no recipients: none given and none in the To, Cc or Bcc headers");
 		goto out;
 	}
+	if (p->on_accepted != NULL)
+		p->on_accepted(p->on_accepted_arg);
 	if (msg_commit(c, env, e) == -1)
 		goto out;
 	env->wire_size = c->bytes + c->lfs;

@@ -35,6 +35,13 @@ struct msg_policy {
 	size_t n_argv_rcpts;
 	int sender_from_header; /* no -f and no account from: take the From header's address */
 	time_t now;             /* for the Date header; 0: time(NULL) */
+	/*
+	 * Called once the whole message is read and accepted, before the
+	 * spool is made durable: a send starts connecting here, so the
+	 * fsyncs overlap the TCP handshake.  May be NULL.
+	 */
+	void (*on_accepted)(void *arg);
+	void *on_accepted_arg;
 };
 
 struct msg_envelope {

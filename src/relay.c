@@ -13,6 +13,44 @@ relay_mech(enum auth_mode m)
 	return m == AUTH_MODE_PLAIN ? SASL_PLAIN : m == AUTH_MODE_LOGIN ? SASL_LOGIN : SASL_NONE;
 }
 
+void
+relay_start(struct relay *rl, const struct account *a, struct diag *d)
+{
+	sx_clear(&rl->early_err);
+	rl->early = 1;
+	sock_connect_start(&rl->sk, a->host, a->port, d, &rl->early_err);
+}
+
+/*
+ * Finish relay_start's set-up, or start afresh when there was none or it
+ * went stale; with implicit TLS the ClientHello is built while the connect
+ * is under way.
+ */
+static int
+relay_sock(
+    struct relay *rl, const struct account *a, int timeout_ms, struct diag *d, struct sx_err *e)
+{
+	int started = 0;
+
+	if (rl->early) {
+		rl->early = 0;
+		if (rl->early_err.cls != SX_OK) {
+			*e = rl->early_err;
+			return -1;
+		}
+		if (conn_now_ms() - rl->sk.started <= RELAY_EARLY_MAX_MS)
+			started = 1;
+		else
+			sock_connect_abandon(&rl->sk);
+	}
+	if (!started && sock_connect_start(&rl->sk, a->host, a->port, d, e) == -1)
+		return -1;
+	rl->sk.tc = a->tls != TLS_MODE_OFF ? &rl->tc : NULL;
+	if (a->tls == TLS_MODE_IMPLICIT)
+		sock_tls_prime(&rl->sk);
+	return sock_connect_finish(&rl->sk, timeout_ms, e);
+}
+
 int
 relay_connect(struct relay *rl, const struct account *a, const struct relay_opts *o, struct diag *d,
     struct sx_err *e)
@@ -53,13 +91,16 @@ relay_connect(struct relay *rl, const struct account *a, const struct relay_opts
 	}
 	if (a->tls != TLS_MODE_OFF && tls_client_init(&rl->tc, &rl->tp, e) == -1)
 		goto fail;
-	if (sock_connect(&rl->sk, a->host, a->port, timeout_ms, d, e) == -1)
+	if (relay_sock(rl, a, timeout_ms, d, e) == -1)
 		goto fail;
-	rl->sk.tc = a->tls != TLS_MODE_OFF ? &rl->tc : NULL;
 	conn_init(&rl->c, &sock_ops, &rl->sk, timeout_ms, d);
 	rl->connected = 1;
 	return 0;
 fail:
+	if (rl->early) {
+		rl->early = 0;
+		sock_connect_abandon(&rl->sk);
+	}
 	tls_client_free(&rl->tc);
 	return -1;
 }
@@ -72,6 +113,10 @@ relay_disconnect(struct relay *rl)
 		diag_stage(rl->diag, STAGE_QUIT, "closed (%zu bytes in %u writes)",
 		    rl->c.bytes_written, rl->c.writes);
 		rl->connected = 0;
+	}
+	if (rl->early) {
+		rl->early = 0;
+		sock_connect_abandon(&rl->sk);
 	}
 	tls_client_free(&rl->tc);
 }

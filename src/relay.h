@@ -35,12 +35,26 @@ struct relay {
 	char *secret;
 	struct diag *diag;
 	int connected;
+	int early;               /* relay_start ran: sk holds its set-up, or early_err */
+	struct sx_err early_err; /* the name did not resolve */
 };
 
 /*
- * Read the secret (once), load the TLS credentials and connect.  0, or -1
- * with the error (SX_CONFIG, SX_NOHOST, SX_TEMP…); then nothing is left
- * open but the secret, which relay_free wipes.
+ * Resolve and send the first connect before the work that precedes
+ * relay_connect (making the spool durable, writing the metadata), so the
+ * TCP handshake's round trip overlaps it.  Never fails: relay_connect
+ * reports what went wrong, in the same order as without it.  The set-up is
+ * dropped and made again when relay_connect comes after RELAY_EARLY_MAX_MS
+ * (a very slow disk), before a server tires of waiting.
+ */
+#define RELAY_EARLY_MAX_MS 5000
+void relay_start(struct relay *, const struct account *, struct diag *);
+
+/*
+ * Read the secret (once), load the TLS credentials and connect (or finish
+ * what relay_start began).  0, or -1 with the error (SX_CONFIG, SX_NOHOST,
+ * SX_TEMP…); then nothing is left open but the secret, which relay_free
+ * wipes.
  */
 int relay_connect(struct relay *, const struct account *, const struct relay_opts *, struct diag *,
     struct sx_err *);

@@ -344,8 +344,9 @@ smtp_ehlo(struct smtp_session_state *s)
 	char desc[256];
 
 	s->c->stage = STAGE_EHLO;
+	/* After STARTTLS the EHLO may leave before the certificate check (conn.h). */
 	if (smtp_cmd(s->c, 0, s->e, "EHLO %s", s->p->ehlo_name) == -1 ||
-	    conn_flush(s->c, s->e) == -1 || smtp_read_reply(s->c, &r, s->e) == -1)
+	    conn_flush_unverified(s->c, s->e) == -1 || smtp_read_reply(s->c, &r, s->e) == -1)
 		return -1;
 	if (r.code == 250) {
 		smtp_caps_parse(&r, &s->r->caps);
@@ -388,8 +389,11 @@ smtp_starttls(struct smtp_session_state *s)
 		    s->p->port);
 		return -1;
 	}
-	if (smtp_cmd(s->c, 0, s->e, "STARTTLS") == -1 || conn_flush(s->c, s->e) == -1 ||
-	    smtp_read_reply(s->c, &r, s->e) == -1)
+	if (smtp_cmd(s->c, 0, s->e, "STARTTLS") == -1 || conn_flush(s->c, s->e) == -1)
+		return -1;
+	/* Build the ClientHello while the reply travels; it leaves after the 220. */
+	conn_tls_prepare(s->c);
+	if (smtp_read_reply(s->c, &r, s->e) == -1)
 		return -1;
 	if (r.code != 220) {
 		if (!required && r.code >= 400 && r.code < 600) {

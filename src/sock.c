@@ -44,86 +44,115 @@ sock_wait(int fd, short events, int64_t deadline, enum sx_stage st, struct sx_er
 	}
 }
 
+/*
+ * Send the next address's connect without waiting: sk->fd set when one is
+ * under way (or done); -1 when no address is left.
+ */
 static int
-sock_connect_one(const struct addrinfo *ai, int64_t deadline, int *fdp, int *err)
+sock_attempt_next(struct sock *sk)
 {
-	int fd, one = 1, soerr = 0;
+	const struct addrinfo *ai;
+	int one = 1;
+
+	while ((ai = sk->next_addr) != NULL) {
+		int fd;
+
+		sk->next_addr = ai->ai_next;
+		sk->attempts++;
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, sk->addr, sizeof(sk->addr), NULL, 0,
+			NI_NUMERICHOST) != 0)
+			strlcpy(sk->addr, "?", sizeof(sk->addr));
+		sk->started = conn_now_ms();
+		fd = socket(
+		    ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+		if (fd == -1) {
+			sk->last_err = errno;
+			continue;
+		}
+		/* Our writes are already batched; Nagle would only add a delayed-ACK stall. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+			sk->fd = fd;
+			return 0;
+		}
+		sk->last_err = errno;
+		diag_stage(sk->diag, STAGE_CONNECT, "%s port %u: %s", sk->addr, sk->port,
+		    strerror(sk->last_err));
+		close(fd);
+	}
+	return -1;
+}
+
+/* Wait for the attempt under way: 0 connected, else -1 with sk->last_err. */
+static int
+sock_attempt_wait(struct sock *sk, int timeout_ms)
+{
+	int64_t deadline = sk->started + timeout_ms;
+	int soerr = 0;
 	socklen_t slen = sizeof(soerr);
 
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-	if (fd == -1) {
-		*err = errno;
-		return -1;
-	}
-	/* Our writes are already batched; Nagle would only add a delayed-ACK stall. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-		goto done;
-	if (errno != EINPROGRESS) {
-		*err = errno;
-		close(fd);
-		return -1;
-	}
 	for (;;) {
-		struct pollfd pfd[2] = {{fd, POLLOUT, 0}, {sigflag_fd(), POLLIN, 0}};
+		struct pollfd pfd[2] = {{sk->fd, POLLOUT, 0}, {sigflag_fd(), POLLIN, 0}};
 		int64_t left = deadline - conn_now_ms();
 		int n;
 
 		if (sigflag_caught() || left <= 0) {
-			*err = sigflag_caught() ? EINTR : ETIMEDOUT;
-			close(fd);
+			sk->last_err = sigflag_caught() ? EINTR : ETIMEDOUT;
 			return -1;
 		}
 		n = poll(pfd, 2, (int)(left > 600000 ? 600000 : left));
 		if (n > 0 && pfd[0].revents != 0)
 			break;
 		if (n < 0 && errno != EINTR) {
-			*err = errno;
-			close(fd);
+			sk->last_err = errno;
 			return -1;
 		}
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) == -1 || soerr != 0) {
-		*err = soerr != 0 ? soerr : errno;
-		close(fd);
+	if (getsockopt(sk->fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) == -1 || soerr != 0) {
+		sk->last_err = soerr != 0 ? soerr : errno;
 		return -1;
 	}
-done:
-	*fdp = fd;
 	return 0;
 }
 
 int
-sock_connect(struct sock *sk, const char *host, unsigned port, int timeout_ms, struct diag *d,
-    struct sx_err *e)
+sock_connect_start(
+    struct sock *sk, const char *host, unsigned port, struct diag *d, struct sx_err *e)
 {
-	struct addrinfo hints, *res = NULL, *ai;
+	struct addrinfo hints, *ai;
 	char portstr[8], addr[80], list[256] = "";
-	int rc, last_err = 0, n = 0;
-	int64_t t0;
+	int rc;
 
 	memset(sk, 0, sizeof(*sk));
 	sk->fd = -1;
 	sk->diag = d;
+	sk->host = host;
+	sk->port = port;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
+	/* An address literal needs no resolver (nor AI_ADDRCONFIG's netlink query). */
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
 	snprintf(portstr, sizeof(portstr), "%u", port);
-	rc = getaddrinfo(host, portstr, &hints, &res);
+	rc = getaddrinfo(host, portstr, &hints, &sk->addrs);
+	if (rc != 0) {
+		hints.ai_flags = AI_ADDRCONFIG;
+		rc = getaddrinfo(host, portstr, &hints, &sk->addrs);
+	}
 	if (rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_FAIL) {
 		/* AI_ADDRCONFIG hides ::1/127.0.0.1 on hosts with no other address. */
 		hints.ai_flags = 0;
-		rc = getaddrinfo(host, portstr, &hints, &res);
+		rc = getaddrinfo(host, portstr, &hints, &sk->addrs);
 	}
 	if (rc != 0) {
+		sk->addrs = NULL;
 		if (rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_FAIL)
 			return sx_fail(e, SX_NOHOST, STAGE_RESOLVE, "unknown host %s: %s", host,
 			    gai_strerror(rc));
 		return sx_fail(
 		    e, SX_TEMP, STAGE_RESOLVE, "cannot resolve %s: %s", host, gai_strerror(rc));
 	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
+	for (ai = sk->addrs; ai != NULL; ai = ai->ai_next) {
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0,
 			NI_NUMERICHOST) != 0)
 			continue;
@@ -132,33 +161,60 @@ sock_connect(struct sock *sk, const char *host, unsigned port, int timeout_ms, s
 		strlcat(list, addr, sizeof(list));
 	}
 	diag_stage(d, STAGE_RESOLVE, "%s has %s", host, list);
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		n++;
-		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0,
-			NI_NUMERICHOST) != 0)
-			strlcpy(addr, "?", sizeof(addr));
-		t0 = conn_now_ms();
-		if (sock_connect_one(ai, t0 + timeout_ms, &sk->fd, &last_err) == 0) {
-			snprintf(sk->peer, sizeof(sk->peer), "%s port %u", addr, port);
-			diag_stage(d, STAGE_CONNECT, "connected to %s", sk->peer);
-			break;
-		}
-		diag_stage(d, STAGE_CONNECT, "%s port %u: %s", addr, port, strerror(last_err));
-	}
-	freeaddrinfo(res);
-	if (sk->fd == -1) {
-		sx_fail(e, SX_TEMP, STAGE_CONNECT, "cannot connect to %s port %u%s: %s", host, port,
-		    n > 1 ? " (all addresses)" : "", strerror(last_err));
-		e->sys_errno = last_err;
-		if (port == 25)
-			sx_hint(e,
-			    "port 25 is often blocked by providers; submission uses port 587 "
-			    "(STARTTLS) or 465 (implicit TLS)");
-		else if (last_err == ECONNREFUSED)
-			sx_hint(e, "nothing listens on port %u there; check host and port", port);
-		return -1;
-	}
+	sk->next_addr = sk->addrs;
+	sock_attempt_next(sk);
 	return 0;
+}
+
+int
+sock_connect_finish(struct sock *sk, int timeout_ms, struct sx_err *e)
+{
+	while (sk->fd != -1 || sock_attempt_next(sk) == 0) {
+		if (sock_attempt_wait(sk, timeout_ms) == 0) {
+			snprintf(sk->peer, sizeof(sk->peer), "%s port %u", sk->addr, sk->port);
+			diag_stage(sk->diag, STAGE_CONNECT, "connected to %s", sk->peer);
+			freeaddrinfo(sk->addrs);
+			sk->addrs = sk->next_addr = NULL;
+			return 0;
+		}
+		diag_stage(sk->diag, STAGE_CONNECT, "%s port %u: %s", sk->addr, sk->port,
+		    strerror(sk->last_err));
+		close(sk->fd);
+		sk->fd = -1;
+	}
+	sock_connect_abandon(sk);
+	sx_fail(e, SX_TEMP, STAGE_CONNECT, "cannot connect to %s port %u%s: %s", sk->host, sk->port,
+	    sk->attempts > 1 ? " (all addresses)" : "", strerror(sk->last_err));
+	e->sys_errno = sk->last_err;
+	if (sk->port == 25)
+		sx_hint(e, "port 25 is often blocked by providers; submission uses port 587 "
+			   "(STARTTLS) or 465 (implicit TLS)");
+	else if (sk->last_err == ECONNREFUSED)
+		sx_hint(e, "nothing listens on port %u there; check host and port", sk->port);
+	return -1;
+}
+
+void
+sock_connect_abandon(struct sock *sk)
+{
+	if (sk->primed != NULL)
+		gnutls_deinit(sk->primed);
+	sk->primed = NULL;
+	if (sk->addrs != NULL)
+		freeaddrinfo(sk->addrs);
+	sk->addrs = sk->next_addr = NULL;
+	if (sk->fd != -1)
+		close(sk->fd);
+	sk->fd = -1;
+}
+
+int
+sock_connect(struct sock *sk, const char *host, unsigned port, int timeout_ms, struct diag *d,
+    struct sx_err *e)
+{
+	if (sock_connect_start(sk, host, port, d, e) == -1)
+		return -1;
+	return sock_connect_finish(sk, timeout_ms, e);
 }
 
 /* GnuTLS transport: remember the first bytes for plaintext-vs-TLS hints. */
@@ -179,11 +235,23 @@ sock_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 	return n;
 }
 
+/* A primed handshake waits here (sock_tls_prime); GnuTLS keeps the bytes. */
+static int
+sock_held(const struct sock *sk)
+{
+	if (!sk->hold)
+		return 0;
+	errno = EAGAIN;
+	return 1;
+}
+
 static ssize_t
 sock_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
 {
 	struct sock *sk = p;
 
+	if (sock_held(sk))
+		return -1;
 	return send(sk->fd, buf, len, MSG_NOSIGNAL);
 }
 
@@ -193,6 +261,8 @@ sock_vec_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
 	struct sock *sk = p;
 	struct msghdr mh;
 
+	if (sock_held(sk))
+		return -1;
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
 	mh.msg_iovlen = (size_t)iovcnt;
@@ -346,6 +416,45 @@ sock_write(void *ctx, const void *buf, size_t len, int64_t deadline, struct sx_e
 }
 
 static int
+sock_tls_session(struct sock *sk, gnutls_session_t *sp, struct sx_err *e)
+{
+	if (tls_session_new(sk->tc, sp, e) == -1)
+		return -1;
+	gnutls_transport_set_ptr(*sp, sk);
+	gnutls_transport_set_pull_function(*sp, sock_pull);
+	gnutls_transport_set_push_function(*sp, sock_push);
+	gnutls_transport_set_vec_push_function(*sp, sock_vec_push);
+	return 0;
+}
+
+void
+sock_tls_prime(struct sock *sk)
+{
+	struct sx_err ignored;
+
+	if (sk->tc == NULL || sk->tls != NULL || sk->primed != NULL || sk->fd == -1)
+		return;
+	sx_clear(&ignored);
+	if (sock_tls_session(sk, &sk->primed, &ignored) == -1) {
+		sk->primed = NULL;
+		return;
+	}
+	sk->hold = 1;
+	/* Builds the ClientHello (key shares included) and stops at the held push. */
+	if (gnutls_handshake(sk->primed) != GNUTLS_E_AGAIN) {
+		gnutls_deinit(sk->primed);
+		sk->primed = NULL;
+	}
+	sk->hold = 0;
+}
+
+static void
+sock_tls_prepare(void *ctx)
+{
+	sock_tls_prime(ctx);
+}
+
+static int
 sock_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
 {
 	struct sock *sk = ctx;
@@ -353,12 +462,13 @@ sock_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
 
 	if (sk->tc == NULL)
 		return sx_fail(e, SX_INTERNAL, STAGE_TLS, "TLS is not configured");
-	if (tls_session_new(sk->tc, &sk->tls, e) == -1)
+	sk->hold = 0;
+	if (sk->primed != NULL) {
+		sk->tls = sk->primed;
+		sk->primed = NULL;
+	} else if (sock_tls_session(sk, &sk->tls, e) == -1) {
 		return -1;
-	gnutls_transport_set_ptr(sk->tls, sk);
-	gnutls_transport_set_pull_function(sk->tls, sock_pull);
-	gnutls_transport_set_push_function(sk->tls, sock_push);
-	gnutls_transport_set_vec_push_function(sk->tls, sock_vec_push);
+	}
 	/* Plaintext already read from this server: this handshake follows STARTTLS. */
 	after_starttls = sk->nfirst > 0;
 	sk->nfirst = 0;
@@ -387,16 +497,28 @@ sock_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
 			   "for implicit TLS");
 		return -1;
 	}
-	if (tls_check_peer(sk->tc, sk->tls, rc, e) == -1)
+	return tls_check_handshake(sk->tls, rc, e);
+}
+
+static int
+sock_tls_verify(void *ctx, struct sx_err *e)
+{
+	struct sock *sk = ctx;
+
+	if (tls_verify_peer(sk->tc, sk->tls, e) == -1) {
+		/* Tell the server why we leave; it may be waiting for us. */
+		gnutls_alert_send(sk->tls, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
 		return -1;
+	}
+	if (sk->diag == NULL || sk->diag->verbose == 0)
+		return 0;
 	tls_session_info(sk->tls, &sk->info);
-	if (!sk->tc->p.certcheck)
-		strlcpy(sk->info.verify,
-		    sk->tc->has_pin ? "fingerprint matched (chain not checked)"
-				    : "NOT verified (tls_certcheck off)",
-		    sizeof(sk->info.verify));
-	else if (sk->tc->has_pin)
-		strlcat(sk->info.verify, ", fingerprint matched", sizeof(sk->info.verify));
+	strlcpy(sk->info.verify,
+	    !sk->tc->p.certcheck ? (sk->tc->has_pin ? "fingerprint matched (chain not checked)"
+						    : "NOT verified (tls_certcheck off)")
+	    : sk->tc->has_pin    ? "verified, fingerprint matched"
+				 : "verified",
+	    sizeof(sk->info.verify));
 	diag_stage(sk->diag, STAGE_TLS, "%s, %s, group %s", sk->info.version, sk->info.cipher,
 	    sk->info.group);
 	diag_stage(sk->diag, STAGE_TLS, "certificate: %s", sk->info.subject);
@@ -434,6 +556,9 @@ sock_close(void *ctx, int graceful, int64_t deadline)
 		gnutls_deinit(sk->tls);
 		sk->tls = NULL;
 	}
+	if (sk->primed != NULL)
+		gnutls_deinit(sk->primed);
+	sk->primed = NULL;
 	if (sk->fd != -1)
 		close(sk->fd);
 	sk->fd = -1;
@@ -445,4 +570,6 @@ const struct conn_ops sock_ops = {
     sock_tls_start,
     sock_is_tls,
     sock_close,
+    sock_tls_verify,
+    sock_tls_prepare,
 };

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -124,9 +125,7 @@ tls_session_new(struct tls_client *tc, gnutls_session_t *sp, struct sx_err *e)
 	/* RFC 6066: SNI carries host names only, never IP literals. */
 	if (!tc->host_is_ip)
 		gnutls_server_name_set(s, GNUTLS_NAME_DNS, tc->p.host, strlen(tc->p.host));
-	/* Verified during the handshake; IP literals match IP SANs. */
-	if (tc->p.certcheck)
-		gnutls_session_set_verify_cert(s, tc->p.host, 0);
+	/* The peer is checked after the handshake: tls_verify_peer. */
 	*sp = s;
 	return 0;
 }
@@ -267,43 +266,66 @@ tls_verify_words(
 }
 
 int
-tls_check_peer(struct tls_client *tc, gnutls_session_t s, int rc, struct sx_err *e)
+tls_check_handshake(gnutls_session_t s, int rc, struct sx_err *e)
 {
-	if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
-		tls_verify_words(tc, s, gnutls_session_get_verify_cert_status(s), e);
-		return -1;
-	}
-	if (rc < 0) {
-		sx_fail(e, SX_TLS, STAGE_TLS, "TLS handshake failed: %s", gnutls_strerror(rc));
-		if ((rc == GNUTLS_E_FATAL_ALERT_RECEIVED &&
-			gnutls_alert_get(s) == GNUTLS_A_PROTOCOL_VERSION) ||
-		    rc == GNUTLS_E_UNSUPPORTED_VERSION_PACKET)
-			sx_hint(e, "the server offers only TLS 1.0/1.1, which smtps-send refuses "
-				   "(RFC 8996); the server must be upgraded");
-		return -1;
-	}
-	if (tc->has_pin) {
-		const gnutls_datum_t *certs;
-		unsigned int n = 0;
-		unsigned char got[32];
-		size_t glen = sizeof(got);
+	if (rc >= 0)
+		return 0;
+	sx_fail(e, SX_TLS, STAGE_TLS, "TLS handshake failed: %s", gnutls_strerror(rc));
+	if ((rc == GNUTLS_E_FATAL_ALERT_RECEIVED &&
+		gnutls_alert_get(s) == GNUTLS_A_PROTOCOL_VERSION) ||
+	    rc == GNUTLS_E_UNSUPPORTED_VERSION_PACKET)
+		sx_hint(e, "the server offers only TLS 1.0/1.1, which smtps-send refuses "
+			   "(RFC 8996); the server must be upgraded");
+	return -1;
+}
 
-		certs = gnutls_certificate_get_peers(s, &n);
-		if (certs == NULL || n == 0 ||
-		    gnutls_fingerprint(GNUTLS_DIG_SHA256, &certs[0], got, &glen) < 0 || glen != 32)
-			return sx_fail(
-			    e, SX_TLS, STAGE_TLS, "no server certificate to compare the pin");
-		if (memcmp(got, tc->pin, 32) != 0) {
-			char hex[3 * 32 + 1];
-			size_t i;
+/* The leaf's SHA-256 against tls_fingerprint. */
+static int
+tls_check_pin(const struct tls_client *tc, gnutls_session_t s, struct sx_err *e)
+{
+	const gnutls_datum_t *certs;
+	unsigned int n = 0;
+	unsigned char got[32];
+	size_t glen = sizeof(got);
+	char hex[3 * 32 + 1];
+	size_t i;
 
-			for (i = 0; i < 32; i++)
-				snprintf(hex + 3 * i, 4, "%02X%s", got[i], i < 31 ? ":" : "");
-			return sx_fail(e, SX_TLS, STAGE_TLS,
-			    "certificate fingerprint %s does not match tls_fingerprint", hex);
+	certs = gnutls_certificate_get_peers(s, &n);
+	if (certs == NULL || n == 0 ||
+	    gnutls_fingerprint(GNUTLS_DIG_SHA256, &certs[0], got, &glen) < 0 || glen != 32)
+		return sx_fail(e, SX_TLS, STAGE_TLS, "no server certificate to compare the pin");
+	if (memcmp(got, tc->pin, 32) == 0)
+		return 0;
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 3 * i, 4, "%02X%s", got[i], i < 31 ? ":" : "");
+	return sx_fail(
+	    e, SX_TLS, STAGE_TLS, "certificate fingerprint %s does not match tls_fingerprint", hex);
+}
+
+int
+tls_verify_peer(struct tls_client *tc, gnutls_session_t s, struct sx_err *e)
+{
+	if (tc->p.certcheck) {
+		/* What gnutls_session_set_verify_cert checks: chain, dates, name, purpose. */
+		gnutls_typed_vdata_st data[2];
+		unsigned int status = 0;
+		int rc;
+
+		memset(data, 0, sizeof(data));
+		data[0].type = GNUTLS_DT_DNS_HOSTNAME;
+		data[0].data = (unsigned char *)(uintptr_t)tc->p.host;
+		data[1].type = GNUTLS_DT_KEY_PURPOSE_OID;
+		data[1].data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_SERVER;
+		rc = gnutls_certificate_verify_peers(s, data, 2, &status);
+		if (rc < 0)
+			return sx_fail(e, SX_TLS, STAGE_TLS, "certificate verification failed: %s",
+			    gnutls_strerror(rc));
+		if (status != 0) {
+			tls_verify_words(tc, s, status, e);
+			return -1;
 		}
 	}
-	return 0;
+	return tc->has_pin ? tls_check_pin(tc, s, e) : 0;
 }
 
 void
@@ -320,9 +342,6 @@ tls_session_info(gnutls_session_t s, struct tls_info *ti)
 	strlcpy(ti->cipher, name != NULL ? name : "?", sizeof(ti->cipher));
 	name = gnutls_group_get_name(gnutls_group_get(s));
 	strlcpy(ti->group, name != NULL ? name : "-", sizeof(ti->group));
-	strlcpy(ti->verify,
-	    gnutls_session_get_verify_cert_status(s) == 0 ? "verified" : "not verified",
-	    sizeof(ti->verify));
 	if ((crt = tls_peer_leaf(s)) == NULL)
 		return;
 	tls_crt_dn(crt, 0, ti->subject, sizeof(ti->subject));

@@ -51,13 +51,17 @@ void tls_client_free(struct tls_client *);
 /* A new client session on fd with SNI, priorities and verification set. */
 int tls_session_new(struct tls_client *, gnutls_session_t *, struct sx_err *);
 
-/*
- * After a failed or completed handshake: check the pin, and turn a
- * verification failure into words naming dates and names.  -1 with SX_TLS.
- */
-int tls_check_peer(struct tls_client *, gnutls_session_t, int handshake_rc, struct sx_err *);
+/* After a failed handshake: the error in words (SX_TLS).  0 when rc >= 0. */
+int tls_check_handshake(gnutls_session_t, int handshake_rc, struct sx_err *);
 
-/* Fill the -v summary of an established session. */
+/*
+ * After the handshake, before the session is used: chain, dates, name and
+ * purpose (unless tls_certcheck is off), and the pin.  -1 with SX_TLS in
+ * words naming dates and names.
+ */
+int tls_verify_peer(struct tls_client *, gnutls_session_t, struct sx_err *);
+
+/* Fill the -v summary of an established session (all but .verify). */
 void tls_session_info(gnutls_session_t, struct tls_info *);
 
 /* Is s an IPv4 or IPv6 literal (no SNI for those, RFC 6066)? */

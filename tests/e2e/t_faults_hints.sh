@@ -97,16 +97,23 @@ want_kept
 ok "message larger than SIZE: 69 mail, hint"
 
 # --- certificates, both TLS modes: named with dates and names, nothing sent ----------------
+# The check runs once the handshake is done (its CPU time overlaps the next
+# round trip, conn.h): nothing from the server is read before it.  Implicit
+# TLS: nothing is sent.  STARTTLS: only the EHLO that repeats the cleartext
+# one (RFC 3207 4.1 lets the client judge the session after negotiation).
 # cert_case LEAF DETAIL-ERE HINT-ERE
 cert_case() {
 	for mode in starttls implicit; do
-		if [ $mode = implicit ]; then fa=--implicit; sc=good-implicit; else fa=; sc=good; fi
+		if [ $mode = implicit ]; then
+			fa=--implicit sc=good-implicit tlsrec='tls == ""'
+		else
+			fa= sc=good tlsrec='tls.startswith("EHLO ") and tls.count("\n") == 1'
+		fi
 		FX_LEAF=$1 FX_TLS=$mode FX_FAKE=$fa fx $sc -f "$FX_FROM" rcpt@example.org <"$T/msg"
 		want 69 tls "$2"
 		want_hint "$3"
 		want_kept
-		rec 'cleartext_ok()' 'not w["tls_established"]' 'w["auth"] is None' 'nobody()' \
-		    'tls == ""'
+		rec 'cleartext_ok()' 'w["auth"] is None' 'nobody()' "$tlsrec"
 	done
 }
 cert_case expired 'certificate expired on 2021-01-01 00:00 UTC$' \

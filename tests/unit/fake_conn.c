@@ -45,6 +45,8 @@ fake_read(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e)
 	size_t avail, n;
 
 	(void)deadline;
+	if (f->tls && !f->verified)
+		fail_msg("client reads from the TLS stream before checking the peer");
 	/* Mid-reply the client may already pipeline more; check at step starts. */
 	if (f->off == 0)
 		fake_check_expect(f);
@@ -87,6 +89,9 @@ fake_write(void *ctx, const void *buf, size_t len, int64_t deadline, struct sx_e
 
 	(void)deadline;
 	(void)e;
+	if (f->tls && !f->verified && (len < 5 || memcmp(buf, "EHLO ", 5) != 0))
+		fail_msg("client writes [%.*s] before checking the TLS peer", (int)len,
+		    (const char *)buf);
 	if (f->wlen + len + 1 > f->wcap) {
 		size_t cap = (f->wlen + len + 1) * 2;
 
@@ -108,11 +113,29 @@ fake_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
 	(void)deadline;
 	fake_check_expect(f);
 	if (f->cur >= f->nsteps ||
-	    (f->steps[f->cur].op != FK_TLS && f->steps[f->cur].op != FK_TLS_FAIL))
+	    (f->steps[f->cur].op != FK_TLS && f->steps[f->cur].op != FK_TLS_FAIL &&
+		f->steps[f->cur].op != FK_TLS_BADCERT))
 		fail_msg("client starts TLS where the script has step %zu", f->cur);
-	if (f->steps[f->cur++].op == FK_TLS_FAIL)
-		return sx_fail(e, SX_TLS, STAGE_TLS, "certificate expired on 2026-10-01");
+	if (f->steps[f->cur].op == FK_TLS_FAIL) {
+		f->cur++;
+		return sx_fail(e, SX_TLS, STAGE_TLS, "TLS handshake failed: fake");
+	}
+	f->badcert = f->steps[f->cur++].op == FK_TLS_BADCERT;
 	f->tls = 1;
+	f->verified = 0;
+	return 0;
+}
+
+static int
+fake_tls_verify(void *ctx, struct sx_err *e)
+{
+	struct fake_conn *f = ctx;
+
+	if (!f->tls || f->verified)
+		fail_msg("peer check without a new TLS session");
+	f->verified = 1;
+	if (f->badcert)
+		return sx_fail(e, SX_TLS, STAGE_TLS, "certificate expired on 2026-10-01");
 	return 0;
 }
 
@@ -140,6 +163,8 @@ const struct conn_ops fake_conn_ops = {
     fake_tls_start,
     fake_is_tls,
     fake_close,
+    fake_tls_verify,
+    NULL,
 };
 
 void

@@ -3,6 +3,8 @@
  * server from a table and checks every byte the client writes, so every
  * protocol branch can be tested without sockets.  Replies are handed out in
  * chunks of a chosen size (1 byte up to everything) to test reassembly.
+ * After TLS starts, it fails the test when the client reads, or writes
+ * anything but EHLO, before the peer check (conn.h, conn_tls_start).
  */
 #ifndef FAKE_CONN_H
 #define FAKE_CONN_H
@@ -12,12 +14,13 @@
 #include "conn.h"
 
 enum fk_op {
-	FK_REPLY,    /* server sends data */
-	FK_EXPECT,   /* client must have written exactly data (concatenated with neighbours) */
-	FK_EOF,      /* server closes */
-	FK_TIMEOUT,  /* the next read times out */
-	FK_TLS,      /* client starts TLS here */
-	FK_TLS_FAIL, /* client starts TLS here and the handshake fails */
+	FK_REPLY,       /* server sends data */
+	FK_EXPECT,      /* client must have written exactly data (concatenated with neighbours) */
+	FK_EOF,         /* server closes */
+	FK_TIMEOUT,     /* the next read times out */
+	FK_TLS,         /* client starts TLS here */
+	FK_TLS_FAIL,    /* client starts TLS here and the handshake fails */
+	FK_TLS_BADCERT, /* client starts TLS here; the handshake works, the peer check fails */
 	FK_END
 };
 
@@ -31,6 +34,7 @@ struct fake_conn {
 	size_t nsteps, cur, off;
 	size_t chunk;
 	int tls, closed, graceful;
+	int verified, badcert; /* the TLS peer check ran; it is to fail */
 	char *written;
 	size_t wlen, wcap, wchecked;
 };

@@ -936,6 +936,64 @@ test_tls_failure(void **state)
 	run_done(&t);
 }
 
+/*
+ * The certificate check runs after the handshake (its CPU time overlaps the
+ * next round trip) but before anything from the server is read: after
+ * STARTTLS only the EHLO, which repeats the cleartext one, may leave ahead
+ * of it (the fake fails any other read or write before the check).
+ */
+static void
+test_starttls_bad_certificate(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    CAPS_PRE,
+	    {FK_EXPECT, "STARTTLS\r\n"},
+	    {FK_REPLY, "220 go ahead\r\n"},
+	    {FK_TLS_BADCERT, NULL},
+	    EHLO,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TLS);
+	assert_int_equal(t.e.stage, STAGE_TLS);
+	assert_non_null(strstr(t.e.detail, "certificate expired"));
+	assert_true(t.f.verified);
+	/* No AUTH, no QUIT: nothing goes out to an unverified peer. */
+	assert_null(strstr(fake_conn_written(&t.f), "AUTH"));
+	assert_null(strstr(fake_conn_written(&t.f), "QUIT"));
+	assert_false(t.f.graceful);
+	run_done(&t);
+}
+
+static void
+test_implicit_bad_certificate(void **state)
+{
+	static const struct fk_step steps[] = {
+	    {FK_TLS_BADCERT, NULL},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.p.tls = TLS_MODE_IMPLICIT;
+	t.p.port = 465;
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TLS);
+	assert_true(t.f.verified);
+	/* The greeting is not even read, and nothing is written. */
+	assert_string_equal(fake_conn_written(&t.f), "");
+	run_done(&t);
+}
+
 static void
 test_check_only(void **state)
 {
@@ -1208,6 +1266,8 @@ main(void)
 	    cmocka_unit_test(test_caps_parser),
 	    cmocka_unit_test(test_starttls_plain_pipelined),
 	    cmocka_unit_test(test_implicit_login_lockstep),
+	    cmocka_unit_test(test_starttls_bad_certificate),
+	    cmocka_unit_test(test_implicit_bad_certificate),
 	    cmocka_unit_test(test_starttls_not_offered),
 	    cmocka_unit_test(test_starttls_454),
 	    cmocka_unit_test(test_starttls_injection),
