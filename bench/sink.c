@@ -1,7 +1,7 @@
 /* sink — a minimal SMTP submission sink with TLS (GnuTLS), for benchmarks.
  *
  *   sink --cert leaf.pem --key leaf.key [--addr 127.0.0.1] [--port 2587]
- *        [--mode starttls|implicit] [--chunking] [--count N]
+ *        [--mode starttls|implicit] [--chunking] [--tickets] [--count N]
  *        [--max-seconds S] [--idle-seconds S] [--log FILE]
  *
  * Keeps the server out of the measurement: sets TCP_NODELAY, answers a batch
@@ -10,6 +10,8 @@
  * discards message bodies with a memchr-driven scan.  Advertises PIPELINING,
  * 8BITMIME, SIZE, STARTTLS (starttls mode, before TLS), AUTH PLAIN LOGIN
  * (after TLS; any credentials are accepted) and, with --chunking, CHUNKING.
+ * With --tickets it issues TLS 1.3 session tickets (as Postfix does), so a
+ * client that keeps them can resume; without, no ticket work on either side.
  * MAIL requires TLS and AUTH, so every counted message went through both.
  *
  * Serves connections one after another (--count N, 0 = unlimited); exits on
@@ -49,7 +51,7 @@ struct opts {
 	const char *addr, *cert, *key, *log;
 	int port;
 	enum tls_mode mode;
-	int chunking;
+	int chunking, tickets;
 	long count;
 	unsigned max_seconds, idle_seconds;
 };
@@ -72,10 +74,11 @@ struct conn {
 };
 
 static struct opts opt = {
-	"127.0.0.1", NULL, NULL, NULL, 2587, MODE_STARTTLS, 0, 0, 600, 120
+	"127.0.0.1", NULL, NULL, NULL, 2587, MODE_STARTTLS, 0, 0, 0, 600, 120
 };
 static gnutls_certificate_credentials_t cred;
 static gnutls_priority_t prio;
+static gnutls_datum_t ticket_key; /* TLS 1.3 session tickets, as real servers issue */
 static FILE *logfp;
 static unsigned long msg_seq;
 
@@ -445,6 +448,8 @@ static int handshake(struct conn *c)
 		return -1;
 	gnutls_priority_set(c->s, prio);
 	gnutls_credentials_set(c->s, GNUTLS_CRD_CERTIFICATE, cred);
+	if (opt.tickets)
+		gnutls_session_ticket_enable_server(c->s, &ticket_key);
 	gnutls_certificate_server_set_request(c->s, GNUTLS_CERT_IGNORE);
 	gnutls_transport_set_int(c->s, c->fd);
 	gnutls_handshake_set_timeout(c->s, opt.idle_seconds * 1000);
@@ -506,7 +511,7 @@ out:
 static void usage(void)
 {
 	fputs("usage: sink --cert PEM --key PEM [--addr IP] [--port N]\n"
-	      "            [--mode starttls|implicit] [--chunking] [--count N]\n"
+	      "            [--mode starttls|implicit] [--chunking] [--tickets] [--count N]\n"
 	      "            [--max-seconds S] [--idle-seconds S] [--log FILE]\n",
 	      stderr);
 	exit(2);
@@ -528,6 +533,10 @@ int main(int argc, char **argv)
 		const char *o = argv[i];
 		if (!strcmp(o, "--chunking")) {
 			opt.chunking = 1;
+			continue;
+		}
+		if (!strcmp(o, "--tickets")) {
+			opt.tickets = 1;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -584,6 +593,8 @@ int main(int argc, char **argv)
 							 GNUTLS_X509_FMT_PEM);
 	if (r >= 0)
 		r = gnutls_priority_init(&prio, "NORMAL", NULL);
+	if (r >= 0)
+		r = gnutls_session_ticket_key_generate(&ticket_key);
 	if (r < 0)
 		fatal("gnutls", gnutls_strerror(r));
 

@@ -44,6 +44,7 @@ struct account {
 	unsigned port; /* 0: 465 for implicit TLS, else 587 */
 	enum tls_mode tls;
 	int tls_certcheck;     /* 1 (default): verify chain, name, dates */
+	int tls_resume;        /* keep TLS 1.3 session tickets between runs (tlscache.h) */
 	char *tls_trust_file;  /* NULL: the system trust store */
 	char *tls_fingerprint; /* SHA-256 pin, hex (colons allowed), or NULL */
 	char *tls_cert_file;   /* client certificate, or NULL */

@@ -69,6 +69,15 @@ relay_connect(struct relay *rl, const struct account *a, const struct relay_opts
 	rl->tp.cert_file = a->tls_cert_file;
 	rl->tp.key_file = a->tls_key_file;
 	rl->tp.priorities = a->tls_priorities;
+	if (a->tls_resume) {
+		char dir[4096];
+
+		/* No state directory: no resumption, nothing else changes. */
+		if (tlscache_dir(dir, sizeof(dir)) == 0 &&
+		    tlscache_path(
+			dir, &rl->tp, a->port, rl->session_file, sizeof(rl->session_file)) == 0)
+			rl->tp.session_file = rl->session_file;
+	}
 
 	rl->sp.host = a->host;
 	rl->sp.port = a->port;

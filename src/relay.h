@@ -15,6 +15,7 @@
 #include "smtp.h"
 #include "sock.h"
 #include "tls.h"
+#include "tlscache.h"
 
 struct diag;
 
@@ -33,6 +34,7 @@ struct relay {
 	struct sock sk;
 	struct conn c; /* the connected stream */
 	char *secret;
+	char session_file[4096]; /* tls_resume: the ticket file for this relay */
 	struct diag *diag;
 	int connected;
 	int early;               /* relay_start ran: sk holds its set-up, or early_err */

@@ -15,6 +15,7 @@
 #include "diag.h"
 #include "sigflag.h"
 #include "sock.h"
+#include "tlscache.h"
 
 /* Wait until fd is ready for events or the deadline passes. 0, or -1 (timeout/error). */
 static int
@@ -276,6 +277,17 @@ sock_gnutls_wait(struct sock *sk, int64_t deadline, enum sx_stage st, struct sx_
 	    sk->fd, gnutls_record_get_direction(sk->tls) ? POLLOUT : POLLIN, deadline, st, e);
 }
 
+/* tls_resume: keep a ticket of a checked session once one arrived (tlscache.h). */
+static void
+sock_save_ticket(struct sock *sk)
+{
+	if (sk->ticket_saved || !sk->verified || sk->tc == NULL || sk->tc->p.session_file == NULL ||
+	    (gnutls_session_get_flags(sk->tls) & GNUTLS_SFLAGS_SESSION_TICKET) == 0)
+		return;
+	sk->ticket_saved = 1;
+	tlscache_store(sk->tc->p.session_file, sk->tls);
+}
+
 static ssize_t
 sock_read(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e)
 {
@@ -310,9 +322,11 @@ sock_read(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e)
 		}
 	}
 	for (;;) {
-		if (gnutls_record_check_pending(sk->tls) == 0 &&
-		    sock_wait(sk->fd, POLLIN, deadline, STAGE_NONE, e) == -1)
-			return -1;
+		if (gnutls_record_check_pending(sk->tls) == 0) {
+			sock_save_ticket(sk); /* while the server's reply is on its way */
+			if (sock_wait(sk->fd, POLLIN, deadline, STAGE_NONE, e) == -1)
+				return -1;
+		}
 		n = gnutls_record_recv(sk->tls, buf, len);
 		if (n >= 0)
 			return n;
@@ -420,6 +434,8 @@ sock_tls_session(struct sock *sk, gnutls_session_t *sp, struct sx_err *e)
 {
 	if (tls_session_new(sk->tc, sp, e) == -1)
 		return -1;
+	if (sk->tc->p.session_file != NULL)
+		sk->resume_offered = tlscache_load(sk->tc->p.session_file, *sp);
 	gnutls_transport_set_ptr(*sp, sk);
 	gnutls_transport_set_pull_function(*sp, sock_pull);
 	gnutls_transport_set_push_function(*sp, sock_push);
@@ -508,8 +524,15 @@ sock_tls_verify(void *ctx, struct sx_err *e)
 	if (tls_verify_peer(sk->tc, sk->tls, e) == -1) {
 		/* Tell the server why we leave; it may be waiting for us. */
 		gnutls_alert_send(sk->tls, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
+		/* The saved chain no longer passes: the next run starts afresh. */
+		if (gnutls_session_is_resumed(sk->tls) && sk->tc->p.session_file != NULL) {
+			tlscache_forget(sk->tc->p.session_file);
+			strlcat(e->detail, " (resumed session; its saved ticket was dropped)",
+			    sizeof(e->detail));
+		}
 		return -1;
 	}
+	sk->verified = 1;
 	if (sk->diag == NULL || sk->diag->verbose == 0)
 		return 0;
 	tls_session_info(sk->tls, &sk->info);
@@ -519,8 +542,11 @@ sock_tls_verify(void *ctx, struct sx_err *e)
 	    : sk->tc->has_pin    ? "verified, fingerprint matched"
 				 : "verified",
 	    sizeof(sk->info.verify));
-	diag_stage(sk->diag, STAGE_TLS, "%s, %s, group %s", sk->info.version, sk->info.cipher,
-	    sk->info.group);
+	diag_stage(sk->diag, STAGE_TLS, "%s, %s, group %s%s", sk->info.version, sk->info.cipher,
+	    sk->info.group,
+	    gnutls_session_is_resumed(sk->tls) ? ", resumed (tls_resume)"
+	    : sk->resume_offered               ? ", new session (the saved one was declined)"
+					       : "");
 	diag_stage(sk->diag, STAGE_TLS, "certificate: %s", sk->info.subject);
 	diag_stage(sk->diag, STAGE_TLS, "issuer: %s", sk->info.issuer);
 	diag_stage(sk->diag, STAGE_TLS, "names: %s", sk->info.sans);
@@ -543,6 +569,8 @@ sock_close(void *ctx, int graceful, int64_t deadline)
 	struct sock *sk = ctx;
 
 	if (sk->tls != NULL) {
+		if (graceful)
+			sock_save_ticket(sk);
 		if (graceful) {
 			int rc;
 			struct sx_err ignored;

@@ -25,7 +25,9 @@ struct sock {
 	char peer[96];          /* "127.0.0.1 port 587" */
 	unsigned char first[8]; /* first bytes the server sent (plaintext-vs-TLS hints) */
 	size_t nfirst;
-	int verify_pending; /* handshake done, peer not yet checked (sock_ops.tls_verify) */
+	int resume_offered; /* a saved session was offered (tlscache.h) */
+	int verified;       /* the peer passed sock_ops.tls_verify */
+	int ticket_saved;   /* this session's ticket is in the cache */
 	/* Connection set-up: the resolved addresses and the attempt under way. */
 	struct addrinfo *addrs, *next_addr;
 	const char *host;

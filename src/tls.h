@@ -16,7 +16,8 @@ struct tls_params {
 	const char *fingerprint; /* SHA-256 of the server certificate (hex), or NULL */
 	const char *cert_file;   /* client certificate, or NULL */
 	const char *key_file;
-	const char *priorities; /* GnuTLS priority string, or NULL */
+	const char *priorities;   /* GnuTLS priority string, or NULL */
+	const char *session_file; /* saved session ticket (tls_resume), or NULL */
 };
 
 struct tls_client {
