@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -232,7 +234,7 @@ static void conf_where(
     const struct conf_src *, enum conf_kid, const struct conf_org *, char *, size_t);
 static int conf_read_fd(int, char *, size_t, size_t *);
 static int conf_first_line(char *, size_t, const char *, char **, struct sx_err *);
-static int conf_run(const char *, char **, struct sx_err *);
+static int conf_run(const char *, int timeout_s, char **, struct sx_err *);
 
 static int
 conf_has_ctl(const char *s)
@@ -902,6 +904,52 @@ conf_parse_buf(
 	return 0;
 }
 
+/*
+ * A password command's output until EOF or max bytes, waiting at most
+ * timeout_s seconds in all: 0, 1 when the time ran out, -1 on error.
+ */
+static int
+conf_read_child(int fd, char *buf, size_t max, size_t *len, int timeout_s)
+{
+	struct timespec t0, now;
+	size_t n = 0;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (n < max) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		long left;
+		ssize_t r;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout_s * 1000L - ((long)(now.tv_sec - t0.tv_sec) * 1000L +
+					       (now.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0) {
+			rc = 1;
+			break;
+		}
+		r = poll(&pfd, 1, (int)left);
+		if (r == -1 && errno != EINTR) {
+			rc = -1;
+			break;
+		}
+		if (r <= 0)
+			continue;
+		r = read(fd, buf + n, max - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			rc = -1;
+			break;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	*len = n;
+	return rc;
+}
+
 /* read(2) until EOF or max bytes; 1 more than max is reported as too big. */
 static int
 conf_read_fd(int fd, char *buf, size_t max, size_t *len)
@@ -1281,17 +1329,19 @@ conf_first_line(char *buf, size_t len, const char *what, char **out, struct sx_e
  * Run a password command and take the first line of its output.  Without
  * shell metacharacters it is split on blanks and run directly (no shell to
  * re-interpret it); otherwise /bin/sh -c.  stdin is /dev/null: ours is the
- * message.  Output is bounded and never copied into errors.
+ * message.  Output is bounded and never copied into errors.  A command
+ * silent for timeout_s seconds (a gpg prompt nobody sees under cron) is
+ * killed: a temporary failure, so the message waits in the queue.
  */
 static int
-conf_run(const char *cmd, char **out, struct sx_err *e)
+conf_run(const char *cmd, int timeout_s, char **out, struct sx_err *e)
 {
 	char buf[CONF_SECRET_MAX + 1];
 	char *words[CONF_WORDS_MAX + 1];
 	char *copy = NULL, *tok, *save = NULL;
 	int pfd[2] = {-1, -1};
 	size_t n = 0, nw = 0;
-	int shell, status, rc = -1, devnull;
+	int shell, status, rc = -1, devnull, timed_out;
 	pid_t pid;
 
 	shell = strpbrk(cmd, "|&;<>()$`\\\"'*?[]#~=%{}!") != NULL;
@@ -1336,9 +1386,12 @@ conf_run(const char *cmd, char **out, struct sx_err *e)
 	}
 	close(pfd[1]);
 	pfd[1] = -1;
-	if (conf_read_fd(pfd[0], buf, sizeof(buf), &n) == -1)
+	timed_out = conf_read_child(pfd[0], buf, sizeof(buf), &n, timeout_s);
+	if (timed_out == -1)
 		n = 0;
-	if (n == sizeof(buf))
+	if (timed_out == 1)
+		kill(pid, SIGKILL);
+	else if (n == sizeof(buf))
 		kill(pid, SIGTERM); /* it may block writing more */
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR) {
@@ -1346,6 +1399,13 @@ conf_run(const char *cmd, char **out, struct sx_err *e)
 			    strerror(errno));
 			goto out;
 		}
+	if (timed_out == 1) {
+		sx_fail(e, SX_TEMP, STAGE_CONFIG, "passwordeval: no password within %d s (killed)",
+		    timeout_s);
+		sx_hint(e, "a command that asks for a passphrase (gpg, pass) needs its agent to "
+			   "have it cached when there is no terminal, as under cron");
+		goto out;
+	}
 	if (n == sizeof(buf)) {
 		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "passwordeval: output longer than %d bytes",
 		    CONF_SECRET_MAX);
@@ -1393,7 +1453,7 @@ conf_read_secret(const struct account *a, char **secret, struct sx_err *e)
 		return 0;
 	}
 	if (a->passwordeval != NULL)
-		return conf_run(a->passwordeval, secret, e);
+		return conf_run(a->passwordeval, a->timeout > 0 ? a->timeout : 60, secret, e);
 	if (a->password_file == NULL)
 		return 0;
 	fd = open(a->password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sysexits.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -826,6 +827,25 @@ test_password_cmd(void **state)
 	a.passwordeval = (char *)(uintptr_t) "kill -9 $$";
 	sx_clear(&err);
 	assert_config_error(conf_read_secret(&a, &pw, &err), "signal 9");
+
+	/* A command that never answers (a passphrase prompt under cron) is
+	 * killed after the account's timeout: temporary, so the mail waits. */
+	{
+		struct timespec t0, t1;
+
+		a.passwordeval = (char *)(uintptr_t) "sleep 30";
+		a.timeout = 1;
+		sx_clear(&err);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		assert_int_equal(conf_read_secret(&a, &pw, &err), -1);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		assert_int_equal(err.cls, SX_TEMP);
+		assert_non_null(strstr(err.detail, "no password within 1 s"));
+		assert_non_null(strstr(err.hint, "cron"));
+		assert_null(pw);
+		assert_true(t1.tv_sec - t0.tv_sec < 5);
+		a.timeout = 0;
+	}
 }
 
 static void
