@@ -458,7 +458,7 @@ row rtt-st  "wall/RTT 1 KiB, STARTTLS" rtt
 row rtt-im  "wall/RTT 1 KiB, implicit TLS" rtt
 row rtt-stc "wall/RTT 1 KiB, STARTTLS, CHUNKING offered" rtt
 row rtt-imc "wall/RTT 1 KiB, implicit, CHUNKING offered" rtt
-row rtt-imr "  same, tls_resume on (ticket from a run before)" rtt
+row rtt-imr "  same, tls_resume on (saved ticket)" rtt
 row rtt51-st  "wall/(2 x delay + 1 ms), STARTTLS" rtt
 row rtt51-im  "wall/(2 x delay + 1 ms), implicit TLS" rtt
 row rtt51-stc "wall/(2 x delay + 1 ms), STARTTLS, CHUNKING" rtt
