@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "queue.h"
+#include "spool.h"
 #include "sigflag.h"
 
 #define QUEUE_MAGIC     "smtps-send-queue 1"
@@ -95,39 +96,12 @@ queue_dir_path(const char *queue_dir, char *buf, size_t sz, struct sx_err *e)
 int
 queue_dir_prepare(const char *dir, struct sx_err *e)
 {
-	struct stat sb;
-	char *p, *s;
-	int rc = -1;
-
-	if (stat(dir, &sb) == -1) {
-		if ((p = strdup(dir)) == NULL)
-			return sx_fail(e, SX_INTERNAL, STAGE_QUEUE, "out of memory");
-		/* mkdir -p; 0700: the queue holds other people's mail. */
-		for (s = p + 1;; s++) {
-			if (*s != '/' && *s != '\0')
-				continue;
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, 0700) == -1 && errno != EEXIST) {
-				queue_syserr(e, errno, "cannot create queue directory", p);
-				free(p);
-				return -1;
-			}
-			*s = c;
-			if (c == '\0')
-				break;
-		}
-		free(p);
-		if (stat(dir, &sb) == -1)
-			return queue_syserr(e, errno, "cannot create queue directory", dir);
-	}
-	if (!S_ISDIR(sb.st_mode))
-		return sx_fail(
-		    e, SX_LOCALIO, STAGE_QUEUE, "queue directory %s is not a directory", dir);
+	/* 0700: the queue holds other people's mail. */
+	if (spool_mkdirs(dir, "queue", e, STAGE_QUEUE) == -1)
+		return -1;
 	if (access(dir, W_OK | X_OK) == -1)
 		return queue_syserr(e, errno, "cannot write to queue directory", dir);
-	rc = 0;
-	return rc;
+	return 0;
 }
 
 int

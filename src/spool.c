@@ -17,7 +17,6 @@
 #define SPOOL_ID_BYTES 16
 
 static int spool_syserr(struct sx_err *, enum sx_stage, int, const char *, const char *);
-static int spool_mkdirs(const char *, struct sx_err *, enum sx_stage);
 static int spool_fsync_dir(const char *, struct sx_err *, enum sx_stage);
 static char *spool_join(const char *, const char *, const char *);
 
@@ -32,13 +31,11 @@ spool_syserr(struct sx_err *e, enum sx_stage st, int errnum, const char *what, c
 	return -1;
 }
 
-/*
- * mkdir -p with mode 0700: the spool holds mail, which only its owner may
- * read.  Existing directories are left as they are.
- */
-static int
-spool_mkdirs(const char *dir, struct sx_err *e, enum sx_stage st)
+int
+spool_mkdirs(const char *dir, const char *what, struct sx_err *e, enum sx_stage st)
 {
+	char msg[64];
+
 	struct stat sb;
 	char *p, *s, c;
 	int rc = -1;
@@ -46,7 +43,7 @@ spool_mkdirs(const char *dir, struct sx_err *e, enum sx_stage st)
 	if (stat(dir, &sb) == 0) {
 		if (!S_ISDIR(sb.st_mode))
 			return sx_fail(
-			    e, SX_LOCALIO, st, "spool directory %s is not a directory", dir);
+			    e, SX_LOCALIO, st, "%s directory %s is not a directory", what, dir);
 		return 0;
 	}
 	if ((p = strdup(dir)) == NULL)
@@ -57,7 +54,8 @@ spool_mkdirs(const char *dir, struct sx_err *e, enum sx_stage st)
 		c = *s;
 		*s = '\0';
 		if (mkdir(p, 0700) == -1 && errno != EEXIST) {
-			spool_syserr(e, st, errno, "cannot create spool directory", p);
+			snprintf(msg, sizeof(msg), "cannot create %s directory", what);
+			spool_syserr(e, st, errno, msg, p);
 			goto out;
 		}
 		*s = c;
@@ -65,7 +63,7 @@ spool_mkdirs(const char *dir, struct sx_err *e, enum sx_stage st)
 			break;
 	}
 	if (stat(dir, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
-		sx_fail(e, SX_LOCALIO, st, "spool directory %s is not a directory", dir);
+		sx_fail(e, SX_LOCALIO, st, "%s directory %s is not a directory", what, dir);
 		goto out;
 	}
 	rc = 0;
@@ -112,7 +110,7 @@ spool_create(const char *dir, struct spool_file *sp, struct sx_err *e, enum sx_s
 	sp->stage = st;
 	if (dir == NULL || *dir == '\0')
 		return sx_fail(e, SX_LOCALIO, st, "no spool directory configured");
-	if (spool_mkdirs(dir, e, st) == -1)
+	if (spool_mkdirs(dir, "spool", e, st) == -1)
 		return -1;
 	if ((rc = gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof(rnd))) < 0) {
 		sx_fail(e, SX_INTERNAL, st, "random number generator: %s", gnutls_strerror(rc));

@@ -11,6 +11,7 @@
 
 #include <gnutls/crypto.h>
 
+#include "spool.h"
 #include "tlscache.h"
 
 int
@@ -107,28 +108,19 @@ tlscache_load(const char *path, gnutls_session_t s)
 	return ok;
 }
 
-/* mkdir -p for the file's directory, 0700. */
+/* The file's directory, made 0700 when missing. */
 static int
 tlscache_mkdirs(const char *path)
 {
 	char dir[4096];
-	char *s;
+	char *slash;
+	struct sx_err ignored;
 
-	if (strlcpy(dir, path, sizeof(dir)) >= sizeof(dir) || (s = strrchr(dir, '/')) == NULL)
+	if (strlcpy(dir, path, sizeof(dir)) >= sizeof(dir) || (slash = strrchr(dir, '/')) == NULL)
 		return -1;
-	*s = '\0';
-	for (s = dir + 1;; s++) {
-		char c = *s;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*s = '\0';
-		if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-			return -1;
-		if (c == '\0')
-			return 0;
-		*s = c;
-	}
+	*slash = '\0';
+	sx_clear(&ignored);
+	return spool_mkdirs(dir, "ticket", &ignored, STAGE_TLS);
 }
 
 void
