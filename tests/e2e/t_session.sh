@@ -72,8 +72,13 @@ printf 'X-Test-Id: %s\n\nlogin\n' "$m" |
 grep -q 'auth: LOGIN as alice' "$T/err" || sx_fail "starttls login: -v did not show LOGIN"
 grep -q 'tls: .*verified' "$T/err" || sx_fail "starttls login: -v did not show verification"
 grep -q "$SX_PASS" "$T/err" && sx_fail "starttls login: the password appeared in -v"
+# The connect starts once the message is read, before the spool is synced
+# (relay_start): resolve, then the message line, then the connection.
+order=$(sed -n 's/^smtps-send: \[ *[0-9]* ms\] \(resolve\|message\|connect\):.*/\1/p' "$T/err" | tr '\n' ' ')
+[ "$order" = "resolve message connect " ] ||
+	sx_fail "starttls login: -v stage order '$order', expected the connect started before the spool"
 delivered "$m" >/dev/null
-echo "ok 2 STARTTLS + LOGIN"
+echo "ok 2 STARTTLS + LOGIN (connect started while the spool is synced)"
 
 # 3. Implicit TLS + PLAIN; -vv transcript masks AUTH.
 sx_client_env implicit
