@@ -10,6 +10,10 @@ BIN=${SMTPS_SEND:?SMTPS_SEND must name the binary}
 T=$(mktemp -d /tmp/sxt.XXXXXX)
 sx_on_exit 'rm -rf "$T"'
 n=0
+# A private queue: kept messages (and their metadata) go away with $T,
+# never into root's real /var/spool/smtps-send.
+SMTPS_SEND_QUEUE_DIR=$T/q
+export SMTPS_SEND_QUEUE_DIR
 
 # send EXPECTED_EXIT NAME [smtps-send args...] < message; stderr in $T/err
 send() {
@@ -204,7 +208,6 @@ printf 'X-Test-Id: %s\n\nx\n' "$m3" |
 grep -q '1 of 2 recipients refused' "$T/err" || sx_fail "rcpt mixed: wrong diagnostic"
 not_delivered "$m"
 not_delivered "$m3"
-rm -f /var/spool/smtps-send/*.msg 2>/dev/null
 echo "ok 14 recipient refusals"
 
 # 15. Refused after the data (header_checks) → 69.
@@ -238,7 +241,6 @@ printf 'X-Test-Id: %s\n\nx\n' "$m" |
 	SMTPS_SEND_PORT=1 send 75 "refused" -f alice@localhost r@example.org
 grep -q '^smtps-send: connect: cannot connect to localhost port 1' "$T/err" ||
 	sx_fail "refused: wrong diagnostic"
-rm -f /var/spool/smtps-send/*.msg 2>/dev/null
 echo "ok 17 unknown host / connection refused"
 
 echo "t_session: 17 cases passed"
