@@ -37,6 +37,7 @@ struct fake_conn {
 	int verified, badcert; /* the TLS peer check ran; it is to fail */
 	char *written;
 	size_t wlen, wcap, wchecked;
+	size_t nwrites, min_write; /* backend write calls and the smallest one */
 };
 
 extern const struct conn_ops fake_conn_ops;

@@ -937,6 +937,58 @@ test_tls_failure(void **state)
 }
 
 /*
+ * A large body leaves in full output buffers (CONN_OUTBUF_SIZE, 64 KiB,
+ * written as corked TLS records), never a write per line: 40,000 lines
+ * (~1 MiB on the wire) take a handful of writes after the envelope.
+ */
+static void
+test_large_body_full_buffers(void **state)
+{
+	enum { NLINES = 40000 };
+	char *body, *wire, *p, *q;
+	size_t i, wire_len;
+	struct run t;
+
+	(void)state;
+	body = malloc((size_t)NLINES * 32);
+	wire = malloc((size_t)NLINES * 34 + 16);
+	assert_non_null(body);
+	assert_non_null(wire);
+	p = body;
+	q = wire;
+	for (i = 0; i < NLINES; i++) {
+		int k = sprintf(p, "%sline %05zu of a long body\n", i % 16 == 0 ? "." : "", i);
+
+		q += sprintf(q, "%sline %05zu of a long body\r\n", i % 16 == 0 ? ".." : "", i);
+		p += k;
+	}
+	strcpy(q, ".\r\nQUIT\r\n");
+	wire_len = strlen(wire);
+	{
+		const struct fk_step steps[] = {
+		    PRELUDE,
+		    {FK_EXPECT, "MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT "
+				"TO:<bob@example.org>\r\nDATA\r\n"},
+		    {FK_REPLY, "250 ok\r\n250 ok\r\n354 go\r\n"},
+		    {FK_EXPECT, wire},
+		    {FK_REPLY, "250 queued\r\n221 bye\r\n"},
+		    {FK_END, NULL},
+		};
+
+		run_defaults(&t);
+		run_script(&t, steps, body);
+	}
+	assert_int_equal(t.rc, 0);
+	/* EHLO, STARTTLS, EHLO, AUTH, the envelope flight, then the body. */
+	/* Issue 10: records of at least 16 KiB. */
+	assert_true(t.f.nwrites <= 5 + wire_len / (16 * 1024) + 1);
+	assert_true(t.c.writes == t.f.nwrites);
+	run_done(&t);
+	free(body);
+	free(wire);
+}
+
+/*
  * The certificate check runs after the handshake (its CPU time overlaps the
  * next round trip) but before anything from the server is read: after
  * STARTTLS only the EHLO, which repeats the cleartext one, may leave ahead
@@ -1266,6 +1318,7 @@ main(void)
 	    cmocka_unit_test(test_caps_parser),
 	    cmocka_unit_test(test_starttls_plain_pipelined),
 	    cmocka_unit_test(test_implicit_login_lockstep),
+	    cmocka_unit_test(test_large_body_full_buffers),
 	    cmocka_unit_test(test_starttls_bad_certificate),
 	    cmocka_unit_test(test_implicit_bad_certificate),
 	    cmocka_unit_test(test_starttls_not_offered),
