@@ -30,9 +30,9 @@ ALL_CFLAGS = -std=c11 $(WARN) $(WERROR) $(CFLAGS) $(EXTRA_CFLAGS) \
 ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
 ALL_LIBS = $(GNUTLS_LIBS) $(LIBBSD_LIBS) $(LIBS)
 
-LIB_SRCS = $(filter-out src/main.c,$(sort $(wildcard src/*.c)))
+LIB_SRCS = $(sort $(wildcard src/*/*.c))
 LIB_OBJS = $(LIB_SRCS:%.c=$(O)/%.o)
-HDRS = $(wildcard src/*.h) config.h
+HDRS = $(wildcard src/*/*.h) config.h
 BIN = $(O)/smtps-send
 
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))

@@ -13,20 +13,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bs.h"
-#include "cli.h"
-#include "conf.h"
-#include "conn.h"
-#include "diag.h"
-#include "err.h"
-#include "maillog.h"
-#include "message.h"
-#include "queue.h"
-#include "sasl.h"
-#include "sigflag.h"
-#include "relay.h"
-#include "smtp.h"
-#include "spool.h"
+#include "smtp/bs.h"
+#include "config/cli.h"
+#include "config/conf.h"
+#include "net/conn.h"
+#include "core/diag.h"
+#include "core/err.h"
+#include "store/maillog.h"
+#include "msg/message.h"
+#include "store/queue.h"
+#include "smtp/sasl.h"
+#include "core/sigflag.h"
+#include "net/relay.h"
+#include "smtp/smtp.h"
+#include "store/spool.h"
 
 struct run {
 	struct cli_options opt;

@@ -1,14 +1,14 @@
 #!/bin/sh
 # Two cases
 # where smtps-send used to keep talking on a stream it could no longer trust;
-# fixed in src/conn.c and src/smtp.c as described below.
+# fixed in src/net/conn.c and src/smtp/smtp.c as described below.
 #
 # 1. starttls-injection: after "220 go ahead\r\n250 injected\r\n" in one
 #    write, conn_tls_start() refuses (good) but leaves the connection usable,
 #    so smtp_quit() sends "QUIT" in cleartext where the server now expects a
 #    ClientHello, and reads the injected "250 injected" as QUIT's reply.
 #    RFC 3207 4.1: a client that cannot start TLS after 220 should abort.
-#    Fix (src/conn.c, conn_tls_start): set c->broken = 1 before returning
+#    Fix (src/net/conn.c, conn_tls_start): set c->broken = 1 before returning
 #    the "response injection?" error.  tests/unit/test_smtp.c
 #    test_starttls_injection currently expects that QUIT ("harmless"); drop
 #    its {FK_EXPECT, "QUIT\r\n"} step with the fix.  (Checked: with both
@@ -19,7 +19,7 @@
 #    reply leaves the reply stream out of step; smtp_transaction_data() still
 #    reads "the DATA reply" (it gets RCPT's) and smtp_quit() then sends QUIT
 #    without waiting for DATA's own reply.  Had the server answered DATA with
-#    354, QUIT would have become message text.  Fix (src/smtp.c,
+#    354, QUIT would have become message text.  Fix (src/smtp/smtp.c,
 #    smtp_transaction_data): after "} else if (!s->flight_sent || ...) {
 #    return -1; }" add
 #        } else if (!ok && s->e->cls == SX_PROTO) {

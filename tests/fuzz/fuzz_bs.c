@@ -20,8 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "address.h"
-#include "bs.h"
+#include "msg/address.h"
+#include "smtp/bs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "smtp.h"
+#include "smtp/smtp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

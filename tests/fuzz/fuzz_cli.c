@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "config/cli.h"
 
 #define FZ_ARGS_MAX 64
 

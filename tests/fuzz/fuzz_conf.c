@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conf.h"
+#include "config/conf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -27,8 +27,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "address.h"
-#include "message.h"
+#include "msg/address.h"
+#include "msg/message.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

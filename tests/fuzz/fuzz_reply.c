@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn.h"
-#include "diag.h"
-#include "smtp.h"
+#include "net/conn.h"
+#include "core/diag.h"
+#include "smtp/smtp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

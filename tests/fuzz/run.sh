@@ -54,11 +54,10 @@ CFLAGS_F="$CFLAGS_F -DSYSCONFDIR=\"/etc\" -DDEFAULT_CONFIG=\"/nonexistent/smtps-
 # The project's sources, except main.c, with the same instrumentation.
 objs=
 build_failed=
-for src in src/*.c; do
-	[ "$src" = src/main.c ] && continue
+for src in src/*/*.c; do
 	obj="$out/obj/$(basename "$src" .c).o"
 	# Rebuild when the source, any header or config.h is newer (others edit src/).
-	if [ ! -f "$obj" ] || [ -n "$(find "$src" src/*.h config.h -newer "$obj" 2>/dev/null)" ]; then
+	if [ ! -f "$obj" ] || [ -n "$(find "$src" src/*/*.h config.h -newer "$obj" 2>/dev/null)" ]; then
 		# shellcheck disable=SC2086,SC2090
 		if ! $CC $CFLAGS_F -c -o "$obj" "$src" 2>"$out/obj/$(basename "$src" .c).log"; then
 			echo "fuzz: cannot compile $src:"

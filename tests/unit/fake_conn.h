@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "conn.h"
+#include "net/conn.h"
 
 enum fk_op {
 	FK_REPLY,       /* server sends data */

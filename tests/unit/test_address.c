@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "address.h"
+#include "msg/address.h"
 
 struct parse_case {
 	const char *in;

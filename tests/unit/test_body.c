@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "body.h"
+#include "msg/body.h"
 
 /* Encode in chunks of size chunk (0: whole), return a malloc'ed string. */
 static char *

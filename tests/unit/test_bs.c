@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "bs.h"
+#include "smtp/bs.h"
 
 #define MAXCALLS 4
 #define HOST     "host.example.org"

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "cli.h"
+#include "config/cli.h"
 
 #define MAXARGS 32
 #define END     ((const char *)NULL) /* typed end of the variadic list */

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "conf.h"
+#include "config/conf.h"
 
 extern char **environ;
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "err.h"
+#include "core/err.h"
 
 static void
 test_exitcodes(void **state)

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "maillog.h"
+#include "store/maillog.h"
 
 static void
 test_success_line(void **state)

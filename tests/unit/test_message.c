@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "message.h"
+#include "msg/message.h"
 
 /* Tue, 14 Nov 2023 22:13:20 UTC; TZ is UTC for the whole runner. */
 #define NOW         1700000000

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "queue.h"
+#include "store/queue.h"
 
 #define ID1 "0123456789abcdef0123456789abcdef"
 #define ID2 "fedcba9876543210fedcba9876543210"

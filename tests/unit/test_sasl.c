@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "sasl.h"
+#include "smtp/sasl.h"
 
 static void
 test_plain(void **state)

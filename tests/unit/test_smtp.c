@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "fake_conn.h"
-#include "smtp.h"
+#include "smtp/smtp.h"
 
 #define GREET                                                                                      \
 	{                                                                                          \

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "spool.h"
+#include "store/spool.h"
 
 struct fixture {
 	char root[64];

@@ -19,7 +19,7 @@
 #include <cmocka.h>
 #include <gnutls/gnutls.h>
 
-#include "tlscache.h"
+#include "net/tlscache.h"
 
 static struct tls_params
 params(void)

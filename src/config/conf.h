@@ -1,0 +1,152 @@
+/*
+ * conf.h — config files, accounts, environment overrides and secret
+ * sources → struct account.  (Named conf.h: config.h is autoconf's.)
+ *
+ * Precedence, highest first: argv overrides > SMTPS_SEND_<KEY> environment
+ * > user file > system file.  Errors name the file, line and key and are
+ * SX_CONFIG / STAGE_CONFIG.
+ */
+#ifndef SX_CONF_H
+#define SX_CONF_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/err.h"
+
+enum tls_mode {
+	TLS_MODE_DEFAULT = 0, /* by port: implicit for 465, else starttls */
+	TLS_MODE_STARTTLS,
+	TLS_MODE_IMPLICIT,
+	TLS_MODE_OPPORTUNISTIC, /* STARTTLS when offered, else cleartext */
+	TLS_MODE_OFF
+};
+
+enum auth_mode {
+	AUTH_MODE_DEFAULT = 0, /* authenticate when a user is set: best offered mechanism */
+	AUTH_MODE_OFF,
+	AUTH_MODE_PLAIN,
+	AUTH_MODE_LOGIN
+};
+
+/* What to do with the From header (msmtp's set_from_header). */
+enum from_header_mode {
+	FROM_HEADER_KEEP = 0, /* auto: leave as is; add only when missing */
+	FROM_HEADER_REWRITE,  /* on: rewrite the address to the account's, keep the display name */
+	FROM_HEADER_OFF       /* off: never add or change a From header */
+};
+
+struct conf_src; /* where each value came from (for --dump-config); opaque */
+
+struct account {
+	char *name; /* "default" for a file without sections */
+	char *host;
+	unsigned port; /* 0: 465 for implicit TLS, else 587 */
+	enum tls_mode tls;
+	int tls_certcheck;     /* 1 (default): verify chain, name, dates */
+	int tls_resume;        /* keep TLS 1.3 session tickets between runs (tlscache.h) */
+	char *tls_trust_file;  /* NULL: the system trust store */
+	char *tls_fingerprint; /* SHA-256 pin, hex (colons allowed), or NULL */
+	char *tls_cert_file;   /* client certificate, or NULL */
+	char *tls_key_file;
+	char *tls_priorities; /* GnuTLS priority string, or NULL */
+	enum auth_mode auth;
+	int auth_cleartext; /* allow AUTH without TLS (needs tls off too) */
+	char *user;
+	/* Secret sources; the secret itself is read by conf_read_secret(). */
+	char *password; /* only from a file that is not group/world readable */
+	char *password_file;
+	char *passwordeval;   /* command whose first output line is the secret */
+	char *from;           /* envelope sender (and From rewrite) for this account */
+	char *domain;         /* EHLO name; NULL: the host's FQDN or "localhost" */
+	int timeout;          /* seconds per network wait; default 60 */
+	char *aliases;        /* aliases file, or NULL */
+	char *default_domain; /* qualifies bare local names */
+	enum from_header_mode set_from_header;
+	char *logfile;
+	int syslog;
+	char *queue_dir;        /* NULL: the built-in default */
+	int allow_partial;      /* send to accepted recipients when some are refused */
+	int allow_8bit;         /* send 8-bit bodies to servers without 8BITMIME */
+	int strict_line_length; /* refuse lines over 998 octets */
+	int sender_from_header; /* no -f, no from: envelope sender from the From header */
+	int syslog_facility;    /* LOG_MAIL unless syslog named another */
+	int queue_on_tempfail;  /* exit 0 when a temporary failure left it queued */
+	int queue_fallback;     /* send without a durable copy when queue_dir is unusable */
+	int flush_on_send;      /* try a quick flush of the queue before sending */
+	long queue_max_age;     /* seconds before a queued message expires; 0: never */
+	struct conf_src *src;   /* origins and files read; owned */
+};
+
+/* What the command line contributes to choosing and overriding an account. */
+struct conf_request {
+	const char *config_file;   /* -C/--config, or NULL */
+	const char *account;       /* -a/--account, or NULL */
+	const char *envelope_from; /* -f/-r, for matching an account's from */
+	/* Overrides from long options (NULL when not given). */
+	const char *host;
+	const char *port;
+	const char *tls;
+	const char *user;
+	const char *tls_trust_file;
+	/* System file; NULL: DEFAULT_CONFIG, else /etc/smtps-send.conf (tests set it). */
+	const char *system_file;
+};
+
+/* Bounds: hostile files cannot make us use much memory or time. */
+#define CONF_LINE_MAX     4096       /* bytes per config line */
+#define CONF_FILE_MAX     (1L << 20) /* bytes per config file */
+#define CONF_ACCOUNTS_MAX 256        /* accounts over all files */
+#define CONF_PARENTS_MAX  8          /* "account a : b, c" parents */
+#define CONF_SECRET_MAX   4096       /* bytes of a password (file or command output) */
+
+/*
+ * Find the config file(s), parse them, apply the environment and the
+ * request's overrides, choose the account and check it (e.g. a host is
+ * set, no cleartext AUTH unless allowed).  Fills *acct (free with
+ * conf_account_free); tls and port are resolved (never TLS_MODE_DEFAULT or
+ * 0).  Returns 0, or -1 with SX_CONFIG / STAGE_CONFIG: the detail names the
+ * file and line (or the variable or flag) and the key; the hint, when set,
+ * says how to fix it.  SX_INTERNAL on memory exhaustion.
+ *
+ * Files: req->config_file, else $SMTPS_SEND_CONFIG (either must exist);
+ * else the system file and ${XDG_CONFIG_HOME:-~/.config}/smtps-send/config,
+ * both optional; accounts in the user file replace same-named ones in the
+ * system file.
+ */
+int conf_load(const struct conf_request *, struct account *, struct sx_err *);
+
+/*
+ * Read the account's secret from its source (password, password_file,
+ * passwordeval/password_cmd, SMTPS_SEND_PASSWORD…) into a new string the
+ * caller wipes with conf_secret_free.  *secret is NULL when the account has
+ * none.  Returns 0, or -1 with SX_CONFIG / STAGE_CONFIG (unreadable file,
+ * command failed or exited non-zero, empty or oversized secret); the
+ * secret's bytes never appear in the error.  SX_INTERNAL on fork/memory.
+ */
+int conf_read_secret(const struct account *, char **secret, struct sx_err *);
+
+/* Wipe and free a secret from conf_read_secret (NULL is fine). */
+void conf_secret_free(char *);
+
+/* Free every string of the account (wiping the password) and zero it. */
+void conf_account_free(struct account *);
+
+/*
+ * --dump-config: print the effective account, one "key value # origin"
+ * line per key, origins being "FILE:LINE", "env SMTPS_SEND_X",
+ * "argv --host" or "default"; the password is printed as ********.
+ * Returns 0, or -1 when writing failed (errno set).
+ */
+int conf_dump(FILE *, const struct account *);
+
+/*
+ * Where the account's value of key came from, written to buf (as in
+ * conf_dump).  Returns buf, or NULL for an unknown key.
+ */
+const char *conf_origin(const struct account *, const char *key, char *buf, size_t bufsz);
+
+/* "starttls", "implicit", "opportunistic", "off" (for diagnostics). */
+const char *conf_tls_name(enum tls_mode);
+
+#endif

@@ -1,0 +1,174 @@
+/* diag.c — stage lines, transcript and failure report (see diag.h). */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "net/conn.h"
+#include "core/diag.h"
+
+void
+diag_init(struct diag *d, FILE *out, int verbose, int json)
+{
+	memset(d, 0, sizeof(*d));
+	d->out = out;
+	d->verbose = json && verbose < 1 ? 1 : verbose;
+	d->json = json;
+	d->t0_ms = conn_now_ms();
+}
+
+/* Print s as a JSON string (quotes included); s is already printable ASCII. */
+static void
+diag_json_string(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(fp, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			fprintf(fp, "\\u%04x", ch);
+		else
+			fputc(ch, fp);
+	}
+	fputc('"', fp);
+}
+
+static void
+diag_emit(struct diag *d, const char *event, enum sx_stage st, const char *msg)
+{
+	long long t = (long long)(conn_now_ms() - d->t0_ms);
+
+	if (d->json) {
+		fprintf(d->out, "{\"t_ms\":%lld,\"event\":\"%s\",\"stage\":\"%s\",\"msg\":", t,
+		    event, sx_stage_name(st));
+		diag_json_string(d->out, msg);
+		fputs("}\n", d->out);
+	} else if (strcmp(event, "stage") == 0) {
+		fprintf(d->out, "smtps-send: [%5lld ms] %s: %s\n", t, sx_stage_name(st), msg);
+	} else {
+		fprintf(d->out, "smtps-send:            %s\n", msg);
+	}
+	fflush(d->out);
+}
+
+void
+diag_stage(struct diag *d, enum sx_stage st, const char *fmt, ...)
+{
+	char buf[1024], clean[1024];
+	va_list ap;
+
+	if (d == NULL || d->verbose < 1)
+		return;
+	diag_wire_flush(d);
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sx_sanitize(clean, sizeof(clean), buf, strlen(buf), 0);
+	diag_emit(d, "stage", st, clean);
+}
+
+static void
+diag_wire_line(struct diag *d, int dir)
+{
+	char clean[DIAG_WIRE_LINE + 32];
+	size_t n = d->wire_len[dir];
+
+	if (n == 0 && !d->wire_secret[dir])
+		return;
+	if (n > 0 && d->wire[dir][n - 1] == '\r')
+		n--;
+	if (d->wire_secret[dir]) {
+		/* Keep the command word ("AUTH PLAIN") and mask everything else. */
+		size_t keep = 0, words = 0;
+
+		while (keep < n && words < 2) {
+			if (d->wire[dir][keep] == ' ')
+				words++;
+			if (words < 2)
+				keep++;
+		}
+		if (strncmp(d->wire[dir], "AUTH ", 5) != 0)
+			keep = 0;
+		sx_sanitize(clean, sizeof(clean), d->wire[dir], keep, 0);
+		strlcat(clean, keep > 0 ? " ********" : "********", sizeof(clean));
+	} else {
+		sx_sanitize(clean, sizeof(clean), d->wire[dir], n, 0);
+		if (d->wire_cut[dir])
+			strlcat(clean, "[…]", sizeof(clean));
+	}
+	{
+		char msg[DIAG_WIRE_LINE + 64];
+
+		snprintf(msg, sizeof(msg), "%s %s", dir == DIAG_WIRE_IN ? "<-" : "->", clean);
+		diag_emit(d, dir == DIAG_WIRE_IN ? "recv" : "send", STAGE_NONE, msg);
+	}
+	d->wire_len[dir] = 0;
+	d->wire_secret[dir] = 0;
+	d->wire_cut[dir] = 0;
+}
+
+void
+diag_wire(struct diag *d, enum diag_wire_dir dir, const void *buf, size_t len, int secret)
+{
+	const char *p = buf;
+	size_t i;
+
+	if (d == NULL || d->verbose < 2 || d->quiet_wire)
+		return;
+	if (secret)
+		d->wire_secret[dir] = 1;
+	for (i = 0; i < len; i++) {
+		if (p[i] == '\n') {
+			diag_wire_line(d, (int)dir);
+			continue;
+		}
+		if (d->wire_len[dir] < DIAG_WIRE_LINE - 1)
+			d->wire[dir][d->wire_len[dir]++] = p[i];
+		else
+			d->wire_cut[dir] = 1;
+	}
+}
+
+void
+diag_wire_flush(struct diag *d)
+{
+	if (d == NULL)
+		return;
+	diag_wire_line(d, DIAG_WIRE_IN);
+	diag_wire_line(d, DIAG_WIRE_OUT);
+}
+
+void
+diag_report_failure(struct diag *d, const struct sx_err *e, const char *context)
+{
+	const char *p, *nl;
+
+	diag_wire_flush(d);
+	if (d->json) {
+		diag_emit(d, "error", e->stage, e->detail);
+		if (e->reply[0] != '\0')
+			diag_emit(d, "reply", e->stage, e->reply);
+		if (e->hint[0] != '\0')
+			diag_emit(d, "hint", e->stage, e->hint);
+		if (context != NULL && context[0] != '\0')
+			diag_emit(d, "context", e->stage, context);
+		return;
+	}
+	fprintf(d->out, "smtps-send: %s: %s\n", sx_stage_name(e->stage), e->detail);
+	for (p = e->reply; *p != '\0'; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (nl == NULL) {
+			fprintf(d->out, "smtps-send: server said: %s\n", p);
+			break;
+		}
+		fprintf(d->out, "smtps-send: server said: %.*s\n", (int)(nl - p), p);
+	}
+	if (e->hint[0] != '\0')
+		fprintf(d->out, "smtps-send: hint: %s\n", e->hint);
+	if (context != NULL && context[0] != '\0')
+		fprintf(d->out, "smtps-send: %s\n", context);
+	fflush(d->out);
+}

@@ -1,0 +1,51 @@
+/*
+ * diag.h — what the user sees on stderr: one line per stage with elapsed
+ * milliseconds under -v, the wire transcript under -vv (secrets masked),
+ * the same events as JSON lines with --diag-format=json, and the failure
+ * report.  Quiet when verbose is 0, except diag_report_failure().
+ */
+#ifndef SX_DIAG_H
+#define SX_DIAG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+
+enum diag_wire_dir { DIAG_WIRE_IN, DIAG_WIRE_OUT };
+
+#define DIAG_WIRE_LINE 512
+
+struct diag {
+	FILE *out;
+	int verbose; /* 0 quiet, 1 stages, 2 transcript */
+	int json;
+	int64_t t0_ms;
+	int quiet_wire; /* body bytes: count, do not echo */
+	/* Transcript line assembly per direction. */
+	char wire[2][DIAG_WIRE_LINE];
+	size_t wire_len[2];
+	int wire_secret[2];
+	int wire_cut[2];
+};
+
+void diag_init(struct diag *, FILE *out, int verbose, int json);
+
+/* A stage event ("-v" line). */
+void diag_stage(struct diag *, enum sx_stage, const char *fmt, ...)
+    __attribute__((__format__(printf, 3, 4)));
+
+/* Bytes on the wire, for the -vv transcript; secret bytes are masked. */
+void diag_wire(struct diag *, enum diag_wire_dir, const void *buf, size_t len, int secret);
+
+/* Flush a partial transcript line (before a stage line, or at exit). */
+void diag_wire_flush(struct diag *);
+
+/*
+ * The failure report: "smtps-send: <stage>: <detail>", the server's reply
+ * lines, the hint, and the context line (e.g. where the message was kept).
+ */
+void diag_report_failure(struct diag *, const struct sx_err *, const char *context);
+
+#endif

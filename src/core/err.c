@@ -1,0 +1,148 @@
+/* err.c — error recording and the sysexits mapping (see err.h). */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "core/err.h"
+
+static const char *const stage_names[STAGE_LAST] = {
+    [STAGE_NONE] = "smtps-send",
+    [STAGE_ARGS] = "arguments",
+    [STAGE_CONFIG] = "config",
+    [STAGE_INTAKE] = "message",
+    [STAGE_RESOLVE] = "resolve",
+    [STAGE_CONNECT] = "connect",
+    [STAGE_TLS] = "tls",
+    [STAGE_GREETING] = "greeting",
+    [STAGE_EHLO] = "ehlo",
+    [STAGE_STARTTLS] = "starttls",
+    [STAGE_AUTH] = "auth",
+    [STAGE_MAIL] = "mail",
+    [STAGE_RCPT] = "rcpt",
+    [STAGE_DATA] = "data",
+    [STAGE_BODY] = "body",
+    [STAGE_EOM] = "end-of-data",
+    [STAGE_QUIT] = "quit",
+    [STAGE_QUEUE] = "queue",
+};
+
+const char *
+sx_stage_name(enum sx_stage st)
+{
+	if ((int)st < 0 || st >= STAGE_LAST || stage_names[st] == NULL)
+		return "?";
+	return stage_names[st];
+}
+
+void
+sx_sanitize(char *dst, size_t dstsz, const char *src, size_t srclen, int keep_nl)
+{
+	size_t i, n = 0;
+
+	if (dstsz == 0)
+		return;
+	for (i = 0; i < srclen && n + 1 < dstsz; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if ((c >= 0x20 && c < 0x7f) || (keep_nl && c == '\n'))
+			dst[n++] = (char)c;
+		else if (c == '\t')
+			dst[n++] = ' ';
+		else
+			dst[n++] = '?';
+	}
+	dst[n] = '\0';
+}
+
+void
+sx_clear(struct sx_err *e)
+{
+	memset(e, 0, sizeof(*e));
+}
+
+int
+sx_fail(struct sx_err *e, enum sx_class cls, enum sx_stage st, const char *fmt, ...)
+{
+	char buf[SX_DETAIL_MAX];
+	va_list ap;
+
+	if (e == NULL || e->cls != SX_OK)
+		return -1;
+	e->cls = cls;
+	e->stage = st;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sx_sanitize(e->detail, sizeof(e->detail), buf, strlen(buf), 0);
+	return -1;
+}
+
+void
+sx_hint(struct sx_err *e, const char *fmt, ...)
+{
+	char buf[SX_DETAIL_MAX];
+	va_list ap;
+
+	if (e == NULL || e->cls == SX_OK)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sx_sanitize(e->hint, sizeof(e->hint), buf, strlen(buf), 0);
+}
+
+void
+sx_set_reply(struct sx_err *e, int code, const char *enhanced, const char *text)
+{
+	if (e == NULL)
+		return;
+	e->reply_code = code;
+	if (enhanced != NULL)
+		sx_sanitize(e->enhanced, sizeof(e->enhanced), enhanced, strlen(enhanced), 0);
+	if (text != NULL)
+		sx_sanitize(e->reply, sizeof(e->reply), text, strlen(text), 1);
+}
+
+int
+sx_is_temporary(const struct sx_err *e)
+{
+	return e->cls == SX_TEMP;
+}
+
+int
+sx_exitcode(const struct sx_err *e)
+{
+	switch (e->cls) {
+	case SX_OK:
+		return 0;
+	case SX_USAGE:
+		return EX_USAGE;
+	case SX_CONFIG:
+		return EX_CONFIG;
+	case SX_DATA:
+		return EX_DATAERR;
+	case SX_NOHOST:
+		return EX_NOHOST;
+	case SX_TEMP:
+		return EX_TEMPFAIL;
+	case SX_PERM:
+		return EX_UNAVAILABLE;
+	case SX_NOUSER:
+		return EX_NOUSER;
+	case SX_PROTO:
+		return EX_PROTOCOL;
+	case SX_AUTH:
+		return EX_NOPERM;
+	case SX_TLS:
+		/* Retrying will not fix a bad certificate or a missing STARTTLS. */
+		return EX_UNAVAILABLE;
+	case SX_LOCALIO:
+		return EX_IOERR;
+	case SX_INTERNAL:
+		return EX_SOFTWARE;
+	}
+	return EX_SOFTWARE;
+}

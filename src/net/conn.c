@@ -1,0 +1,248 @@
+/* conn.c — line reader, output buffer and deadlines over a backend (see conn.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net/conn.h"
+#include "core/diag.h"
+
+int64_t
+conn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+conn_init(struct conn *c, const struct conn_ops *ops, void *ctx, int timeout_ms, struct diag *d)
+{
+	memset(c, 0, sizeof(*c));
+	c->ops = ops;
+	c->ctx = ctx;
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : 60000;
+	c->diag = d;
+}
+
+static int64_t
+conn_deadline(const struct conn *c)
+{
+	return conn_now_ms() + c->timeout_ms;
+}
+
+/* Backends do not know the stage; name it, and say how long we waited. */
+static int
+conn_failed(struct conn *c, struct sx_err *e)
+{
+	if (e->stage == STAGE_NONE)
+		e->stage = c->stage;
+	if (e->sys_errno == ETIMEDOUT)
+		snprintf(e->detail, sizeof(e->detail), "no answer from the server within %d s",
+		    c->timeout_ms / 1000);
+	return -1;
+}
+
+void
+conn_reply_begin(struct conn *c)
+{
+	c->reply_deadline = conn_deadline(c);
+}
+
+void
+conn_reply_end(struct conn *c)
+{
+	c->reply_deadline = 0;
+}
+
+size_t
+conn_pending(const struct conn *c)
+{
+	return c->in_end - c->in_start;
+}
+
+static int
+conn_tls_verify(struct conn *c, struct sx_err *e)
+{
+	if (!c->tls_unverified)
+		return 0;
+	c->tls_unverified = 0;
+	if (c->ops->tls_verify(c->ctx, e) == -1) {
+		c->broken = 1;
+		return conn_failed(c, e);
+	}
+	return 0;
+}
+
+/* Move unread bytes to the front and read more; 0, or -1 on EOF/error. */
+static int
+conn_fill(struct conn *c, int64_t deadline, struct sx_err *e)
+{
+	ssize_t n;
+
+	if (conn_tls_verify(c, e) == -1)
+		return -1;
+	if (c->in_start > 0) {
+		memmove(c->in, c->in + c->in_start, c->in_end - c->in_start);
+		c->in_end -= c->in_start;
+		c->in_start = 0;
+	}
+	if (c->eof)
+		return sx_fail(e, SX_TEMP, c->stage, "connection closed by server");
+	n = c->ops->read(c->ctx, c->in + c->in_end, sizeof(c->in) - c->in_end, deadline, e);
+	if (n < 0) {
+		/* After a read timeout the stream is intact: QUIT may still go out. */
+		if (e->sys_errno != ETIMEDOUT)
+			c->broken = 1;
+		return conn_failed(c, e);
+	}
+	if (n == 0) {
+		c->eof = 1;
+		return sx_fail(e, SX_TEMP, c->stage, "connection closed by server");
+	}
+	diag_wire(c->diag, DIAG_WIRE_IN, c->in + c->in_end, (size_t)n, 0);
+	c->in_end += (size_t)n;
+	return 0;
+}
+
+int
+conn_readline(struct conn *c, char *line, size_t linesz, size_t *lenp, struct sx_err *e)
+{
+	/* Inside a reply the whole reply shares one deadline (conn_reply_begin). */
+	int64_t deadline = c->reply_deadline != 0 ? c->reply_deadline : conn_deadline(c);
+
+	for (;;) {
+		char *start = c->in + c->in_start;
+		size_t avail = c->in_end - c->in_start;
+		char *nl = memchr(start, '\n', avail);
+
+		if (nl != NULL) {
+			size_t len = (size_t)(nl - start);
+
+			if (len > 0 && start[len - 1] == '\r')
+				len--;
+			if (len > CONN_LINE_MAX || len >= linesz)
+				return sx_fail(e, SX_PROTO, c->stage,
+				    "server reply line longer than %d bytes", CONN_LINE_MAX);
+			if (memchr(start, '\0', len) != NULL)
+				return sx_fail(
+				    e, SX_PROTO, c->stage, "server reply contains a NUL byte");
+			memcpy(line, start, len);
+			line[len] = '\0';
+			*lenp = len;
+			c->in_start += (size_t)(nl - start) + 1;
+			return 0;
+		}
+		if (avail > CONN_LINE_MAX + 1)
+			return sx_fail(e, SX_PROTO, c->stage,
+			    "server reply line longer than %d bytes", CONN_LINE_MAX);
+		if (conn_fill(c, deadline, e) == -1)
+			return -1;
+	}
+}
+
+int
+conn_flush(struct conn *c, struct sx_err *e)
+{
+	if (c->out_len > 0 && conn_tls_verify(c, e) == -1)
+		return -1;
+	return conn_flush_unverified(c, e);
+}
+
+int
+conn_flush_unverified(struct conn *c, struct sx_err *e)
+{
+	if (c->out_len == 0)
+		return 0;
+	if (c->broken)
+		return sx_fail(e, SX_TEMP, c->stage, "connection lost");
+	c->writes++;
+	if (c->ops->write(c->ctx, c->out, c->out_len, conn_deadline(c), e) == -1) {
+		c->broken = 1;
+		c->out_len = 0;
+		return conn_failed(c, e);
+	}
+	c->bytes_written += c->out_len;
+	c->out_len = 0;
+	return 0;
+}
+
+int
+conn_queue(struct conn *c, const void *buf, size_t len, int secret, struct sx_err *e)
+{
+	if (c->out_cap == 0) {
+		c->out = malloc(CONN_OUTBUF_SIZE);
+		if (c->out == NULL)
+			return sx_fail(e, SX_INTERNAL, c->stage, "out of memory");
+		c->out_cap = CONN_OUTBUF_SIZE;
+	}
+	diag_wire(c->diag, DIAG_WIRE_OUT, buf, len, secret);
+	while (len > 0) {
+		size_t n = c->out_cap - c->out_len;
+
+		if (n == 0) {
+			if (conn_flush(c, e) == -1)
+				return -1;
+			continue;
+		}
+		if (n > len)
+			n = len;
+		memcpy(c->out + c->out_len, buf, n);
+		c->out_len += n;
+		buf = (const char *)buf + n;
+		len -= n;
+	}
+	return 0;
+}
+
+int
+conn_tls_start(struct conn *c, struct sx_err *e)
+{
+	if (conn_pending(c) > 0) {
+		/* The stream can no longer be trusted: not even QUIT goes out (RFC 3207 4.1). */
+		c->broken = 1;
+		return sx_fail(e, SX_PROTO, c->stage,
+		    "server sent %zu bytes after the STARTTLS reply, before the TLS handshake "
+		    "(response injection?)",
+		    conn_pending(c));
+	}
+	if (conn_flush(c, e) == -1)
+		return -1;
+	if (c->ops->tls_start(c->ctx, conn_deadline(c), e) == -1) {
+		c->broken = 1;
+		return conn_failed(c, e);
+	}
+	c->tls_unverified = c->ops->tls_verify != NULL;
+	return 0;
+}
+
+void
+conn_tls_prepare(struct conn *c)
+{
+	if (c->ops->tls_prepare != NULL)
+		c->ops->tls_prepare(c->ctx);
+}
+
+int
+conn_is_tls(const struct conn *c)
+{
+	return c->ops->is_tls(c->ctx);
+}
+
+void
+conn_close(struct conn *c, int graceful)
+{
+	if (c->ops != NULL)
+		c->ops->close(c->ctx, graceful && !c->broken && !c->eof,
+		    conn_now_ms() + (c->timeout_ms < 5000 ? c->timeout_ms : 5000));
+	if (c->out != NULL)
+		explicit_bzero(c->out, c->out_cap);
+	free(c->out);
+	c->out = NULL;
+	c->out_cap = c->out_len = 0;
+	c->ops = NULL;
+}

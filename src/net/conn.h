@@ -1,0 +1,126 @@
+/*
+ * conn.h — the byte stream the SMTP session talks to.  A small vtable
+ * (socket with optional GnuTLS, or the scripted fake in the unit tests)
+ * under a bounded line reader and an output buffer that both live here, so
+ * line-length caps, the STARTTLS leftover check and write batching are the
+ * same code for TCP, TLS and the tests.
+ *
+ * Every wait has a deadline: the backend gets an absolute time in
+ * milliseconds (conn_now_ms() clock) and fails with SX_TEMP/ETIMEDOUT when
+ * it passes.
+ */
+#ifndef SX_CONN_H
+#define SX_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/err.h"
+
+struct diag;
+
+/* Longest reply line accepted (RFC 5321 says 512; real servers exceed it). */
+#define CONN_LINE_MAX 4096
+/* Read buffer: one maximal line plus room for what follows it. */
+#define CONN_INBUF_SIZE (2 * CONN_LINE_MAX)
+/* Output is written in records of at least this size when streaming. */
+#define CONN_OUTBUF_SIZE (64 * 1024)
+
+struct conn_ops {
+	/* > 0 bytes read, 0 on orderly EOF, -1 on error (e filled). */
+	ssize_t (*read)(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e);
+	/* Write all len bytes or fail: 0 or -1 (e filled). */
+	int (*write)(void *ctx, const void *buf, size_t len, int64_t deadline, struct sx_err *e);
+	/* Start TLS on the stream (implicit TLS or after STARTTLS): 0 or -1. */
+	int (*tls_start)(void *ctx, int64_t deadline, struct sx_err *e);
+	int (*is_tls)(void *ctx);
+	/* Close; graceful sends a TLS close_notify first (bounded by deadline). */
+	void (*close)(void *ctx, int graceful, int64_t deadline);
+	/*
+	 * Check the peer of a started TLS session (chain, name, dates, pin): 0,
+	 * or -1 with SX_TLS.  NULL: tls_start checked it already.
+	 */
+	int (*tls_verify)(void *ctx, struct sx_err *e);
+	/* Optional: build the TLS handshake's first flight now, send it in tls_start. */
+	void (*tls_prepare)(void *ctx);
+};
+
+struct conn {
+	const struct conn_ops *ops;
+	void *ctx;
+	int timeout_ms;         /* per wait */
+	int64_t reply_deadline; /* while reading one reply: its deadline, else 0 */
+	enum sx_stage stage;    /* stage named in errors */
+	struct diag *diag;      /* transcript (may be NULL) */
+	int eof;                /* peer closed the stream */
+	int broken;             /* I/O failed: nothing more may be sent */
+	int tls_unverified;     /* TLS up, peer not checked yet: see conn_tls_start */
+	char in[CONN_INBUF_SIZE];
+	size_t in_start, in_end;
+	char *out;
+	size_t out_len, out_cap;
+	size_t bytes_written; /* for diagnostics */
+	unsigned writes;      /* backend write calls, for diagnostics */
+};
+
+/* Monotonic clock in milliseconds. */
+int64_t conn_now_ms(void);
+
+void conn_init(struct conn *, const struct conn_ops *, void *ctx, int timeout_ms, struct diag *);
+
+/*
+ * Read one line (without CRLF; a bare LF also ends it) into line (size
+ * linesz > CONN_LINE_MAX), NUL-terminated.  -1: SX_TEMP on EOF or timeout,
+ * SX_PROTO when the line is longer than CONN_LINE_MAX or holds a NUL.
+ */
+int conn_readline(struct conn *, char *line, size_t linesz, size_t *len, struct sx_err *);
+
+/*
+ * One deadline for all the lines of a reply, so a server trickling
+ * continuation lines cannot hold us for a timeout per line.
+ */
+void conn_reply_begin(struct conn *);
+void conn_reply_end(struct conn *);
+
+/* Bytes received but not yet consumed by conn_readline(). */
+size_t conn_pending(const struct conn *);
+
+/*
+ * Queue bytes for sending (nothing is written until conn_flush, or the
+ * buffer exceeds CONN_OUTBUF_SIZE).  secret: the transcript masks them.
+ */
+int conn_queue(struct conn *, const void *, size_t, int secret, struct sx_err *);
+int conn_flush(struct conn *, struct sx_err *);
+
+/*
+ * conn_flush that may run ahead of the TLS peer check: only for the EHLO
+ * after a STARTTLS handshake, which repeats what already went out in
+ * cleartext.  Its reply is read only after the check.
+ */
+int conn_flush_unverified(struct conn *, struct sx_err *);
+
+/*
+ * Start TLS.  Refuses (SX_PROTO) when the server already sent bytes we have
+ * not read: after STARTTLS they would be cleartext injected ahead of the
+ * handshake (CVE-2011-0411 class).
+ *
+ * The peer check (ops->tls_verify) is left until the first read or write,
+ * so its CPU time overlaps the round trip that follows the handshake; no
+ * byte from the server is consumed and nothing is sent (but see
+ * conn_flush_unverified) before it passed.  After a failed check the
+ * stream is broken: not even QUIT goes out.
+ */
+int conn_tls_start(struct conn *, struct sx_err *);
+
+/*
+ * While STARTTLS's reply is on its way: prepare the handshake so that
+ * conn_tls_start only has to send it.  Nothing is sent.
+ */
+void conn_tls_prepare(struct conn *);
+int conn_is_tls(const struct conn *);
+
+/* Close and release the output buffer. */
+void conn_close(struct conn *, int graceful);
+
+#endif

@@ -1,0 +1,139 @@
+/* relay.c — connecting to the account's relay (see relay.h). */
+#include "config.h"
+
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "core/diag.h"
+#include "net/relay.h"
+
+static enum sasl_mech
+relay_mech(enum auth_mode m)
+{
+	return m == AUTH_MODE_PLAIN ? SASL_PLAIN : m == AUTH_MODE_LOGIN ? SASL_LOGIN : SASL_NONE;
+}
+
+void
+relay_start(struct relay *rl, const struct account *a, struct diag *d)
+{
+	sx_clear(&rl->early_err);
+	rl->early = 1;
+	sock_connect_start(&rl->sk, a->host, a->port, d, &rl->early_err);
+}
+
+/*
+ * Finish relay_start's set-up, or start afresh when there was none or it
+ * went stale; with implicit TLS the ClientHello is built while the connect
+ * is under way.
+ */
+static int
+relay_sock(
+    struct relay *rl, const struct account *a, int timeout_ms, struct diag *d, struct sx_err *e)
+{
+	int started = 0;
+
+	if (rl->early) {
+		rl->early = 0;
+		if (rl->early_err.cls != SX_OK) {
+			*e = rl->early_err;
+			return -1;
+		}
+		if (conn_now_ms() - rl->sk.started <= RELAY_EARLY_MAX_MS)
+			started = 1;
+		else
+			sock_connect_abandon(&rl->sk);
+	}
+	if (!started && sock_connect_start(&rl->sk, a->host, a->port, d, e) == -1)
+		return -1;
+	rl->sk.tc = a->tls != TLS_MODE_OFF ? &rl->tc : NULL;
+	if (a->tls == TLS_MODE_IMPLICIT)
+		sock_tls_prime(&rl->sk);
+	return sock_connect_finish(&rl->sk, timeout_ms, e);
+}
+
+int
+relay_connect(struct relay *rl, const struct account *a, const struct relay_opts *o, struct diag *d,
+    struct sx_err *e)
+{
+	int timeout_ms = (a->timeout > 0 ? a->timeout : 60) * 1000;
+
+	memset(&rl->tp, 0, sizeof(rl->tp));
+	memset(&rl->tc, 0, sizeof(rl->tc));
+	memset(&rl->sp, 0, sizeof(rl->sp));
+	rl->diag = d;
+	rl->connected = 0;
+	rl->tp.host = a->host;
+	rl->tp.trust_file = a->tls_trust_file;
+	rl->tp.certcheck = a->tls_certcheck;
+	rl->tp.fingerprint = a->tls_fingerprint;
+	rl->tp.cert_file = a->tls_cert_file;
+	rl->tp.key_file = a->tls_key_file;
+	rl->tp.priorities = a->tls_priorities;
+	if (a->tls_resume) {
+		char dir[4096];
+
+		/* No state directory: no resumption, nothing else changes. */
+		if (tlscache_dir(dir, sizeof(dir)) == 0 &&
+		    tlscache_path(
+			dir, &rl->tp, a->port, rl->session_file, sizeof(rl->session_file)) == 0)
+			rl->tp.session_file = rl->session_file;
+	}
+
+	rl->sp.host = a->host;
+	rl->sp.port = a->port;
+	rl->sp.tls = a->tls;
+	rl->sp.ehlo_name = a->domain != NULL ? a->domain : o->hostname;
+	rl->sp.auth_cleartext = a->auth_cleartext;
+	rl->sp.allow_partial = a->allow_partial;
+	rl->sp.allow_8bit = a->allow_8bit;
+	rl->sp.mech = relay_mech(a->auth);
+	rl->sp.dsn_notify = o->dsn_notify;
+	rl->sp.dsn_ret = o->dsn_ret;
+	rl->sp.dsn_envid = o->dsn_envid;
+	if (a->auth != AUTH_MODE_OFF && a->user != NULL) {
+		rl->sp.user = a->user;
+		/* No core dump may carry the secret. */
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		if (rl->secret == NULL && conf_read_secret(a, &rl->secret, e) == -1)
+			return -1;
+		rl->sp.secret = rl->secret;
+	}
+	if (a->tls != TLS_MODE_OFF && tls_client_init(&rl->tc, &rl->tp, e) == -1)
+		goto fail;
+	if (relay_sock(rl, a, timeout_ms, d, e) == -1)
+		goto fail;
+	conn_init(&rl->c, &sock_ops, &rl->sk, timeout_ms, d);
+	rl->connected = 1;
+	return 0;
+fail:
+	if (rl->early) {
+		rl->early = 0;
+		sock_connect_abandon(&rl->sk);
+	}
+	tls_client_free(&rl->tc);
+	return -1;
+}
+
+void
+relay_disconnect(struct relay *rl)
+{
+	if (rl->connected) {
+		conn_close(&rl->c, 1);
+		diag_stage(rl->diag, STAGE_QUIT, "closed (%zu bytes in %u writes)",
+		    rl->c.bytes_written, rl->c.writes);
+		rl->connected = 0;
+	}
+	if (rl->early) {
+		rl->early = 0;
+		sock_connect_abandon(&rl->sk);
+	}
+	tls_client_free(&rl->tc);
+}
+
+void
+relay_free(struct relay *rl)
+{
+	relay_disconnect(rl);
+	conf_secret_free(rl->secret);
+	rl->secret = NULL;
+}

@@ -1,0 +1,155 @@
+/* tlscache.c — TLS session tickets kept between runs (see tlscache.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gnutls/crypto.h>
+
+#include "store/spool.h"
+#include "net/tlscache.h"
+
+int
+tlscache_dir(char *buf, size_t sz)
+{
+	const char *base;
+	int n;
+
+	if ((base = getenv("XDG_STATE_HOME")) != NULL && base[0] == '/')
+		n = snprintf(buf, sz, "%s/smtps-send/tls", base);
+	else if (geteuid() == 0)
+		n = snprintf(buf, sz, "/var/lib/smtps-send/tls");
+	else if ((base = getenv("HOME")) != NULL && base[0] == '/')
+		n = snprintf(buf, sz, "%s/.local/state/smtps-send/tls", base);
+	else
+		return -1;
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+/* Length-prefixed, so no two different settings hash the same input. */
+static void
+tlscache_add(char *buf, size_t sz, size_t *len, const char *field)
+{
+	int n = snprintf(buf + *len, sz - *len, "%zu:%s;",
+	    field != NULL ? strlen(field) : (size_t)0, field != NULL ? field : "");
+
+	if (n > 0)
+		*len += (size_t)n < sz - *len ? (size_t)n : sz - *len - 1;
+}
+
+int
+tlscache_path(const char *dir, const struct tls_params *p, unsigned port, char *buf, size_t sz)
+{
+	char in[4096], portstr[16];
+	unsigned char md[32];
+	size_t len = 0, i;
+	int n;
+
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	tlscache_add(in, sizeof(in), &len, p->host);
+	tlscache_add(in, sizeof(in), &len, portstr);
+	tlscache_add(in, sizeof(in), &len, p->trust_file != NULL ? p->trust_file : "(system)");
+	tlscache_add(in, sizeof(in), &len, p->certcheck ? "check" : "nocheck");
+	tlscache_add(in, sizeof(in), &len, p->fingerprint);
+	tlscache_add(in, sizeof(in), &len, p->cert_file);
+	tlscache_add(in, sizeof(in), &len, p->key_file);
+	tlscache_add(in, sizeof(in), &len, p->priorities);
+	if (len >= sizeof(in) - 1 || gnutls_hash_fast(GNUTLS_DIG_SHA256, in, len, md) < 0)
+		return -1;
+	n = snprintf(buf, sz, "%s/", dir);
+	if (n < 0 || (size_t)n + 2 * sizeof(md) >= sz)
+		return -1;
+	for (i = 0; i < sizeof(md); i++)
+		snprintf(buf + n + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+int
+tlscache_load(const char *path, gnutls_session_t s)
+{
+	struct stat sb;
+	unsigned char *buf;
+	gnutls_datum_t d;
+	size_t len = 0;
+	ssize_t n;
+	int fd, ok = 0;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return 0;
+	/* Ours alone, or not used: a ticket lets its holder resume as us. */
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
+	    (sb.st_mode & 077) != 0 || sb.st_size <= 0 || sb.st_size > TLSCACHE_MAX ||
+	    (buf = malloc((size_t)sb.st_size)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	while (
+	    len < (size_t)sb.st_size && ((n = read(fd, buf + len, (size_t)sb.st_size - len)) > 0 ||
+					    (n == -1 && errno == EINTR)))
+		if (n > 0)
+			len += (size_t)n;
+	close(fd);
+	/*
+	 * Kept for reuse: Postfix, for one, sends no new ticket on a resumed
+	 * session.  A fresh one replaces it when it comes (RFC 8446 C.4 prefers
+	 * single use, for unlinkability that one client's own relay has anyway).
+	 */
+	d.data = buf;
+	d.size = (unsigned)len;
+	if (len == (size_t)sb.st_size && gnutls_session_set_data(s, d.data, d.size) == 0)
+		ok = 1;
+	explicit_bzero(buf, len);
+	free(buf);
+	return ok;
+}
+
+/* The file's directory, made 0700 when missing. */
+static int
+tlscache_mkdirs(const char *path)
+{
+	char dir[4096];
+	char *slash;
+	struct sx_err ignored;
+
+	if (strlcpy(dir, path, sizeof(dir)) >= sizeof(dir) || (slash = strrchr(dir, '/')) == NULL)
+		return -1;
+	*slash = '\0';
+	sx_clear(&ignored);
+	return spool_mkdirs(dir, "ticket", &ignored, STAGE_TLS);
+}
+
+void
+tlscache_store(const char *path, gnutls_session_t s)
+{
+	gnutls_datum_t d = {NULL, 0};
+	char tmp[4200];
+	int fd, ok;
+
+	/* Without a ticket in hand, get_data2 would wait for one. */
+	if (gnutls_protocol_get_version(s) != GNUTLS_TLS1_3 ||
+	    (gnutls_session_get_flags(s) & GNUTLS_SFLAGS_SESSION_TICKET) == 0)
+		return;
+	if (gnutls_session_get_data2(s, &d) < 0)
+		return;
+	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof(tmp) ||
+	    tlscache_mkdirs(path) == -1 ||
+	    (fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+		goto out;
+	ok = write(fd, d.data, d.size) == (ssize_t)d.size;
+	if (close(fd) == -1 || !ok || rename(tmp, path) == -1)
+		unlink(tmp);
+out:
+	explicit_bzero(d.data, d.size);
+	gnutls_free(d.data);
+}
+
+void
+tlscache_forget(const char *path)
+{
+	unlink(path);
+}

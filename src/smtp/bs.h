@@ -1,0 +1,91 @@
+/*
+ * bs.h — "smtps-send -bs": the server side of SMTP (RFC 5321) on a file
+ * descriptor and a stdio stream, for local callers that speak SMTP to
+ * sendmail (Symfony Mailer's SendmailTransport, Laravel).
+ *
+ * One relay session serves the whole caller session (opened at the first
+ * MAIL, kept open across messages): MAIL and each RCPT are forwarded as
+ * they come and the caller gets the relay's own reply, so a recipient the
+ * relay refuses is refused at RCPT.  The data is read to a raw spool file,
+ * run through msg_intake (the same header processing as a message on
+ * stdin) and sent in the open transaction; the reply to the end of data is
+ * the relay's verdict.  When no relay session can be had, messages are
+ * still taken and kept in the queue, and the reply to the end of data
+ * says so (see smtps-send(1)).
+ *
+ * Everything the caller sends is bounded: command lines (BS_CMD_MAX, and
+ * BS_ADDR_CMD_MAX for MAIL and RCPT, whose parameters and UTF-8 addresses
+ * need more room), recipients per message (BS_MAX_RCPTS), the message size
+ * (the SIZE advertised), errors in a row (BS_MAX_ERRORS) and idle time.
+ * No byte of a command can reach the relay except an address that passed
+ * addr_check_mailbox.
+ */
+#ifndef SX_BS_H
+#define SX_BS_H
+
+#include <stdio.h>
+
+#include "core/err.h"
+#include "msg/message.h"
+#include "smtp/smtp.h"
+
+#define BS_CMD_MAX      512             /* octets with CRLF, RFC 5321 4.5.3.1.4 */
+#define BS_ADDR_CMD_MAX 1024            /* MAIL and RCPT, with parameters */
+#define BS_MAX_RCPTS    1000            /* per message; RFC 5321 asks for >= 100 */
+#define BS_MAX_ERRORS   50              /* bad commands in a row before 421 */
+#define BS_SIZE_DEFAULT (64ULL << 20)   /* SIZE when the relay's is not known */
+#define BS_IDLE_DEFAULT (5 * 60 * 1000) /* ms; RFC 5321 4.5.3.2.7 */
+
+struct bs_relay {
+	/*
+	 * Start a transaction: open the relay session first when none is
+	 * usable, then MAIL with m's from (after -f), size and flags.
+	 * 0: accepted; 1: refused, r holds the relay's reply for the caller;
+	 * -1: no relay (e says why): the message is taken and kept instead.
+	 * *size_limit: the relay's SIZE, when it announced one.
+	 */
+	int (*mail)(void *arg, const struct smtp_message *m, struct smtp_reply *r,
+	    unsigned long long *size_limit, struct sx_err *e);
+	/* RCPT in the open transaction; returns as mail. */
+	int (*rcpt)(void *arg, const char *rcpt, struct smtp_reply *r, struct sx_err *e);
+	/*
+	 * The message env after intake (its spool at env->spool_path, its
+	 * recipients those the relay accepted).  cause NULL: send it in the
+	 * open transaction; else no relay took the transaction (cause says
+	 * why) and the message is only kept.  0 when the relay accepted it
+	 * (*final holds its reply; the callback has removed the spool and any
+	 * queue entry of it, as the queue policy is main.c's), else -1 with e
+	 * filled (e->reply_code and e->reply when the relay refused) and the
+	 * spool still at env->spool_path, which the reply names.  Either way
+	 * no transaction is left open.
+	 */
+	int (*data)(void *arg, const struct msg_envelope *env, const struct sx_err *cause,
+	    struct smtp_reply *final, struct sx_err *e);
+	/* Abandon the open transaction (RSET upstream). */
+	void (*rset)(void *arg);
+	/* The caller's session ended: close the relay session (QUIT). */
+	void (*close)(void *arg);
+	void *arg;
+	/*
+	 * Intake policy (spool_dir, hostname, account from, aliases…).  Its
+	 * envelope_from is -f: when set it replaces every MAIL FROM; argv
+	 * recipients, -t and -i do not apply and are ignored.
+	 */
+	const struct msg_policy *pol;
+	const char *hostname;        /* in the greeting and EHLO reply */
+	unsigned long long max_size; /* SIZE; 0: BS_SIZE_DEFAULT */
+	int idle_ms;                 /* wait for the caller; 0: BS_IDLE_DEFAULT */
+};
+
+/*
+ * Serve one SMTP session: read commands from in_fd, write replies to out
+ * (flushed whenever no more input is pending, so pipelined commands get
+ * their replies in one batch).  0 after QUIT or end of input between
+ * messages; -1 with SX_TEMP (input ended inside DATA: nothing was sent, or
+ * the caller was idle too long) or SX_LOCALIO (reading or writing failed).
+ * A message the relay did not accept is kept in the spool directory and
+ * the reply names it.
+ */
+int bs_run(int in_fd, FILE *out, const struct bs_relay *, struct sx_err *);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * smtp.h — the SMTP client protocol: reply parser (multi-line, enhanced
+ * status codes), capabilities, a command writer that refuses CR/LF/NUL in
+ * arguments, and the session driver from greeting to QUIT.
+ *
+ * The session talks only to struct conn, so the unit tests drive it with a
+ * scripted transport.  Errors follow err.h; the stage is always set.
+ */
+#ifndef SX_SMTP_H
+#define SX_SMTP_H
+
+#include <stddef.h>
+
+#include "config/conf.h"
+#include "net/conn.h"
+#include "core/err.h"
+#include "smtp/sasl.h"
+
+/* Most lines one reply may have (EHLO answers have ~20). */
+#define SMTP_REPLY_MAX_LINES 256
+
+struct smtp_reply {
+	int code;
+	char enhanced[16];       /* "2.1.5", or "" */
+	char text[SX_REPLY_MAX]; /* the lines' text without codes, joined by '\n' */
+	size_t nlines;
+};
+
+struct smtp_caps {
+	int esmtp; /* EHLO answered (else HELO) */
+	int starttls;
+	int pipelining;
+	int eightbitmime;
+	int smtputf8;
+	int enhancedstatuscodes;
+	int chunking;
+	int dsn;
+	int size_offered;
+	unsigned long long size; /* 0: no limit announced */
+	int auth;                /* any AUTH line */
+	int auth_plain;
+	int auth_login;
+	char auth_list[128]; /* mechanisms as offered, for diagnostics */
+};
+
+/* Session inputs (from the account and the command line). */
+struct smtp_params {
+	const char *host; /* for messages */
+	unsigned port;
+	enum tls_mode tls; /* TLS_MODE_DEFAULT is resolved by the caller */
+	const char *ehlo_name;
+	const char *user; /* NULL: no AUTH */
+	const char *secret;
+	enum sasl_mech mech;    /* SASL_NONE: best offered */
+	int auth_cleartext;     /* AUTH allowed without TLS (tls off only) */
+	int allow_partial;      /* send to the accepted recipients when some are refused */
+	int allow_8bit;         /* 8-bit body to a server without 8BITMIME */
+	int check_only;         /* --check: stop after AUTH */
+	const char *dsn_notify; /* -N, used only when DSN is offered */
+	const char *dsn_ret;    /* -R */
+	const char *dsn_envid;  /* -V */
+};
+
+/* What the message brings to the session. */
+struct smtp_message {
+	const char *from; /* "" for the null sender */
+	char *const *rcpts;
+	size_t nrcpts;
+	int body_8bit;
+	int needs_smtputf8;
+	unsigned long long size; /* with CRLF line endings */
+	int body_fd;             /* spool, read from its current offset */
+};
+
+struct smtp_rcpt_result {
+	int code;
+	char text[256]; /* sanitised first line */
+};
+
+struct smtp_result {
+	struct smtp_caps caps;
+	enum sasl_mech mech;           /* mechanism used, SASL_NONE when none */
+	struct smtp_rcpt_result *rcpt; /* one per recipient (free with smtp_result_free) */
+	size_t naccepted;
+	struct smtp_reply final;       /* reply to the end of data (queue id) */
+	unsigned long long body_bytes; /* bytes of DATA sent */
+};
+
+/*
+ * Parse one reply line ("250-text", "250 text", "250").  *last is 1 on the
+ * final line.  -1 when the line is not a reply line.
+ */
+int smtp_parse_reply_line(const char *line, size_t len, int *code, int *last, const char **text);
+
+/*
+ * Read one complete reply: bounded line length (conn) and line count, the
+ * same code on every line.  -1 with SX_PROTO (malformed) or SX_TEMP (lost).
+ */
+int smtp_read_reply(struct conn *, struct smtp_reply *, struct sx_err *);
+
+/* Describe caps in one line (for -v and --check); returns buf. */
+char *smtp_caps_describe(const struct smtp_caps *, char *buf, size_t sz);
+
+/* Fill caps from an EHLO reply (clears caps first). */
+void smtp_caps_parse(const struct smtp_reply *, struct smtp_caps *);
+
+/*
+ * Queue one command (CRLF added).  -1 with SX_DATA when the formatted
+ * command contains CR, LF or NUL — nothing from input may split a command.
+ * secret: masked in the transcript.
+ */
+int smtp_cmd(struct conn *, int secret, struct sx_err *, const char *fmt, ...)
+    __attribute__((__format__(printf, 4, 5)));
+
+/*
+ * Run one session on a connected conn: [implicit TLS] greeting, EHLO,
+ * [STARTTLS, EHLO], [AUTH], and unless check_only MAIL, RCPT…, DATA, body,
+ * end of data, QUIT.  Every path after the greeting ends with QUIT unless
+ * the connection is lost or inside DATA (where QUIT would be message text).
+ * msg may be NULL with check_only.  0 on acceptance, else -1.
+ */
+int smtp_session(struct conn *, const struct smtp_params *, const struct smtp_message *,
+    struct smtp_result *, struct sx_err *);
+
+void smtp_result_free(struct smtp_result *);
+
+/*
+ * The same session one command at a time, for a caller that speaks SMTP
+ * itself (-bs): open (greeting, EHLO, STARTTLS, AUTH), then per message
+ * mail → rcpt… → data (DATA, lockstep) or rset, and close (QUIT).  Each
+ * step fills *r with the relay's reply and returns 0 when it was accepted,
+ * else -1 with e filled (4xx SX_TEMP, 5xx SX_PERM, lost SX_TEMP, malformed
+ * SX_PROTO).  After a refusal the session stays usable; after a lost or
+ * malformed exchange smtp_client_usable() is 0 and only close is left.
+ */
+struct smtp_client;
+
+struct smtp_client *smtp_client_open(
+    struct conn *, const struct smtp_params *, struct smtp_result *, struct sx_err *);
+/* m: from, size and the 8-bit/SMTPUTF8 flags (recipients and body unused). */
+int smtp_client_mail(
+    struct smtp_client *, const struct smtp_message *m, struct smtp_reply *r, struct sx_err *);
+int smtp_client_rcpt(struct smtp_client *, const char *rcpt, struct smtp_reply *r, struct sx_err *);
+/* The body from body_fd (spool format, see message.h); *final: the relay's last reply. */
+int smtp_client_data(struct smtp_client *, int body_fd, struct smtp_reply *final, struct sx_err *);
+int smtp_client_rset(struct smtp_client *, struct sx_err *);
+int smtp_client_usable(const struct smtp_client *);
+void smtp_client_close(struct smtp_client *, int ok);
+
+#endif

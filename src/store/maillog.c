@@ -1,0 +1,117 @@
+/* maillog.c — the per-attempt log line (see maillog.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/maillog.h"
+
+/* Append "key=value" with the value sanitised and quoted when it has spaces. */
+static void
+maillog_kv(char *buf, size_t sz, const char *key, const char *val)
+{
+	char clean[1024];
+	size_t n = strlen(buf);
+
+	sx_sanitize(clean, sizeof(clean), val, strlen(val), 0);
+	snprintf(buf + n, sz - n, "%s%s=%s%s%s", n > 0 ? " " : "", key,
+	    strchr(clean, ' ') != NULL || clean[0] == '\0' ? "'" : "", clean,
+	    strchr(clean, ' ') != NULL || clean[0] == '\0' ? "'" : "");
+}
+
+char *
+maillog_format(const struct account *a, const struct maillog_entry *le, char *buf, size_t sz)
+{
+	char tmp[1024];
+	size_t i;
+
+	buf[0] = '\0';
+	maillog_kv(buf, sz, "account", a->name != NULL ? a->name : "default");
+	maillog_kv(buf, sz, "host", a->host != NULL ? a->host : "");
+	snprintf(tmp, sizeof(tmp), "%u", a->port);
+	maillog_kv(buf, sz, "port", tmp);
+	maillog_kv(buf, sz, "tls", conf_tls_name(a->tls));
+	maillog_kv(buf, sz, "user", a->user != NULL ? a->user : "");
+	maillog_kv(buf, sz, "from", le->from != NULL ? le->from : "");
+	tmp[0] = '\0';
+	for (i = 0; i < le->nrcpts; i++) {
+		if (i > 0)
+			strlcat(tmp, ",", sizeof(tmp));
+		strlcat(tmp, le->rcpts[i], sizeof(tmp));
+	}
+	maillog_kv(buf, sz, "recipients", tmp);
+	snprintf(tmp, sizeof(tmp), "%llu", le->size);
+	maillog_kv(buf, sz, "mailsize", tmp);
+	snprintf(tmp, sizeof(tmp), "%ld", le->duration_ms);
+	maillog_kv(buf, sz, "duration_ms", tmp);
+	if (le->reply_code > 0) {
+		snprintf(tmp, sizeof(tmp), "%d", le->reply_code);
+		maillog_kv(buf, sz, "smtpstatus", tmp);
+	}
+	if (le->reply != NULL && le->reply[0] != '\0') {
+		/* The first line of the reply is the part worth keeping (queue id). */
+		snprintf(tmp, sizeof(tmp), "%.*s", (int)strcspn(le->reply, "\n"), le->reply);
+		maillog_kv(buf, sz, "smtpmsg", tmp);
+	}
+	if (le->err == NULL) {
+		maillog_kv(buf, sz, "result", "sent");
+	} else {
+		maillog_kv(
+		    buf, sz, "result", le->kept != NULL && le->will_retry ? "queued" : "failed");
+		maillog_kv(buf, sz, "stage", sx_stage_name(le->err->stage));
+		maillog_kv(buf, sz, "errormsg", le->err->detail);
+		snprintf(tmp, sizeof(tmp), "%d", sx_exitcode(le->err));
+		maillog_kv(buf, sz, "exitcode", tmp);
+		if (le->kept != NULL)
+			maillog_kv(buf, sz, "kept", le->kept);
+	}
+	return buf;
+}
+
+void
+maillog_write(const struct account *a, const struct maillog_entry *le)
+{
+	char line[4096];
+
+	if (!a->syslog && a->logfile == NULL)
+		return;
+	maillog_format(a, le, line, sizeof(line));
+	if (a->syslog) {
+		openlog("smtps-send", LOG_PID, a->syslog_facility);
+		syslog(le->err == NULL ? LOG_INFO : LOG_ERR, "%s", line);
+		closelog();
+	}
+	if (a->logfile != NULL) {
+		char stamp[64];
+		time_t now = time(NULL);
+		struct tm tm;
+		FILE *fp;
+		int fd;
+
+		if (strcmp(a->logfile, "-") == 0) {
+			fp = stdout;
+		} else {
+			fd = open(a->logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+			if (fd == -1 || (fp = fdopen(fd, "a")) == NULL) {
+				fprintf(stderr, "smtps-send: cannot write log file %s: %s\n",
+				    a->logfile, strerror(errno));
+				if (fd != -1)
+					close(fd);
+				return;
+			}
+		}
+		localtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%b %d %H:%M:%S", &tm);
+		fprintf(fp, "%s %s\n", stamp, line);
+		if (fp != stdout)
+			fclose(fp);
+		else
+			fflush(fp);
+	}
+}

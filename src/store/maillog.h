@@ -1,0 +1,36 @@
+/*
+ * maillog.h — one line per delivery attempt, to syslog (facility from the
+ * account, mail by default) and/or the account's logfile, modelled on
+ * msmtp's log line and carrying the duration too.  Never carries a secret.
+ */
+#ifndef SX_MAILLOG_H
+#define SX_MAILLOG_H
+
+#include <stddef.h>
+
+#include "config/conf.h"
+#include "core/err.h"
+
+struct maillog_entry {
+	const char *from;
+	char *const *rcpts;
+	size_t nrcpts;
+	unsigned long long size;
+	long duration_ms;
+	int reply_code;           /* the server's last reply (final reply on success) */
+	const char *reply;        /* its text (queue id on success), or NULL */
+	const struct sx_err *err; /* NULL on success */
+	const char *kept;         /* where the message was kept, or NULL */
+	int will_retry;           /* kept as deferred: -q or a later flush retries it */
+};
+
+/*
+ * Format the line (without time stamp) into buf.  Returns buf.  Exposed
+ * for the unit tests.
+ */
+char *maillog_format(const struct account *, const struct maillog_entry *, char *buf, size_t bufsz);
+
+/* Write the line where the account says; failures to log are ignored but said once on stderr. */
+void maillog_write(const struct account *, const struct maillog_entry *);
+
+#endif
