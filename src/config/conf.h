@@ -12,29 +12,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "config/modes.h"
 #include "core/err.h"
-
-enum tls_mode {
-	TLS_MODE_DEFAULT = 0, /* by port: implicit for 465, else starttls */
-	TLS_MODE_STARTTLS,
-	TLS_MODE_IMPLICIT,
-	TLS_MODE_OPPORTUNISTIC, /* STARTTLS when offered, else cleartext */
-	TLS_MODE_OFF
-};
-
-enum auth_mode {
-	AUTH_MODE_DEFAULT = 0, /* authenticate when a user is set: best offered mechanism */
-	AUTH_MODE_OFF,
-	AUTH_MODE_PLAIN,
-	AUTH_MODE_LOGIN
-};
-
-/* What to do with the From header (msmtp's set_from_header). */
-enum from_header_mode {
-	FROM_HEADER_KEEP = 0, /* auto: leave as is; add only when missing */
-	FROM_HEADER_REWRITE,  /* on: rewrite the address to the account's, keep the display name */
-	FROM_HEADER_OFF       /* off: never add or change a From header */
-};
 
 struct conf_src; /* where each value came from (for --dump-config); opaque */
 

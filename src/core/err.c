@@ -146,3 +146,56 @@ sx_exitcode(const struct sx_err *e)
 	}
 	return EX_SOFTWARE;
 }
+
+int
+sx_about_message(const struct sx_err *e)
+{
+	switch (e->cls) {
+	case SX_PERM:
+	case SX_NOUSER:
+	case SX_DATA:
+	case SX_USAGE:
+		break;
+	default:
+		return 0;
+	}
+	/* A 5xx before the transaction is about the relay or the set-up. */
+	switch (e->stage) {
+	case STAGE_CONFIG:
+	case STAGE_RESOLVE:
+	case STAGE_CONNECT:
+	case STAGE_TLS:
+	case STAGE_GREETING:
+	case STAGE_EHLO:
+	case STAGE_STARTTLS:
+	case STAGE_AUTH:
+	case STAGE_QUIT:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+int
+sx_smtp_code(const struct sx_err *e, const char **enhanced)
+{
+	if (sx_about_message(e)) {
+		*enhanced = "5.6.0";
+		return 554;
+	}
+	switch (e->cls) {
+	case SX_AUTH:
+	case SX_TLS:
+		*enhanced = "4.7.0"; /* security or policy status */
+		break;
+	case SX_TEMP:
+	case SX_NOHOST:
+	case SX_PROTO:
+		*enhanced = "4.4.0"; /* network or routing status */
+		break;
+	default:
+		*enhanced = "4.3.0"; /* mail system status */
+		break;
+	}
+	return 451;
+}

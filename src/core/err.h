@@ -88,6 +88,24 @@ const char *sx_stage_name(enum sx_stage);
 int sx_is_temporary(const struct sx_err *);
 
 /*
+ * The sendmail contract (DESIGN.md) decided in one place: is this failure
+ * about the message itself -- the relay refused its sender, recipients or
+ * content (5xx at MAIL, RCPT or the data), or the input is bad -- so that
+ * it is refused (non-zero exit, kept as failed, never retried
+ * automatically)?  Everything else (relay unreachable, time-outs, TLS,
+ * authentication, configuration, 4xx, malformed replies, local trouble) is
+ * not the message's fault: a queued message is accepted and retried.
+ */
+int sx_about_message(const struct sx_err *);
+
+/*
+ * The reply -bs gives its caller for a failure that carries no relay reply
+ * of its own: 554 for a failure about the message, else a 451 whose
+ * enhanced code names the kind of trouble (*enhanced set to it).
+ */
+int sx_smtp_code(const struct sx_err *, const char **enhanced);
+
+/*
  * Copy src to dst (size dstsz), replacing every byte that is not printable
  * ASCII (and not '\n' when keep_nl) by '?' so nothing from the network or
  * input can drive the terminal.  Always NUL-terminates.

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "config/conf.h"
+#include "config/modes.h"
 #include "core/err.h"
 
 struct msg_policy {

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "config/conf.h"
+#include "config/modes.h"
 #include "net/conn.h"
 #include "core/err.h"
 #include "smtp/sasl.h"
