@@ -11,6 +11,7 @@
 
 #include <gnutls/crypto.h>
 
+#include "core/fsutil.h"
 #include "store/spool.h"
 #include "net/tlscache.h"
 
@@ -120,7 +121,7 @@ tlscache_mkdirs(const char *path)
 		return -1;
 	*slash = '\0';
 	sx_clear(&ignored);
-	return spool_mkdirs(dir, "ticket", &ignored, STAGE_TLS);
+	return fs_mkdirs(dir, "ticket", &ignored, STAGE_TLS);
 }
 
 void

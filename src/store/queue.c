@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "store/queue.h"
+#include "core/fsutil.h"
 #include "store/spool.h"
 #include "core/sigflag.h"
 
@@ -97,7 +98,7 @@ int
 queue_dir_prepare(const char *dir, struct sx_err *e)
 {
 	/* 0700: the queue holds other people's mail. */
-	if (spool_mkdirs(dir, "queue", e, STAGE_QUEUE) == -1)
+	if (fs_mkdirs(dir, "queue", e, STAGE_QUEUE) == -1)
 		return -1;
 	if (access(dir, W_OK | X_OK) == -1)
 		return queue_syserr(e, errno, "cannot write to queue directory", dir);

@@ -27,13 +27,6 @@ struct spool_file {
  * Create a new, empty spool file in dir (made 0700 with its missing parents).
  * Errors on this file carry stage.  0, or -1 with SX_LOCALIO (or SX_INTERNAL); *sp needs no cleanup then.
  */
-/*
- * mkdir -p with mode 0700 (the spool, the queue and the TLS tickets are
- * their owner's alone); existing directories are left as they are.  what
- * names the directory in errors ("cannot create <what> directory …").
- */
-int spool_mkdirs(const char *dir, const char *what, struct sx_err *, enum sx_stage);
-
 int spool_create(const char *dir, struct spool_file *sp, struct sx_err *, enum sx_stage);
 
 /* Write all of buf.  0, or -1 with SX_LOCALIO. */

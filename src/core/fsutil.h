@@ -1,0 +1,49 @@
+/*
+ * fsutil.h — the file-system steps every store shares (spool, queue,
+ * TLS tickets, tokens): mkdir -p with mode 0700, a directory fsync, and
+ * the atomic replacement of a small file.  Errors are SX_LOCALIO at the
+ * caller's stage and name the path (SX_INTERNAL on memory exhaustion).
+ */
+#ifndef SX_FSUTIL_H
+#define SX_FSUTIL_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+
+/*
+ * Record "WHAT PATH: strerror(errnum)" with the errno, unless an error is
+ * already recorded.  Always returns -1.
+ */
+int fs_syserr(struct sx_err *, enum sx_stage, int errnum, const char *what, const char *path);
+
+/*
+ * mkdir -p with mode 0700 (the spool, the queue and the tickets are their
+ * owner's alone); existing directories are left as they are.  what names
+ * the directory in errors ("cannot create <what> directory …").  0 or -1.
+ */
+int fs_mkdirs(const char *dir, const char *what, struct sx_err *, enum sx_stage);
+
+/* fsync a directory, so that a rename or unlink in it is durable.  0 or -1. */
+int fs_fsync_dir(const char *dir, struct sx_err *, enum sx_stage);
+
+/*
+ * Replace path with len bytes of data, mode 0600, atomically and durably:
+ * written to a temporary file beside it (PATH.<pid>.tmp, O_EXCL), fsync'd,
+ * renamed over path, and the directory fsync'd.  A reader sees the old
+ * file or the new one, never half of one.  0 or -1 (the temporary file is
+ * removed).
+ */
+int fs_write_atomic(const char *path, const void *data, size_t len, struct sx_err *, enum sx_stage);
+
+/*
+ * Where smtps-send keeps state of one kind (sub: "queue", "tls",
+ * "oauth2").  One rule for everything: for root, fixed system directories
+ * that nothing in the environment can move (/var/spool/smtps-send for the
+ * queue, /var/lib/smtps-send/<sub> otherwise); for anyone else
+ * ${XDG_STATE_HOME:-$HOME/.local/state}/smtps-send/<sub>.  0, or -1 with
+ * SX_CONFIG (no HOME, or too long).
+ */
+int fs_state_dir(const char *sub, char *buf, size_t bufsz, struct sx_err *);
+
+#endif
