@@ -1,0 +1,38 @@
+/* check.c — --check: connect, TLS, AUTH, QUIT; nothing is sent (see run.h). */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mode/run.h"
+#include "net/relay.h"
+
+int
+mode_check(struct run *r)
+{
+	struct smtp_result res;
+	struct relay_opts ro;
+	struct relay rl;
+	char desc[256];
+	int rc = -1;
+
+	memset(&res, 0, sizeof(res));
+	memset(&rl, 0, sizeof(rl));
+	memset(&ro, 0, sizeof(ro));
+	ro.hostname = r->hostname;
+	if (relay_connect(&rl, &r->acct, &ro, &r->diag, &r->err) == 0) {
+		rl.sp.check_only = 1;
+		rc = smtp_session(&rl.c, &rl.sp, NULL, &res, &r->err);
+	}
+	relay_free(&rl);
+	if (rc == 0) {
+		printf("smtps-send: %s port %u: TLS %s, AUTH %s: OK\n", r->acct.host, r->acct.port,
+		    conf_tls_name(r->acct.tls),
+		    res.mech != SASL_NONE ? sasl_name(res.mech) : "not used");
+		printf("  capabilities: %s\n", smtp_caps_describe(&res.caps, desc, sizeof(desc)));
+		if (res.caps.size > 0)
+			printf("  size limit: %llu bytes\n", res.caps.size);
+	}
+	smtp_result_free(&res);
+	return rc;
+}

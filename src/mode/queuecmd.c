@@ -1,0 +1,146 @@
+/* queuecmd.c — -bp, -q / --flush-id, --queue-remove and the flush after a send (run.h). */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/sigflag.h"
+#include "mode/run.h"
+#include "store/flush.h"
+#include "store/queue.h"
+
+/* The transport of a queue run: each message with the account it was queued for. */
+struct queue_jobs {
+	struct run *r;
+	struct deliver_session ds;
+	struct account other; /* the last account loaded for a message, when not the run's */
+	int have_other;
+	int automatic; /* the quick flush after a send: quiet unless -v */
+};
+
+static const struct account *
+queue_job_account(void *arg, const struct queue_meta *m, struct sx_err *e)
+{
+	struct queue_jobs *q = arg;
+	struct run *r = q->r;
+	struct conf_request req = r->req;
+
+	diag_stage(&r->diag, STAGE_QUEUE, "message %s: %zu recipient(s), %llu bytes", m->id,
+	    m->nrcpts, m->size);
+	if (m->account == NULL || r->acct.name == NULL || strcmp(m->account, r->acct.name) == 0)
+		return &r->acct;
+	if (q->have_other && strcmp(q->other.name, m->account) == 0)
+		return &q->other;
+	if (q->have_other)
+		conf_account_free(&q->other);
+	q->have_other = 0;
+	req.account = m->account;
+	if (conf_load(&req, &q->other, e) == -1)
+		return NULL;
+	q->have_other = 1;
+	return &q->other;
+}
+
+static void
+queue_report(void *arg, const struct queue_meta *m, enum flush_event ev,
+    const struct deliver_result *res, const struct sx_err *err)
+{
+	struct queue_jobs *q = arg;
+	struct run *r = q->r;
+
+	(void)res;
+	switch (ev) {
+	case FLUSH_SENT:
+		if (err != NULL)
+			fprintf(stderr, "smtps-send: %s: sent, but %s\n", m->id, err->detail);
+		else
+			diag_stage(&r->diag, STAGE_QUEUE, "message %s: sent", m->id);
+		return;
+	case FLUSH_EXPIRED:
+		fprintf(stderr,
+		    "smtps-send: %s: expired (queued for longer than queue_max_age); kept: "
+		    "--flush-id %s retries it, --queue-remove %s deletes it\n",
+		    m->id, m->id, m->id);
+		return;
+	default:
+		break;
+	}
+	if (q->automatic && r->opt.verbose == 0)
+		return;
+	fprintf(stderr, "smtps-send: %s: %s: %s: %s\n", m->id,
+	    ev == FLUSH_FAILED     ? "failed"
+	    : ev == FLUSH_DEFERRED ? "deferred"
+				   : "cannot be read",
+	    err != NULL ? sx_stage_name(err->stage) : "?", err != NULL ? err->detail : "?");
+}
+
+int
+mode_flush(struct run *r, int automatic)
+{
+	struct deliver_transport t = {deliver_session_transmit, NULL};
+	struct flush_ops ops = {queue_job_account, queue_report, NULL};
+	struct queue_jobs q;
+	struct deliver_ctx dc;
+	struct flush_opts o;
+	struct flush_stats st;
+	struct sx_err e;
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	q.r = r;
+	q.ds.hostname = r->hostname;
+	q.ds.diag = &r->diag;
+	q.automatic = automatic;
+	t.arg = &q.ds;
+	ops.arg = &q;
+	memset(&o, 0, sizeof(o));
+	o.now = time(NULL);
+	o.max_age = r->acct.queue_max_age;
+	o.respect_backoff = automatic;
+	o.stop_on_tempfail = automatic;
+	o.stop_on_unreachable = r->opt.queue_id == NULL;
+	o.max_msgs = automatic ? 10 : 0;
+	o.only_id = automatic ? NULL : r->opt.queue_id;
+	dc.dir = r->spool_dir;
+	dc.diag = &r->diag;
+	dc.now = o.now;
+	sigflag_install();
+	sx_clear(&e);
+	rc = flush_queue(&dc, &o, &t, &ops, &st, &e);
+	if (q.have_other)
+		conf_account_free(&q.other);
+	if (st.locked > 0)
+		diag_stage(&r->diag, STAGE_QUEUE,
+		    "%u message(s) skipped: being delivered by another process", st.locked);
+	if (automatic)
+		return 0;
+	if (rc == -1) {
+		r->err = e;
+		if (st.sent + st.deferred + st.failed + st.bad > 0 && o.only_id == NULL) {
+			fprintf(stderr, "smtps-send: queue: %u sent, %u deferred, %u failed%s\n",
+			    st.sent, st.deferred, st.failed,
+			    sigflag_caught() ? " (interrupted by a signal)" : "");
+			r->reported = 1;
+		}
+	}
+	return rc;
+}
+
+int
+mode_queue(struct run *r)
+{
+	if (queue_dir_path(r->acct.queue_dir, r->spool_dir, sizeof(r->spool_dir), &r->err) == -1)
+		return -1;
+	switch (r->opt.mode) {
+	case CLI_QUEUE_LIST:
+		if (queue_list(stdout, r->spool_dir, time(NULL), r->acct.queue_max_age, &r->err) <
+		    0)
+			return -1;
+		return 0;
+	case CLI_FLUSH:
+		return mode_flush(r, 0);
+	default:
+		return queue_remove(r->spool_dir, r->opt.queue_id, &r->err);
+	}
+}

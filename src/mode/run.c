@@ -1,0 +1,134 @@
+/* run.c — what the modes share (see run.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "mode/run.h"
+#include "store/queue.h"
+
+int
+run_queue_dir(struct run *r)
+{
+	struct sx_err qe;
+	const char *tmp;
+
+	if (queue_dir_path(r->acct.queue_dir, r->spool_dir, sizeof(r->spool_dir), &r->err) == -1)
+		return -1;
+	sx_clear(&qe);
+	if (queue_dir_prepare(r->spool_dir, &qe) == 0)
+		return 0;
+	if (!r->acct.queue_fallback) {
+		r->err = qe;
+		sx_hint(&r->err, "fix it, set queue_dir, or set queue_fallback on to send "
+				 "without a durable copy");
+		r->exit_code = EX_CANTCREAT;
+		return -1;
+	}
+	fprintf(stderr, "smtps-send: queue: %s; sending without a durable copy (queue_fallback)\n",
+	    qe.detail);
+	if ((tmp = getenv("TMPDIR")) == NULL || tmp[0] != '/')
+		tmp = "/tmp";
+	snprintf(r->spool_dir, sizeof(r->spool_dir), "%s/smtps-send.XXXXXX", tmp);
+	if (mkdtemp(r->spool_dir) == NULL) {
+		sx_fail(&r->err, SX_LOCALIO, STAGE_QUEUE, "cannot create a directory in %s: %s",
+		    tmp, strerror(errno));
+		r->exit_code = EX_CANTCREAT;
+		return -1;
+	}
+	r->no_queue = 1;
+	return 0;
+}
+
+static const char *
+run_local_user(void)
+{
+	const struct passwd *pw = getpwuid(getuid());
+	const char *u;
+
+	if (pw != NULL && pw->pw_name != NULL)
+		return pw->pw_name;
+	if ((u = getenv("USER")) != NULL && u[0] != '\0')
+		return u;
+	return "nobody";
+}
+
+void
+run_intake_policy(const struct run *r, struct msg_policy *pol)
+{
+	memset(pol, 0, sizeof(*pol));
+	pol->envelope_from = r->opt.from;
+	pol->fullname = r->opt.fullname;
+	pol->account_from = r->acct.from;
+	pol->default_domain = r->acct.default_domain;
+	pol->aliases_file = r->acct.aliases;
+	pol->from_header = r->acct.set_from_header;
+	pol->hostname = r->hostname;
+	pol->local_user = run_local_user();
+	pol->strict_line_length = r->acct.strict_line_length;
+	pol->sender_from_header = r->acct.sender_from_header;
+	pol->spool_dir = r->spool_dir;
+}
+
+/* A copy of s, or NULL for NULL; *fail set when out of memory. */
+static char *
+run_dup(const char *s, int *fail)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		*fail = 1;
+	return d;
+}
+
+int
+run_meta_init(struct run *r, const struct msg_envelope *env, struct queue_meta *qm, time_t now)
+{
+	int fail = 0;
+
+	memset(qm, 0, sizeof(*qm));
+	if (queue_id_of(env->spool_path, qm->id) == -1)
+		return sx_fail(&r->err, SX_INTERNAL, STAGE_QUEUE, "%s: not a spool file name",
+		    env->spool_path);
+	qm->state = QUEUE_DEFERRED;
+	qm->size = env->wire_size;
+	qm->body_8bit = env->body_8bit;
+	qm->needs_smtputf8 = env->needs_smtputf8;
+	qm->created = now;
+	if ((qm->rcpts = calloc(env->nrcpts + 1, sizeof(*qm->rcpts))) == NULL)
+		fail = 1;
+	for (; !fail && qm->nrcpts < env->nrcpts; qm->nrcpts++)
+		if ((qm->rcpts[qm->nrcpts] = strdup(env->rcpts[qm->nrcpts])) == NULL)
+			fail = 1;
+	qm->from = run_dup(env->from != NULL ? env->from : "", &fail);
+	qm->account = run_dup(r->acct.name, &fail);
+	qm->dsn_notify = run_dup(r->opt.dsn_notify, &fail);
+	qm->dsn_ret = run_dup(r->opt.dsn_ret, &fail);
+	qm->dsn_envid = run_dup(r->opt.dsn_envid, &fail);
+	if (!fail)
+		return 0;
+	queue_meta_free(qm);
+	return sx_fail(&r->err, SX_INTERNAL, STAGE_QUEUE, "out of memory");
+}
+
+void
+run_outcome(struct run *r, const struct deliver_result *res, const struct queue_meta *qm)
+{
+	/* The spool directory fits in context (run_queue_dir): so does this. */
+	snprintf(r->context, sizeof(r->context), "the message was kept in %.4000s/%s.msg",
+	    r->spool_dir, qm->id);
+	if (r->no_queue && res->cleanup.cls == SX_OK)
+		snprintf(r->note, sizeof(r->note),
+		    "not queued (no queue directory): -q will not retry it");
+	else
+		deliver_describe(res, qm, r->note, sizeof(r->note));
+	if (res->outcome == DELIVER_DEFERRED && res->cleanup.cls == SX_OK)
+		r->tempfail_ok = sx_is_temporary(&res->err) && r->acct.queue_on_tempfail;
+}

@@ -1,0 +1,167 @@
+/* flush.c — a run over the queue (see flush.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/sigflag.h"
+#include "store/flush.h"
+#include "store/queue.h"
+
+static void
+flush_tell(const struct flush_ops *ops, const struct queue_meta *m, enum flush_event ev,
+    const struct deliver_result *r, const struct sx_err *e)
+{
+	if (ops->report != NULL)
+		ops->report(ops->arg, m, ev, r, e);
+}
+
+/*
+ * Is the message to be tried now?  Marks a deferred message expired once
+ * (so -bp and the log agree; never deleted).  --flush-id tries any state
+ * but a message that cannot be sent as it is (refused at intake).
+ */
+static int
+flush_eligible(const struct deliver_ctx *dc, const struct flush_opts *o, struct queue_meta *m,
+    const struct flush_ops *ops, struct flush_stats *st, struct sx_err *why)
+{
+	enum queue_state s = queue_state_at(m, o->now, o->max_age);
+	struct sx_err we;
+
+	if (o->only_id != NULL) {
+		if (m->nrcpts > 0 && !(m->err_stage == STAGE_INTAKE && m->err_class == SX_DATA))
+			return 1;
+		sx_fail(why, SX_DATA, STAGE_QUEUE,
+		    "message %s was refused at intake (%s) and cannot be sent; remove it with "
+		    "--queue-remove",
+		    m->id, m->err_text != NULL ? m->err_text : "bad message");
+		return 0;
+	}
+	if (s == QUEUE_EXPIRED && m->state != QUEUE_EXPIRED) {
+		m->state = QUEUE_EXPIRED;
+		sx_clear(&we);
+		queue_meta_write(dc->dir, m, &we);
+		st->expired++;
+		flush_tell(ops, m, FLUSH_EXPIRED, NULL, NULL);
+	}
+	return s == QUEUE_DEFERRED && (!o->respect_backoff || queue_due(m, o->now, o->max_age));
+}
+
+/* Try one message: lock, re-read, decide, deliver.  1 when tried. */
+static int
+flush_one(const struct deliver_ctx *dc, const char *id, const struct flush_opts *o,
+    const struct deliver_transport *t, const struct flush_ops *ops, struct flush_stats *st,
+    struct sx_err *lasterr)
+{
+	const struct account *a;
+	struct deliver_result r;
+	struct queue_meta m;
+	struct sx_err e;
+	int fd, tried = 0;
+
+	sx_clear(&e);
+	sx_clear(lasterr);
+	if ((fd = queue_lock(dc->dir, id, 1, &e)) == -2) {
+		st->locked++;
+		return 0;
+	}
+	if (fd == -1)
+		goto bad;
+	/* Read only now: whoever held the lock before may have changed it. */
+	if (queue_meta_read(dc->dir, id, &m, &e) == -1) {
+		close(fd);
+		if (e.sys_errno == ENOENT)
+			return 0; /* incomplete: no envelope to send with */
+		goto bad;
+	}
+	if (!flush_eligible(dc, o, &m, ops, st, &e)) {
+		if (e.cls != SX_OK) {
+			/* Named, but cannot be sent: counts as a failed try. */
+			flush_tell(ops, &m, FLUSH_FAILED, NULL, &e);
+			st->failed++;
+			*lasterr = e;
+			tried = 1;
+		}
+		goto out;
+	}
+	tried = 1;
+	sx_clear(&e);
+	if ((a = ops->account(ops->arg, &m, &e)) == NULL) {
+		memset(&r, 0, sizeof(r));
+		deliver_record_failure(dc, &m, &e, &r);
+	} else if (deliver_attempt(dc, &m, fd, a, t, &r) == 0) {
+		st->sent++;
+		flush_tell(ops, &m, FLUSH_SENT, &r, r.cleanup.cls != SX_OK ? &r.cleanup : NULL);
+		goto out;
+	}
+	if (r.cleanup.cls != SX_OK)
+		flush_tell(ops, &m, FLUSH_BAD, NULL, &r.cleanup);
+	if (r.outcome == DELIVER_FAILED)
+		st->failed++;
+	else
+		st->deferred++;
+	flush_tell(
+	    ops, &m, r.outcome == DELIVER_FAILED ? FLUSH_FAILED : FLUSH_DEFERRED, &r, &r.err);
+	*lasterr = r.err;
+out:
+	queue_meta_free(&m);
+	close(fd);
+	return tried;
+bad:
+	st->bad++;
+	memset(&m, 0, sizeof(m));
+	strlcpy(m.id, id, sizeof(m.id));
+	flush_tell(ops, &m, FLUSH_BAD, NULL, &e);
+	*lasterr = e;
+	return 0;
+}
+
+int
+flush_queue(const struct deliver_ctx *dc, const struct flush_opts *o,
+    const struct deliver_transport *t, const struct flush_ops *ops, struct flush_stats *st,
+    struct sx_err *e)
+{
+	struct queue_entry *v;
+	struct sx_err last;
+	size_t n, i;
+	unsigned tried = 0;
+	int found = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (o->only_id != NULL && !queue_id_valid(o->only_id))
+		return sx_fail(e, SX_USAGE, STAGE_ARGS,
+		    "%s is not a message id (32 hex digits, as -bp lists them)", o->only_id);
+	if (queue_scan(dc->dir, &v, &n, e) == -1)
+		return -1;
+	for (i = 0; i < n && !sigflag_caught(); i++) {
+		if (o->only_id != NULL && strcmp(v[i].id, o->only_id) != 0)
+			continue;
+		found = 1;
+		if (o->max_msgs > 0 && tried >= o->max_msgs)
+			break;
+		tried += (unsigned)flush_one(dc, v[i].id, o, t, ops, st, &last);
+		if (last.cls != SX_OK && st->first.cls == SX_OK)
+			st->first = last;
+		if (o->stop_on_tempfail && last.cls != SX_OK && !sx_about_message(&last))
+			break;
+		/* Each further message would wait out the same connect time-out. */
+		if (o->stop_on_unreachable && (last.cls == SX_TEMP || last.cls == SX_NOHOST) &&
+		    (last.stage == STAGE_RESOLVE || last.stage == STAGE_CONNECT))
+			break;
+	}
+	free(v);
+	if (o->only_id != NULL && !found)
+		return sx_fail(
+		    e, SX_USAGE, STAGE_QUEUE, "no message %s in %s", o->only_id, dc->dir);
+	if (o->only_id != NULL && st->locked > 0)
+		return sx_fail(e, SX_TEMP, STAGE_QUEUE,
+		    "message %s is being delivered by another process", o->only_id);
+	if (st->first.cls != SX_OK) {
+		if (e != NULL && e->cls == SX_OK)
+			*e = st->first;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,64 @@
+/*
+ * flush.h — a run over the queue: -q, --flush-id, and the quick flush
+ * after a send.  Each eligible message, oldest first, under its own lock
+ * (a locked one is being delivered by another process: skipped and
+ * counted), through deliver_attempt (deliver.h).  So two runs, or a run
+ * and a send, never deliver the same message twice.
+ */
+#ifndef SX_FLUSH_H
+#define SX_FLUSH_H
+
+#include <time.h>
+
+#include "core/err.h"
+#include "store/deliver.h"
+#include "store/queue_meta.h"
+
+struct flush_opts {
+	time_t now;
+	long max_age;            /* queue_max_age, 0: never expire */
+	int respect_backoff;     /* automatic flush: only messages that are due */
+	const char *only_id;     /* --flush-id: this one, whatever its state */
+	unsigned max_msgs;       /* 0: no limit */
+	int stop_on_tempfail;    /* stop at the first failure that is not the message's */
+	int stop_on_unreachable; /* stop when the relay cannot be reached (resolve, connect) */
+};
+
+/* What happened to one message during a run (for the caller's report). */
+enum flush_event {
+	FLUSH_SENT = 0,
+	FLUSH_DEFERRED,
+	FLUSH_FAILED,
+	FLUSH_EXPIRED, /* just marked expired: reported once, kept */
+	FLUSH_BAD      /* its files could not be read */
+};
+
+struct flush_ops {
+	/*
+	 * The account to send m with: the run's own, or the one the message
+	 * was queued for.  NULL with e filled (SX_CONFIG) when there is none:
+	 * the message stays deferred with that error.
+	 */
+	const struct account *(*account)(void *arg, const struct queue_meta *m, struct sx_err *e);
+	/* Told of every message tried or marked; r NULL for FLUSH_EXPIRED and FLUSH_BAD. */
+	void (*report)(void *arg, const struct queue_meta *, enum flush_event,
+	    const struct deliver_result *r, const struct sx_err *e);
+	void *arg;
+};
+
+struct flush_stats {
+	unsigned sent, deferred, failed, expired, locked, bad;
+	struct sx_err first; /* first failure seen (the exit status of -q) */
+};
+
+/*
+ * Try each eligible message.  Stops early when a caught signal
+ * interrupted an attempt (sigflag.h).  0 when every message tried was
+ * sent, -1 otherwise (stats->first, or e for a queue-level problem such as
+ * an unreadable directory or an unknown --flush-id).
+ */
+int flush_queue(const struct deliver_ctx *, const struct flush_opts *,
+    const struct deliver_transport *, const struct flush_ops *, struct flush_stats *,
+    struct sx_err *);
+
+#endif
