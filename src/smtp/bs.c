@@ -614,7 +614,8 @@ bs_local_failure(struct bs_session *s, const struct sx_err *e, const char *kept)
 {
 	char text[SX_DETAIL_MAX + 64 + 128];
 	size_t rl = strcspn(e->reply, "\n");
-	int n;
+	const char *enh;
+	int n, code;
 
 	n = snprintf(text, sizeof(text), "%s%s%s",
 	    e->stage != STAGE_NONE ? sx_stage_name(e->stage) : "",
@@ -623,26 +624,8 @@ bs_local_failure(struct bs_session *s, const struct sx_err *e, const char *kept)
 	if (e->reply_code != 0 && n > 0 && (size_t)n < sizeof(text))
 		snprintf(text + n, sizeof(text) - (size_t)n, " (relay said %d %.*s)", e->reply_code,
 		    (int)(rl > 120 ? 120 : rl), e->reply);
-	switch (e->cls) {
-	case SX_DATA:
-	case SX_PERM:
-	case SX_NOUSER:
-	case SX_USAGE:
-		bs_verdict(s, 554, "5.6.0", text, kept);
-		break;
-	case SX_AUTH:
-	case SX_TLS:
-		bs_verdict(s, 451, "4.7.0", text, kept);
-		break;
-	case SX_TEMP:
-	case SX_NOHOST:
-	case SX_PROTO:
-		bs_verdict(s, 451, "4.4.0", text, kept);
-		break;
-	default:
-		bs_verdict(s, 451, "4.3.0", text, kept);
-		break;
-	}
+	code = sx_smtp_code(e, &enh);
+	bs_verdict(s, code, enh, text, kept);
 }
 
 /*
