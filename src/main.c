@@ -6,6 +6,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "mode/run.h"
@@ -70,12 +73,38 @@ main_dispatch(struct run *r)
 	}
 }
 
+/*
+ * Before anything is read: never set-id (the environment and argv would
+ * then drive a privileged process: passwordeval, -C, log files), and no
+ * core dump may carry a password read from a config file.
+ */
+static int
+main_harden(void)
+{
+	struct rlimit none = {0, 0};
+
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	setrlimit(RLIMIT_CORE, &none);
+	if (getuid() != geteuid() || getgid() != getegid()) {
+		fprintf(stderr,
+		    "smtps-send: refusing to run set-user-ID or set-group-ID (real uid %ld, "
+		    "effective %ld; real gid %ld, effective %ld)\n"
+		    "smtps-send: hint: install it without the set-id bits (chmod ug-s); it "
+		    "needs no privileges\n",
+		    (long)getuid(), (long)geteuid(), (long)getgid(), (long)getegid());
+		return -1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
 	static struct run r;
 	int rc = -1;
 
+	if (main_harden() == -1)
+		return EX_CONFIG;
 	signal(SIGPIPE, SIG_IGN);
 	sx_clear(&r.err);
 	diag_init(&r.diag, stderr, 0, 0);

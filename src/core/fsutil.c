@@ -132,6 +132,48 @@ fail:
 }
 
 int
+fs_trust_fd(int fd, const char *path, enum fs_trust kind, struct sx_err *e, enum sx_stage st)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) == -1)
+		return fs_syserr(e, st, errno, "cannot stat", path);
+	if (kind == FS_TRUST_DIR && !S_ISDIR(sb.st_mode))
+		return sx_fail(e, SX_LOCALIO, st, "%s is not a directory", path);
+	if (kind == FS_TRUST_FILE && !S_ISREG(sb.st_mode))
+		return sx_fail(e, SX_LOCALIO, st, "%s is not a regular file", path);
+	if (sb.st_uid != geteuid())
+		return sx_fail(e, SX_LOCALIO, st,
+		    "%s belongs to uid %ld, not to us (uid %ld): not trusted", path,
+		    (long)sb.st_uid, (long)geteuid());
+	if ((sb.st_mode & 022) != 0)
+		return sx_fail(e, SX_LOCALIO, st,
+		    "%s is writable by %s (mode %04o): not trusted; chmod go-w it", path,
+		    (sb.st_mode & 002) ? "others" : "its group", (unsigned)(sb.st_mode & 07777));
+	if (kind == FS_TRUST_FILE && sb.st_nlink > 1)
+		return sx_fail(e, SX_LOCALIO, st, "%s has %lu names (hard links): not trusted",
+		    path, (unsigned long)sb.st_nlink);
+	return 0;
+}
+
+int
+fs_open_trusted_dir(const char *dir, const char *what, struct sx_err *e, enum sx_stage st)
+{
+	char msg[64];
+	int fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		snprintf(msg, sizeof(msg), "cannot open %s directory", what);
+		return fs_syserr(e, st, errno, msg, dir);
+	}
+	if (fs_trust_fd(fd, dir, FS_TRUST_DIR, e, st) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
 fs_state_dir(const char *sub, char *buf, size_t sz, struct sx_err *e)
 {
 	const char *base;

@@ -37,6 +37,23 @@ int fs_fsync_dir(const char *dir, struct sx_err *, enum sx_stage);
 int fs_write_atomic(const char *path, const void *data, size_t len, struct sx_err *, enum sx_stage);
 
 /*
+ * May we trust what fd (opened from path) holds?  It must be of the kind
+ * asked for (FS_TRUST_DIR, FS_TRUST_FILE), belong to the effective user
+ * and not be writable by group or others; a file must also have one name
+ * (no hard link elsewhere).  Otherwise another local user could plant or
+ * swap what we read, or make us write where they choose.  0, or -1 with
+ * SX_LOCALIO naming the path and what is wrong.
+ */
+enum fs_trust { FS_TRUST_DIR, FS_TRUST_FILE };
+int fs_trust_fd(int fd, const char *path, enum fs_trust, struct sx_err *, enum sx_stage);
+
+/*
+ * Open a directory we keep state in (O_DIRECTORY | O_NOFOLLOW) and check it
+ * with fs_trust_fd.  Returns the descriptor, or -1 (ENOENT: sys_errno set).
+ */
+int fs_open_trusted_dir(const char *dir, const char *what, struct sx_err *, enum sx_stage);
+
+/*
  * Where smtps-send keeps state of one kind (sub: "queue", "tls",
  * "oauth2").  One rule for everything: for root, fixed system directories
  * that nothing in the environment can move (/var/spool/smtps-send for the

@@ -12,17 +12,32 @@
 
 #include "store/maillog.h"
 
-/* Append "key=value" with the value sanitised and quoted when it has spaces. */
+/*
+ * Append "key=value".  The value is sanitised, and quoted when it is
+ * empty or holds a space, a quote or a backslash; inside the quotes ' and
+ * \ are escaped, so no value (a server reply, a recipient) can end its
+ * field early and forge another (" result=sent").
+ */
 static void
 maillog_kv(char *buf, size_t sz, const char *key, const char *val)
 {
-	char clean[1024];
-	size_t n = strlen(buf);
+	char clean[1024], quoted[2 * sizeof(clean) + 3];
+	size_t n = strlen(buf), i, q = 0;
+	int quote;
 
 	sx_sanitize(clean, sizeof(clean), val, strlen(val), 0);
-	snprintf(buf + n, sz - n, "%s%s=%s%s%s", n > 0 ? " " : "", key,
-	    strchr(clean, ' ') != NULL || clean[0] == '\0' ? "'" : "", clean,
-	    strchr(clean, ' ') != NULL || clean[0] == '\0' ? "'" : "");
+	quote = clean[0] == '\0' || strpbrk(clean, " '\\") != NULL;
+	if (quote)
+		quoted[q++] = '\'';
+	for (i = 0; clean[i] != '\0'; i++) {
+		if (clean[i] == '\'' || clean[i] == '\\')
+			quoted[q++] = '\\';
+		quoted[q++] = clean[i];
+	}
+	if (quote)
+		quoted[q++] = '\'';
+	quoted[q] = '\0';
+	snprintf(buf + n, sz - n, "%s%s=%s", n > 0 ? " " : "", key, quoted);
 }
 
 char *
@@ -74,6 +89,40 @@ maillog_format(const struct account *a, const struct maillog_entry *le, char *bu
 	return buf;
 }
 
+/*
+ * The log file, appended to.  Never through a symbolic link, never a file
+ * with another name for it (a hard link) or of another owner: in a
+ * directory others can write, either would let them point our writes at
+ * a file of their choice.
+ */
+static FILE *
+maillog_open(const char *path)
+{
+	const char *why = NULL;
+	struct stat sb;
+	FILE *fp;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
+	if (fd == -1)
+		why = errno == ELOOP ? "it is a symbolic link" : strerror(errno);
+	else if (fstat(fd, &sb) == -1)
+		why = strerror(errno);
+	else if (!S_ISREG(sb.st_mode))
+		why = "not a regular file";
+	else if (sb.st_uid != geteuid())
+		why = "it belongs to another user";
+	else if (sb.st_nlink != 1)
+		why = "it has more than one name (hard link)";
+	if (why == NULL && (fp = fdopen(fd, "a")) != NULL)
+		return fp;
+	fprintf(stderr, "smtps-send: log: not writing log file %s: %s\n", path,
+	    why != NULL ? why : strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return NULL;
+}
+
 void
 maillog_write(const struct account *a, const struct maillog_entry *le)
 {
@@ -92,20 +141,11 @@ maillog_write(const struct account *a, const struct maillog_entry *le)
 		time_t now = time(NULL);
 		struct tm tm;
 		FILE *fp;
-		int fd;
 
-		if (strcmp(a->logfile, "-") == 0) {
+		if (strcmp(a->logfile, "-") == 0)
 			fp = stdout;
-		} else {
-			fd = open(a->logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-			if (fd == -1 || (fp = fdopen(fd, "a")) == NULL) {
-				fprintf(stderr, "smtps-send: cannot write log file %s: %s\n",
-				    a->logfile, strerror(errno));
-				if (fd != -1)
-					close(fd);
-				return;
-			}
-		}
+		else if ((fp = maillog_open(a->logfile)) == NULL)
+			return;
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%b %d %H:%M:%S", &tm);
 		fprintf(fp, "%s %s\n", stamp, line);

@@ -32,10 +32,28 @@ queue_dir_path(const char *queue_dir, char *buf, size_t sz, struct sx_err *e)
 }
 
 int
+queue_dir_check(const char *dir, struct sx_err *e)
+{
+	struct sx_err oe;
+	int fd;
+
+	sx_clear(&oe);
+	if ((fd = fs_open_trusted_dir(dir, "queue", &oe, STAGE_QUEUE)) >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (oe.sys_errno == ENOENT)
+		return 0; /* never created: nothing was ever queued */
+	if (e != NULL && e->cls == SX_OK)
+		*e = oe;
+	return -1;
+}
+
+int
 queue_dir_prepare(const char *dir, struct sx_err *e)
 {
 	/* 0700: the queue holds other people's mail. */
-	if (fs_mkdirs(dir, "queue", e, STAGE_QUEUE) == -1)
+	if (fs_mkdirs(dir, "queue", e, STAGE_QUEUE) == -1 || queue_dir_check(dir, e) == -1)
 		return -1;
 	if (access(dir, W_OK | X_OK) == -1)
 		return fs_syserr(e, STAGE_QUEUE, errno, "cannot write to queue directory", dir);
@@ -70,6 +88,11 @@ queue_lock(const char *dir, const char *id, int nowait, struct sx_err *e)
 		if (errno == ENOENT && nowait)
 			return -2;
 		return fs_syserr(e, STAGE_QUEUE, errno, "cannot open", path);
+	}
+	/* Planted by someone else, or a second name of another file: not ours to send. */
+	if (fs_trust_fd(fd, path, FS_TRUST_FILE, e, STAGE_QUEUE) == -1) {
+		close(fd);
+		return -1;
 	}
 	while (flock(fd, LOCK_EX | (nowait ? LOCK_NB : 0)) == -1) {
 		if (errno == EINTR && !nowait)
@@ -142,6 +165,8 @@ queue_remove(const char *dir, const char *id, struct sx_err *e)
 	if (!queue_id_valid(id))
 		return sx_fail(e, SX_USAGE, STAGE_ARGS,
 		    "%s is not a message id (32 hex digits, as -bp lists them)", id);
+	if (queue_dir_check(dir, e) == -1)
+		return -1;
 	if ((fd = queue_lock(dir, id, 1, e)) == -1)
 		return -1;
 	if (fd == -2) {
@@ -179,13 +204,22 @@ queue_scan(const char *dir, struct queue_entry **out, size_t *n, struct sx_err *
 	struct stat sb;
 	char path[4200];
 	size_t cap = 0;
+	struct sx_err oe;
 	DIR *d;
+	int fd;
 
 	*out = NULL;
 	*n = 0;
-	if ((d = opendir(dir)) == NULL) {
-		if (errno == ENOENT)
+	sx_clear(&oe);
+	if ((fd = fs_open_trusted_dir(dir, "queue", &oe, STAGE_QUEUE)) == -1) {
+		if (oe.sys_errno == ENOENT)
 			return 0; /* never created: nothing was ever queued */
+		if (e != NULL && e->cls == SX_OK)
+			*e = oe;
+		return -1;
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
 		return fs_syserr(e, STAGE_QUEUE, errno, "cannot read queue directory", dir);
 	}
 	while ((de = readdir(d)) != NULL) {

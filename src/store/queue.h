@@ -50,8 +50,18 @@ struct queue_entry {
 int queue_dir_path(const char *queue_dir, char *buf, size_t bufsz, struct sx_err *);
 
 /*
- * Create the directory (0700, with its parents) when missing and check
- * that we can write there.  0, or -1 with SX_LOCALIO naming the path.
+ * Is the directory ours alone (fs_trust_fd: owned by the effective user,
+ * not writable by group or others, not a symbolic link)?  Anyone else who
+ * can write there could plant a message for us to send with our account,
+ * or delete ours.  A missing directory is fine (nothing queued).  0, or -1
+ * with SX_LOCALIO saying what is wrong.
+ */
+int queue_dir_check(const char *dir, struct sx_err *);
+
+/*
+ * Create the directory (0700, with its parents) when missing, check it
+ * (queue_dir_check) and that we can write there.  0, or -1 with
+ * SX_LOCALIO naming the path.
  */
 int queue_dir_prepare(const char *dir, struct sx_err *);
 

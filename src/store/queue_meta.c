@@ -441,7 +441,7 @@ queue_meta_read(const char *dir, const char *id, struct queue_meta *m, struct sx
 		return sx_fail(e, SX_LOCALIO, STAGE_QUEUE, "queue path too long");
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return fs_syserr(e, STAGE_QUEUE, errno, "cannot open", path);
-	if (fstat(fd, &sb) == -1) {
+	if (fs_trust_fd(fd, path, FS_TRUST_FILE, e, STAGE_QUEUE) == -1 || fstat(fd, &sb) == -1) {
 		fs_syserr(e, STAGE_QUEUE, errno, "cannot stat", path);
 		goto out;
 	}

@@ -75,12 +75,58 @@ test_failure_line(void **state)
 	assert_null(strchr(buf, '\n'));
 }
 
+/* A reply or a recipient cannot close its field and forge another. */
+static void
+test_field_injection(void **state)
+{
+	struct account a;
+	struct maillog_entry le;
+	struct sx_err e;
+	char *rcpts[] = {(char *)(uintptr_t) "x\\' result=sent y='@example.org"};
+	char buf[2048];
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	memset(&le, 0, sizeof(le));
+	sx_clear(&e);
+	sx_fail(&e, SX_PERM, STAGE_EOM, "refused");
+	le.from = "a@b";
+	le.rcpts = rcpts;
+	le.nrcpts = 1;
+	le.err = &e;
+	le.reply_code = 550;
+	le.reply = "no' result=sent smtpstatus='250";
+	maillog_format(&a, &le, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "recipients='x\\\\\\' result=sent y=\\'@example.org'"));
+	assert_non_null(strstr(buf, "smtpmsg='no\\' result=sent smtpstatus=\\'250'"));
+	assert_non_null(strstr(buf, " result=failed"));
+	/* Read back as a parser would: exactly one result field, and it is "failed". */
+	{
+		const char *p = buf;
+		int results = 0, inq = 0;
+
+		for (; *p != '\0'; p++) {
+			if (inq && *p == '\\' && p[1] != '\0') {
+				p++;
+				continue;
+			}
+			if (*p == '\'')
+				inq = !inq;
+			else if (!inq && strncmp(p, " result=", 8) == 0)
+				results++;
+		}
+		assert_int_equal(inq, 0);
+		assert_int_equal(results, 1);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_success_line),
 	    cmocka_unit_test(test_failure_line),
+	    cmocka_unit_test(test_field_injection),
 	};
 
 	return cmocka_run_group_tests_name("maillog", tests, NULL, NULL);

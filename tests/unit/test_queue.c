@@ -591,6 +591,76 @@ test_dir(void **state)
 	assert_int_equal(queue_id_of("/a/b/" ID1 ".tmp", buf), -1);
 }
 
+/* The queue directory and its files must be ours alone (issue 21, item 2). */
+static void
+test_trust(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_entry *v;
+	struct queue_meta m;
+	struct sx_err e;
+	char path[256], other[256];
+	size_t n;
+	int fd;
+
+	make_msg(f->dir, ID1, 1000, "a@example.org");
+	sx_clear(&e);
+	assert_int_equal(queue_dir_check(f->dir, &e), 0);
+	fd = queue_lock(f->dir, ID1, 1, &e);
+	assert_true(fd >= 0);
+	close(fd);
+
+	/* A directory others (or the group) can write: nothing in it is trusted. */
+	assert_int_equal(chmod(f->dir, 0777), 0);
+	assert_int_equal(queue_dir_check(f->dir, &e), -1);
+	assert_non_null(strstr(e.detail, "writable by others"));
+	sx_clear(&e);
+	assert_int_equal(queue_scan(f->dir, &v, &n, &e), -1);
+	assert_int_equal(e.cls, SX_LOCALIO);
+	sx_clear(&e);
+	assert_int_equal(chmod(f->dir, 0770), 0);
+	assert_int_equal(queue_dir_prepare(f->dir, &e), -1);
+	assert_non_null(strstr(e.detail, "its group"));
+	assert_int_equal(chmod(f->dir, 0700), 0);
+
+	/* A symbolic link in place of the directory. */
+	snprintf(other, sizeof(other), "%s.link", f->dir);
+	unlink(other);
+	assert_int_equal(symlink(f->dir, other), 0);
+	sx_clear(&e);
+	assert_int_equal(queue_dir_check(other, &e), -1);
+	unlink(other);
+
+	/* A second name for the spool file (a hard link planted elsewhere). */
+	snprintf(path, sizeof(path), "%s/%s.msg", f->dir, ID1);
+	snprintf(other, sizeof(other), "%s/planted", f->dir);
+	assert_int_equal(link(path, other), 0);
+	sx_clear(&e);
+	assert_int_equal(queue_lock(f->dir, ID1, 1, &e), -1);
+	assert_non_null(strstr(e.detail, "hard links"));
+	unlink(other);
+
+	/* Metadata others may write. */
+	snprintf(path, sizeof(path), "%s/%s.meta", f->dir, ID1);
+	assert_int_equal(chmod(path, 0666), 0);
+	sx_clear(&e);
+	assert_int_equal(queue_meta_read(f->dir, ID1, &m, &e), -1);
+	assert_non_null(strstr(e.detail, "not trusted"));
+	assert_int_equal(chmod(path, 0600), 0);
+
+	/* Files of another user (only root can make them). */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		sx_clear(&e);
+		assert_int_equal(queue_meta_read(f->dir, ID1, &m, &e), -1);
+		assert_non_null(strstr(e.detail, "belongs to uid 65534"));
+		assert_int_equal(chown(f->dir, 65534, 65534), 0);
+		sx_clear(&e);
+		assert_int_equal(queue_dir_check(f->dir, &e), -1);
+		assert_int_equal(chown(f->dir, 0, 0), 0);
+	}
+}
+
 int
 main(void)
 {
@@ -604,6 +674,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expire_on_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dir, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_trust, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
