@@ -133,13 +133,15 @@ main(int argc, char *argv[])
 		/* A message on stdin is still unread: say it was not taken. */
 		strlcpy(r.context, "nothing was read from standard input; nothing was sent",
 		    sizeof(r.context));
+	if (rc == 0 && r.queued_id[0] != '\0')
+		diag_report_queued(&r.diag, &r.err, r.queued_id);
 	if (rc == -1 && !r.reported) {
 		diag_report_failure(&r.diag, &r.err, r.context);
 		if (r.note[0] != '\0' && !r.opt.diag_json)
 			fprintf(stderr, "smtps-send: %s\n", r.note);
 	}
 	conf_account_free(&r.acct);
-	if (rc == 0 || r.tempfail_ok)
+	if (rc == 0)
 		return 0;
 	return r.exit_code != 0 ? r.exit_code : sx_exitcode(&r.err);
 }

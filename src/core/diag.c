@@ -141,11 +141,48 @@ diag_wire_flush(struct diag *d)
 	diag_wire_line(d, DIAG_WIRE_OUT);
 }
 
-void
-diag_report_failure(struct diag *d, const struct sx_err *e, const char *context)
+/* The reply's lines and the hint, as the failure report prints them. */
+static void
+diag_report_reply_hint(struct diag *d, const struct sx_err *e)
 {
 	const char *p, *nl;
 
+	for (p = e->reply; *p != '\0'; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (nl == NULL) {
+			fprintf(d->out, "smtps-send: server said: %s\n", p);
+			break;
+		}
+		fprintf(d->out, "smtps-send: server said: %.*s\n", (int)(nl - p), p);
+	}
+	if (e->hint[0] != '\0')
+		fprintf(d->out, "smtps-send: hint: %s\n", e->hint);
+}
+
+void
+diag_report_queued(struct diag *d, const struct sx_err *e, const char *id)
+{
+	char msg[SX_DETAIL_MAX + 128];
+
+	diag_wire_flush(d);
+	snprintf(msg, sizeof(msg), "queued as %s: %s: %s; will be retried", id,
+	    sx_stage_name(e->stage), e->detail);
+	if (d->json) {
+		diag_emit(d, "queued", e->stage, msg);
+		if (e->reply[0] != '\0')
+			diag_emit(d, "reply", e->stage, e->reply);
+		if (e->hint[0] != '\0')
+			diag_emit(d, "hint", e->stage, e->hint);
+		return;
+	}
+	fprintf(d->out, "smtps-send: %s\n", msg);
+	diag_report_reply_hint(d, e);
+	fflush(d->out);
+}
+
+void
+diag_report_failure(struct diag *d, const struct sx_err *e, const char *context)
+{
 	diag_wire_flush(d);
 	if (d->json) {
 		diag_emit(d, "error", e->stage, e->detail);
@@ -158,16 +195,7 @@ diag_report_failure(struct diag *d, const struct sx_err *e, const char *context)
 		return;
 	}
 	fprintf(d->out, "smtps-send: %s: %s\n", sx_stage_name(e->stage), e->detail);
-	for (p = e->reply; *p != '\0'; p = nl + 1) {
-		nl = strchr(p, '\n');
-		if (nl == NULL) {
-			fprintf(d->out, "smtps-send: server said: %s\n", p);
-			break;
-		}
-		fprintf(d->out, "smtps-send: server said: %.*s\n", (int)(nl - p), p);
-	}
-	if (e->hint[0] != '\0')
-		fprintf(d->out, "smtps-send: hint: %s\n", e->hint);
+	diag_report_reply_hint(d, e);
 	if (context != NULL && context[0] != '\0')
 		fprintf(d->out, "smtps-send: %s\n", context);
 	fflush(d->out);

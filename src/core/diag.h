@@ -48,4 +48,12 @@ void diag_wire_flush(struct diag *);
  */
 void diag_report_failure(struct diag *, const struct sx_err *, const char *context);
 
+/*
+ * A message that was not sent now but is durably queued for retry: it has
+ * been accepted (exit 0).  One line "queued as ID: <stage>: <cause>; will
+ * be retried", then the server's reply and the hint, so a first-time user
+ * still sees what is wrong with the set-up.
+ */
+void diag_report_queued(struct diag *, const struct sx_err *, const char *id);
+
 #endif

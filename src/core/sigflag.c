@@ -61,5 +61,9 @@ sigflag_fd(void)
 void
 sigflag_hold(int on)
 {
-	sigflag_held = on;
+	/* Nested: a queue runner holds across a whole attempt, the session inside it. */
+	if (on)
+		sigflag_held++;
+	else if (sigflag_held > 0)
+		sigflag_held--;
 }

@@ -26,6 +26,7 @@ int sigflag_fd(void);
  * effect when released.  Held between the end of the data and the server's
  * final reply: the message may already be accepted, and giving up then
  * would risk delivering it twice (the wait is still bounded by the timeout).
+ * Holds nest: each sigflag_hold(1) is undone by one sigflag_hold(0).
  */
 void sigflag_hold(int on);
 

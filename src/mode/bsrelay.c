@@ -167,9 +167,11 @@ bsrelay_transmit(void *arg, const struct account *a, const struct queue_meta *m,
 
 /*
  * One message the caller completed: locked and given its metadata, then
- * delivered (removed once accepted, else kept as queued or failed).  The
- * failure goes back in e for the caller's reply; nothing of it stays in
- * the run, which reports only on the session as a whole.
+ * delivered (removed once accepted, else kept as queued or failed).  A
+ * message durably queued for retry is accepted (*final: "250 queued as
+ * ID"), as a send would exit 0.  A refusal goes back in e for the
+ * caller's reply; nothing of it stays in the run, which reports only on
+ * the session as a whole.
  */
 static int
 bsrelay_data(void *arg, const struct msg_envelope *env, const struct sx_err *cause,
@@ -181,13 +183,14 @@ bsrelay_data(void *arg, const struct msg_envelope *env, const struct sx_err *cau
 	struct deliver_ctx dc;
 	struct deliver_result res;
 	struct queue_meta qm;
-	int rc = -1, fd = -1;
+	int rc = -1, fd = -1, sent = 0;
 
 	t.arg = b;
 	b->cause = cause;
 	b->final = final;
 	sx_clear(e);
 	memset(&qm, 0, sizeof(qm));
+	memset(&res, 0, sizeof(res));
 	sx_clear(&r->err);
 	if (run_meta_init(r, env, &qm, time(NULL)) == -1 ||
 	    (fd = queue_lock(r->spool_dir, qm.id, 0, &r->err)) < 0) {
@@ -197,15 +200,27 @@ bsrelay_data(void *arg, const struct msg_envelope *env, const struct sx_err *cau
 	dc.dir = r->spool_dir;
 	dc.diag = &r->diag;
 	dc.now = qm.created;
-	rc = deliver_attempt(&dc, &qm, fd, &r->acct, &t, &res);
-	if (rc == -1)
+	if ((rc = deliver_attempt(&dc, &qm, fd, &r->acct, &t, &res)) == 0) {
+		sent = 1;
+		goto out;
+	}
+	if (res.outcome == DELIVER_DEFERRED && res.cleanup.cls == SX_OK && !r->no_queue) {
+		memset(final, 0, sizeof(*final));
+		final->code = 250;
+		strlcpy(final->enhanced, "2.0.0", sizeof(final->enhanced));
+		snprintf(final->text, sizeof(final->text),
+		    "2.0.0 queued as %s: %s: %.300s; will be retried", qm.id,
+		    sx_stage_name(res.err.stage), res.err.detail);
+		rc = 0;
+	} else {
 		*e = res.err;
+	}
 out:
+	/* The transaction must not outlive the message (harmless after a final reply). */
+	if (!sent && cause == NULL)
+		bsrelay_rset(b);
 	if (fd >= 0)
 		close(fd);
-	/* The transaction must not outlive the message (harmless after a final reply). */
-	if (rc == -1 && cause == NULL)
-		bsrelay_rset(b);
 	queue_meta_free(&qm);
 	sx_clear(&r->err);
 	return rc;

@@ -76,15 +76,13 @@ queue_report(void *arg, const struct queue_meta *m, enum flush_event ev,
 }
 
 int
-mode_flush(struct run *r, int automatic)
+run_queue_pass(struct run *r, const struct flush_opts *o, int automatic, struct flush_stats *st,
+    struct sx_err *e)
 {
 	struct deliver_transport t = {deliver_session_transmit, NULL};
 	struct flush_ops ops = {queue_job_account, queue_report, NULL};
 	struct queue_jobs q;
 	struct deliver_ctx dc;
-	struct flush_opts o;
-	struct flush_stats st;
-	struct sx_err e;
 	int rc;
 
 	memset(&q, 0, sizeof(q));
@@ -94,25 +92,39 @@ mode_flush(struct run *r, int automatic)
 	q.automatic = automatic;
 	t.arg = &q.ds;
 	ops.arg = &q;
+	dc.dir = r->spool_dir;
+	dc.diag = &r->diag;
+	dc.now = o->now;
+	rc = flush_queue(&dc, o, &t, &ops, st, e);
+	if (q.have_other)
+		conf_account_free(&q.other);
+	if (st->locked > 0)
+		diag_stage(&r->diag, STAGE_QUEUE,
+		    "%u message(s) skipped: being delivered by another process", st->locked);
+	return rc;
+}
+
+int
+mode_flush(struct run *r, int automatic)
+{
+	struct flush_opts o;
+	struct flush_stats st;
+	struct sx_err e;
+	int rc;
+
 	memset(&o, 0, sizeof(o));
 	o.now = time(NULL);
 	o.max_age = r->acct.queue_max_age;
 	o.respect_backoff = automatic;
 	o.stop_on_tempfail = automatic;
 	o.stop_on_unreachable = r->opt.queue_id == NULL;
-	o.max_msgs = automatic ? 10 : 0;
+	/* After a send: a few messages, a few seconds; the caller is waiting. */
+	o.max_msgs = automatic ? RUN_AUTOFLUSH_MSGS : 0;
+	o.deadline = automatic ? o.now + RUN_AUTOFLUSH_SECONDS : 0;
 	o.only_id = automatic ? NULL : r->opt.queue_id;
-	dc.dir = r->spool_dir;
-	dc.diag = &r->diag;
-	dc.now = o.now;
 	sigflag_install();
 	sx_clear(&e);
-	rc = flush_queue(&dc, &o, &t, &ops, &st, &e);
-	if (q.have_other)
-		conf_account_free(&q.other);
-	if (st.locked > 0)
-		diag_stage(&r->diag, STAGE_QUEUE,
-		    "%u message(s) skipped: being delivered by another process", st.locked);
+	rc = run_queue_pass(r, &o, automatic, &st, &e);
 	if (automatic)
 		return 0;
 	if (rc == -1) {
@@ -124,6 +136,31 @@ mode_flush(struct run *r, int automatic)
 			r->reported = 1;
 		}
 	}
+	return rc;
+}
+
+/* One pass of the queue runner (runner.c): the messages due, the next due time. */
+static int
+queue_runner_pass(struct run *r, long interval, time_t *next)
+{
+	struct flush_opts o;
+	struct flush_stats st;
+	struct sx_err e;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.now = time(NULL);
+	o.max_age = r->acct.queue_max_age;
+	o.respect_backoff = 1;
+	o.max_backoff = interval;
+	o.stop_on_unreachable = 1;
+	o.finish_in_flight = 1;
+	sx_clear(&e);
+	rc = run_queue_pass(r, &o, 0, &st, &e);
+	if (rc == -1 && st.sent + st.deferred + st.failed + st.bad == 0 && e.cls != SX_OK)
+		fprintf(
+		    stderr, "smtps-send: queue runner: %s: %s\n", sx_stage_name(e.stage), e.detail);
+	*next = st.next_due;
 	return rc;
 }
 
@@ -139,6 +176,15 @@ mode_queue(struct run *r)
 			return -1;
 		return 0;
 	case CLI_FLUSH:
+		if (r->opt.queue_interval != NULL && r->opt.queue_interval[0] != '\0') {
+			long iv = runner_interval(r->opt.queue_interval);
+
+			if (iv <= 0)
+				return sx_fail(&r->err, SX_USAGE, STAGE_ARGS,
+				    "-q%s: not an interval (e.g. -q30m, -q1h, -q90s)",
+				    r->opt.queue_interval);
+			return mode_runner(r, iv, queue_runner_pass);
+		}
 		return mode_flush(r, 0);
 	default:
 		return queue_remove(r->spool_dir, r->opt.queue_id, &r->err);

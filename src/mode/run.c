@@ -118,9 +118,14 @@ run_meta_init(struct run *r, const struct msg_envelope *env, struct queue_meta *
 	return sx_fail(&r->err, SX_INTERNAL, STAGE_QUEUE, "out of memory");
 }
 
-void
+int
 run_outcome(struct run *r, const struct deliver_result *res, const struct queue_meta *qm)
 {
+	r->err = res->err;
+	if (res->outcome == DELIVER_DEFERRED && res->cleanup.cls == SX_OK && !r->no_queue) {
+		strlcpy(r->queued_id, qm->id, sizeof(r->queued_id));
+		return 0;
+	}
 	/* The spool directory fits in context (run_queue_dir): so does this. */
 	snprintf(r->context, sizeof(r->context), "the message was kept in %.4000s/%s.msg",
 	    r->spool_dir, qm->id);
@@ -129,6 +134,5 @@ run_outcome(struct run *r, const struct deliver_result *res, const struct queue_
 		    "not queued (no queue directory): -q will not retry it");
 	else
 		deliver_describe(res, qm, r->note, sizeof(r->note));
-	if (res->outcome == DELIVER_DEFERRED && res->cleanup.cls == SX_OK)
-		r->tempfail_ok = sx_is_temporary(&res->err) && r->acct.queue_on_tempfail;
+	return -1;
 }

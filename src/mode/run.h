@@ -29,8 +29,9 @@ struct run {
 	char note[512];     /* and one more: the queue's verdict */
 	int no_queue;       /* queue_fallback: spool_dir is a private temporary directory */
 	int exit_code;      /* overrides the error's exit status when not 0 */
-	int tempfail_ok;    /* queued after a temporary failure and queue_on_tempfail: exit 0 */
 	int reported;       /* the failure was already reported */
+	/* Not sent, but durably queued for retry: accepted (exit 0, err says why). */
+	char queued_id[QUEUE_ID_LEN + 1];
 };
 
 /*
@@ -46,8 +47,24 @@ void run_intake_policy(const struct run *, struct msg_policy *);
 /* The queue's envelope of a message just taken in (its id from the spool path).  0 or -1. */
 int run_meta_init(struct run *, const struct msg_envelope *, struct queue_meta *, time_t now);
 
-/* What the queue did with a message that was not sent: r->context, r->note, tempfail_ok. */
-void run_outcome(struct run *, const struct deliver_result *, const struct queue_meta *);
+/*
+ * What became of a message that was not sent.  Durably queued for retry
+ * (not the message's fault): accepted, r->queued_id set, returns 0 — the
+ * sendmail contract: a caller told "failed" must never get the message
+ * delivered later.  Otherwise r->err, r->context and r->note say why and
+ * where it was kept, and -1.
+ */
+int run_outcome(struct run *, const struct deliver_result *, const struct queue_meta *);
+
+/* The quick flush after a send: at most this many messages, started within this many seconds. */
+#define RUN_AUTOFLUSH_MSGS    5
+#define RUN_AUTOFLUSH_SECONDS 3
+
+struct flush_opts;
+struct flush_stats;
+/* One run over the queue with o; each message reported on stderr (quiet after a send). */
+int run_queue_pass(
+    struct run *, const struct flush_opts *o, int automatic, struct flush_stats *, struct sx_err *);
 
 int mode_send(struct run *);
 int mode_bs(struct run *);
@@ -56,5 +73,14 @@ int mode_check(struct run *);
 int mode_queue(struct run *);
 /* -q, --flush-id; automatic: the quick flush after a send (quiet, bounded). */
 int mode_flush(struct run *, int automatic);
+
+/* "30m", "1h30m", "90s", "45" (minutes, as sendmail): seconds, or -1. */
+long runner_interval(const char *);
+/*
+ * -q<interval>: the queue runner (runner.c).  pass runs the queue once and
+ * sets *next to the earliest time a message is due again (0: none known).
+ * Returns 0 when stopped by a signal, -1 when it could not start.
+ */
+int mode_runner(struct run *, long interval, int (*pass)(struct run *, long, time_t *next));
 
 #endif

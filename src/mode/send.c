@@ -42,7 +42,7 @@ send_keep_refused(struct run *r, const struct msg_envelope *env, time_t now)
 		return;
 	if ((fd = queue_lock(r->spool_dir, qm.id, 0, &we)) >= 0) {
 		deliver_record_failure(&dc, &qm, &r->err, &res);
-		run_outcome(r, &res, &qm);
+		run_outcome(r, &res, &qm); /* refused for what it is: never accepted */
 		close(fd);
 	}
 	queue_meta_free(&qm);
@@ -123,8 +123,7 @@ mode_send(struct run *r)
 		rc = 0;
 		goto out;
 	}
-	r->err = res.err;
-	run_outcome(r, &res, &qm);
+	rc = run_outcome(r, &res, &qm);
 	goto out;
 kept:
 	snprintf(r->context, sizeof(r->context), "the message was kept in %s", env.spool_path);

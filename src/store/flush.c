@@ -18,6 +18,14 @@ flush_tell(const struct flush_ops *ops, const struct queue_meta *m, enum flush_e
 		ops->report(ops->arg, m, ev, r, e);
 }
 
+/* Keep the earliest time a deferred message wants its next try. */
+static void
+flush_note_due(struct flush_stats *st, time_t when)
+{
+	if (st->next_due == 0 || when < st->next_due)
+		st->next_due = when;
+}
+
 /*
  * Is the message to be tried now?  Marks a deferred message expired once
  * (so -bp and the log agree; never deleted).  --flush-id tries any state
@@ -46,7 +54,26 @@ flush_eligible(const struct deliver_ctx *dc, const struct flush_opts *o, struct 
 		st->expired++;
 		flush_tell(ops, m, FLUSH_EXPIRED, NULL, NULL);
 	}
-	return s == QUEUE_DEFERRED && (!o->respect_backoff || queue_due(m, o->now, o->max_age));
+	if (s != QUEUE_DEFERRED)
+		return 0;
+	if (!o->respect_backoff || queue_due_at(m, o->max_backoff) <= o->now)
+		return 1;
+	flush_note_due(st, queue_due_at(m, o->max_backoff));
+	return 0;
+}
+
+static int
+flush_deliver(const struct deliver_ctx *dc, const struct flush_opts *o, struct queue_meta *m,
+    int fd, const struct account *a, const struct deliver_transport *t, struct deliver_result *r)
+{
+	int rc;
+
+	if (o->finish_in_flight)
+		sigflag_hold(1);
+	rc = deliver_attempt(dc, m, fd, a, t, r);
+	if (o->finish_in_flight)
+		sigflag_hold(0);
+	return rc;
 }
 
 /* Try one message: lock, re-read, decide, deliver.  1 when tried. */
@@ -91,17 +118,19 @@ flush_one(const struct deliver_ctx *dc, const char *id, const struct flush_opts 
 	if ((a = ops->account(ops->arg, &m, &e)) == NULL) {
 		memset(&r, 0, sizeof(r));
 		deliver_record_failure(dc, &m, &e, &r);
-	} else if (deliver_attempt(dc, &m, fd, a, t, &r) == 0) {
+	} else if (flush_deliver(dc, o, &m, fd, a, t, &r) == 0) {
 		st->sent++;
 		flush_tell(ops, &m, FLUSH_SENT, &r, r.cleanup.cls != SX_OK ? &r.cleanup : NULL);
 		goto out;
 	}
 	if (r.cleanup.cls != SX_OK)
 		flush_tell(ops, &m, FLUSH_BAD, NULL, &r.cleanup);
-	if (r.outcome == DELIVER_FAILED)
+	if (r.outcome == DELIVER_FAILED) {
 		st->failed++;
-	else
+	} else {
 		st->deferred++;
+		flush_note_due(st, queue_due_at(&m, o->max_backoff));
+	}
 	flush_tell(
 	    ops, &m, r.outcome == DELIVER_FAILED ? FLUSH_FAILED : FLUSH_DEFERRED, &r, &r.err);
 	*lasterr = r.err;
@@ -140,6 +169,8 @@ flush_queue(const struct deliver_ctx *dc, const struct flush_opts *o,
 			continue;
 		found = 1;
 		if (o->max_msgs > 0 && tried >= o->max_msgs)
+			break;
+		if (o->deadline != 0 && tried > 0 && time(NULL) >= o->deadline)
 			break;
 		tried += (unsigned)flush_one(dc, v[i].id, o, t, ops, st, &last);
 		if (last.cls != SX_OK && st->first.cls == SX_OK)

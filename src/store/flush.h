@@ -18,10 +18,13 @@ struct flush_opts {
 	time_t now;
 	long max_age;            /* queue_max_age, 0: never expire */
 	int respect_backoff;     /* automatic flush: only messages that are due */
+	long max_backoff;        /* with respect_backoff: the longest wait (0: queue.c's) */
 	const char *only_id;     /* --flush-id: this one, whatever its state */
 	unsigned max_msgs;       /* 0: no limit */
 	int stop_on_tempfail;    /* stop at the first failure that is not the message's */
 	int stop_on_unreachable; /* stop when the relay cannot be reached (resolve, connect) */
+	int finish_in_flight;    /* a signal ends the run after the message being sent */
+	time_t deadline;         /* start no message after this time (0: none) */
 };
 
 /* What happened to one message during a run (for the caller's report). */
@@ -48,6 +51,7 @@ struct flush_ops {
 
 struct flush_stats {
 	unsigned sent, deferred, failed, expired, locked, bad;
+	time_t next_due;     /* the earliest retry of a message still deferred (0: none) */
 	struct sx_err first; /* first failure seen (the exit status of -q) */
 };
 

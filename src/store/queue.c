@@ -133,12 +133,14 @@ queue_backoff(unsigned attempts)
 	return s < QUEUE_BACKOFF_N ? s : QUEUE_BACKOFF_N;
 }
 
-int
-queue_due(const struct queue_meta *m, time_t now, long max_age)
+time_t
+queue_due_at(const struct queue_meta *m, long max_backoff)
 {
-	if (queue_state_at(m, now, max_age) != QUEUE_DEFERRED)
-		return 0;
-	return now >= m->last_attempt + queue_backoff(m->attempts);
+	long b = queue_backoff(m->attempts);
+
+	if (max_backoff > 0 && b > max_backoff)
+		b = max_backoff;
+	return m->last_attempt + b;
 }
 
 int
@@ -314,7 +316,12 @@ queue_list(FILE *f, const char *dir, time_t now, long max_age, struct sx_err *e)
 				fprintf(f, "bad-metadata %s\n", me.detail);
 			continue;
 		}
-		fprintf(f, "%s attempts=%u <", queue_state_name(queue_state_at(&m, now, max_age)),
+		/* A live process holds the lock of a message it is sending. */
+		fd = queue_lock(dir, v[i].id, 1, NULL);
+		if (fd >= 0)
+			close(fd);
+		fprintf(f, "%s attempts=%u <",
+		    fd == -2 ? "sending" : queue_state_name(queue_state_at(&m, now, max_age)),
 		    m.attempts);
 		queue_print_safe(f, m.from);
 		fputs("> ->", f);
@@ -322,7 +329,9 @@ queue_list(FILE *f, const char *dir, time_t now, long max_age, struct sx_err *e)
 			fputs(j == 0 ? " " : ",", f);
 			queue_print_safe(f, m.rcpts[j]);
 		}
-		if (m.err_class != SX_OK) {
+		if (fd == -2) {
+			fputs(" | being sent by a running process", f);
+		} else if (m.err_class != SX_OK) {
 			fprintf(f, " | %s: ", sx_stage_name(m.err_stage));
 			queue_print_safe(f, m.err_text != NULL ? m.err_text : "");
 		} else if (m.attempts == 0)

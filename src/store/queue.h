@@ -85,8 +85,12 @@ enum queue_state queue_state_at(const struct queue_meta *, time_t now, long max_
  */
 long queue_backoff(unsigned attempts);
 
-/* Due for an automatic retry at now? (deferred, and back-off elapsed) */
-int queue_due(const struct queue_meta *, time_t now, long max_age);
+/*
+ * When a deferred message is due for its next automatic retry: the last
+ * attempt plus the back-off, capped at max_backoff seconds when that is
+ * not 0 (a queue runner's interval).
+ */
+time_t queue_due_at(const struct queue_meta *, long max_backoff);
 
 /*
  * Every DIR/<id>.msg, oldest first (by the metadata's creation time, else

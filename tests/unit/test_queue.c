@@ -227,14 +227,14 @@ test_expiry_and_backoff(void **state)
 
 	m.state = QUEUE_DEFERRED;
 	m.attempts = 0;
-	assert_true(queue_due(&m, 1000, 0)); /* -odq: never tried, due at once */
+	m.last_attempt = 0;
+	assert_true(queue_due_at(&m, 0) <= 1000); /* -odq: never tried, due at once */
 	m.attempts = 2;
 	m.last_attempt = 5000;
-	assert_false(queue_due(&m, 5119, 0));
-	assert_true(queue_due(&m, 5120, 0));
-	assert_false(queue_due(&m, 5120, 100)); /* expired: never automatic */
-	m.state = QUEUE_FAILED;
-	assert_false(queue_due(&m, 99999, 0));
+	assert_int_equal(queue_due_at(&m, 0), 5120);
+	m.attempts = 9; /* 4 h back-off, capped by a runner's -q30m */
+	assert_int_equal(queue_due_at(&m, 0), 5000 + 4 * 3600);
+	assert_int_equal(queue_due_at(&m, 1800), 5000 + 1800);
 }
 
 static void
@@ -334,6 +334,7 @@ test_listing(void **state)
 	const char *want;
 	size_t len = 0;
 	FILE *fp;
+	int fd;
 
 	fp = open_memstream(&out, &len);
 	assert_non_null(fp);
@@ -384,6 +385,20 @@ test_listing(void **state)
 	assert_int_equal(queue_list(fp, f->dir, 500 + 7200, 3600, &e), 3);
 	fclose(fp);
 	assert_non_null(strstr(out, " expired attempts=0"));
+	free(out);
+
+	/* A message whose lock a live process holds is being sent, not stuck. */
+	fd = queue_lock(f->dir, ID1, 1, &e);
+	assert_true(fd >= 0);
+	out = NULL;
+	fp = open_memstream(&out, &len);
+	assert_non_null(fp);
+	assert_int_equal(queue_list(fp, f->dir, 600, 0, &e), 3);
+	fclose(fp);
+	close(fd);
+	want = ID1 "      1m        17 sending attempts=0 <alice@example.org> -> "
+		   "first@example.org | being sent by a running process\n";
+	assert_memory_equal(out, want, strlen(want));
 	free(out);
 }
 
