@@ -1,4 +1,4 @@
-/* test_conf.c — config grammar, accounts, environment, secrets (src/conf.c). */
+/* test_conf.c — config grammar, accounts, environment, secrets (src/config/conf*.c, secret.c). */
 #include "config.h"
 
 #include <sys/stat.h>
