@@ -1,8 +1,12 @@
 /*
- * conf.c — which configuration files are read, which account is chosen, the environment and argv on top, and the
+ * conf.c — which configuration files are read (and who may name one),
+ * which account is chosen, the environment and argv on top, and the
  * checks of the result (see conf.h).
  */
 #include "config.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -23,6 +27,7 @@
 
 static int conf_user_dir(char *, size_t);
 static int conf_read_system(struct conf_ctx *, const struct conf_request *, struct sx_err *);
+static int conf_given_ok(const struct conf_request *, const char *, char *, struct sx_err *);
 static int conf_read_files(struct conf_ctx *, const struct conf_request *, struct sx_err *);
 static struct conf_ent *conf_lookup(struct conf_ctx *, const char *);
 static int conf_from_matches(const char *, const char *);
@@ -30,7 +35,7 @@ static int conf_choose(struct conf_ctx *, const struct conf_request *, const str
     char *, size_t, struct sx_err *);
 static int conf_apply_env(struct conf_ent *, struct sx_err *);
 static int conf_apply_argv(struct conf_ent *, const struct conf_request *, struct sx_err *);
-static int conf_finish(struct conf_ctx *, struct conf_ent *, struct sx_err *);
+static int conf_finish(struct conf_ctx *, struct conf_ent *, int, struct sx_err *);
 
 /* ${XDG_CONFIG_HOME:-$HOME/.config}/smtps-send: 0, or -1 when there is none. */
 static int
@@ -50,25 +55,96 @@ conf_user_dir(char *buf, size_t sz)
 
 /*
  * The system file: the build's DEFAULT_CONFIG, or when that does not
- * exist or cannot be read, /etc/smtps-send.conf.
+ * exist or cannot be read, /etc/smtps-send.conf whatever the prefix (where
+ * msmtp and Postfix users put it).  One file at most: two system files
+ * would need a rule for which one wins.
  */
 static int
 conf_read_system(struct conf_ctx *c, const struct conf_request *req, struct sx_err *e)
 {
 	const char *first = req->system_file != NULL ? req->system_file : DEFAULT_CONFIG;
-	const char *second = req->system_file != NULL ? NULL : CONF_ETC_CONFIG;
+	const char *second = req->system_file != NULL ? req->system_fallback : CONF_ETC_CONFIG;
 	size_t before = c->nfiles;
 
-	if (conf_read_file(c, first, 0, e) == -1)
+	if (conf_read_file(c, first, CONF_ROLE_SYSTEM, e) == -1)
 		return -1;
 	if (c->nfiles > before || second == NULL || strcmp(first, second) == 0)
 		return 0;
-	return conf_read_file(c, second, 0, e);
+	return conf_read_file(c, second, CONF_ROLE_SYSTEM, e);
+}
+
+/*
+ * May the caller name path with -C/--config?  Web applications put
+ * caller-chosen text on sendmail's argv (PHP's mail() fifth argument,
+ * CVE-2016-10033), and a file of the attacker's would choose the commands
+ * run (passwordeval) and the files written (logfile).  The attacker runs
+ * as the web user, so whose file it is tells nothing; where it is does
+ * (Postfix's alternate_config_directories).  Root may name any file; any
+ * other caller a file directly in its own config directory (its config
+ * file there is read anyway) or in a directory listed by the system
+ * file's allowed_config_dirs that is neither the caller's nor writable by
+ * group or others.  Links are resolved first, and the resolved name is
+ * what is opened.  0 with the name to open in real (PATH_MAX bytes), or
+ * -1 before anything was opened.
+ */
+static int
+conf_given_ok(const struct conf_request *req, const char *path, char *real, struct sx_err *e)
+{
+	struct conf_ctx sys;
+	struct stat st;
+	char dir[PATH_MAX], cand[PATH_MAX], user[PATH_MAX];
+	uid_t uid = req->caller_uid != NULL ? *req->caller_uid : getuid();
+	char *slash;
+	size_t k;
+	int rc = -1;
+
+	if (uid == 0) {
+		strlcpy(real, path, PATH_MAX);
+		return 0;
+	}
+	if (realpath(path, real) == NULL)
+		return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "cannot open config file %s: %s", path,
+		    strerror(errno));
+	strlcpy(dir, real, sizeof(dir));
+	slash = strrchr(dir, '/');
+	slash[slash == dir ? 1 : 0] = '\0';
+	if (conf_user_dir(user, sizeof(user)) == 0 && realpath(user, cand) != NULL &&
+	    strcmp(cand, dir) == 0)
+		return 0;
+	memset(&sys, 0, sizeof(sys));
+	if (conf_read_system(&sys, req, e) == -1)
+		goto out;
+	for (k = 0; k < sys.nallowed; k++) {
+		if (realpath(sys.allowed[k], cand) == NULL || strcmp(cand, dir) != 0)
+			continue;
+		/* The caller must not be able to put files there itself. */
+		if (stat(cand, &st) == -1 || st.st_uid == uid ||
+		    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+			sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+			    "-C/--config %s: refused: allowed_config_dirs lists %s, but it "
+			    "belongs to this user or is writable by group or others",
+			    path, cand);
+			sx_hint(e, "make %s owned by root and writable by its owner only", cand);
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+	sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+	    "-C/--config %s: refused: only root may name a config file outside "
+	    "%s and the directories of allowed_config_dirs",
+	    path, "${XDG_CONFIG_HOME:-~/.config}/smtps-send");
+	sx_hint(e, "set SMTPS_SEND_CONFIG instead, move the file there, or have the "
+		   "administrator list its directory in allowed_config_dirs (smtps-send.conf(5))");
+out:
+	conf_ctx_free(&sys);
+	return rc;
 }
 
 /*
  * -C FILE, else $SMTPS_SEND_CONFIG (either must exist), else the system
- * file and the user file.
+ * file and the user file.  The environment is not restricted like -C:
+ * whoever sets it could set every key (SMTPS_SEND_PASSWORDEVAL) anyway.
  */
 static int
 conf_read_files(struct conf_ctx *c, const struct conf_request *req, struct sx_err *e)
@@ -76,16 +152,19 @@ conf_read_files(struct conf_ctx *c, const struct conf_request *req, struct sx_er
 	const char *env_cfg = getenv("SMTPS_SEND_CONFIG");
 	char path[PATH_MAX];
 
-	if (req->config_file != NULL)
-		return conf_read_file(c, req->config_file, 1, e);
+	if (req->config_file != NULL) {
+		if (conf_given_ok(req, req->config_file, path, e) == -1)
+			return -1;
+		return conf_read_file(c, path, CONF_ROLE_GIVEN, e);
+	}
 	if (env_cfg != NULL && *env_cfg != '\0')
-		return conf_read_file(c, env_cfg, 1, e);
+		return conf_read_file(c, env_cfg, CONF_ROLE_GIVEN, e);
 	if (conf_read_system(c, req, e) == -1)
 		return -1;
 	if (conf_user_dir(path, sizeof(path)) == -1 ||
 	    strlcat(path, "/config", sizeof(path)) >= sizeof(path))
 		return 0;
-	return conf_read_file(c, path, 0, e);
+	return conf_read_file(c, path, CONF_ROLE_USER, e);
 }
 
 /* Account by name, the user file's first (it was read last). */
@@ -234,10 +313,11 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 
 /*
  * Resolve TLS mode and port, then refuse what cannot work or would be
- * unsafe (msmtp's check_account, stricter).
+ * unsafe (msmtp's check_account, stricter).  No host is fine only when
+ * nothing will be sent (relay_optional).
  */
 static int
-conf_finish(struct conf_ctx *c, struct conf_ent *ent, struct sx_err *e)
+conf_finish(struct conf_ctx *c, struct conf_ent *ent, int relay_optional, struct sx_err *e)
 {
 	struct account *a = &ent->a;
 	const char *name = a->name;
@@ -252,7 +332,7 @@ conf_finish(struct conf_ctx *c, struct conf_ent *ent, struct sx_err *e)
 	}
 	if (a->port == 0)
 		a->port = a->tls == TLS_MODE_IMPLICIT ? 465 : 587;
-	if (a->host == NULL) {
+	if (a->host == NULL && !relay_optional) {
 		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "account %s: no host set", name);
 		if (c->unreadable[0] != '\0')
 			sx_hint(e,
@@ -309,7 +389,7 @@ conf_load(const struct conf_request *req, struct account *acct, struct sx_err *e
 		goto fail;
 	}
 	if (conf_apply_env(&res, e) == -1 || conf_apply_argv(&res, req, e) == -1 ||
-	    conf_finish(&c, &res, e) == -1)
+	    conf_finish(&c, &res, req->relay_optional, e) == -1)
 		goto fail;
 
 	if ((src = calloc(1, sizeof(*src))) == NULL) {

@@ -15,6 +15,8 @@
 #ifndef SX_CONF_H
 #define SX_CONF_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -78,8 +80,17 @@ struct conf_request {
 	const char *tls;
 	const char *user;
 	const char *tls_trust_file;
-	/* System file; NULL: DEFAULT_CONFIG, else /etc/smtps-send.conf (tests set it). */
+	/*
+	 * The system file is the first of these that can be read: NULL
+	 * system_file means DEFAULT_CONFIG, then /etc/smtps-send.conf.  Tests
+	 * name their own (system_fallback is used only with system_file).
+	 */
 	const char *system_file;
+	const char *system_fallback;
+	/* The caller's real uid for the -C rule; NULL: getuid() (tests set it). */
+	const uid_t *caller_uid;
+	/* Nothing will be sent (-bp, mailq, newaliases): no host is fine. */
+	int relay_optional;
 };
 
 /* Bounds: hostile files cannot make us use much memory or time. */
@@ -87,6 +98,7 @@ struct conf_request {
 #define CONF_FILE_MAX     (1L << 20) /* bytes per config file */
 #define CONF_ACCOUNTS_MAX 256        /* accounts over all files */
 #define CONF_PARENTS_MAX  8          /* "account a : b, c" parents */
+#define CONF_ALLOWED_MAX  16         /* directories in allowed_config_dirs */
 
 /*
  * Find the config file(s), parse them, apply the environment and the
@@ -101,6 +113,14 @@ struct conf_request {
  * else the system file and ${XDG_CONFIG_HOME:-~/.config}/smtps-send/config,
  * both optional; accounts in the user file replace same-named ones in the
  * system file.
+ *
+ * req->config_file (-C, --config) from a caller whose real uid is not 0
+ * must lie, symbolic links resolved, directly in the user's config
+ * directory or in a directory that allowed_config_dirs of the system file
+ * lists, not owned by the caller nor writable by group or others;
+ * otherwise it is refused (SX_CONFIG) before it is opened.  Web applications put caller-chosen
+ * text on sendmail's argv, and a file of theirs would choose the commands
+ * run (passwordeval) and the files written (logfile).
  */
 int conf_load(const struct conf_request *, struct account *, struct sx_err *);
 

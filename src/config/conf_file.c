@@ -1,6 +1,7 @@
 /*
  * conf_file.c — the grammar of one configuration file: lines, sections
- * ("defaults", "account NAME : PARENT, ..."), quoting (see conf_int.h).
+ * ("defaults", "account NAME : PARENT, ..."), quoting, and the system
+ * file's allowed_config_dirs (see conf_int.h).
  *
  * msmtp's grammar, so an msmtprc works with few edits; the differences
  * are in smtps-send.conf(5).  A file is hostile input: lines, files and
@@ -33,6 +34,7 @@ static int conf_parse_key(struct conf_ctx *, int, unsigned, char *, char *, stru
     const struct stat *, struct sx_err *);
 static int conf_section(
     struct conf_ctx *, int, unsigned, char *, struct conf_ent **, struct sx_err *);
+static int conf_allowed_dirs(struct conf_ctx *, int, unsigned, char *, struct sx_err *);
 static int conf_unquote(char *, const char **);
 static char *conf_trim(char *);
 
@@ -142,6 +144,46 @@ nomem:
 	return sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "out of memory");
 }
 
+/*
+ * allowed_config_dirs DIR ...: where users other than root may point -C
+ * (conf.c).  It speaks for the whole system, so only the system file may
+ * hold it; the last such line counts, and an empty one clears the list.
+ */
+static int
+conf_allowed_dirs(struct conf_ctx *c, int fi, unsigned line, char *val, struct sx_err *e)
+{
+	const char *path = c->files[fi], *why = NULL;
+	char *tok, *save = NULL;
+	size_t k;
+
+	if (c->roles[fi] != CONF_ROLE_SYSTEM)
+		return sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+		    "%s:%u: allowed_config_dirs: only the system file may set it", path, line);
+	if (conf_unquote(val, &why) == -1)
+		return sx_fail(
+		    e, SX_CONFIG, STAGE_CONFIG, "%s:%u: allowed_config_dirs: %s", path, line, why);
+	for (k = 0; k < c->nallowed; k++) {
+		free(c->allowed[k]);
+		c->allowed[k] = NULL;
+	}
+	c->nallowed = 0;
+	for (tok = strtok_r(val, " \t,", &save); tok != NULL; tok = strtok_r(NULL, " \t,", &save)) {
+		if (tok[0] != '/' || str_has_ctl(tok))
+			return sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+			    "%s:%u: allowed_config_dirs: absolute directory names, separated by "
+			    "blanks or commas",
+			    path, line);
+		if (c->nallowed == CONF_ALLOWED_MAX)
+			return sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+			    "%s:%u: allowed_config_dirs: more than %d directories", path, line,
+			    CONF_ALLOWED_MAX);
+		if ((c->allowed[c->nallowed] = strdup(tok)) == NULL)
+			return sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "out of memory");
+		c->nallowed++;
+	}
+	return 0;
+}
+
 /* "key value" of an account (or the defaults) at line of file fi. */
 static int
 conf_parse_key(struct conf_ctx *c, int fi, unsigned line, char *key, char *val,
@@ -236,6 +278,9 @@ conf_parse_buf(
 			c->section++;
 			if (conf_section(c, fi, lineno, val, &cur, e) == -1)
 				return -1;
+		} else if (strcmp(key, "allowed_config_dirs") == 0) {
+			if (conf_allowed_dirs(c, fi, lineno, val, e) == -1)
+				return -1;
 		} else if (conf_parse_key(c, fi, lineno, key, val, cur, st, e) == -1)
 			return -1;
 	}
@@ -273,10 +318,10 @@ conf_read_fd(int fd, char *buf, size_t max, size_t *len)
 
 /*
  * Read one config file.  A missing optional file is fine; a missing
- * required one (--config, $SMTPS_SEND_CONFIG) is an error.
+ * given one (--config, $SMTPS_SEND_CONFIG) is an error.
  */
 int
-conf_read_file(struct conf_ctx *c, const char *path, int required, struct sx_err *e)
+conf_read_file(struct conf_ctx *c, const char *path, enum conf_role role, struct sx_err *e)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -285,9 +330,9 @@ conf_read_file(struct conf_ctx *c, const char *path, int required, struct sx_err
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1) {
-		if (!required && errno == ENOENT)
+		if (role != CONF_ROLE_GIVEN && errno == ENOENT)
 			return 0;
-		if (!required && errno == EACCES) {
+		if (role != CONF_ROLE_GIVEN && errno == EACCES) {
 			/* Someone else's system file: say so only if nothing else works. */
 			strlcpy(c->unreadable, path, sizeof(c->unreadable));
 			return 0;
@@ -322,6 +367,7 @@ conf_read_file(struct conf_ctx *c, const char *path, int required, struct sx_err
 		c->files[fi] = NULL;
 		goto out;
 	}
+	c->roles[fi] = (unsigned char)role;
 	c->nfiles++;
 	conf_ent_init(c->defs[fi]);
 	c->defs[fi]->file = fi;
@@ -347,5 +393,7 @@ conf_ctx_free(struct conf_ctx *c)
 		conf_ent_free(c->defs[k]);
 		free(c->files[k]);
 	}
+	for (k = 0; k < c->nallowed; k++)
+		free(c->allowed[k]);
 	memset(c, 0, sizeof(*c));
 }

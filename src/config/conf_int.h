@@ -125,15 +125,25 @@ struct conf_ent {
 	struct conf_org org[K_NKEYS];
 };
 
+/* Why a file is read: what it may hold and whether it must exist. */
+enum conf_role {
+	CONF_ROLE_SYSTEM, /* optional; the only place for allowed_config_dirs */
+	CONF_ROLE_USER,   /* optional */
+	CONF_ROLE_GIVEN   /* -C, --config, $SMTPS_SEND_CONFIG: must exist */
+};
+
 /* State of one conf_load. */
 struct conf_ctx {
 	char *files[CONF_FILES_MAX];
+	unsigned char roles[CONF_FILES_MAX];
 	size_t nfiles;
 	struct conf_ent *defs[CONF_FILES_MAX]; /* each file's defaults */
 	struct conf_ent *ents[CONF_ACCOUNTS_MAX];
 	size_t nents;
 	unsigned short section;
-	char unreadable[256]; /* an optional file we could not read, for the hint */
+	char unreadable[256];            /* an optional file we could not read, for the hint */
+	char *allowed[CONF_ALLOWED_MAX]; /* allowed_config_dirs of the system file */
+	size_t nallowed;
 };
 
 /* conf_keys.c: keys, values, accounts under construction. */
@@ -148,7 +158,7 @@ const char *conf_enum_name(enum conf_kid, int value);
 int conf_set(struct conf_ent *, enum conf_kid, const char *, struct conf_org, const char **why);
 
 /* conf_file.c: one file's grammar. */
-int conf_read_file(struct conf_ctx *, const char *path, int required, struct sx_err *);
+int conf_read_file(struct conf_ctx *, const char *path, enum conf_role, struct sx_err *);
 void conf_ctx_free(struct conf_ctx *);
 int conf_read_fd(int fd, char *buf, size_t max, size_t *len);
 
