@@ -4,7 +4,7 @@
  * Callers are cron daemons, PHP, git send-email, mutt and scripts written
  * for sendmail, Postfix or msmtp, so the flags they pass are accepted even
  * when they mean nothing here; anything else is refused by name rather than
- * guessed at.  Pure: no I/O except cli_usage().
+ * guessed at.  Pure: no I/O (the --help text is in cli_usage.c).
  */
 #include "config.h"
 
@@ -591,56 +591,4 @@ cli_parse(int argc, char *const argv[], struct cli_options *o, struct sx_err *e)
 		    "no recipients: name them as arguments or use -t to read them from the "
 		    "message (see smtps-send --help)");
 	return 0;
-}
-
-void
-cli_usage(FILE *fp)
-{
-	fputs("usage: smtps-send [options] [--] recipient ...\n"
-	      "       smtps-send [options] -t [--] [recipient ...]\n"
-	      "       smtps-send -bp | -q | --check | --dump-config [options]\n"
-	      "       smtps-send --flush-id ID | --queue-remove ID [options]\n"
-	      "       mailq [options]     (as smtps-send -bp)\n"
-	      "       newaliases [options] (as smtps-send -bi)\n"
-	      "\n"
-	      "Reads one message from standard input and submits it over TLS.\n"
-	      "\n"
-	      "Sendmail options:\n"
-	      "  -t               also take recipients from To/Cc/Bcc (Resent-* when present)\n"
-	      "  -i, -oi          a line with a single dot does not end the message\n"
-	      "  -f ADDR, -r ADDR envelope sender (-f '<>' for the null sender)\n"
-	      "  -F NAME          full name for an added From header\n"
-	      "  -v               verbose: one line per stage; -vv the full transcript\n"
-	      "  -bm              send a message (default)\n"
-	      "  -bp              list the queue\n"
-	      "  -bs              speak SMTP on standard input and output\n"
-	      "  -bi              check the account's aliases file (there is no database)\n"
-	      "  -q[INTERVAL]     flush the queue now (the interval is ignored)\n"
-	      "  -odq, -odd       queue the message without sending it now\n"
-	      "  -odi, -odb       deliver now (the default)\n"
-	      "  -B 7BIT|8BITMIME body type\n"
-	      "  -N never|success,failure,delay   DSN notify (when the server offers DSN)\n"
-	      "  -R full|hdrs     DSN return (when the server offers DSN)\n"
-	      "  -V ENVID         DSN envelope id (when the server offers DSN)\n"
-	      "  -C FILE          config file (also --config FILE); see smtps-send(1) for\n"
-	      "                   the directories users other than root may name\n"
-	      "  -a NAME          account (also --account NAME)\n"
-	      "  accepted and ignored: -oem -oee -oep -oeq -oew -em -ee -ep -eq -ew -om -oo\n"
-	      "                       -m -n -G -U -h N -L LABEL -O OPTION=VALUE -Ac -Am\n"
-	      "\n"
-	      "Long options (--opt=value or --opt value):\n"
-	      "  --config FILE    --account NAME    --host HOST    --port PORT\n"
-	      "  --tls starttls|implicit|opportunistic|off|on      --user USER\n"
-	      "  --tls-trust-file FILE               --from ADDR    --read-recipients\n"
-	      "  --check          connect, TLS, EHLO, AUTH, QUIT; send nothing\n"
-	      "  --queue-list     same as -bp          --flush   same as -q\n"
-	      "  --flush-id ID    retry one queued message now, even a failed or expired one\n"
-	      "  --queue-remove ID  delete one queued message\n"
-	      "  --dump-config    print the effective account and where each value came from\n"
-	      "  --diag-format=json|text   diagnostics as JSON lines on stderr (implies -v)\n"
-	      "  --debug          same as -vv\n"
-	      "  --help           --version\n"
-	      "\n"
-	      "See smtps-send(1) and smtps-send.conf(5).\n",
-	    fp);
 }
