@@ -4,7 +4,7 @@
  * Callers are cron daemons, PHP, git send-email, mutt and scripts written
  * for sendmail, Postfix or msmtp, so the flags they pass are accepted even
  * when they mean nothing here; anything else is refused by name rather than
- * guessed at.  Pure: no I/O except cli_usage().
+ * guessed at.  Pure: no I/O (the --help text is in cli_usage.c).
  */
 #include "config.h"
 
@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "config/cli.h"
+#include "core/strutil.h"
 
 /* Where the parser is: argv and the index of the argument being read. */
 struct cli_state {
@@ -85,7 +86,7 @@ static const char *const cli_notify_names[16] = {
     [CLI_DSN_SUCCESS | CLI_DSN_FAILURE | CLI_DSN_DELAY] = "SUCCESS,FAILURE,DELAY",
 };
 
-static int cli_has_ctl(const char *);
+static int cli_name(struct cli_state *, struct cli_options *, const char *, struct sx_err *);
 static int cli_text(const char *, const char *, size_t, int, struct sx_err *);
 static int cli_set_mode(
     struct cli_state *, struct cli_options *, enum cli_mode, const char *, struct sx_err *);
@@ -97,13 +98,24 @@ static int cli_short(struct cli_state *, struct cli_options *, struct sx_err *);
 static int cli_long(struct cli_state *, struct cli_options *, struct sx_err *);
 static int cli_rcpt(const char *, int, const char *, struct sx_err *);
 
-/* Any byte that must never reach a header or an SMTP command line? */
+/*
+ * The name we were called by: installed as mailq and newaliases (links to
+ * the one binary), we are sendmail -bp and sendmail -bi.  Any other name
+ * (sendmail, smtps-send, ...) changes nothing.
+ */
 static int
-cli_has_ctl(const char *s)
+cli_name(struct cli_state *st, struct cli_options *o, const char *argv0, struct sx_err *e)
 {
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 1;
+	const char *base;
+
+	if (argv0 == NULL)
+		return 0;
+	base = strrchr(argv0, '/');
+	base = base != NULL ? base + 1 : argv0;
+	if (strcmp(base, "mailq") == 0)
+		return cli_set_mode(st, o, CLI_QUEUE_LIST, "mailq", e);
+	if (strcmp(base, "newaliases") == 0)
+		return cli_set_mode(st, o, CLI_NEWALIASES, "newaliases", e);
 	return 0;
 }
 
@@ -113,7 +125,7 @@ cli_text(const char *flag, const char *v, size_t max, int empty_ok, struct sx_er
 {
 	if (!empty_ok && *v == '\0')
 		return sx_fail(e, SX_USAGE, STAGE_ARGS, "%s needs a non-empty value", flag);
-	if (cli_has_ctl(v))
+	if (str_has_ctl(v))
 		return sx_fail(e, SX_USAGE, STAGE_ARGS,
 		    "%s: control characters (CR, LF, TAB, ...) are not allowed", flag);
 	if (strlen(v) > max)
@@ -165,7 +177,7 @@ cli_flag_o(struct cli_options *o, const char *v, struct sx_err *e)
 	return 0;
 }
 
-/* -bX: what to do; only m, p and s exist here. */
+/* -bX: what to do; only m, p, s and i exist here. */
 static int
 cli_flag_b(struct cli_state *st, struct cli_options *o, const char *v, struct sx_err *e)
 {
@@ -175,12 +187,11 @@ cli_flag_b(struct cli_state *st, struct cli_options *o, const char *v, struct sx
 		return cli_set_mode(st, o, CLI_QUEUE_LIST, "-bp", e);
 	if (strcmp(v, "s") == 0)
 		return cli_set_mode(st, o, CLI_SMTP_STDIO, "-bs", e);
+	if (strcmp(v, "i") == 0)
+		return cli_set_mode(st, o, CLI_NEWALIASES, "-bi", e);
 	if (strcmp(v, "d") == 0 || strcmp(v, "D") == 0)
 		return sx_fail(e, SX_USAGE, STAGE_ARGS,
 		    "-b%s: smtps-send is not a daemon (see smtps-send --help)", v);
-	if (strcmp(v, "i") == 0)
-		return sx_fail(e, SX_USAGE, STAGE_ARGS,
-		    "-bi: there is no alias database to initialise (see smtps-send --help)");
 	return sx_fail(e, SX_USAGE, STAGE_ARGS, "unknown option -b%s (see smtps-send --help)", v);
 }
 
@@ -293,6 +304,7 @@ cli_short(struct cli_state *st, struct cli_options *o, struct sx_err *e)
 		case 'o':
 		case 'O':
 		case 'e':
+		case 'A':
 			break;
 		default:
 			if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f)
@@ -386,6 +398,12 @@ cli_short(struct cli_state *st, struct cli_options *o, struct sx_err *e)
 				    "-e takes m, e, p, q or w (see smtps-send --help)");
 			o->error_mode = v[0];
 			return 0;
+		case 'A':
+			/* -Ac, -Am: sendmail's submit.cf or sendmail.cf; there is one queue. */
+			if (strcmp(v, "c") != 0 && strcmp(v, "m") != 0)
+				return sx_fail(e, SX_USAGE, STAGE_ARGS,
+				    "-A takes c or m (see smtps-send --help)");
+			return 0;
 		default:
 			break;
 		}
@@ -410,7 +428,7 @@ cli_long(struct cli_state *st, struct cli_options *o, struct sx_err *e)
 		if (strlen(cli_longs[k].name) == n && strncmp(cli_longs[k].name, arg, n) == 0)
 			l = &cli_longs[k];
 	if (l == NULL) {
-		if (cli_has_ctl(arg))
+		if (str_has_ctl(arg))
 			return sx_fail(
 			    e, SX_USAGE, STAGE_ARGS, "unknown option (see smtps-send --help)");
 		return sx_fail(e, SX_USAGE, STAGE_ARGS,
@@ -521,7 +539,7 @@ cli_rcpt(const char *r, int after_dashdash, const char *first, struct sx_err *e)
 	}
 	if (r[0] == '\0')
 		return sx_fail(e, SX_USAGE, STAGE_ARGS, "empty recipient");
-	if (cli_has_ctl(r))
+	if (str_has_ctl(r))
 		return sx_fail(e, SX_USAGE, STAGE_ARGS,
 		    "recipient with a control character (CR, LF, ...) refused");
 	if (strlen(r) > CLI_ADDR_MAX)
@@ -541,6 +559,8 @@ cli_parse(int argc, char *const argv[], struct cli_options *o, struct sx_err *e)
 	memset(&st, 0, sizeof(st));
 	st.argc = argc;
 	st.argv = argv;
+	if (cli_name(&st, o, argc > 0 ? argv[0] : NULL, e) == -1)
+		return -1;
 	for (st.i = 1; st.i < argc; st.i++) {
 		const char *a = argv[st.i];
 
@@ -571,52 +591,4 @@ cli_parse(int argc, char *const argv[], struct cli_options *o, struct sx_err *e)
 		    "no recipients: name them as arguments or use -t to read them from the "
 		    "message (see smtps-send --help)");
 	return 0;
-}
-
-void
-cli_usage(FILE *fp)
-{
-	fputs("usage: smtps-send [options] [--] recipient ...\n"
-	      "       smtps-send [options] -t [--] [recipient ...]\n"
-	      "       smtps-send -bp | -q | --check | --dump-config [options]\n"
-	      "       smtps-send --flush-id ID | --queue-remove ID [options]\n"
-	      "\n"
-	      "Reads one message from standard input and submits it over TLS.\n"
-	      "\n"
-	      "Sendmail options:\n"
-	      "  -t               also take recipients from To/Cc/Bcc (Resent-* when present)\n"
-	      "  -i, -oi          a line with a single dot does not end the message\n"
-	      "  -f ADDR, -r ADDR envelope sender (-f '<>' for the null sender)\n"
-	      "  -F NAME          full name for an added From header\n"
-	      "  -v               verbose: one line per stage; -vv the full transcript\n"
-	      "  -bm              send a message (default)\n"
-	      "  -bp              list the queue\n"
-	      "  -bs              speak SMTP on standard input and output\n"
-	      "  -q[INTERVAL]     flush the queue now (the interval is ignored)\n"
-	      "  -odq, -odd       queue the message without sending it now\n"
-	      "  -odi, -odb       deliver now (the default)\n"
-	      "  -B 7BIT|8BITMIME body type\n"
-	      "  -N never|success,failure,delay   DSN notify (when the server offers DSN)\n"
-	      "  -R full|hdrs     DSN return (when the server offers DSN)\n"
-	      "  -V ENVID         DSN envelope id (when the server offers DSN)\n"
-	      "  -C FILE          config file (also --config FILE)\n"
-	      "  -a NAME          account (also --account NAME)\n"
-	      "  accepted and ignored: -oem -oee -oep -oeq -oew -em -ee -ep -eq -ew -om -oo\n"
-	      "                       -m -n -G -U -h N -L LABEL -O OPTION=VALUE\n"
-	      "\n"
-	      "Long options (--opt=value or --opt value):\n"
-	      "  --config FILE    --account NAME    --host HOST    --port PORT\n"
-	      "  --tls starttls|implicit|opportunistic|off|on      --user USER\n"
-	      "  --tls-trust-file FILE               --from ADDR    --read-recipients\n"
-	      "  --check          connect, TLS, EHLO, AUTH, QUIT; send nothing\n"
-	      "  --queue-list     same as -bp          --flush   same as -q\n"
-	      "  --flush-id ID    retry one queued message now, even a failed or expired one\n"
-	      "  --queue-remove ID  delete one queued message\n"
-	      "  --dump-config    print the effective account and where each value came from\n"
-	      "  --diag-format=json|text   diagnostics as JSON lines on stderr (implies -v)\n"
-	      "  --debug          same as -vv\n"
-	      "  --help           --version\n"
-	      "\n"
-	      "See smtps-send(1) and smtps-send.conf(5).\n",
-	    fp);
 }

@@ -20,7 +20,8 @@ enum cli_mode {
 	CLI_DUMP_CONFIG, /* --dump-config */
 	CLI_HELP,
 	CLI_VERSION,
-	CLI_QUEUE_REMOVE /* --queue-remove ID */
+	CLI_QUEUE_REMOVE, /* --queue-remove ID */
+	CLI_NEWALIASES    /* -bi, or called as newaliases: check the aliases file */
 };
 
 /* -N: DSN NOTIFY conditions (RFC 3461); 0 when -N was not given. */
@@ -75,7 +76,8 @@ struct cli_options {
  * argument; options end at "--" or at the first recipient; an option after
  * a recipient, a recipient starting with '-' and any control character in
  * a recipient or address are refused.  Without -t, recipients are required
- * when sending.
+ * when sending.  Called as mailq (argv[0]'s last component) it is -bp,
+ * as newaliases -bi; another mode's flag then conflicts with the name.
  */
 int cli_parse(int argc, char *const argv[], struct cli_options *, struct sx_err *);
 

@@ -1,19 +1,31 @@
 /*
- * conf.h — config files, accounts, environment overrides and secret
- * sources → struct account.  (Named conf.h: config.h is autoconf's.)
+ * conf.h — config files, accounts and environment overrides → struct
+ * account.  (Named conf.h: config.h is autoconf's.)  The secret sources
+ * are read by secret.h, included here for its callers.
  *
  * Precedence, highest first: argv overrides > SMTPS_SEND_<KEY> environment
  * > user file > system file.  Errors name the file, line and key and are
  * SX_CONFIG / STAGE_CONFIG.
+ *
+ * The module is split along its seams: conf.c (which files, which account,
+ * environment, argv, final checks), conf_file.c (the grammar of one file),
+ * conf_keys.c (the keys, their types and values), conf_dump.c
+ * (--dump-config and origins), secret.c (password sources).
  */
 #ifndef SX_CONF_H
 #define SX_CONF_H
+
+#include <sys/types.h>
 
 #include <stddef.h>
 #include <stdio.h>
 
 #include "config/modes.h"
+#include "config/secret.h"
 #include "core/err.h"
+
+/* Seconds per network wait (and for a password command) when timeout is unset. */
+#define CONF_TIMEOUT_DEFAULT 60
 
 struct conf_src; /* where each value came from (for --dump-config); opaque */
 
@@ -38,7 +50,7 @@ struct account {
 	char *passwordeval;   /* command whose first output line is the secret */
 	char *from;           /* envelope sender (and From rewrite) for this account */
 	char *domain;         /* EHLO name; NULL: the host's FQDN or "localhost" */
-	int timeout;          /* seconds per network wait; default 60 */
+	int timeout;          /* seconds per network wait; CONF_TIMEOUT_DEFAULT */
 	char *aliases;        /* aliases file, or NULL */
 	char *default_domain; /* qualifies bare local names */
 	enum from_header_mode set_from_header;
@@ -68,8 +80,17 @@ struct conf_request {
 	const char *tls;
 	const char *user;
 	const char *tls_trust_file;
-	/* System file; NULL: DEFAULT_CONFIG, else /etc/smtps-send.conf (tests set it). */
+	/*
+	 * The system file is the first of these that can be read: NULL
+	 * system_file means DEFAULT_CONFIG, then /etc/smtps-send.conf.  Tests
+	 * name their own (system_fallback is used only with system_file).
+	 */
 	const char *system_file;
+	const char *system_fallback;
+	/* The caller's real uid for the -C rule; NULL: getuid() (tests set it). */
+	const uid_t *caller_uid;
+	/* Nothing will be sent (-bp, mailq, newaliases): no host is fine. */
+	int relay_optional;
 };
 
 /* Bounds: hostile files cannot make us use much memory or time. */
@@ -77,7 +98,7 @@ struct conf_request {
 #define CONF_FILE_MAX     (1L << 20) /* bytes per config file */
 #define CONF_ACCOUNTS_MAX 256        /* accounts over all files */
 #define CONF_PARENTS_MAX  8          /* "account a : b, c" parents */
-#define CONF_SECRET_MAX   4096       /* bytes of a password (file or command output) */
+#define CONF_ALLOWED_MAX  16         /* directories in allowed_config_dirs */
 
 /*
  * Find the config file(s), parse them, apply the environment and the
@@ -92,21 +113,16 @@ struct conf_request {
  * else the system file and ${XDG_CONFIG_HOME:-~/.config}/smtps-send/config,
  * both optional; accounts in the user file replace same-named ones in the
  * system file.
+ *
+ * req->config_file (-C, --config) from a caller whose real uid is not 0
+ * must lie, symbolic links resolved, directly in the user's config
+ * directory or in a directory that allowed_config_dirs of the system file
+ * lists, not owned by the caller nor writable by group or others;
+ * otherwise it is refused (SX_CONFIG) before it is opened.  Web applications put caller-chosen
+ * text on sendmail's argv, and a file of theirs would choose the commands
+ * run (passwordeval) and the files written (logfile).
  */
 int conf_load(const struct conf_request *, struct account *, struct sx_err *);
-
-/*
- * Read the account's secret from its source (password, password_file,
- * passwordeval/password_cmd, SMTPS_SEND_PASSWORD…) into a new string the
- * caller wipes with conf_secret_free.  *secret is NULL when the account has
- * none.  Returns 0, or -1 with SX_CONFIG / STAGE_CONFIG (unreadable file,
- * command failed or exited non-zero, empty or oversized secret); the
- * secret's bytes never appear in the error.  SX_INTERNAL on fork/memory.
- */
-int conf_read_secret(const struct account *, char **secret, struct sx_err *);
-
-/* Wipe and free a secret from conf_read_secret (NULL is fine). */
-void conf_secret_free(char *);
 
 /* Free every string of the account (wiping the password) and zero it. */
 void conf_account_free(struct account *);

@@ -1,8 +1,10 @@
 /*
  * fuzz_cli.c — cli_parse() on an argv made by splitting the input on NUL
- * bytes (argv[0] is "sendmail"; at most FZ_ARGS_MAX arguments).  Checks
- * cli.h's contract: usage errors only, recipients and every option value
- * free of control characters, recipients never starting with '-'.
+ * bytes (at most FZ_ARGS_MAX arguments), once for each name the binary is
+ * installed under (argv[0] "sendmail", "/usr/bin/mailq", "newaliases").
+ * Checks cli.h's contract: usage errors only, recipients and every option
+ * value free of control characters, recipients never starting with '-',
+ * and a name's mode kept unless --help or --version replaced it.
  */
 #include "config.h"
 
@@ -15,6 +17,9 @@
 #define FZ_ARGS_MAX 64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void fz_no_ctl(const char *);
+static void fz_check(int, char **, enum cli_mode);
 
 static void
 fz_no_ctl(const char *s)
@@ -29,18 +34,20 @@ fz_no_ctl(const char *s)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const struct {
+		const char *name;
+		enum cli_mode mode; /* CLI_SEND: no mode of its own */
+	} names[] = {{"sendmail", CLI_SEND}, {"/usr/bin/mailq", CLI_QUEUE_LIST},
+	    {"newaliases", CLI_NEWALIASES}};
 	char *buf, *argv[FZ_ARGS_MAX + 2];
-	struct cli_options o;
-	struct sx_err e;
 	size_t i, start = 0;
-	int argc = 1, rc;
+	int argc = 1;
 
 	/* A private copy with a final NUL, so the last argument ends too. */
 	if ((buf = malloc(size + 1)) == NULL)
 		abort();
 	memcpy(buf, data, size);
 	buf[size] = '\0';
-	argv[0] = (char *)"sendmail";
 	for (i = 0; i <= size && argc < FZ_ARGS_MAX + 1; i++) {
 		if (buf[i] == '\0') {
 			argv[argc++] = buf + start;
@@ -48,6 +55,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	argv[argc] = NULL;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		argv[0] = (char *)(uintptr_t)names[i].name;
+		fz_check(argc, argv, names[i].mode);
+	}
+	free(buf);
+	return 0;
+}
+
+static void
+fz_check(int argc, char **argv, enum cli_mode name_mode)
+{
+	struct cli_options o;
+	struct sx_err e;
+	size_t i;
+	int rc;
 
 	sx_clear(&e);
 	rc = cli_parse(argc, argv, &o, &e);
@@ -58,6 +80,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		fz_no_ctl(e.detail);
 	} else if (rc == 0) {
+		if (name_mode != CLI_SEND && o.mode != name_mode && o.mode != CLI_HELP &&
+		    o.mode != CLI_VERSION)
+			abort();
 		if (o.nrcpts > (size_t)argc - 1)
 			abort();
 		if (o.nrcpts > 0 && (o.rcpts < argv + 1 || o.rcpts + o.nrcpts > argv + argc))
@@ -101,6 +126,4 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		abort();
 	}
-	free(buf);
-	return 0;
 }

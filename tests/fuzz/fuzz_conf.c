@@ -1,7 +1,8 @@
 /*
- * fuzz_conf.c — conf_load() on a config file holding the fuzz input
- * (mode 0600, in a per-process temp dir removed at exit), with no system
- * file and no SMTPS_SEND_* environment; then conf_dump() of the account to
+ * fuzz_conf.c — conf_load() on a system config file holding the fuzz
+ * input (mode 0600, in a per-process temp dir removed at exit; the system
+ * file's grammar is a superset: allowed_config_dirs), with no user file
+ * and no SMTPS_SEND_* environment; then conf_dump() of the account to
  * /dev/null.  Inputs naming passwordeval/password_cmd are skipped so the
  * fuzzer never runs commands (conf_load does not, but stay safe).
  *
@@ -95,8 +96,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 
 	memset(&req, 0, sizeof(req));
-	req.config_file = fz_path;
-	req.system_file = "/nonexistent/smtps-send.conf";
+	req.system_file = fz_path;
 	/* Exercises the account-by-sender match too (from patterns are globs). */
 	req.envelope_from = "someone@example.org";
 	sx_clear(&e);

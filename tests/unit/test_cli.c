@@ -1,4 +1,4 @@
-/* test_cli.c — sendmail-compatible argv parsing (src/cli.c). */
+/* test_cli.c — sendmail-compatible argv parsing (src/config/cli.c). */
 #include "config.h"
 
 #include <setjmp.h>
@@ -21,28 +21,51 @@ static char arg_store[MAXARGS][512];
 static char *arg_v[MAXARGS + 1];
 static struct sx_err err;
 
-/* Parse "smtps-send" followed by the NULL-terminated arguments. */
+/* Parse name (argv[0]) followed by the arguments in ap. */
 static int
-parse(struct cli_options *o, ...)
+vparse(const char *name, struct cli_options *o, va_list ap)
 {
-	va_list ap;
 	const char *a;
 	int n = 0;
 
-	strlcpy(arg_store[n], "smtps-send", sizeof(arg_store[n]));
+	strlcpy(arg_store[n], name, sizeof(arg_store[n]));
 	arg_v[n] = arg_store[n];
 	n++;
-	va_start(ap, o);
 	while ((a = va_arg(ap, const char *)) != NULL) {
 		assert_true(n < MAXARGS);
 		strlcpy(arg_store[n], a, sizeof(arg_store[n]));
 		arg_v[n] = arg_store[n];
 		n++;
 	}
-	va_end(ap);
 	arg_v[n] = NULL;
 	sx_clear(&err);
 	return cli_parse(n, arg_v, o, &err);
+}
+
+/* Parse "smtps-send" followed by the NULL-terminated arguments. */
+static int
+parse(struct cli_options *o, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, o);
+	rc = vparse("smtps-send", o, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* The same, called by another name (a link such as /usr/bin/mailq). */
+static int
+parse_as(const char *name, struct cli_options *o, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, o);
+	rc = vparse(name, o, ap);
+	va_end(ap);
+	return rc;
 }
 
 /* The parse failed with EX_USAGE and the detail mentions what. */
@@ -211,12 +234,64 @@ test_modes(void **state)
 	assert_usage(parse(&o, "--check", "-bs", END), "--check and -bs");
 	assert_usage(parse(&o, "-bp", "-bm", END), "-bp and -bm");
 	assert_usage(parse(&o, "-bd", END), "-bd");
-	assert_usage(parse(&o, "-bi", END), "-bi");
+	/* -bi is newaliases: check the aliases file */
+	assert_int_equal(parse(&o, "-bi", END), 0);
+	assert_int_equal(o.mode, CLI_NEWALIASES);
+	assert_usage(parse(&o, "-bi", "-bp", END), "-bi and -bp");
 	assert_usage(parse(&o, "-bt", END), "-bt");
 	assert_usage(parse(&o, "-qRexample.com", END), "-qRexample.com");
 	assert_usage(parse(&o, "-qS", END), "-qS");
 	assert_usage(parse(&o, "-qm30", END), "-qm30");
 	assert_usage(parse(&o, "-b", END), "-b needs a value");
+}
+
+/* Installed under sendmail's other names, the binary is that command. */
+static void
+test_called_as(void **state)
+{
+	struct cli_options o;
+
+	(void)state;
+	/* mailq is -bp, with or without a directory */
+	assert_int_equal(parse_as("mailq", &o, END), 0);
+	assert_int_equal(o.mode, CLI_QUEUE_LIST);
+	assert_int_equal(parse_as("/usr/bin/mailq", &o, END), 0);
+	assert_int_equal(o.mode, CLI_QUEUE_LIST);
+	assert_int_equal(o.nrcpts, 0);
+	/* sendmail's mailq flags that make sense: -v counts, -Ac is ignored */
+	assert_int_equal(parse_as("mailq", &o, "-v", "-Ac", END), 0);
+	assert_int_equal(o.mode, CLI_QUEUE_LIST);
+	assert_int_equal(o.verbose, 1);
+	assert_int_equal(parse_as("mailq", &o, "-A", "m", "-bp", "-C", "/etc/x.conf", END), 0);
+	assert_int_equal(o.mode, CLI_QUEUE_LIST);
+	assert_string_equal(o.config_file, "/etc/x.conf");
+	assert_usage(parse_as("mailq", &o, "-Ax", END), "-A takes c or m");
+	/* selecting queue entries is not supported, nor another mode */
+	assert_usage(parse_as("mailq", &o, "-qRexample.com", END), "-qRexample.com");
+	assert_usage(parse_as("mailq", &o, "-q", END), "mailq and -q cannot be combined");
+	assert_usage(parse_as("mailq", &o, "-bs", END), "mailq and -bs");
+	assert_int_equal(parse_as("mailq", &o, "--help", END), 0);
+	assert_int_equal(o.mode, CLI_HELP);
+
+	/* newaliases is -bi */
+	assert_int_equal(parse_as("/usr/sbin/newaliases", &o, END), 0);
+	assert_int_equal(o.mode, CLI_NEWALIASES);
+	assert_int_equal(parse_as("newaliases", &o, "-v", "-bi", END), 0);
+	assert_int_equal(o.mode, CLI_NEWALIASES);
+	assert_usage(parse_as("newaliases", &o, "-bp", END), "newaliases and -bp");
+
+	/* every other name is sendmail: recipients required, as always */
+	assert_int_equal(parse_as("/usr/sbin/sendmail", &o, "a@example.com", END), 0);
+	assert_int_equal(o.mode, CLI_SEND);
+	assert_usage(parse_as("/usr/lib/sendmail", &o, END), "no recipients");
+	assert_usage(parse_as("/usr/bin/mailq.old", &o, END), "no recipients");
+	assert_usage(parse_as("mailq/", &o, END), "no recipients");
+	/* -Ac is accepted when sending too */
+	assert_int_equal(parse_as("sendmail", &o, "-Am", "a@example.com", END), 0);
+	/* no argv[0] at all */
+	sx_clear(&err);
+	assert_int_equal(cli_parse(0, arg_v, &o, &err), -1);
+	assert_int_equal(err.cls, SX_USAGE);
 }
 
 static void
@@ -470,6 +545,7 @@ main(void)
 	    cmocka_unit_test(test_from),
 	    cmocka_unit_test(test_fullname),
 	    cmocka_unit_test(test_modes),
+	    cmocka_unit_test(test_called_as),
 	    cmocka_unit_test(test_o_family),
 	    cmocka_unit_test(test_body_dsn),
 	    cmocka_unit_test(test_ignored_with_values),

@@ -1,4 +1,4 @@
-/* test_conf.c — config grammar, accounts, environment, secrets (src/conf.c). */
+/* test_conf.c — config grammar, accounts, environment, secrets (src/config/conf*.c, secret.c). */
 #include "config.h"
 
 #include <sys/stat.h>
@@ -721,6 +721,234 @@ test_file_choice(void **state)
 	assert_config_error(load(&a, &r, 0), "not a regular file");
 }
 
+/*
+ * Issue 16: the system file is DEFAULT_CONFIG, else /etc/smtps-send.conf
+ * (msmtp's and Postfix's place) whatever the prefix; one of them, never
+ * both.  The two paths come from the request here.
+ */
+static void
+test_system_fallback(void **state)
+{
+	struct conf_request r;
+	struct account a;
+	char etc[300], *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	snprintf(etc, sizeof(etc), "%s/etc.conf", tmpdir);
+	write_file(etc, 0644, "host etc.example\naccount etconly\nhost only.etc\n");
+	r.system_fallback = etc;
+	/* the build's file is missing: /etc's is read */
+	assert_int_equal(load(&a, &r, 0), 0);
+	assert_string_equal(a.host, "etc.example");
+	assert_origin(&a, "host", "etc.conf:1");
+	conf_account_free(&a);
+	/* the build's file exists: it alone is read */
+	write_file(sysfile, 0644, "host sys.example\n");
+	assert_int_equal(load(&a, &r, 0), 0);
+	assert_string_equal(a.host, "sys.example");
+	conf_account_free(&a);
+	r.account = "etconly";
+	assert_config_error(load(&a, &r, 0), "no account etconly");
+	/* the same path twice is read once */
+	r.account = NULL;
+	r.system_fallback = sysfile;
+	assert_int_equal(load(&a, &r, 0), 0);
+	fp = open_memstream(&text, &len);
+	assert_non_null(fp);
+	assert_int_equal(conf_dump(fp, &a), 0);
+	fclose(fp);
+	assert_non_null(strstr(text, "# config file: "));
+	assert_null(strstr(strstr(text, "# config file: ") + 1, "# config file: "));
+	free(text);
+	conf_account_free(&a);
+}
+
+/* -bp, mailq and newaliases send nothing: no host is not an error for them. */
+static void
+test_relay_optional(void **state)
+{
+	struct conf_request r;
+	struct account a;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.relay_optional = 1;
+	assert_int_equal(load(&a, &r, 0), 0);
+	assert_null(a.host);
+	assert_int_equal(a.port, 587);
+	conf_account_free(&a);
+	write_file(cfg, 0600, "aliases /etc/aliases\nqueue_dir /var/tmp/q\n");
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.aliases, "/etc/aliases");
+	assert_string_equal(a.queue_dir, "/var/tmp/q");
+	conf_account_free(&a);
+	/* the other checks still hold */
+	write_file(cfg, 0600, "auth plain\n");
+	assert_config_error(load(&a, &r, 1), "no user");
+	/* and without the flag a host is required, as before */
+	assert_config_error(load(&a, NULL, 0), "no host");
+}
+
+/* Make tmpdir/sub (mode) holding a config file name with text; path in out. */
+static void
+make_conf_in(
+    const char *sub, mode_t mode, const char *name, const char *text, char *out, size_t outsz)
+{
+	char dir[400];
+
+	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, sub);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(chmod(dir, mode), 0);
+	snprintf(out, outsz, "%s/%s", dir, name);
+	write_file(out, 0600, text);
+}
+
+/*
+ * Issue 21: a web application's caller can add "-C FILE" to sendmail's
+ * argv.  A caller other than root may only name a file in its own config
+ * directory or in an allowed_config_dirs directory of the system file
+ * that it cannot write to; anything else is refused before it is read.
+ */
+static void
+test_config_dir_policy(void **state)
+{
+	struct conf_request r;
+	struct account a;
+	uid_t root = 0, user = getuid() == 4242 ? 4243 : 4242;
+	char allowed[500], mine[500], link[500], dots[500], text[700];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.caller_uid = &user;
+	/* "unknown key" would mean the file was read; it must not be */
+	write_file(cfg, 0600, "hots uploaded.example\npasswordeval touch /tmp/pwned\n");
+	r.config_file = cfg;
+	assert_config_error(load(&a, &r, 0), "refused");
+	assert_non_null(strstr(err.detail, cfg));
+	assert_null(strstr(err.detail, "unknown key"));
+	assert_non_null(strstr(err.hint, "SMTPS_SEND_CONFIG"));
+	assert_non_null(strstr(err.hint, "allowed_config_dirs"));
+	/* root may name any file */
+	r.caller_uid = &root;
+	assert_config_error(load(&a, &r, 0), "config:1: hots: unknown key");
+	r.caller_uid = &user;
+	/* SMTPS_SEND_CONFIG is not the caller's argv: not restricted */
+	write_file(cfg, 0600, "host env-named.example\n");
+	r.config_file = NULL;
+	setenv("SMTPS_SEND_CONFIG", cfg, 1);
+	assert_int_equal(load(&a, &r, 0), 0);
+	assert_string_equal(a.host, "env-named.example");
+	conf_account_free(&a);
+	unsetenv("SMTPS_SEND_CONFIG");
+
+	/* a file in the caller's own config directory: fine */
+	assert_int_equal(mkdir(strcat(strcpy(mine, tmpdir), "/.config"), 0700), 0);
+	make_conf_in(
+	    ".config/smtps-send", 0700, "work.conf", "host work.example\n", mine, sizeof(mine));
+	r.config_file = mine;
+	assert_int_equal(load(&a, &r, 0), 0);
+	assert_string_equal(a.host, "work.example");
+	conf_account_free(&a);
+
+	/* a directory the system file allows */
+	make_conf_in("allowed", 0755, "site.conf", "host site.example\n", allowed, sizeof(allowed));
+	r.config_file = allowed;
+	assert_config_error(load(&a, &r, 0), "refused");
+	snprintf(
+	    text, sizeof(text), "allowed_config_dirs /nonexistent, %s/allowed/\nhost s\n", tmpdir);
+	write_file(sysfile, 0644, text);
+	assert_int_equal(load(&a, &r, 0), 0);
+	assert_string_equal(a.host, "site.example");
+	assert_origin(&a, "host", "allowed/site.conf:1"); /* only that file was read */
+	conf_account_free(&a);
+	/* ... not through a link or ".." out of it */
+	snprintf(link, sizeof(link), "%s/allowed/link.conf", tmpdir);
+	assert_int_equal(symlink(cfg, link), 0);
+	r.config_file = link;
+	assert_config_error(load(&a, &r, 0), "refused");
+	snprintf(dots, sizeof(dots), "%s/allowed/../config", tmpdir);
+	r.config_file = dots;
+	assert_config_error(load(&a, &r, 0), "refused");
+	/* ... not in a subdirectory of it */
+	snprintf(text, sizeof(text), "%s/allowed/sub", tmpdir);
+	assert_int_equal(mkdir(text, 0755), 0);
+	strlcat(text, "/x.conf", sizeof(text));
+	write_file(text, 0600, "host sub.example\n");
+	r.config_file = text;
+	assert_config_error(load(&a, &r, 0), "refused");
+	/* ... and not when the caller could put files there itself */
+	r.config_file = allowed;
+	snprintf(text, sizeof(text), "%s/allowed", tmpdir);
+	assert_int_equal(chmod(text, 0775), 0);
+	assert_config_error(load(&a, &r, 0), "writable by group or others");
+	assert_int_equal(chmod(text, 0757), 0);
+	assert_config_error(load(&a, &r, 0), "writable by group or others");
+	assert_int_equal(chmod(text, 0755), 0);
+	if (geteuid() == 0) {
+		assert_int_equal(chown(text, user, (gid_t)-1), 0);
+		assert_config_error(load(&a, &r, 0), "belongs to this user");
+		assert_int_equal(chown(text, 0, (gid_t)-1), 0);
+	}
+	assert_int_equal(load(&a, &r, 0), 0);
+	conf_account_free(&a);
+	/* a missing file is still named as such */
+	snprintf(text, sizeof(text), "%s/allowed/missing.conf", tmpdir);
+	r.config_file = text;
+	assert_config_error(load(&a, &r, 0), "No such file");
+}
+
+/* allowed_config_dirs: the system file's alone; absolute names; bounded. */
+static void
+test_allowed_dirs_grammar(void **state)
+{
+	struct conf_request r;
+	struct account a;
+	char text[2000];
+	size_t k;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	/* only the system file may say it: not a -C file, not the user file */
+	write_file(cfg, 0600, "allowed_config_dirs /etc/smtps-send.d\nhost x\n");
+	assert_config_error(load(&a, NULL, 1), "config:1: allowed_config_dirs: only the system");
+	setenv("XDG_CONFIG_HOME", tmpdir, 1);
+	assert_int_equal(mkdir(strcat(strcpy(text, tmpdir), "/smtps-send"), 0700), 0);
+	strlcat(text, "/config", sizeof(text));
+	write_file(text, 0600, "allowed_config_dirs /tmp\nhost x\n");
+	assert_config_error(load(&a, NULL, 0), "allowed_config_dirs: only the system");
+	unlink(text);
+	/* in the system file it is no account key: it changes no account */
+	write_file(sysfile, 0644,
+	    "allowed_config_dirs \"/etc/smtps-send.d /srv/a,/srv/b\"\nhost x\n"
+	    "account other\nallowed_config_dirs\nhost y\n");
+	assert_int_equal(load(&a, NULL, 0), 0);
+	assert_string_equal(a.host, "x");
+	conf_account_free(&a);
+	/* relative names, control characters, too many */
+	write_file(sysfile, 0644, "allowed_config_dirs etc/smtps-send.d\n");
+	assert_config_error(load(&a, NULL, 0), "system.conf:1: allowed_config_dirs: absolute");
+	write_file(sysfile, 0644, "allowed_config_dirs /a /b\001\n");
+	assert_config_error(load(&a, NULL, 0), "allowed_config_dirs: absolute");
+	strlcpy(text, "allowed_config_dirs", sizeof(text));
+	for (k = 0; k <= CONF_ALLOWED_MAX; k++)
+		strlcat(text, " /d", sizeof(text));
+	strlcat(text, "\n", sizeof(text));
+	write_file(sysfile, 0644, text);
+	assert_config_error(load(&a, NULL, 0), "more than 16 directories");
+	write_file(sysfile, 0644, "allowed_config_dirs \"/a\n");
+	assert_config_error(load(&a, NULL, 0), "unterminated quote");
+	/* the environment cannot set it */
+	write_file(sysfile, 0644, "host x\n");
+	setenv("SMTPS_SEND_ALLOWED_CONFIG_DIRS", tmpdir, 1);
+	r.caller_uid = &(uid_t){4242};
+	r.config_file = cfg;
+	write_file(cfg, 0600, "host x\n");
+	assert_config_error(load(&a, &r, 0), "refused");
+}
+
 static void
 test_password_file(void **state)
 {
@@ -899,6 +1127,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_secret_layers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_account_by_from, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_file_choice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_system_fallback, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relay_optional, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_dir_policy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_allowed_dirs_grammar, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_password_cmd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
