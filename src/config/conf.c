@@ -361,6 +361,9 @@ conf_finish(struct conf_ctx *c, struct conf_ent *ent, int relay_optional, struct
 		sx_hint(e, "turn tls on, or set auth_cleartext on if the network path is trusted");
 		return -1;
 	}
+	/* queue_on_tempfail off (its old default) asked for a failure status: queue off. */
+	if (!a->queue_on_tempfail)
+		a->queue = 0;
 	if ((a->tls_cert_file == NULL) != (a->tls_key_file == NULL))
 		return sx_fail(e, SX_CONFIG, STAGE_CONFIG,
 		    "account %s: tls_cert_file and tls_key_file must be set together", name);

@@ -26,6 +26,8 @@
 
 /* Seconds per network wait (and for a password command) when timeout is unset. */
 #define CONF_TIMEOUT_DEFAULT 60
+/* A failed message is kept this long (seconds), listed, then removed. */
+#define CONF_KEEP_FAILED_DEFAULT (3L * 24 * 3600)
 
 struct conf_src; /* where each value came from (for --dump-config); opaque */
 
@@ -62,10 +64,14 @@ struct account {
 	int strict_line_length; /* refuse lines over 998 octets */
 	int sender_from_header; /* no -f, no from: envelope sender from the From header */
 	int syslog_facility;    /* LOG_MAIL unless syslog named another */
-	int queue_on_tempfail;  /* exit 0 when a temporary failure left it queued */
+	int queue;              /* on: a failure not about the message queues it (accepted) */
+	int queue_on_tempfail;  /* off: the same as queue off (compatibility) */
 	int queue_fallback;     /* send without a durable copy when queue_dir is unusable */
-	int flush_on_send;      /* try a quick flush of the queue before sending */
+	int flush_on_send;      /* after a send, a quick bounded flush of what is due */
 	long queue_max_age;     /* seconds before a queued message expires; 0: never */
+	long queue_keep_failed; /* seconds a failed message is kept; 0: forever */
+	int bounce;             /* tell the sender when a queued message finally fails */
+	char *admin_address;    /* mail for local users (no domain) goes here */
 	struct conf_src *src;   /* origins and files read; owned */
 };
 

@@ -77,9 +77,9 @@ conf_value(const struct account *a, enum conf_kid k, char *buf, size_t sz)
 		snprintf(buf, sz, "%ds", a->timeout);
 		return buf;
 	case T_AGE:
-		if (a->queue_max_age == 0)
+		if (*(const long *)(const void *)((const char *)&tmp + key->off) == 0)
 			return "off";
-		snprintf(buf, sz, "%lds", a->queue_max_age);
+		snprintf(buf, sz, "%lds", *(const long *)(const void *)((const char *)&tmp + key->off));
 		return buf;
 	default:
 		v = *conf_strp(&tmp, k);

@@ -114,10 +114,15 @@ const struct conf_key conf_keys[K_NKEYS] = {
     [K_SYSLOG] = {"syslog", T_ENUM, ENT(syslog_facility), NULL, conf_syslog_values,
 	"on, off, or a facility LOG_MAIL, LOG_USER, LOG_LOCAL0..LOG_LOCAL7", ENT(syslog)},
     [K_QUEUE_DIR] = {"queue_dir", T_PATH, ENT(queue_dir), NULL, NULL, NULL, 0},
+    [K_QUEUE] = BOOL("queue", queue),
     [K_QUEUE_ON_TEMPFAIL] = BOOL("queue_on_tempfail", queue_on_tempfail),
     [K_QUEUE_FALLBACK] = BOOL("queue_fallback", queue_fallback),
     [K_FLUSH_ON_SEND] = BOOL("flush_on_send", flush_on_send),
     [K_QUEUE_MAX_AGE] = {"queue_max_age", T_AGE, ENT(queue_max_age), NULL, NULL, NULL, 0},
+    [K_QUEUE_KEEP_FAILED] = {"queue_keep_failed", T_AGE, ENT(queue_keep_failed), NULL, NULL, NULL,
+	0},
+    [K_BOUNCE] = BOOL("bounce", bounce),
+    [K_ADMIN_ADDRESS] = {"admin_address", T_ADDR, ENT(admin_address), NULL, NULL, NULL, 0},
     [K_ALLOW_PARTIAL] = BOOL("allow_partial", allow_partial),
     [K_ALLOW_8BIT] = BOOL("allow_8bit", allow_8bit),
     [K_STRICT_LINE_LENGTH] = BOOL("strict_line_length", strict_line_length),
@@ -152,6 +157,11 @@ conf_ent_init(struct conf_ent *e)
 	e->a.tls_certcheck = 1;
 	e->a.timeout = CONF_TIMEOUT_DEFAULT;
 	e->a.queue_max_age = 5L * 24 * 3600; /* sendmail's Timeout.queuereturn */
+	e->a.queue_keep_failed = CONF_KEEP_FAILED_DEFAULT;
+	e->a.queue = 1;
+	e->a.queue_on_tempfail = 1;
+	e->a.flush_on_send = 1;
+	e->a.bounce = 1;
 	e->a.syslog_facility = LOG_MAIL;
 	e->tls_starttls = -1;
 	e->file = -1;
@@ -494,7 +504,7 @@ conf_set(struct conf_ent *e, enum conf_kid k, const char *v, struct conf_org org
 			*why = "a duration such as 5d, 36h or 1w (at most 366d), or off";
 			return -1;
 		}
-		e->a.queue_max_age = n;
+		*(long *)(void *)((char *)e + conf_keys[k].off) = n;
 		break;
 	default:
 		if (conf_set_str(e, k, v, org, why) == -1)

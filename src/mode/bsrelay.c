@@ -200,6 +200,7 @@ bsrelay_data(void *arg, const struct msg_envelope *env, const struct sx_err *cau
 	dc.dir = r->spool_dir;
 	dc.diag = &r->diag;
 	dc.now = qm.created;
+	dc.hold = !r->acct.queue;
 	if ((rc = deliver_attempt(&dc, &qm, fd, &r->acct, &t, &res)) == 0) {
 		sent = 1;
 		goto out;

@@ -95,6 +95,7 @@ run_queue_pass(struct run *r, const struct flush_opts *o, int automatic, struct 
 	dc.dir = r->spool_dir;
 	dc.diag = &r->diag;
 	dc.now = o->now;
+	dc.hold = !r->acct.queue;
 	rc = flush_queue(&dc, o, &t, &ops, st, e);
 	if (q.have_other)
 		conf_account_free(&q.other);

@@ -29,7 +29,7 @@ send_connect_early(void *arg)
 static void
 send_keep_refused(struct run *r, const struct msg_envelope *env, time_t now)
 {
-	struct deliver_ctx dc = {r->spool_dir, &r->diag, now};
+	struct deliver_ctx dc = {r->spool_dir, &r->diag, now, !r->acct.queue};
 	struct deliver_result res;
 	struct queue_meta qm;
 	struct sx_err we;
@@ -113,6 +113,7 @@ mode_send(struct run *r)
 	dc.dir = r->spool_dir;
 	dc.diag = &r->diag;
 	dc.now = now;
+	dc.hold = !r->acct.queue;
 	if (deliver_attempt(&dc, &qm, fd, &r->acct, &t, &res) == 0) {
 		if (r->no_queue)
 			rmdir(r->spool_dir);

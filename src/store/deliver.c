@@ -83,9 +83,11 @@ deliver_record_failure(const struct deliver_ctx *dc, struct queue_meta *m,
     const struct sx_err *cause, struct deliver_result *r)
 {
 	r->err = *cause;
-	if (queue_meta_fail(m, cause, dc->now) == -1)
+	if (queue_meta_fail(m, cause, dc->now, dc->hold) == -1)
 		return sx_fail(&r->cleanup, SX_INTERNAL, STAGE_QUEUE, "out of memory");
-	r->outcome = m->state == QUEUE_FAILED ? DELIVER_FAILED : DELIVER_DEFERRED;
+	r->outcome = m->state == QUEUE_FAILED ? DELIVER_FAILED
+		     : m->state == QUEUE_HELD ? DELIVER_HELD
+					      : DELIVER_DEFERRED;
 	return queue_meta_write(dc->dir, m, &r->cleanup);
 }
 
@@ -153,6 +155,11 @@ deliver_describe(const struct deliver_result *r, const struct queue_meta *m, cha
 	else if (r->outcome == DELIVER_FAILED)
 		snprintf(buf, sz,
 		    "queued as %s, failed: never retried automatically (--flush-id %s retries "
+		    "it, --queue-remove %s deletes it)",
+		    m->id, m->id, m->id);
+	else if (r->outcome == DELIVER_HELD)
+		snprintf(buf, sz,
+		    "kept as %s, held (queue off): never sent unless named (--flush-id %s sends "
 		    "it, --queue-remove %s deletes it)",
 		    m->id, m->id, m->id);
 	else

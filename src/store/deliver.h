@@ -46,7 +46,8 @@ int deliver_session_transmit(void *arg, const struct account *, const struct que
 enum deliver_outcome {
 	DELIVER_SENT = 0, /* accepted by the relay: the files are gone */
 	DELIVER_DEFERRED, /* not the message's fault: kept for automatic retry */
-	DELIVER_FAILED    /* refused for what it is: kept, never retried automatically */
+	DELIVER_FAILED,   /* refused for what it is: kept, never retried automatically */
+	DELIVER_HELD      /* not sent with queue off: kept, never retried automatically */
 };
 
 struct deliver_result {
@@ -62,6 +63,7 @@ struct deliver_ctx {
 	const char *dir; /* the queue directory */
 	struct diag *diag;
 	time_t now;
+	int hold; /* queue off: what is not sent is held, not deferred */
 };
 
 /*

@@ -80,6 +80,7 @@ static const char *const queue_state_names[QUEUE_STATE_LAST] = {
     [QUEUE_DEFERRED] = "deferred",
     [QUEUE_FAILED] = "failed",
     [QUEUE_EXPIRED] = "expired",
+    [QUEUE_HELD] = "held",
 };
 
 /* Class names as stored (stable across versions, unlike the enum's values). */
@@ -520,7 +521,7 @@ queue_meta_free(struct queue_meta *m)
 }
 
 int
-queue_meta_fail(struct queue_meta *m, const struct sx_err *err, time_t now)
+queue_meta_fail(struct queue_meta *m, const struct sx_err *err, time_t now, int hold)
 {
 	char text[QUEUE_ERR_MAX], reply[SX_REPLY_MAX];
 	char *p;
@@ -545,6 +546,6 @@ queue_meta_fail(struct queue_meta *m, const struct sx_err *err, time_t now)
 	free(m->err_text);
 	if ((m->err_text = strdup(text)) == NULL)
 		return -1;
-	m->state = sx_about_message(err) ? QUEUE_FAILED : QUEUE_DEFERRED;
+	m->state = sx_about_message(err) ? QUEUE_FAILED : hold ? QUEUE_HELD : QUEUE_DEFERRED;
 	return 0;
 }

@@ -24,8 +24,16 @@
  * deferred: temporary failure, or not tried yet: retried automatically.
  * failed: refused for what it is (sx_about_message): retried only when
  * named with --flush-id.  expired: deferred for longer than queue_max_age.
+ * held: not sent with "queue off": the caller was told it failed, so it
+ * is never sent unless named with --flush-id.
  */
-enum queue_state { QUEUE_DEFERRED = 0, QUEUE_FAILED, QUEUE_EXPIRED, QUEUE_STATE_LAST };
+enum queue_state {
+	QUEUE_DEFERRED = 0,
+	QUEUE_FAILED,
+	QUEUE_EXPIRED,
+	QUEUE_HELD,
+	QUEUE_STATE_LAST
+};
 
 struct queue_meta {
 	char id[QUEUE_ID_LEN + 1];
@@ -73,10 +81,10 @@ void queue_meta_free(struct queue_meta *);
 /*
  * Record the outcome of a failed attempt at time now: attempts, times, the
  * error (sanitised, one line) and the state: failed when the failure is
- * about the message (sx_about_message), else deferred.  0, or -1 when out
- * of memory.
+ * about the message (sx_about_message), else held when hold ("queue
+ * off"), else deferred.  0, or -1 when out of memory.
  */
-int queue_meta_fail(struct queue_meta *, const struct sx_err *, time_t now);
+int queue_meta_fail(struct queue_meta *, const struct sx_err *, time_t now, int hold);
 
 const char *queue_state_name(enum queue_state);
 

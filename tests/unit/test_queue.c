@@ -118,7 +118,7 @@ test_round_trip(void **state)
 	sx_clear(&fail);
 	sx_fail(&fail, SX_TEMP, STAGE_RCPT, "recipient refused\r\nfor now");
 	sx_set_reply(&fail, 450, "4.2.0", "450 4.2.0 busy\n450 try later\x1b[31m");
-	assert_int_equal(queue_meta_fail(&m, &fail, 2000), 0);
+	assert_int_equal(queue_meta_fail(&m, &fail, 2000, 0), 0);
 	sx_clear(&e);
 	assert_int_equal(queue_meta_write(f->dir, &m, &e), 0);
 	snprintf(path, sizeof(path), "%s/%s.meta", f->dir, ID1);
@@ -190,15 +190,19 @@ test_state_transitions(void **state)
 		memset(&m, 0, sizeof(m));
 		sx_clear(&e);
 		sx_fail(&e, cases[i].cls, cases[i].stage, "x");
-		assert_int_equal(queue_meta_fail(&m, &e, 50), 0);
+		assert_int_equal(queue_meta_fail(&m, &e, 50, 0), 0);
 		assert_int_equal(m.state, cases[i].want);
 		assert_int_equal(m.attempts, 1);
 		assert_int_equal(m.err_exit, sx_exitcode(&e));
 		/* A second failure keeps the first attempt's time. */
-		assert_int_equal(queue_meta_fail(&m, &e, 90), 0);
+		assert_int_equal(queue_meta_fail(&m, &e, 90, 0), 0);
 		assert_int_equal(m.attempts, 2);
 		assert_int_equal(m.first_attempt, 50);
 		assert_int_equal(m.last_attempt, 90);
+		/* queue off: what is not the message's fault is held, the rest as before. */
+		assert_int_equal(queue_meta_fail(&m, &e, 95, 1), 0);
+		assert_int_equal(m.state,
+		    cases[i].want == QUEUE_FAILED ? QUEUE_FAILED : QUEUE_HELD);
 		free(m.err_text);
 	}
 }
@@ -351,7 +355,7 @@ test_listing(void **state)
 	assert_int_equal(queue_meta_read(f->dir, ID2, &m, &e), 0);
 	sx_fail(&e, SX_NOUSER, STAGE_RCPT, "every recipient was refused");
 	sx_set_reply(&e, 550, "5.1.1", "550 5.1.1 no such user");
-	queue_meta_fail(&m, &e, 1100);
+	queue_meta_fail(&m, &e, 1100, 0);
 	sx_clear(&e);
 	assert_int_equal(queue_meta_write(f->dir, &m, &e), 0);
 	queue_meta_free(&m);
@@ -447,7 +451,7 @@ fake_flush(const char *dir, struct fake *fk, const struct flush_opts *o, struct 
 {
 	struct deliver_transport t = {fake_transmit, fk};
 	struct flush_ops ops = {fake_account, NULL, NULL};
-	struct deliver_ctx dc = {dir, NULL, o->now};
+	struct deliver_ctx dc = {dir, NULL, o->now, 0};
 
 	return flush_queue(&dc, o, &t, &ops, st, e);
 }
