@@ -63,10 +63,13 @@ BIN = $(O)/smtps-send
 # (WERROR, EXTRA_CFLAGS, a new configure), every object is rebuilt.
 FLAGS_STAMP = $(O)/.flags
 FLAGS_NOW = $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(ALL_LIBS)
+# (Not under make -n: the stamp would claim a build that did not happen.)
 ifneq ($(PACKAGE_VERSION),)
+ifeq ($(findstring n,$(firstword -$(MAKEFLAGS))),)
 ifneq ($(file <$(FLAGS_STAMP)),$(FLAGS_NOW))
 $(shell mkdir -p $(O))
 $(file >$(FLAGS_STAMP),$(FLAGS_NOW))
+endif
 endif
 endif
 
