@@ -1,5 +1,6 @@
 #!/bin/sh
 # Install what smtps-send needs to build and test, when it is missing.
+# make deps, make check and make demo call it; a plain make never does.
 # (automake only for aclocal, which autoreconf uses to find pkg.m4.)
 #   sh tests/deps.sh build   compiler, autoconf, pkg-config, GnuTLS, libbsd, cmocka
 #   sh tests/deps.sh test    the above plus the real-server and lint tools

@@ -57,6 +57,12 @@ void addr_list_free(struct addr_list *);
  */
 int addr_check_mailbox(const char *addr, struct sx_err *);
 
+/* 1 when c is RFC 5322 atext or a UTF-8 byte (RFC 6532), else 0. */
+int addr_atext(unsigned char c);
+
+/* 1 when s[0..len) is a dot-atom (atext runs joined by single dots), else 0. */
+int addr_dot_atom(const char *s, size_t len);
+
 /* 1 when every byte of s (NUL-terminated) is ASCII, else 0. */
 int addr_is_ascii(const char *s);
 

@@ -55,13 +55,16 @@ CFLAGS_F="$CFLAGS_F -DSYSCONFDIR=\"/etc\" -DDEFAULT_CONFIG=\"/nonexistent/smtps-
 objs=
 build_failed=
 for src in src/*/*.c; do
-	obj="$out/obj/$(basename "$src" .c).o"
+	# Named with the folder (src/msg/header.c: msg_header.o): two folders may
+	# hold files of the same name.
+	name=$(echo "${src#src/}" | sed 's|/|_|g; s|\.c$||')
+	obj="$out/obj/$name.o"
 	# Rebuild when the source, any header or config.h is newer (others edit src/).
 	if [ ! -f "$obj" ] || [ -n "$(find "$src" src/*/*.h config.h -newer "$obj" 2>/dev/null)" ]; then
 		# shellcheck disable=SC2086,SC2090
-		if ! $CC $CFLAGS_F -c -o "$obj" "$src" 2>"$out/obj/$(basename "$src" .c).log"; then
+		if ! $CC $CFLAGS_F -c -o "$obj" "$src" 2>"$out/obj/$name.log"; then
 			echo "fuzz: cannot compile $src:"
-			sed 's/^/  /' "$out/obj/$(basename "$src" .c).log" | head -20
+			sed 's/^/  /' "$out/obj/$name.log" | head -20
 			rm -f "$obj"
 			build_failed="$build_failed $src"
 			continue

@@ -243,6 +243,10 @@ static const struct mailbox_case mailbox_cases[] = {
     {"", -1, "empty address"},
     {"a@b.org\r\nDATA", -1, "invalid address \"a@b.org??DATA\": line break in address"},
     {"a\tb@x.org", -1, "invalid address \"a b@x.org\": control character in address"},
+    /* A line break is named even after another control byte. */
+    {"a\x01"
+     "b@x.org\nRSET",
+	-1, "invalid address \"a?b@x.org?RSET\": line break in address"},
     {"a b@x.org", -1, "invalid address \"a b@x.org\": invalid local part"},
     {"a@b@c.org", -1, "invalid address \"a@b@c.org\": invalid domain"},
     {"a@", -1, "invalid address \"a@\": missing domain after '@'"},
