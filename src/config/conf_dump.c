@@ -79,7 +79,8 @@ conf_value(const struct account *a, enum conf_kid k, char *buf, size_t sz)
 	case T_AGE:
 		if (*(const long *)(const void *)((const char *)&tmp + key->off) == 0)
 			return "off";
-		snprintf(buf, sz, "%lds", *(const long *)(const void *)((const char *)&tmp + key->off));
+		snprintf(
+		    buf, sz, "%lds", *(const long *)(const void *)((const char *)&tmp + key->off));
 		return buf;
 	default:
 		v = *conf_strp(&tmp, k);

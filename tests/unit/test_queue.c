@@ -201,8 +201,8 @@ test_state_transitions(void **state)
 		assert_int_equal(m.last_attempt, 90);
 		/* queue off: what is not the message's fault is held, the rest as before. */
 		assert_int_equal(queue_meta_fail(&m, &e, 95, 1), 0);
-		assert_int_equal(m.state,
-		    cases[i].want == QUEUE_FAILED ? QUEUE_FAILED : QUEUE_HELD);
+		assert_int_equal(
+		    m.state, cases[i].want == QUEUE_FAILED ? QUEUE_FAILED : QUEUE_HELD);
 		free(m.err_text);
 	}
 }
