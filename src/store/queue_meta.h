@@ -27,13 +27,7 @@
  * held: not sent with "queue off": the caller was told it failed, so it
  * is never sent unless named with --flush-id.
  */
-enum queue_state {
-	QUEUE_DEFERRED = 0,
-	QUEUE_FAILED,
-	QUEUE_EXPIRED,
-	QUEUE_HELD,
-	QUEUE_STATE_LAST
-};
+enum queue_state { QUEUE_DEFERRED = 0, QUEUE_FAILED, QUEUE_EXPIRED, QUEUE_HELD, QUEUE_STATE_LAST };
 
 struct queue_meta {
 	char id[QUEUE_ID_LEN + 1];
