@@ -35,7 +35,6 @@ static int conf_choose(struct conf_ctx *, const struct conf_request *, const str
     char *, size_t, struct sx_err *);
 static int conf_apply_env(struct conf_ent *, struct sx_err *);
 static int conf_apply_argv(struct conf_ent *, const struct conf_request *, struct sx_err *);
-static int conf_finish(struct conf_ctx *, struct conf_ent *, int, struct sx_err *);
 
 /* ${XDG_CONFIG_HOME:-$HOME/.config}/smtps-send: 0, or -1 when there is none. */
 static int
@@ -316,7 +315,7 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
  * unsafe (msmtp's check_account, stricter).  No host is fine only when
  * nothing will be sent (relay_optional).
  */
-static int
+int
 conf_finish(struct conf_ctx *c, struct conf_ent *ent, int relay_optional, struct sx_err *e)
 {
 	struct account *a = &ent->a;

@@ -147,6 +147,25 @@ int conf_dump(FILE *, const struct account *);
  */
 const char *conf_origin(const struct account *, const char *key, char *buf, size_t bufsz);
 
+/*
+ * The relay part of the account (host, port, TLS, user, the password's
+ * source, log settings, the queue's policy) as "key value" pairs, one
+ * put() call each, for the queue to keep beside a message: it can then be
+ * sent with no config at all (conf_from_record).  Never a secret: a
+ * password from SMTPS_SEND_PASSWORD is recorded as "password_env", one
+ * written in a config file as "password_origin FILE:LINE".
+ */
+void conf_record(
+    const struct account *, void (*put)(void *arg, const char *key, const char *value), void *arg);
+
+/*
+ * An account rebuilt from conf_record's pairs (kv: key, value, key,
+ * value…; npairs pairs), checked as a config file would be; free it with
+ * conf_account_free.  0, or -1 with SX_CONFIG (a bad pair, or a password
+ * that was in a config file this run did not read).
+ */
+int conf_from_record(struct account *, char *const *kv, size_t npairs, struct sx_err *);
+
 /* "starttls", "implicit", "opportunistic", "off" (for diagnostics). */
 const char *conf_tls_name(enum tls_mode);
 

@@ -12,7 +12,6 @@
 
 static void conf_where(
     const struct conf_src *, enum conf_kid, const struct conf_org *, char *, size_t);
-static const char *conf_value(const struct account *, enum conf_kid, char *, size_t);
 
 static void
 conf_where(
@@ -34,6 +33,9 @@ conf_where(
 		snprintf(buf, sz, "argv %s",
 		    conf_keys[k].argv_flag != NULL ? conf_keys[k].argv_flag : "?");
 		break;
+	case ORG_QUEUE:
+		snprintf(buf, sz, "recorded with the queued message");
+		break;
 	default:
 		snprintf(buf, sz, "default");
 		break;
@@ -52,8 +54,7 @@ conf_origin(const struct account *a, const char *key, char *buf, size_t sz)
 	return buf;
 }
 
-/* Key k's value as text: in buf, or a constant; the password is masked. */
-static const char *
+const char *
 conf_value(const struct account *a, enum conf_kid k, char *buf, size_t sz)
 {
 	const struct conf_key *key = &conf_keys[k];

@@ -102,8 +102,8 @@ extern const struct conf_key conf_keys[K_NKEYS];
 extern const struct conf_alias conf_aliases[];
 extern const size_t conf_naliases;
 
-/* Origin of one value: nothing (default), file:line, env or argv. */
-enum conf_org_kind { ORG_DEFAULT = 0, ORG_FILE, ORG_ENV, ORG_ARGV };
+/* Origin of one value: nothing (default), file:line, env, argv, or a queued message's record. */
+enum conf_org_kind { ORG_DEFAULT = 0, ORG_FILE, ORG_ENV, ORG_ARGV, ORG_QUEUE };
 struct conf_org {
 	unsigned char kind;
 	unsigned char file;     /* index in conf_src.files */
@@ -160,6 +160,12 @@ int *conf_intp(struct conf_ent *, size_t off);
 int conf_find_key(const char *, enum conf_kid *);
 const char *conf_enum_name(enum conf_kid, int value);
 int conf_set(struct conf_ent *, enum conf_kid, const char *, struct conf_org, const char **why);
+
+/* conf.c: resolve what is left (tls by port, port by tls) and check the account. */
+int conf_finish(struct conf_ctx *, struct conf_ent *, int relay_optional, struct sx_err *);
+
+/* conf_dump.c: key k's value as text, in buf or a constant; the password is masked. */
+const char *conf_value(const struct account *, enum conf_kid k, char *buf, size_t bufsz);
 
 /* conf_file.c: one file's grammar. */
 int conf_read_file(struct conf_ctx *, const char *path, enum conf_role, struct sx_err *);

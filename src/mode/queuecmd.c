@@ -14,32 +14,94 @@
 struct queue_jobs {
 	struct run *r;
 	struct deliver_session ds;
-	struct account other; /* the last account loaded for a message, when not the run's */
+	struct account other; /* the current config's account of that name, when not the run's */
 	int have_other;
+	struct account rec; /* the relay recorded with the message */
+	int have_rec;
 	int automatic; /* the quick flush after a send: quiet unless -v */
 };
 
+/* The current configuration's account of this name, or NULL. */
+static const struct account *
+queue_config_account(struct queue_jobs *q, const char *name)
+{
+	struct run *r = q->r;
+	struct conf_request req = r->req;
+	struct sx_err ignored;
+
+	if (r->acct.name != NULL && (name == NULL || strcmp(name, r->acct.name) == 0))
+		return r->acct.host != NULL ? &r->acct : NULL;
+	if (q->have_other && strcmp(q->other.name, name) == 0)
+		return q->other.host != NULL ? &q->other : NULL;
+	if (q->have_other)
+		conf_account_free(&q->other);
+	q->have_other = 0;
+	req.account = name;
+	req.relay_optional = 1;
+	sx_clear(&ignored);
+	if (conf_load(&req, &q->other, &ignored) == -1)
+		return NULL;
+	q->have_other = 1;
+	return q->other.host != NULL ? &q->other : NULL;
+}
+
+static int
+queue_same_relay(const struct account *a, const struct account *b)
+{
+	return strcmp(a->host, b->host) == 0 && a->port == b->port &&
+	       (a->user == NULL) == (b->user == NULL) &&
+	       (a->user == NULL || strcmp(a->user, b->user) == 0);
+}
+
+/*
+ * The account to send m with.  The relay it was accepted for wins: the
+ * current configuration's account of the same name is used only while it
+ * still names that relay (host, port and user), so a fixed password or
+ * trust file applies; when it names another, or there is none (cron's
+ * empty environment, a container's variables gone), the record is used.
+ */
 static const struct account *
 queue_job_account(void *arg, const struct queue_meta *m, struct sx_err *e)
 {
 	struct queue_jobs *q = arg;
 	struct run *r = q->r;
-	struct conf_request req = r->req;
+	const struct account *cur;
+	struct sx_err re;
 
 	diag_stage(&r->diag, STAGE_QUEUE, "message %s: %zu recipient(s), %llu bytes", m->id,
 	    m->nrcpts, m->size);
-	if (m->account == NULL || r->acct.name == NULL || strcmp(m->account, r->acct.name) == 0)
-		return &r->acct;
-	if (q->have_other && strcmp(q->other.name, m->account) == 0)
-		return &q->other;
-	if (q->have_other)
-		conf_account_free(&q->other);
-	q->have_other = 0;
-	req.account = m->account;
-	if (conf_load(&req, &q->other, e) == -1)
+	cur = queue_config_account(q, m->account);
+	if (m->nrelay == 0) {
+		/* Queued by a version that kept no record. */
+		if (cur == NULL)
+			sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+			    "account %s is not in the configuration (or has no host)",
+			    m->account != NULL ? m->account : "default");
+		return cur;
+	}
+	if (q->have_rec)
+		conf_account_free(&q->rec);
+	sx_clear(&re);
+	q->have_rec = conf_from_record(&q->rec, m->relay, m->nrelay, &re) == 0;
+	if (cur != NULL && (!q->have_rec || queue_same_relay(cur, &q->rec)))
+		return cur;
+	if (!q->have_rec) {
+		*e = re;
 		return NULL;
-	q->have_other = 1;
-	return &q->other;
+	}
+	if (cur != NULL)
+		fprintf(stderr,
+		    "smtps-send: %s: account %s now sends to %s port %u%s%s; the message was "
+		    "queued for %s port %u%s%s: sending it there\n",
+		    m->id, q->rec.name, cur->host, cur->port, cur->user != NULL ? " as " : "",
+		    cur->user != NULL ? cur->user : "", q->rec.host, q->rec.port,
+		    q->rec.user != NULL ? " as " : "", q->rec.user != NULL ? q->rec.user : "");
+	else
+		diag_stage(&r->diag, STAGE_QUEUE,
+		    "message %s: account %s is not in the configuration: using the relay "
+		    "recorded with the message (%s port %u)",
+		    m->id, q->rec.name, q->rec.host, q->rec.port);
+	return &q->rec;
 }
 
 static void
@@ -99,6 +161,8 @@ run_queue_pass(struct run *r, const struct flush_opts *o, int automatic, struct 
 	rc = flush_queue(&dc, o, &t, &ops, st, e);
 	if (q.have_other)
 		conf_account_free(&q.other);
+	if (q.have_rec)
+		conf_account_free(&q.rec);
 	if (st->locked > 0)
 		diag_stage(&r->diag, STAGE_QUEUE,
 		    "%u message(s) skipped: being delivered by another process", st->locked);

@@ -88,6 +88,20 @@ run_dup(const char *s, int *fail)
 	return d;
 }
 
+struct run_record {
+	struct queue_meta *qm;
+	int fail;
+};
+
+static void
+run_record_put(void *arg, const char *key, const char *value)
+{
+	struct run_record *rr = arg;
+
+	if (queue_meta_add_relay(rr->qm, key, value) == -1)
+		rr->fail = 1;
+}
+
 int
 run_meta_init(struct run *r, const struct msg_envelope *env, struct queue_meta *qm, time_t now)
 {
@@ -112,6 +126,13 @@ run_meta_init(struct run *r, const struct msg_envelope *env, struct queue_meta *
 	qm->dsn_notify = run_dup(r->opt.dsn_notify, &fail);
 	qm->dsn_ret = run_dup(r->opt.dsn_ret, &fail);
 	qm->dsn_envid = run_dup(r->opt.dsn_envid, &fail);
+	if (!fail) {
+		/* The relay it is accepted for: -q needs no config to send it. */
+		struct run_record rr = {qm, 0};
+
+		conf_record(&r->acct, run_record_put, &rr);
+		fail = rr.fail;
+	}
 	if (!fail)
 		return 0;
 	queue_meta_free(qm);

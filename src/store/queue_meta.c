@@ -19,15 +19,17 @@
 #include "core/fsutil.h"
 #include "store/queue_meta.h"
 
-#define QUEUE_MAGIC    "smtps-send-queue 1"
-#define QUEUE_META_MAX (4L << 20) /* bytes: thousands of recipients, bounded */
-#define QUEUE_ERR_MAX  1024       /* bytes of the one-line last error */
+#define QUEUE_MAGIC     "smtps-send-queue 1"
+#define QUEUE_META_MAX  (4L << 20) /* bytes: thousands of recipients, bounded */
+#define QUEUE_ERR_MAX   1024       /* bytes of the one-line last error */
+#define QUEUE_RELAY_MAX 64         /* pairs in a relay record */
 
 enum qk_type {
 	QK_ID,    /* the fixed-size id */
 	QK_STR,   /* char *, %-escaped; absent when NULL */
 	QK_TEXT,  /* char *, always written ("" for NULL) */
 	QK_LIST,  /* the recipients: one line each */
+	QK_PAIRS, /* the relay record: "key value", one line each */
 	QK_ULL,   /* unsigned long long */
 	QK_FLAG,  /* int, 0 or 1 */
 	QK_TIME,  /* time_t, >= 0 */
@@ -61,6 +63,7 @@ static const struct qkey queue_keys[] = {
     QK("size", QK_ULL, size, 0),
     QK("8bit", QK_FLAG, body_8bit, 0),
     QK("smtputf8", QK_FLAG, needs_smtputf8, 0),
+    QK("relay", QK_PAIRS, relay, 0),
     QK("dsn_notify", QK_STR, dsn_notify, 0),
     QK("dsn_ret", QK_STR, dsn_ret, 0),
     QK("dsn_envid", QK_STR, dsn_envid, 0),
@@ -244,6 +247,13 @@ queue_format_key(FILE *f, const struct qkey *k, const struct queue_meta *m)
 		for (i = 0; i < m->nrcpts; i++)
 			queue_put(f, k->name, m->rcpts[i]);
 		break;
+	case QK_PAIRS:
+		for (i = 0; i < m->nrelay; i++) {
+			/* The key is one of conf's names: no space, nothing to escape. */
+			fprintf(f, "%s %s", k->name, m->relay[2 * i]);
+			queue_put(f, "", m->relay[2 * i + 1]);
+		}
+		break;
 	case QK_ULL:
 		fprintf(f, "%s %llu\n", k->name, *(const unsigned long long *)(const void *)base);
 		break;
@@ -295,11 +305,44 @@ queue_meta_format(const struct queue_meta *m)
 	return buf;
 }
 
+/* Append a pair whose strings m takes over.  0 or -1. */
+static int
+queue_meta_take_relay(struct queue_meta *m, char *key, char *value)
+{
+	char **nv;
+
+	/* A key is one of conf's names; anything else could not be written back safely. */
+	if (key[0] == '\0' || key[strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_")] != '\0')
+		return -1;
+	if (m->nrelay >= QUEUE_RELAY_MAX ||
+	    (nv = reallocarray(m->relay, 2 * (m->nrelay + 1), sizeof(*nv))) == NULL)
+		return -1;
+	m->relay = nv;
+	m->relay[2 * m->nrelay] = key;
+	m->relay[2 * m->nrelay + 1] = value;
+	m->nrelay++;
+	return 0;
+}
+
+int
+queue_meta_add_relay(struct queue_meta *m, const char *key, const char *value)
+{
+	char *k = strdup(key), *v = strdup(value);
+
+	if (k == NULL || v == NULL || queue_meta_take_relay(m, k, v) == -1) {
+		free(k);
+		free(v);
+		return -1;
+	}
+	return 0;
+}
+
 /* Take one "key value" line into m.  0, or -1 when the value is bad. */
 static int
 queue_parse_key(const struct qkey *k, const char *v, size_t len, struct queue_meta *m)
 {
-	char *base = (char *)m + k->off, **str = (char **)(void *)base, *s, **nv;
+	char *base = (char *)m + k->off, **str = (char **)(void *)base, *s, *val, **nv;
+	const char *sp;
 	long long n;
 	int x;
 
@@ -324,6 +367,18 @@ queue_parse_key(const struct qkey *k, const char *v, size_t len, struct queue_me
 		if ((m->rcpts[m->nrcpts] = queue_unescape(v, len)) == NULL)
 			return -1;
 		m->nrcpts++;
+		return 0;
+	case QK_PAIRS:
+		if ((sp = memchr(v, ' ', len)) == NULL || sp == v)
+			return -1;
+		if ((s = queue_unescape(v, (size_t)(sp - v))) == NULL)
+			return -1;
+		if ((val = queue_unescape(sp + 1, len - (size_t)(sp - v) - 1)) == NULL ||
+		    queue_meta_take_relay(m, s, val) == -1) {
+			free(s);
+			free(val);
+			return -1;
+		}
 		return 0;
 	case QK_ULL:
 	case QK_TIME:
@@ -511,6 +566,9 @@ queue_meta_free(struct queue_meta *m)
 	for (i = 0; i < m->nrcpts; i++)
 		free(m->rcpts[i]);
 	free(m->rcpts);
+	for (i = 0; i < 2 * m->nrelay; i++)
+		free(m->relay[i]);
+	free(m->relay);
 	free(m->account);
 	free(m->from);
 	free(m->dsn_notify);

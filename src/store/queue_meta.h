@@ -39,6 +39,12 @@ struct queue_meta {
 	unsigned long long size; /* SIZE= (CRLF endings) */
 	int body_8bit;
 	int needs_smtputf8;
+	/*
+	 * The relay it was accepted for, as conf_record's pairs (key, value,
+	 * key, value…; nrelay pairs): -q can send it with no config at all.
+	 */
+	char **relay;
+	size_t nrelay;
 	char *dsn_notify; /* -N, -R, -V of the original command, or NULL */
 	char *dsn_ret;
 	char *dsn_envid;
@@ -53,6 +59,9 @@ struct queue_meta {
 	int err_code;   /* server reply code, 0 if none */
 	char *err_text; /* "detail" or "detail; server said: reply", one line */
 };
+
+/* Add one pair to m's relay record (copied).  0, or -1 when out of memory. */
+int queue_meta_add_relay(struct queue_meta *, const char *key, const char *value);
 
 /* Valid message id (32 lower-case hex digits)? */
 int queue_id_valid(const char *);
