@@ -5,19 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "net/conn.h"
 #include "core/diag.h"
-
-int64_t
-conn_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 conn_init(struct conn *c, const struct conn_ops *ops, void *ctx, int timeout_ms, struct diag *d)
@@ -25,14 +15,14 @@ conn_init(struct conn *c, const struct conn_ops *ops, void *ctx, int timeout_ms,
 	memset(c, 0, sizeof(*c));
 	c->ops = ops;
 	c->ctx = ctx;
-	c->timeout_ms = timeout_ms > 0 ? timeout_ms : 60000;
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : CLOCK_DEFAULT_TIMEOUT_S * 1000;
 	c->diag = d;
 }
 
 static int64_t
 conn_deadline(const struct conn *c)
 {
-	return conn_now_ms() + c->timeout_ms;
+	return clock_now_ms() + c->timeout_ms;
 }
 
 /* Backends do not know the stage; name it, and say how long we waited. */
@@ -238,7 +228,7 @@ conn_close(struct conn *c, int graceful)
 {
 	if (c->ops != NULL)
 		c->ops->close(c->ctx, graceful && !c->broken && !c->eof,
-		    conn_now_ms() + (c->timeout_ms < 5000 ? c->timeout_ms : 5000));
+		    clock_now_ms() + (c->timeout_ms < 5000 ? c->timeout_ms : 5000));
 	if (c->out != NULL)
 		explicit_bzero(c->out, c->out_cap);
 	free(c->out);

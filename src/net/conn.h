@@ -6,8 +6,8 @@
  * same code for TCP, TLS and the tests.
  *
  * Every wait has a deadline: the backend gets an absolute time in
- * milliseconds (conn_now_ms() clock) and fails with SX_TEMP/ETIMEDOUT when
- * it passes.
+ * milliseconds (clock_now_ms(), core/clock.h) and fails with
+ * SX_TEMP/ETIMEDOUT when it passes.
  */
 #ifndef SX_CONN_H
 #define SX_CONN_H
@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 
 struct diag;
@@ -64,9 +65,14 @@ struct conn {
 	unsigned writes;      /* backend write calls, for diagnostics */
 };
 
-/* Monotonic clock in milliseconds. */
-int64_t conn_now_ms(void);
+/* The clock's old name, still used by main.c: clock_now_ms(). */
+static inline int64_t
+conn_now_ms(void)
+{
+	return clock_now_ms();
+}
 
+/* timeout_ms <= 0: CLOCK_DEFAULT_TIMEOUT_S. */
 void conn_init(struct conn *, const struct conn_ops *, void *ctx, int timeout_ms, struct diag *);
 
 /*

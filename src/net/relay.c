@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 
+#include "core/clock.h"
 #include "core/diag.h"
 #include "net/relay.h"
 
@@ -38,7 +39,7 @@ relay_sock(
 			*e = rl->early_err;
 			return -1;
 		}
-		if (conn_now_ms() - rl->sk.started <= RELAY_EARLY_MAX_MS)
+		if (clock_now_ms() - rl->sk.started <= RELAY_EARLY_MAX_MS)
 			started = 1;
 		else
 			sock_connect_abandon(&rl->sk);
@@ -55,7 +56,7 @@ int
 relay_connect(struct relay *rl, const struct account *a, const struct relay_opts *o, struct diag *d,
     struct sx_err *e)
 {
-	int timeout_ms = (a->timeout > 0 ? a->timeout : 60) * 1000;
+	int timeout_ms = (a->timeout > 0 ? a->timeout : CLOCK_DEFAULT_TIMEOUT_S) * 1000;
 
 	memset(&rl->tp, 0, sizeof(rl->tp));
 	memset(&rl->tc, 0, sizeof(rl->tc));

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/diag.h"
 #include "core/sigflag.h"
 #include "net/sock.h"
@@ -24,7 +25,7 @@ sock_wait(int fd, short events, int64_t deadline, enum sx_stage st, struct sx_er
 	for (;;) {
 		/* The second entry wakes us when a signal was caught (sigflag.h). */
 		struct pollfd pfd[2] = {{fd, events, 0}, {sigflag_fd(), POLLIN, 0}};
-		int64_t left = deadline - conn_now_ms();
+		int64_t left = deadline - clock_now_ms();
 		int n;
 
 		if (sigflag_caught()) {
@@ -63,7 +64,7 @@ sock_attempt_next(struct sock *sk)
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, sk->addr, sizeof(sk->addr), NULL, 0,
 			NI_NUMERICHOST) != 0)
 			strlcpy(sk->addr, "?", sizeof(sk->addr));
-		sk->started = conn_now_ms();
+		sk->started = clock_now_ms();
 		fd = socket(
 		    ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
 		if (fd == -1) {
@@ -94,7 +95,7 @@ sock_attempt_wait(struct sock *sk, int timeout_ms)
 
 	for (;;) {
 		struct pollfd pfd[2] = {{sk->fd, POLLOUT, 0}, {sigflag_fd(), POLLIN, 0}};
-		int64_t left = deadline - conn_now_ms();
+		int64_t left = deadline - clock_now_ms();
 		int n;
 
 		if (sigflag_caught() || left <= 0) {
