@@ -25,16 +25,24 @@ conn_deadline(const struct conn *c)
 	return clock_now_ms() + c->timeout_ms;
 }
 
-/* Backends do not know the stage; name it, and say how long we waited. */
+/*
+ * A backend failed into be, a fresh error of its own: record it in e
+ * unless e holds an earlier cause.  Backends do not know the stage; name
+ * it, and say how long we waited.
+ */
 static int
-conn_failed(struct conn *c, struct sx_err *e)
+conn_failed(struct conn *c, const struct sx_err *be, struct sx_err *e)
 {
-	if (e->stage == STAGE_NONE)
-		e->stage = c->stage;
-	if (e->sys_errno == ETIMEDOUT)
-		snprintf(e->detail, sizeof(e->detail), "no answer from the server within %d s",
-		    c->timeout_ms / 1000);
-	return -1;
+	struct sx_err t;
+
+	if (be->sys_errno != ETIMEDOUT)
+		return sx_adopt(e, be, c->stage);
+	sx_clear(&t);
+	sx_fail_errno(&t, be->cls, be->stage != STAGE_NONE ? be->stage : c->stage, ETIMEDOUT,
+	    "no answer from the server within %d s", c->timeout_ms / 1000);
+	if (be->hint[0] != '\0')
+		sx_hint(&t, "%s", be->hint);
+	return sx_adopt(e, &t, c->stage);
 }
 
 void
@@ -58,12 +66,15 @@ conn_pending(const struct conn *c)
 static int
 conn_tls_verify(struct conn *c, struct sx_err *e)
 {
+	struct sx_err be;
+
 	if (!c->tls_unverified)
 		return 0;
 	c->tls_unverified = 0;
-	if (c->ops->tls_verify(c->ctx, e) == -1) {
+	sx_clear(&be);
+	if (c->ops->tls_verify(c->ctx, &be) == -1) {
 		c->broken = 1;
-		return conn_failed(c, e);
+		return conn_failed(c, &be, e);
 	}
 	return 0;
 }
@@ -72,6 +83,7 @@ conn_tls_verify(struct conn *c, struct sx_err *e)
 static int
 conn_fill(struct conn *c, int64_t deadline, struct sx_err *e)
 {
+	struct sx_err be;
 	ssize_t n;
 
 	if (conn_tls_verify(c, e) == -1)
@@ -83,12 +95,13 @@ conn_fill(struct conn *c, int64_t deadline, struct sx_err *e)
 	}
 	if (c->eof)
 		return sx_fail(e, SX_TEMP, c->stage, "connection closed by server");
-	n = c->ops->read(c->ctx, c->in + c->in_end, sizeof(c->in) - c->in_end, deadline, e);
+	sx_clear(&be);
+	n = c->ops->read(c->ctx, c->in + c->in_end, sizeof(c->in) - c->in_end, deadline, &be);
 	if (n < 0) {
 		/* After a read timeout the stream is intact: QUIT may still go out. */
-		if (e->sys_errno != ETIMEDOUT)
+		if (be.sys_errno != ETIMEDOUT)
 			c->broken = 1;
-		return conn_failed(c, e);
+		return conn_failed(c, &be, e);
 	}
 	if (n == 0) {
 		c->eof = 1;
@@ -146,15 +159,18 @@ conn_flush(struct conn *c, struct sx_err *e)
 int
 conn_flush_unverified(struct conn *c, struct sx_err *e)
 {
+	struct sx_err be;
+
 	if (c->out_len == 0)
 		return 0;
 	if (c->broken)
 		return sx_fail(e, SX_TEMP, c->stage, "connection lost");
 	c->writes++;
-	if (c->ops->write(c->ctx, c->out, c->out_len, conn_deadline(c), e) == -1) {
+	sx_clear(&be);
+	if (c->ops->write(c->ctx, c->out, c->out_len, conn_deadline(c), &be) == -1) {
 		c->broken = 1;
 		c->out_len = 0;
-		return conn_failed(c, e);
+		return conn_failed(c, &be, e);
 	}
 	c->bytes_written += c->out_len;
 	c->out_len = 0;
@@ -192,6 +208,8 @@ conn_queue(struct conn *c, const void *buf, size_t len, int secret, struct sx_er
 int
 conn_tls_start(struct conn *c, struct sx_err *e)
 {
+	struct sx_err be;
+
 	if (conn_pending(c) > 0) {
 		/* The stream can no longer be trusted: not even QUIT goes out (RFC 3207 4.1). */
 		c->broken = 1;
@@ -202,9 +220,10 @@ conn_tls_start(struct conn *c, struct sx_err *e)
 	}
 	if (conn_flush(c, e) == -1)
 		return -1;
-	if (c->ops->tls_start(c->ctx, conn_deadline(c), e) == -1) {
+	sx_clear(&be);
+	if (c->ops->tls_start(c->ctx, conn_deadline(c), &be) == -1) {
 		c->broken = 1;
-		return conn_failed(c, e);
+		return conn_failed(c, &be, e);
 	}
 	c->tls_unverified = c->ops->tls_verify != NULL;
 	return 0;

@@ -28,6 +28,10 @@ struct diag;
 /* Output is written in records of at least this size when streaming. */
 #define CONN_OUTBUF_SIZE (64 * 1024)
 
+/*
+ * A backend's e is always a fresh error of its own (conn records it in the
+ * caller's, see sx_adopt); its stage may be STAGE_NONE.
+ */
 struct conn_ops {
 	/* > 0 bytes read, 0 on orderly EOF, -1 on error (e filled). */
 	ssize_t (*read)(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e);

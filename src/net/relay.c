@@ -35,10 +35,8 @@ relay_sock(
 
 	if (rl->early) {
 		rl->early = 0;
-		if (rl->early_err.cls != SX_OK) {
-			*e = rl->early_err;
-			return -1;
-		}
+		if (rl->early_err.cls != SX_OK)
+			return sx_adopt(e, &rl->early_err, STAGE_RESOLVE);
 		if (clock_now_ms() - rl->sk.started <= RELAY_EARLY_MAX_MS)
 			started = 1;
 		else

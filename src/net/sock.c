@@ -28,21 +28,17 @@ sock_wait(int fd, short events, int64_t deadline, enum sx_stage st, struct sx_er
 		int64_t left = deadline - clock_now_ms();
 		int n;
 
-		if (sigflag_caught()) {
-			sx_fail(e, SX_TEMP, st, "interrupted by signal %d", sigflag_caught());
-			e->sys_errno = EINTR;
-			return -1;
-		}
-		if (left <= 0) {
-			sx_fail(e, SX_TEMP, st, "timed out waiting for the server");
-			e->sys_errno = ETIMEDOUT;
-			return -1;
-		}
+		if (sigflag_caught())
+			return sx_fail_errno(
+			    e, SX_TEMP, st, EINTR, "interrupted by signal %d", sigflag_caught());
+		if (left <= 0)
+			return sx_fail_errno(
+			    e, SX_TEMP, st, ETIMEDOUT, "timed out waiting for the server");
 		n = poll(pfd, 2, left > 600000 ? 600000 : (int)left);
 		if (n > 0 && pfd[0].revents != 0)
 			return 0;
 		if (n < 0 && errno != EINTR)
-			return sx_fail(e, SX_TEMP, st, "poll: %s", strerror(errno));
+			return sx_fail_errno(e, SX_TEMP, st, errno, "poll: %s", strerror(errno));
 	}
 }
 
@@ -185,9 +181,8 @@ sock_connect_finish(struct sock *sk, int timeout_ms, struct sx_err *e)
 		sk->fd = -1;
 	}
 	sock_connect_abandon(sk);
-	sx_fail(e, SX_TEMP, STAGE_CONNECT, "cannot connect to %s port %u%s: %s", sk->host, sk->port,
-	    sk->attempts > 1 ? " (all addresses)" : "", strerror(sk->last_err));
-	e->sys_errno = sk->last_err;
+	sx_fail_errno(e, SX_TEMP, STAGE_CONNECT, sk->last_err, "cannot connect to %s port %u%s: %s",
+	    sk->host, sk->port, sk->attempts > 1 ? " (all addresses)" : "", strerror(sk->last_err));
 	if (sk->port == 25)
 		sx_hint(e, "port 25 is often blocked by providers; submission uses port 587 "
 			   "(STARTTLS) or 465 (implicit TLS)");
@@ -308,16 +303,12 @@ sock_read(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e)
 				return n;
 			if (errno == EINTR)
 				continue;
-			if (errno == ECONNRESET) {
-				sx_fail(e, SX_TEMP, STAGE_NONE, "connection reset by the server");
-				e->sys_errno = errno;
-				return -1;
-			}
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				sx_fail(e, SX_TEMP, STAGE_NONE, "read: %s", strerror(errno));
-				e->sys_errno = errno;
-				return -1;
-			}
+			if (errno == ECONNRESET)
+				return sx_fail_errno(e, SX_TEMP, STAGE_NONE, errno,
+				    "connection reset by the server");
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return sx_fail_errno(
+				    e, SX_TEMP, STAGE_NONE, errno, "read: %s", strerror(errno));
 			if (sock_wait(sk->fd, POLLIN, deadline, STAGE_NONE, e) == -1)
 				return -1;
 		}
@@ -347,18 +338,15 @@ sock_read(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e)
 			return -1;
 		case GNUTLS_E_PULL_ERROR:
 			/* recv() failed under GnuTLS; errno is still its errno. */
-			if (errno == ECONNRESET) {
-				sx_fail(e, SX_TEMP, STAGE_NONE, "connection reset by the server");
-				e->sys_errno = ECONNRESET;
-				return -1;
-			}
+			if (errno == ECONNRESET)
+				return sx_fail_errno(e, SX_TEMP, STAGE_NONE, ECONNRESET,
+				    "connection reset by the server");
 			/* FALLTHROUGH */
 		default:
 			if (!gnutls_error_is_fatal((int)n))
 				continue;
-			sx_fail(e, SX_TEMP, STAGE_NONE, "TLS read: %s", gnutls_strerror((int)n));
-			e->gnutls_rc = (int)n;
-			return -1;
+			return sx_fail_gnutls(e, SX_TEMP, STAGE_NONE, (int)n, "TLS read: %s",
+			    gnutls_strerror((int)n));
 		}
 	}
 }
@@ -385,9 +373,8 @@ sock_write(void *ctx, const void *buf, size_t len, int64_t deadline, struct sx_e
 					return -1;
 				continue;
 			}
-			sx_fail(e, SX_TEMP, STAGE_NONE, "write: %s", strerror(errno));
-			e->sys_errno = errno;
-			return -1;
+			return sx_fail_errno(
+			    e, SX_TEMP, STAGE_NONE, errno, "write: %s", strerror(errno));
 		}
 		return 0;
 	}
@@ -405,14 +392,11 @@ sock_write(void *ctx, const void *buf, size_t len, int64_t deadline, struct sx_e
 				return -1;
 			continue;
 		}
-		if (n == GNUTLS_E_PUSH_ERROR && (errno == ECONNRESET || errno == EPIPE)) {
-			sx_fail(e, SX_TEMP, STAGE_NONE, "connection reset by the server");
-			e->sys_errno = errno;
-			return -1;
-		}
-		sx_fail(e, SX_TEMP, STAGE_NONE, "TLS write: %s", gnutls_strerror((int)n));
-		e->gnutls_rc = (int)n;
-		return -1;
+		if (n == GNUTLS_E_PUSH_ERROR && (errno == ECONNRESET || errno == EPIPE))
+			return sx_fail_errno(
+			    e, SX_TEMP, STAGE_NONE, errno, "connection reset by the server");
+		return sx_fail_gnutls(
+		    e, SX_TEMP, STAGE_NONE, (int)n, "TLS write: %s", gnutls_strerror((int)n));
 	}
 	for (;;) {
 		int rc = gnutls_record_uncork(sk->tls, 0);
@@ -424,9 +408,8 @@ sock_write(void *ctx, const void *buf, size_t len, int64_t deadline, struct sx_e
 				return -1;
 			continue;
 		}
-		sx_fail(e, SX_TEMP, STAGE_NONE, "TLS write: %s", gnutls_strerror(rc));
-		e->gnutls_rc = rc;
-		return -1;
+		return sx_fail_gnutls(
+		    e, SX_TEMP, STAGE_NONE, rc, "TLS write: %s", gnutls_strerror(rc));
 	}
 }
 
@@ -528,8 +511,7 @@ sock_tls_verify(void *ctx, struct sx_err *e)
 		/* The saved chain no longer passes: the next run starts afresh. */
 		if (gnutls_session_is_resumed(sk->tls) && sk->tc->p.session_file != NULL) {
 			tlscache_forget(sk->tc->p.session_file);
-			strlcat(e->detail, " (resumed session; its saved ticket was dropped)",
-			    sizeof(e->detail));
+			sx_append(e, " (resumed session; its saved ticket was dropped)");
 		}
 		return -1;
 	}

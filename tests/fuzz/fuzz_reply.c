@@ -39,9 +39,7 @@ fz_read(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e)
 	if (s->off == s->len) {
 		if (!s->timeout_at_end)
 			return 0;
-		sx_fail(e, SX_TEMP, STAGE_NONE, "timeout");
-		e->sys_errno = ETIMEDOUT;
-		return -1;
+		return sx_fail_errno(e, SX_TEMP, STAGE_NONE, ETIMEDOUT, "timeout");
 	}
 	n = s->piece[s->turn++ % 3];
 	if (n == 0 || n > len)

@@ -1310,6 +1310,41 @@ test_client_stepwise(void **state)
 	run_done(&t);
 }
 
+/*
+ * Issue 14: first cause wins.  MAIL is refused (550) in a pipelined flight
+ * and RCPT's reply then never comes: the report is the refusal, with its
+ * own reply text; the time-out does not rewrite its detail.
+ */
+static void
+test_mail_refused_then_timeout(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "550 5.7.1 sender rejected\r\n"},
+	    {FK_TIMEOUT, NULL}, /* RCPT */
+	    {FK_TIMEOUT, NULL}, /* DATA */
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PERM);
+	assert_int_equal(t.e.stage, STAGE_MAIL);
+	assert_int_equal(t.e.reply_code, 550);
+	assert_string_equal(t.e.enhanced, "5.7.1");
+	assert_string_equal(t.e.reply, "5.7.1 sender rejected");
+	assert_string_equal(t.e.detail, "refused sender (550)");
+	assert_int_equal(t.e.sys_errno, 0);
+	assert_non_null(strstr(t.e.hint, "not allowed"));
+	run_done(&t);
+}
+
 int
 main(void)
 {
@@ -1357,6 +1392,7 @@ main(void)
 	    cmocka_unit_test(test_bdat_lockstep),
 	    cmocka_unit_test(test_malformed_reply_in_flight_aborts),
 	    cmocka_unit_test(test_client_stepwise),
+	    cmocka_unit_test(test_mail_refused_then_timeout),
 	};
 
 	return cmocka_run_group_tests_name("smtp", tests, NULL, NULL);
