@@ -49,6 +49,7 @@ struct smtp_session_state {
 	struct smtp_chunker *chunk; /* BDAT: the first chunk, tail of the envelope */
 	int chunk_last;
 	int auth_before_tls; /* AUTH was offered before STARTTLS (and not after) */
+	int desync;          /* a malformed or impossible reply: replies no longer match commands */
 };
 
 int
@@ -109,18 +110,15 @@ smtp_read_reply_lines(struct conn *c, struct smtp_reply *r, struct sx_err *e)
 		if (conn_readline(c, line, sizeof(line), &len, e) == -1)
 			return -1;
 		if (smtp_parse_reply_line(line, len, &code, &last, &text) == -1) {
-			sx_fail(e, SX_PROTO, c->stage, "malformed reply from server");
-			sx_set_reply(e, 0, NULL, line);
-			return -1;
+			return sx_fail_reply(
+			    e, SX_PROTO, c->stage, 0, NULL, line, "malformed reply from server");
 		}
 		if (r->nlines == 0) {
 			r->code = code;
 			smtp_enhanced_code(code, text, r->enhanced, sizeof(r->enhanced));
 		} else if (code != r->code) {
-			sx_fail(e, SX_PROTO, c->stage,
+			return sx_fail_reply(e, SX_PROTO, c->stage, code, NULL, r->text,
 			    "reply lines carry different codes (%d, then %d)", r->code, code);
-			sx_set_reply(e, code, NULL, r->text);
-			return -1;
 		}
 		if (++r->nlines > SMTP_REPLY_MAX_LINES)
 			return sx_fail(e, SX_PROTO, c->stage, "reply has more than %d lines",
@@ -247,7 +245,11 @@ smtp_cmd(struct conn *c, int secret, struct sx_err *e, const char *fmt, ...)
 	return n;
 }
 
-/* Record a refusal: 4xx temporary, 5xx permanent (or the given class). */
+/*
+ * Record a refusal: 4xx temporary, 5xx permanent (or the given class); a
+ * 2xx or 3xx where it makes no sense is a protocol error, after which the
+ * replies to a pipelined flight cannot be trusted to match their commands.
+ */
 static int
 smtp_refused(
     struct smtp_session_state *s, const struct smtp_reply *r, enum sx_class perm, const char *what)
@@ -255,16 +257,35 @@ smtp_refused(
 	enum sx_class cls = r->code >= 500 ? perm : r->code >= 400 ? SX_TEMP : SX_PROTO;
 	const char *kind = r->code >= 400 ? "refused" : "unexpected reply to";
 
-	sx_fail(s->e, cls, s->c->stage, "%s %s (%d)", kind, what, r->code);
-	sx_set_reply(s->e, r->code, r->enhanced, r->text);
-	return -1;
+	if (cls == SX_PROTO)
+		s->desync = 1;
+	return sx_fail_reply(s->e, cls, s->c->stage, r->code, r->enhanced, r->text, "%s %s (%d)",
+	    kind, what, r->code);
+}
+
+/*
+ * Read the next reply.  One that cannot be read as a reply also puts the
+ * replies out of step, whatever failed before it (the error keeps the
+ * first cause).
+ */
+static int
+smtp_reply(struct smtp_session_state *s, struct smtp_reply *r)
+{
+	struct sx_err re;
+
+	sx_clear(&re);
+	if (smtp_read_reply(s->c, r, &re) == 0)
+		return 0;
+	if (re.cls == SX_PROTO)
+		s->desync = 1;
+	return sx_adopt(s->e, &re, s->c->stage);
 }
 
 static int
 smtp_expect(struct smtp_session_state *s, struct smtp_reply *r, int want, enum sx_class perm,
     const char *what)
 {
-	if (conn_flush(s->c, s->e) == -1 || smtp_read_reply(s->c, r, s->e) == -1)
+	if (conn_flush(s->c, s->e) == -1 || smtp_reply(s, r) == -1)
 		return -1;
 	if (r->code != want)
 		return smtp_refused(s, r, perm, what);
@@ -277,7 +298,7 @@ smtp_greeting(struct smtp_session_state *s)
 	struct smtp_reply r;
 
 	s->c->stage = STAGE_GREETING;
-	if (smtp_read_reply(s->c, &r, s->e) == -1) {
+	if (smtp_reply(s, &r) == -1) {
 		if (s->e->sys_errno == ETIMEDOUT && !conn_is_tls(s->c))
 			sx_hint(s->e,
 			    "no greeting: if port %u expects implicit TLS (like 465), use "
@@ -346,7 +367,7 @@ smtp_ehlo(struct smtp_session_state *s)
 	s->c->stage = STAGE_EHLO;
 	/* After STARTTLS the EHLO may leave before the certificate check (conn.h). */
 	if (smtp_cmd(s->c, 0, s->e, "EHLO %s", s->p->ehlo_name) == -1 ||
-	    conn_flush_unverified(s->c, s->e) == -1 || smtp_read_reply(s->c, &r, s->e) == -1)
+	    conn_flush_unverified(s->c, s->e) == -1 || smtp_reply(s, &r) == -1)
 		return -1;
 	if (r.code == 250) {
 		smtp_caps_parse(&r, &s->r->caps);
@@ -393,7 +414,7 @@ smtp_starttls(struct smtp_session_state *s)
 		return -1;
 	/* Build the ClientHello while the reply travels; it leaves after the 220. */
 	conn_tls_prepare(s->c);
-	if (smtp_read_reply(s->c, &r, s->e) == -1)
+	if (smtp_reply(s, &r) == -1)
 		return -1;
 	if (r.code != 220) {
 		if (!required && r.code >= 400 && r.code < 600) {
@@ -401,11 +422,8 @@ smtp_starttls(struct smtp_session_state *s)
 			    "refused (%d): continuing WITHOUT TLS (tls opportunistic)", r.code);
 			return 0;
 		}
-		smtp_refused(s, &r, SX_TLS, "STARTTLS");
-		s->e->cls = r.code >= 400 && r.code < 500 ? SX_TEMP
-			    : s->e->cls == SX_PROTO       ? SX_PROTO
-							  : SX_TLS;
-		return -1;
+		/* 4xx: try again later; 5xx: no TLS here, which retrying will not change. */
+		return smtp_refused(s, &r, SX_TLS, "STARTTLS");
 	}
 	s->c->stage = STAGE_TLS;
 	if (conn_tls_start(s->c, s->e) == -1)
@@ -421,12 +439,12 @@ smtp_auth_reply(struct smtp_session_state *s, struct smtp_reply *r)
 {
 	if (r->code == 235)
 		return 0;
-	sx_fail(s->e,
+	sx_fail_reply(s->e,
 	    r->code >= 400 && r->code < 500 ? SX_TEMP
 	    : r->code >= 500                ? SX_AUTH
 					    : SX_PROTO,
-	    STAGE_AUTH, "authentication as %s failed (%d)", s->p->user, r->code);
-	sx_set_reply(s->e, r->code, r->enhanced, r->text);
+	    STAGE_AUTH, r->code, r->enhanced, r->text, "authentication as %s failed (%d)",
+	    s->p->user, r->code);
 	if (r->code == 535)
 		sx_hint(s->e, "check user and password; providers such as Gmail require an app "
 			      "password or OAuth2");
@@ -484,22 +502,22 @@ smtp_auth(struct smtp_session_state *s)
 		if (sasl_plain(s->p->user, s->p->secret != NULL ? s->p->secret : "", &b64, s->e) ==
 			-1 ||
 		    smtp_cmd(s->c, 1, s->e, "AUTH PLAIN %s", b64) == -1 ||
-		    conn_flush(s->c, s->e) == -1 || smtp_read_reply(s->c, &r, s->e) == -1)
+		    conn_flush(s->c, s->e) == -1 || smtp_reply(s, &r) == -1)
 			goto out;
 		if (r.code == 334 && r.text[0] == '\0') {
 			/* A server that ignored the initial response asks for it again. */
 			if (smtp_cmd(s->c, 1, s->e, "%s", b64) == -1 ||
-			    conn_flush(s->c, s->e) == -1 || smtp_read_reply(s->c, &r, s->e) == -1)
+			    conn_flush(s->c, s->e) == -1 || smtp_reply(s, &r) == -1)
 				goto out;
 		}
 	} else {
 		if (smtp_cmd(s->c, 0, s->e, "AUTH LOGIN") == -1 || conn_flush(s->c, s->e) == -1 ||
-		    smtp_read_reply(s->c, &r, s->e) == -1)
+		    smtp_reply(s, &r) == -1)
 			goto out;
 		if (r.code == 334) {
 			if (sasl_base64(s->p->user, &b64, s->e) == -1 ||
 			    smtp_cmd(s->c, 1, s->e, "%s", b64) == -1 ||
-			    conn_flush(s->c, s->e) == -1 || smtp_read_reply(s->c, &r, s->e) == -1)
+			    conn_flush(s->c, s->e) == -1 || smtp_reply(s, &r) == -1)
 				goto out;
 			sasl_free(b64);
 			b64 = NULL;
@@ -508,7 +526,7 @@ smtp_auth(struct smtp_session_state *s)
 			if (sasl_base64(s->p->secret != NULL ? s->p->secret : "", &b64, s->e) ==
 				-1 ||
 			    smtp_cmd(s->c, 1, s->e, "%s", b64) == -1 ||
-			    conn_flush(s->c, s->e) == -1 || smtp_read_reply(s->c, &r, s->e) == -1)
+			    conn_flush(s->c, s->e) == -1 || smtp_reply(s, &r) == -1)
 				goto out;
 		}
 	}
@@ -622,11 +640,8 @@ smtp_rcpt_reply(struct smtp_session_state *s, size_t i, const struct smtp_reply 
 	}
 	if (r->code >= 400 && r->code < 500)
 		(*ntemp)++;
-	if (first_refusal->cls == SX_OK) {
-		sx_fail(first_refusal, SX_PERM, STAGE_RCPT, "recipient <%s> refused (%d)",
-		    s->m->rcpts[i], r->code);
-		sx_set_reply(first_refusal, r->code, r->enhanced, r->text);
-	}
+	sx_fail_reply(first_refusal, SX_PERM, STAGE_RCPT, r->code, r->enhanced, r->text,
+	    "recipient <%s> refused (%d)", s->m->rcpts[i], r->code);
 }
 
 /* After every RCPT reply: may the transaction go on? */
@@ -634,6 +649,8 @@ static int
 smtp_rcpt_verdict(struct smtp_session_state *s, const struct sx_err *first_refusal, size_t ntemp)
 {
 	size_t n = s->m->nrcpts, refused = n - s->r->naccepted;
+	char detail[SX_DETAIL_MAX];
+	enum sx_class cls;
 
 	if (refused == 0)
 		return 0;
@@ -643,18 +660,21 @@ smtp_rcpt_verdict(struct smtp_session_state *s, const struct sx_err *first_refus
 		    n);
 		return 0;
 	}
-	*s->e = *first_refusal;
 	/* Anything temporary: try again later; all permanent: the recipients are bad. */
-	s->e->cls = ntemp > 0 ? SX_TEMP : s->r->naccepted == 0 ? SX_NOUSER : SX_PERM;
-	if (s->r->naccepted > 0) {
-		snprintf(s->e->detail, sizeof(s->e->detail),
+	cls = ntemp > 0 ? SX_TEMP : s->r->naccepted == 0 ? SX_NOUSER : SX_PERM;
+	if (s->r->naccepted > 0)
+		snprintf(detail, sizeof(detail),
 		    "%zu of %zu recipients refused (first: %.300s); nothing was sent", refused, n,
 		    first_refusal->detail);
+	else if (n > 1)
+		snprintf(detail, sizeof(detail), "all %zu recipients refused (first: %.300s)", n,
+		    first_refusal->detail);
+	else
+		strlcpy(detail, first_refusal->detail, sizeof(detail));
+	sx_fail_reply(s->e, cls, STAGE_RCPT, first_refusal->reply_code, first_refusal->enhanced,
+	    first_refusal->reply, "%s", detail);
+	if (s->r->naccepted > 0)
 		sx_hint(s->e, "fix or remove the refused recipient, or set allow_partial on");
-	} else if (n > 1) {
-		snprintf(s->e->detail, sizeof(s->e->detail),
-		    "all %zu recipients refused (first: %.300s)", n, first_refusal->detail);
-	}
 	return -1;
 }
 
@@ -671,7 +691,7 @@ smtp_envelope(
 {
 	struct smtp_reply r;
 	struct sx_err first_refusal;
-	int pipe = s->r->caps.pipelining;
+	int pipe = s->r->caps.pipelining, mail_ok;
 	size_t i, ntemp = 0;
 
 	sx_clear(&first_refusal);
@@ -688,21 +708,22 @@ smtp_envelope(
 	if (conn_flush(s->c, s->e) == -1)
 		return -1;
 	s->flight_sent = 1;
-	if (smtp_read_reply(s->c, &r, s->e) == -1)
+	if (smtp_reply(s, &r) == -1)
 		return -1;
-	if (smtp_mail_reply(s, &r) == -1 && !pipe)
+	mail_ok = smtp_mail_reply(s, &r) == 0;
+	if (!mail_ok && !pipe)
 		return -1;
 	for (i = 0; i < s->m->nrcpts; i++) {
 		s->c->stage = STAGE_RCPT;
 		if (!pipe && (smtp_queue_rcpt(s, i) == -1 || conn_flush(s->c, s->e) == -1))
 			return -1;
 		/* Pipelined: every queued command has a reply to read, refused or not. */
-		if (smtp_read_reply(s->c, &r, s->e) == -1)
+		if (smtp_reply(s, &r) == -1)
 			return -1;
-		if (s->e->cls == SX_OK)
+		if (mail_ok)
 			smtp_rcpt_reply(s, i, &r, &first_refusal, &ntemp);
 	}
-	if (s->e->cls != SX_OK)
+	if (!mail_ok)
 		return -1;
 	return smtp_rcpt_verdict(s, &first_refusal, ntemp);
 }
@@ -759,7 +780,7 @@ smtp_final_reply(struct smtp_session_state *s)
 
 	s->c->stage = STAGE_EOM;
 	sigflag_hold(1);
-	rc = conn_flush(s->c, s->e) == -1 || smtp_read_reply(s->c, &s->r->final, s->e) == -1;
+	rc = conn_flush(s->c, s->e) == -1 || smtp_reply(s, &s->r->final) == -1;
 	sigflag_hold(0);
 	if (rc) {
 		if (s->e->sys_errno == ETIMEDOUT)
@@ -794,12 +815,12 @@ smtp_transaction_data(struct smtp_session_state *s)
 			return -1;
 	} else if (!s->flight_sent || s->c->broken || s->c->eof) {
 		return -1;
-	} else if (!ok && s->e->cls == SX_PROTO) {
+	} else if (!ok && s->desync) {
 		/* Replies out of step: DATA may have been answered 354. */
 		s->in_data = 1;
 		return -1;
 	}
-	if (smtp_read_reply(s->c, &r, s->e) == -1)
+	if (smtp_reply(s, &r) == -1)
 		return -1;
 	if (r.code == 354) {
 		/* Only ending the data or closing can leave this state. */
@@ -886,7 +907,7 @@ smtp_chunk_reply(struct smtp_session_state *s, int last)
 	s->c->stage = last ? STAGE_EOM : STAGE_BODY;
 	if (last)
 		return smtp_final_reply(s);
-	if (smtp_read_reply(s->c, &r, s->e) == -1)
+	if (smtp_reply(s, &r) == -1)
 		return -1;
 	if (r.code != 250)
 		return smtp_refused(s, &r, SX_PERM, "a message chunk");
@@ -1118,7 +1139,7 @@ static int
 smtp_client_step(struct smtp_client *cl, struct smtp_reply *r, struct sx_err *e)
 {
 	cl->s.e = e;
-	if (conn_flush(cl->s.c, e) == -1 || smtp_read_reply(cl->s.c, r, e) == -1)
+	if (conn_flush(cl->s.c, e) == -1 || smtp_reply(&cl->s, r) == -1)
 		return -1;
 	return 0;
 }

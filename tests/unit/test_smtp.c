@@ -1345,6 +1345,37 @@ test_mail_refused_then_timeout(void **state)
 	run_done(&t);
 }
 
+/*
+ * MAIL refused, then a line that is no reply at all: the report stays the
+ * 550 (the garbage is not the server's reply to it), and as the replies
+ * are out of step nothing more is read or sent (DATA may have had its 354).
+ */
+static void
+test_mail_refused_then_garbage(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "550 5.7.1 sender rejected\r\ngarbage\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PERM);
+	assert_int_equal(t.e.stage, STAGE_MAIL);
+	assert_int_equal(t.e.reply_code, 550);
+	assert_string_equal(t.e.enhanced, "5.7.1");
+	assert_string_equal(t.e.reply, "5.7.1 sender rejected");
+	assert_string_equal(t.e.detail, "refused sender (550)");
+	assert_null(strstr(fake_conn_written(&t.f), "QUIT"));
+	run_done(&t);
+}
+
 int
 main(void)
 {
@@ -1393,6 +1424,7 @@ main(void)
 	    cmocka_unit_test(test_malformed_reply_in_flight_aborts),
 	    cmocka_unit_test(test_client_stepwise),
 	    cmocka_unit_test(test_mail_refused_then_timeout),
+	    cmocka_unit_test(test_mail_refused_then_garbage),
 	};
 
 	return cmocka_run_group_tests_name("smtp", tests, NULL, NULL);
