@@ -146,6 +146,86 @@ smtp_read_reply(struct conn *c, struct smtp_reply *r, struct sx_err *e)
 	return rc;
 }
 
+/* Note one AUTH mechanism, each name once in the list. */
+static void
+smtp_caps_mech(struct smtp_caps *caps, const char *mech)
+{
+	char *p, *save = NULL, list[sizeof(caps->auth_list)];
+
+	if (strcasecmp(mech, "PLAIN") == 0)
+		caps->auth_plain = 1;
+	else if (strcasecmp(mech, "LOGIN") == 0)
+		caps->auth_login = 1;
+	strlcpy(list, caps->auth_list, sizeof(list));
+	for (p = strtok_r(list, " ", &save); p != NULL; p = strtok_r(NULL, " ", &save))
+		if (strcasecmp(p, mech) == 0)
+			return;
+	if (caps->auth_list[0] != '\0')
+		strlcat(caps->auth_list, " ", sizeof(caps->auth_list));
+	strlcat(caps->auth_list, mech, sizeof(caps->auth_list));
+}
+
+/*
+ * One EHLO line: a keyword, then its parameters after a space -- or after
+ * '=' in the pre-RFC 4954 form some servers still send for old clients
+ * ("AUTH=LOGIN PLAIN").
+ */
+static void
+smtp_caps_line(struct smtp_caps *caps, const char *line, size_t len)
+{
+	char kw[64], args[512];
+	size_t klen = strcspn(line, " =");
+
+	if (klen > len)
+		klen = len;
+	if (klen >= sizeof(kw))
+		return;
+	memcpy(kw, line, klen);
+	kw[klen] = '\0';
+	line += klen;
+	len -= klen;
+	if (len > 0) {
+		line++;
+		len--;
+	}
+	if (len >= sizeof(args))
+		len = sizeof(args) - 1;
+	memcpy(args, line, len);
+	args[len] = '\0';
+
+	if (strcasecmp(kw, "STARTTLS") == 0)
+		caps->starttls = 1;
+	else if (strcasecmp(kw, "PIPELINING") == 0)
+		caps->pipelining = 1;
+	else if (strcasecmp(kw, "8BITMIME") == 0)
+		caps->eightbitmime = 1;
+	else if (strcasecmp(kw, "SMTPUTF8") == 0)
+		caps->smtputf8 = 1;
+	else if (strcasecmp(kw, "ENHANCEDSTATUSCODES") == 0)
+		caps->enhancedstatuscodes = 1;
+	else if (strcasecmp(kw, "CHUNKING") == 0)
+		caps->chunking = 1;
+	else if (strcasecmp(kw, "DSN") == 0)
+		caps->dsn = 1;
+	else if (strcasecmp(kw, "SIZE") == 0) {
+		char *end;
+		unsigned long long v;
+
+		caps->size_offered = 1;
+		errno = 0;
+		v = strtoull(args, &end, 10);
+		if (errno == 0 && end != args && isdigit((unsigned char)args[0]))
+			caps->size = v;
+	} else if (strcasecmp(kw, "AUTH") == 0) {
+		char *tok, *save = NULL;
+
+		caps->auth = 1;
+		for (tok = strtok_r(args, " ", &save); tok != NULL;
+		     tok = strtok_r(NULL, " ", &save))
+			smtp_caps_mech(caps, tok);
+	}
+}
+
 void
 smtp_caps_parse(const struct smtp_reply *r, struct smtp_caps *caps)
 {
@@ -154,71 +234,10 @@ smtp_caps_parse(const struct smtp_reply *r, struct smtp_caps *caps)
 	memset(caps, 0, sizeof(*caps));
 	caps->esmtp = 1;
 	/* The first line is the server's greeting name, not a keyword. */
-	for (nl = strchr(line, '\n'); nl != NULL; nl = strchr(line, '\n')) {
-		char kw[64], args[512];
-		size_t len;
-		const char *sp;
-
+	while ((nl = strchr(line, '\n')) != NULL) {
 		line = nl + 1;
 		nl = strchr(line, '\n');
-		len = nl != NULL ? (size_t)(nl - line) : strlen(line);
-		sp = memchr(line, ' ', len);
-		if (sp == NULL && (sp = memchr(line, '=', len)) == NULL)
-			sp = line + len;
-		if ((size_t)(sp - line) >= sizeof(kw))
-			continue;
-		memcpy(kw, line, (size_t)(sp - line));
-		kw[sp - line] = '\0';
-		len -= (size_t)(sp - line);
-		if (len > 0) {
-			sp++;
-			len--;
-		}
-		if (len >= sizeof(args))
-			len = sizeof(args) - 1;
-		memcpy(args, sp, len);
-		args[len] = '\0';
-
-		if (strcasecmp(kw, "STARTTLS") == 0)
-			caps->starttls = 1;
-		else if (strcasecmp(kw, "PIPELINING") == 0)
-			caps->pipelining = 1;
-		else if (strcasecmp(kw, "8BITMIME") == 0)
-			caps->eightbitmime = 1;
-		else if (strcasecmp(kw, "SMTPUTF8") == 0)
-			caps->smtputf8 = 1;
-		else if (strcasecmp(kw, "ENHANCEDSTATUSCODES") == 0)
-			caps->enhancedstatuscodes = 1;
-		else if (strcasecmp(kw, "CHUNKING") == 0)
-			caps->chunking = 1;
-		else if (strcasecmp(kw, "DSN") == 0)
-			caps->dsn = 1;
-		else if (strcasecmp(kw, "SIZE") == 0) {
-			char *end;
-			unsigned long long v;
-
-			caps->size_offered = 1;
-			errno = 0;
-			v = strtoull(args, &end, 10);
-			if (errno == 0 && end != args && isdigit((unsigned char)args[0]))
-				caps->size = v;
-		} else if (strcasecmp(kw, "AUTH") == 0) {
-			char *tok, *save = NULL;
-
-			caps->auth = 1;
-			for (tok = strtok_r(args, " ", &save); tok != NULL;
-			     tok = strtok_r(NULL, " ", &save)) {
-				if (strcasecmp(tok, "PLAIN") == 0)
-					caps->auth_plain = 1;
-				else if (strcasecmp(tok, "LOGIN") == 0)
-					caps->auth_login = 1;
-				if (caps->auth_list[0] != '\0')
-					strlcat(caps->auth_list, " ", sizeof(caps->auth_list));
-				strlcat(caps->auth_list, tok, sizeof(caps->auth_list));
-			}
-		}
-		if (nl == NULL)
-			break;
+		smtp_caps_line(caps, line, nl != NULL ? (size_t)(nl - line) : strlen(line));
 	}
 }
 

@@ -1376,12 +1376,77 @@ test_mail_refused_then_garbage(void **state)
 	run_done(&t);
 }
 
+/*
+ * Capabilities are read per line, the keyword ending at a space or '=':
+ * the old "AUTH=LOGIN PLAIN" form offers LOGIN and PLAIN.
+ */
+static void
+test_caps_auth_old_form(void **state)
+{
+	struct smtp_reply r;
+	struct smtp_caps caps;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.code = 250;
+	strlcpy(r.text, "mx.example\nAUTH=LOGIN PLAIN\nSIZE=1000", sizeof(r.text));
+	smtp_caps_parse(&r, &caps);
+	assert_true(caps.auth);
+	assert_true(caps.auth_login);
+	assert_true(caps.auth_plain);
+	assert_string_equal(caps.auth_list, "LOGIN PLAIN");
+	assert_true(caps.size_offered);
+	assert_int_equal(caps.size, 1000);
+
+	/* Both forms, as servers send them for old clients: each mechanism once. */
+	strlcpy(r.text, "mx.example\nAUTH=LOGIN\nAUTH PLAIN LOGIN\nSIZE 52428800", sizeof(r.text));
+	smtp_caps_parse(&r, &caps);
+	assert_true(caps.auth && caps.auth_login && caps.auth_plain);
+	assert_string_equal(caps.auth_list, "LOGIN PLAIN");
+	assert_int_equal(caps.size, 52428800);
+
+	/* A keyword only starts the line: "AUTHX" or "SIZED" are not ours. */
+	strlcpy(r.text, "mx.example\nAUTHX=PLAIN\nSIZED 10", sizeof(r.text));
+	smtp_caps_parse(&r, &caps);
+	assert_false(caps.auth);
+	assert_false(caps.size_offered);
+}
+
+/* The old AUTH= form through a whole session: AUTH PLAIN goes out. */
+static void
+test_session_auth_old_form(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    CAPS_PRE,
+	    STARTTLS_OK,
+	    EHLO,
+	    {FK_REPLY, "250-mx.example\r\n250-AUTH=LOGIN PLAIN\r\n250 PIPELINING\r\n"},
+	    AUTH_PLAIN,
+	    AUTH_OK,
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.p.check_only = 1;
+	run_script(&t, steps, NULL);
+	assert_int_equal(t.rc, 0);
+	assert_int_equal(t.r.mech, SASL_PLAIN);
+	run_done(&t);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_reply_parser),
 	    cmocka_unit_test(test_caps_parser),
+	    cmocka_unit_test(test_caps_auth_old_form),
+	    cmocka_unit_test(test_session_auth_old_form),
 	    cmocka_unit_test(test_starttls_plain_pipelined),
 	    cmocka_unit_test(test_implicit_login_lockstep),
 	    cmocka_unit_test(test_large_body_full_buffers),
