@@ -116,7 +116,7 @@ diag_wire(struct diag *d, enum diag_wire_dir dir, const void *buf, size_t len, i
 	const char *p = buf;
 	size_t i;
 
-	if (d == NULL || d->verbose < 2 || d->quiet_wire)
+	if (d == NULL || d->verbose < 2)
 		return;
 	if (secret)
 		d->wire_secret[dir] = 1;

@@ -38,6 +38,8 @@ struct smtp_chunker {
 
 struct smtp_session_state {
 	struct conn *c;
+	struct diag *diag;   /* conn's, for stage lines */
+	enum sx_stage stage; /* what the session is doing: named in every error */
 	const struct smtp_params *p;
 	const struct smtp_message *m;
 	struct smtp_result *r;
@@ -98,7 +100,7 @@ smtp_enhanced_code(int code, const char *text, char *out, size_t outsz)
 }
 
 static int
-smtp_read_reply_lines(struct conn *c, struct smtp_reply *r, struct sx_err *e)
+smtp_read_reply_lines(struct conn *c, enum sx_stage st, struct smtp_reply *r, struct sx_err *e)
 {
 	char line[CONN_LINE_MAX + 2];
 	size_t len, tlen = 0;
@@ -107,22 +109,22 @@ smtp_read_reply_lines(struct conn *c, struct smtp_reply *r, struct sx_err *e)
 
 	memset(r, 0, sizeof(*r));
 	while (!last) {
-		if (conn_readline(c, line, sizeof(line), &len, e) == -1)
+		if (conn_readline(c, st, line, sizeof(line), &len, e) == -1)
 			return -1;
 		if (smtp_parse_reply_line(line, len, &code, &last, &text) == -1) {
 			return sx_fail_reply(
-			    e, SX_PROTO, c->stage, 0, NULL, line, "malformed reply from server");
+			    e, SX_PROTO, st, 0, NULL, line, "malformed reply from server");
 		}
 		if (r->nlines == 0) {
 			r->code = code;
 			smtp_enhanced_code(code, text, r->enhanced, sizeof(r->enhanced));
 		} else if (code != r->code) {
-			return sx_fail_reply(e, SX_PROTO, c->stage, code, NULL, r->text,
+			return sx_fail_reply(e, SX_PROTO, st, code, NULL, r->text,
 			    "reply lines carry different codes (%d, then %d)", r->code, code);
 		}
 		if (++r->nlines > SMTP_REPLY_MAX_LINES)
-			return sx_fail(e, SX_PROTO, c->stage, "reply has more than %d lines",
-			    SMTP_REPLY_MAX_LINES);
+			return sx_fail(
+			    e, SX_PROTO, st, "reply has more than %d lines", SMTP_REPLY_MAX_LINES);
 		/* Keep what fits of the text; the reply itself is fully consumed. */
 		if (tlen + 2 < sizeof(r->text)) {
 			if (tlen > 0)
@@ -136,12 +138,12 @@ smtp_read_reply_lines(struct conn *c, struct smtp_reply *r, struct sx_err *e)
 }
 
 int
-smtp_read_reply(struct conn *c, struct smtp_reply *r, struct sx_err *e)
+smtp_read_reply(struct conn *c, enum sx_stage st, struct smtp_reply *r, struct sx_err *e)
 {
 	int rc;
 
 	conn_reply_begin(c);
-	rc = smtp_read_reply_lines(c, r, e);
+	rc = smtp_read_reply_lines(c, st, r, e);
 	conn_reply_end(c);
 	return rc;
 }
@@ -242,7 +244,7 @@ smtp_caps_parse(const struct smtp_reply *r, struct smtp_caps *caps)
 }
 
 int
-smtp_cmd(struct conn *c, int secret, struct sx_err *e, const char *fmt, ...)
+smtp_cmd(struct conn *c, enum sx_stage st, int secret, struct sx_err *e, const char *fmt, ...)
 {
 	char buf[SMTP_CMD_MAX];
 	va_list ap;
@@ -252,14 +254,14 @@ smtp_cmd(struct conn *c, int secret, struct sx_err *e, const char *fmt, ...)
 	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(buf) - 2)
-		return sx_fail(e, SX_DATA, c->stage, "command too long");
+		return sx_fail(e, SX_DATA, st, "command too long");
 	/* An argument must never end the command early or start another one. */
 	if (strpbrk(buf, "\r\n") != NULL || strlen(buf) != (size_t)n)
 		return sx_fail(
-		    e, SX_DATA, c->stage, "refusing to send a command containing CR, LF or NUL");
+		    e, SX_DATA, st, "refusing to send a command containing CR, LF or NUL");
 	buf[n++] = '\r';
 	buf[n++] = '\n';
-	n = conn_queue(c, buf, (size_t)n, secret, e);
+	n = conn_queue(c, st, buf, (size_t)n, secret ? CONN_WIRE_SECRET : CONN_WIRE_SHOW, e);
 	explicit_bzero(buf, sizeof(buf));
 	return n;
 }
@@ -278,8 +280,8 @@ smtp_refused(
 
 	if (cls == SX_PROTO)
 		s->desync = 1;
-	return sx_fail_reply(s->e, cls, s->c->stage, r->code, r->enhanced, r->text, "%s %s (%d)",
-	    kind, what, r->code);
+	return sx_fail_reply(
+	    s->e, cls, s->stage, r->code, r->enhanced, r->text, "%s %s (%d)", kind, what, r->code);
 }
 
 /*
@@ -293,18 +295,18 @@ smtp_reply(struct smtp_session_state *s, struct smtp_reply *r)
 	struct sx_err re;
 
 	sx_clear(&re);
-	if (smtp_read_reply(s->c, r, &re) == 0)
+	if (smtp_read_reply(s->c, s->stage, r, &re) == 0)
 		return 0;
 	if (re.cls == SX_PROTO)
 		s->desync = 1;
-	return sx_adopt(s->e, &re, s->c->stage);
+	return sx_adopt(s->e, &re, s->stage);
 }
 
 static int
 smtp_expect(struct smtp_session_state *s, struct smtp_reply *r, int want, enum sx_class perm,
     const char *what)
 {
-	if (conn_flush(s->c, s->e) == -1 || smtp_reply(s, r) == -1)
+	if (conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, r) == -1)
 		return -1;
 	if (r->code != want)
 		return smtp_refused(s, r, perm, what);
@@ -316,7 +318,7 @@ smtp_greeting(struct smtp_session_state *s)
 {
 	struct smtp_reply r;
 
-	s->c->stage = STAGE_GREETING;
+	s->stage = STAGE_GREETING;
 	if (smtp_reply(s, &r) == -1) {
 		if (s->e->sys_errno == ETIMEDOUT && !conn_is_tls(s->c))
 			sx_hint(s->e,
@@ -332,7 +334,7 @@ smtp_greeting(struct smtp_session_state *s)
 		smtp_refused(s, &r, SX_PERM, "connection at greeting");
 		return -1;
 	}
-	diag_stage(s->c->diag, STAGE_GREETING, "%d %.200s", r.code, r.text);
+	diag_stage(s->diag, STAGE_GREETING, "%d %.200s", r.code, r.text);
 	return 0;
 }
 
@@ -383,15 +385,15 @@ smtp_ehlo(struct smtp_session_state *s)
 	struct smtp_reply r;
 	char desc[256];
 
-	s->c->stage = STAGE_EHLO;
+	s->stage = STAGE_EHLO;
 	/* After STARTTLS the EHLO may leave before the certificate check (conn.h). */
-	if (smtp_cmd(s->c, 0, s->e, "EHLO %s", s->p->ehlo_name) == -1 ||
-	    conn_flush_unverified(s->c, s->e) == -1 || smtp_reply(s, &r) == -1)
+	if (smtp_cmd(s->c, s->stage, 0, s->e, "EHLO %s", s->p->ehlo_name) == -1 ||
+	    conn_flush_unverified(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
 		return -1;
 	if (r.code == 250) {
 		smtp_caps_parse(&r, &s->r->caps);
-		diag_stage(s->c->diag, STAGE_EHLO, "%s",
-		    smtp_caps_describe(&s->r->caps, desc, sizeof(desc)));
+		diag_stage(
+		    s->diag, STAGE_EHLO, "%s", smtp_caps_describe(&s->r->caps, desc, sizeof(desc)));
 		return 0;
 	}
 	/*
@@ -399,11 +401,11 @@ smtp_ehlo(struct smtp_session_state *s)
 	 * no AUTH (RFC 5321 4.1.4).
 	 */
 	if (r.code >= 500 && s->p->tls == TLS_MODE_OFF && s->p->user == NULL) {
-		if (smtp_cmd(s->c, 0, s->e, "HELO %s", s->p->ehlo_name) == -1 ||
+		if (smtp_cmd(s->c, s->stage, 0, s->e, "HELO %s", s->p->ehlo_name) == -1 ||
 		    smtp_expect(s, &r, 250, SX_PERM, "HELO") == -1)
 			return -1;
 		memset(&s->r->caps, 0, sizeof(s->r->caps));
-		diag_stage(s->c->diag, STAGE_EHLO, "EHLO refused; HELO accepted (no extensions)");
+		diag_stage(s->diag, STAGE_EHLO, "EHLO refused; HELO accepted (no extensions)");
 		return 0;
 	}
 	return smtp_refused(s, &r, SX_PERM, "EHLO");
@@ -415,10 +417,10 @@ smtp_starttls(struct smtp_session_state *s)
 	struct smtp_reply r;
 	int required = s->p->tls == TLS_MODE_STARTTLS;
 
-	s->c->stage = STAGE_STARTTLS;
+	s->stage = STAGE_STARTTLS;
 	if (!s->r->caps.starttls) {
 		if (!required) {
-			diag_stage(s->c->diag, STAGE_STARTTLS,
+			diag_stage(s->diag, STAGE_STARTTLS,
 			    "not offered: continuing WITHOUT TLS (tls opportunistic)");
 			return 0;
 		}
@@ -429,7 +431,8 @@ smtp_starttls(struct smtp_session_state *s)
 		    s->p->port);
 		return -1;
 	}
-	if (smtp_cmd(s->c, 0, s->e, "STARTTLS") == -1 || conn_flush(s->c, s->e) == -1)
+	if (smtp_cmd(s->c, s->stage, 0, s->e, "STARTTLS") == -1 ||
+	    conn_flush(s->c, s->stage, s->e) == -1)
 		return -1;
 	/* Build the ClientHello while the reply travels; it leaves after the 220. */
 	conn_tls_prepare(s->c);
@@ -437,14 +440,14 @@ smtp_starttls(struct smtp_session_state *s)
 		return -1;
 	if (r.code != 220) {
 		if (!required && r.code >= 400 && r.code < 600) {
-			diag_stage(s->c->diag, STAGE_STARTTLS,
+			diag_stage(s->diag, STAGE_STARTTLS,
 			    "refused (%d): continuing WITHOUT TLS (tls opportunistic)", r.code);
 			return 0;
 		}
 		/* 4xx: try again later; 5xx: no TLS here, which retrying will not change. */
 		return smtp_refused(s, &r, SX_TLS, "STARTTLS");
 	}
-	s->c->stage = STAGE_TLS;
+	s->stage = STAGE_TLS;
 	if (conn_tls_start(s->c, s->e) == -1)
 		return -1;
 	/* RFC 3207 4.2: forget everything learnt before TLS and ask again. */
@@ -483,7 +486,7 @@ smtp_auth(struct smtp_session_state *s)
 	char *b64 = NULL;
 	int rc = -1;
 
-	s->c->stage = STAGE_AUTH;
+	s->stage = STAGE_AUTH;
 	if (s->p->user == NULL)
 		return 0;
 	/* Never a password in cleartext, unless the user turned TLS off and said so. */
@@ -520,23 +523,23 @@ smtp_auth(struct smtp_session_state *s)
 		/* RFC 4954 initial response: one round trip. */
 		if (sasl_plain(s->p->user, s->p->secret != NULL ? s->p->secret : "", &b64, s->e) ==
 			-1 ||
-		    smtp_cmd(s->c, 1, s->e, "AUTH PLAIN %s", b64) == -1 ||
-		    conn_flush(s->c, s->e) == -1 || smtp_reply(s, &r) == -1)
+		    smtp_cmd(s->c, s->stage, 1, s->e, "AUTH PLAIN %s", b64) == -1 ||
+		    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
 			goto out;
 		if (r.code == 334 && r.text[0] == '\0') {
 			/* A server that ignored the initial response asks for it again. */
-			if (smtp_cmd(s->c, 1, s->e, "%s", b64) == -1 ||
-			    conn_flush(s->c, s->e) == -1 || smtp_reply(s, &r) == -1)
+			if (smtp_cmd(s->c, s->stage, 1, s->e, "%s", b64) == -1 ||
+			    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
 				goto out;
 		}
 	} else {
-		if (smtp_cmd(s->c, 0, s->e, "AUTH LOGIN") == -1 || conn_flush(s->c, s->e) == -1 ||
-		    smtp_reply(s, &r) == -1)
+		if (smtp_cmd(s->c, s->stage, 0, s->e, "AUTH LOGIN") == -1 ||
+		    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
 			goto out;
 		if (r.code == 334) {
 			if (sasl_base64(s->p->user, &b64, s->e) == -1 ||
-			    smtp_cmd(s->c, 1, s->e, "%s", b64) == -1 ||
-			    conn_flush(s->c, s->e) == -1 || smtp_reply(s, &r) == -1)
+			    smtp_cmd(s->c, s->stage, 1, s->e, "%s", b64) == -1 ||
+			    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
 				goto out;
 			sasl_free(b64);
 			b64 = NULL;
@@ -544,15 +547,15 @@ smtp_auth(struct smtp_session_state *s)
 		if (r.code == 334) {
 			if (sasl_base64(s->p->secret != NULL ? s->p->secret : "", &b64, s->e) ==
 				-1 ||
-			    smtp_cmd(s->c, 1, s->e, "%s", b64) == -1 ||
-			    conn_flush(s->c, s->e) == -1 || smtp_reply(s, &r) == -1)
+			    smtp_cmd(s->c, s->stage, 1, s->e, "%s", b64) == -1 ||
+			    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
 				goto out;
 		}
 	}
 	if (smtp_auth_reply(s, &r) == -1)
 		goto out;
-	diag_stage(s->c->diag, STAGE_AUTH, "%s as %s: %d %.200s", sasl_name(mech), s->p->user,
-	    r.code, r.text);
+	diag_stage(s->diag, STAGE_AUTH, "%s as %s: %d %.200s", sasl_name(mech), s->p->user, r.code,
+	    r.text);
 	rc = 0;
 out:
 	sasl_free(b64);
@@ -565,7 +568,7 @@ smtp_check_message(struct smtp_session_state *s)
 {
 	const struct smtp_caps *caps = &s->r->caps;
 
-	s->c->stage = STAGE_MAIL;
+	s->stage = STAGE_MAIL;
 	if (caps->size > 0 && s->m->size > caps->size) {
 		sx_fail(s->e, SX_PERM, STAGE_MAIL,
 		    "the message is %llu bytes; the server accepts at most %llu", s->m->size,
@@ -612,25 +615,25 @@ smtp_queue_mail(struct smtp_session_state *s)
 		strlcat(params, " ENVID=", sizeof(params));
 		strlcat(params, s->p->dsn_envid, sizeof(params));
 	}
-	s->c->stage = STAGE_MAIL;
-	return smtp_cmd(s->c, 0, s->e, "MAIL FROM:<%s>%s", s->m->from, params);
+	s->stage = STAGE_MAIL;
+	return smtp_cmd(s->c, s->stage, 0, s->e, "MAIL FROM:<%s>%s", s->m->from, params);
 }
 
 static int
 smtp_queue_rcpt(struct smtp_session_state *s, size_t i)
 {
-	s->c->stage = STAGE_RCPT;
+	s->stage = STAGE_RCPT;
 	if (s->r->caps.dsn && s->p->dsn_notify != NULL)
-		return smtp_cmd(
-		    s->c, 0, s->e, "RCPT TO:<%s> NOTIFY=%s", s->m->rcpts[i], s->p->dsn_notify);
-	return smtp_cmd(s->c, 0, s->e, "RCPT TO:<%s>", s->m->rcpts[i]);
+		return smtp_cmd(s->c, s->stage, 0, s->e, "RCPT TO:<%s> NOTIFY=%s", s->m->rcpts[i],
+		    s->p->dsn_notify);
+	return smtp_cmd(s->c, s->stage, 0, s->e, "RCPT TO:<%s>", s->m->rcpts[i]);
 }
 
 static int
 smtp_mail_reply(struct smtp_session_state *s, const struct smtp_reply *r)
 {
 	if (r->code == 250) {
-		diag_stage(s->c->diag, STAGE_MAIL, "<%s>: %d %.200s", s->m->from, r->code, r->text);
+		diag_stage(s->diag, STAGE_MAIL, "<%s>: %d %.200s", s->m->from, r->code, r->text);
 		return 0;
 	}
 	smtp_refused(s, r, SX_PERM, "sender");
@@ -652,7 +655,7 @@ smtp_rcpt_reply(struct smtp_session_state *s, size_t i, const struct smtp_reply 
 	s->r->rcpt[i].code = r->code;
 	sx_sanitize(
 	    s->r->rcpt[i].text, sizeof(s->r->rcpt[i].text), r->text, strcspn(r->text, "\n"), 0);
-	diag_stage(s->c->diag, STAGE_RCPT, "<%s>: %d %.200s", s->m->rcpts[i], r->code, r->text);
+	diag_stage(s->diag, STAGE_RCPT, "<%s>: %d %.200s", s->m->rcpts[i], r->code, r->text);
 	if (r->code == 250 || r->code == 251) {
 		s->r->naccepted++;
 		return;
@@ -674,7 +677,7 @@ smtp_rcpt_verdict(struct smtp_session_state *s, const struct sx_err *first_refus
 	if (refused == 0)
 		return 0;
 	if (s->r->naccepted > 0 && s->p->allow_partial) {
-		diag_stage(s->c->diag, STAGE_RCPT,
+		diag_stage(s->diag, STAGE_RCPT,
 		    "%zu of %zu recipients refused; sending to the others (allow_partial)", refused,
 		    n);
 		return 0;
@@ -723,8 +726,8 @@ smtp_envelope(
 		if (tail_in_flight && tail(s) == -1)
 			return -1;
 	}
-	s->c->stage = STAGE_MAIL;
-	if (conn_flush(s->c, s->e) == -1)
+	s->stage = STAGE_MAIL;
+	if (conn_flush(s->c, s->stage, s->e) == -1)
 		return -1;
 	s->flight_sent = 1;
 	if (smtp_reply(s, &r) == -1)
@@ -733,8 +736,9 @@ smtp_envelope(
 	if (!mail_ok && !pipe)
 		return -1;
 	for (i = 0; i < s->m->nrcpts; i++) {
-		s->c->stage = STAGE_RCPT;
-		if (!pipe && (smtp_queue_rcpt(s, i) == -1 || conn_flush(s->c, s->e) == -1))
+		s->stage = STAGE_RCPT;
+		if (!pipe &&
+		    (smtp_queue_rcpt(s, i) == -1 || conn_flush(s->c, s->stage, s->e) == -1))
 			return -1;
 		/* Pipelined: every queued command has a reply to read, refused or not. */
 		if (smtp_reply(s, &r) == -1)
@@ -750,8 +754,8 @@ smtp_envelope(
 static int
 smtp_queue_data(struct smtp_session_state *s)
 {
-	s->c->stage = STAGE_DATA;
-	return smtp_cmd(s->c, 0, s->e, "DATA");
+	s->stage = STAGE_DATA;
+	return smtp_cmd(s->c, s->stage, 0, s->e, "DATA");
 }
 
 /* Stream the spool through the encoder in large writes; memory stays flat. */
@@ -763,10 +767,8 @@ smtp_send_body(struct smtp_session_state *s)
 	size_t n;
 	ssize_t got;
 
-	s->c->stage = STAGE_BODY;
+	s->stage = STAGE_BODY;
 	body_enc_init(&enc);
-	if (s->c->diag != NULL)
-		s->c->diag->quiet_wire = 1;
 	for (;;) {
 		got = read(s->m->body_fd, in, sizeof(in));
 		if (got < 0 && errno == EINTR)
@@ -778,14 +780,13 @@ smtp_send_body(struct smtp_session_state *s)
 			break;
 		n = body_enc_feed(&enc, in, (size_t)got, out);
 		s->r->body_bytes += n;
-		if (conn_queue(s->c, out, n, 0, s->e) == -1)
+		/* The transcript shows the commands, not the message. */
+		if (conn_queue(s->c, s->stage, out, n, CONN_WIRE_QUIET, s->e) == -1)
 			return -1;
 	}
 	n = body_enc_finish(&enc, out);
 	s->r->body_bytes += n;
-	if (s->c->diag != NULL)
-		s->c->diag->quiet_wire = 0;
-	if (conn_queue(s->c, out, n, 0, s->e) == -1)
+	if (conn_queue(s->c, s->stage, out, n, CONN_WIRE_SHOW, s->e) == -1)
 		return -1;
 	s->in_data = 0;
 	return 0;
@@ -797,9 +798,9 @@ smtp_final_reply(struct smtp_session_state *s)
 {
 	int rc;
 
-	s->c->stage = STAGE_EOM;
+	s->stage = STAGE_EOM;
 	sigflag_hold(1);
-	rc = conn_flush(s->c, s->e) == -1 || smtp_reply(s, &s->r->final) == -1;
+	rc = conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &s->r->final) == -1;
 	sigflag_hold(0);
 	if (rc) {
 		if (s->e->sys_errno == ETIMEDOUT)
@@ -809,7 +810,7 @@ smtp_final_reply(struct smtp_session_state *s)
 	}
 	if (s->r->final.code != 250)
 		return smtp_refused(s, &s->r->final, SX_PERM, "the message");
-	diag_stage(s->c->diag, STAGE_EOM, "%d %.300s (%llu bytes sent)", s->r->final.code,
+	diag_stage(s->diag, STAGE_EOM, "%d %.300s (%llu bytes sent)", s->r->final.code,
 	    s->r->final.text, s->r->body_bytes);
 	return 0;
 }
@@ -826,13 +827,13 @@ smtp_transaction_data(struct smtp_session_state *s)
 	int in_flight = s->r->caps.pipelining && (s->m->nrcpts == 1 || s->p->allow_partial);
 	int ok = smtp_envelope(s, smtp_queue_data, in_flight) == 0;
 
-	s->c->stage = STAGE_DATA;
+	s->stage = STAGE_DATA;
 	if (!in_flight) {
 		if (!ok)
 			return -1;
-		if (smtp_queue_data(s) == -1 || conn_flush(s->c, s->e) == -1)
+		if (smtp_queue_data(s) == -1 || conn_flush(s->c, s->stage, s->e) == -1)
 			return -1;
-	} else if (!s->flight_sent || s->c->broken || s->c->eof) {
+	} else if (!s->flight_sent || !conn_is_open(s->c)) {
 		return -1;
 	} else if (!ok && s->desync) {
 		/* Replies out of step: DATA may have been answered 354. */
@@ -855,8 +856,8 @@ smtp_transaction_data(struct smtp_session_state *s)
 		return -1;
 	/* RFC 2920 3.1: message content may open a group; QUIT may close it. */
 	if (s->r->caps.pipelining) {
-		s->c->stage = STAGE_QUIT;
-		if (smtp_cmd(s->c, 0, s->e, "QUIT") == -1)
+		s->stage = STAGE_QUIT;
+		if (smtp_cmd(s->c, s->stage, 0, s->e, "QUIT") == -1)
 			return -1;
 		s->quit_sent = 1;
 	}
@@ -889,17 +890,11 @@ smtp_chunk_next(struct smtp_session_state *s, struct smtp_chunker *ch)
 static int
 smtp_queue_chunk(struct smtp_session_state *s, const struct smtp_chunker *ch, int last)
 {
-	s->c->stage = STAGE_BODY;
-	if (smtp_cmd(s->c, 0, s->e, "BDAT %zu%s", ch->out_len, last ? " LAST" : "") == -1)
+	s->stage = STAGE_BODY;
+	if (smtp_cmd(s->c, s->stage, 0, s->e, "BDAT %zu%s", ch->out_len, last ? " LAST" : "") == -1)
 		return -1;
 	s->r->body_bytes += ch->out_len;
-	if (s->c->diag != NULL)
-		s->c->diag->quiet_wire = 1;
-	if (conn_queue(s->c, ch->out, ch->out_len, 0, s->e) == -1)
-		return -1;
-	if (s->c->diag != NULL)
-		s->c->diag->quiet_wire = 0;
-	return 0;
+	return conn_queue(s->c, s->stage, ch->out, ch->out_len, CONN_WIRE_QUIET, s->e);
 }
 
 /* The first chunk, as the tail of the envelope flight. */
@@ -910,8 +905,8 @@ smtp_queue_first_chunk(struct smtp_session_state *s)
 		return -1;
 	/* The whole message in the first flight: QUIT may close it (RFC 2920 3.1). */
 	if (s->chunk_last && s->r->caps.pipelining) {
-		s->c->stage = STAGE_QUIT;
-		if (smtp_cmd(s->c, 0, s->e, "QUIT") == -1)
+		s->stage = STAGE_QUIT;
+		if (smtp_cmd(s->c, s->stage, 0, s->e, "QUIT") == -1)
 			return -1;
 		s->quit_sent = 1;
 	}
@@ -923,7 +918,7 @@ smtp_chunk_reply(struct smtp_session_state *s, int last)
 {
 	struct smtp_reply r;
 
-	s->c->stage = last ? STAGE_EOM : STAGE_BODY;
+	s->stage = last ? STAGE_EOM : STAGE_BODY;
 	if (last)
 		return smtp_final_reply(s);
 	if (smtp_reply(s, &r) == -1)
@@ -968,18 +963,19 @@ smtp_transaction_bdat(struct smtp_session_state *s)
 	ok = smtp_envelope(s, smtp_queue_first_chunk, pipe) == 0;
 	if (pipe) {
 		/* The first chunk's reply is owed whatever happened to the envelope. */
-		if (!s->flight_sent || s->c->broken || s->c->eof)
+		if (!s->flight_sent || !conn_is_open(s->c))
 			goto out;
 		if (!ok) {
 			struct smtp_reply r;
 			struct sx_err ignored;
 
 			sx_clear(&ignored);
-			smtp_read_reply(s->c, &r, &ignored);
+			smtp_read_reply(s->c, s->stage, &r, &ignored);
 			goto out;
 		}
 	} else {
-		if (!ok || smtp_queue_first_chunk(s) == -1 || conn_flush(s->c, s->e) == -1)
+		if (!ok || smtp_queue_first_chunk(s) == -1 ||
+		    conn_flush(s->c, s->stage, s->e) == -1)
 			goto out;
 	}
 	outstanding = 1;
@@ -1000,17 +996,17 @@ smtp_transaction_bdat(struct smtp_session_state *s)
 		}
 		if (smtp_queue_chunk(s, &ch, last) == -1)
 			goto out;
-		if (!pipe && conn_flush(s->c, s->e) == -1)
+		if (!pipe && conn_flush(s->c, s->stage, s->e) == -1)
 			goto out;
 		outstanding++;
 	}
 	if (pipe && !s->quit_sent) {
-		s->c->stage = STAGE_QUIT;
-		if (smtp_cmd(s->c, 0, s->e, "QUIT") == -1)
+		s->stage = STAGE_QUIT;
+		if (smtp_cmd(s->c, s->stage, 0, s->e, "QUIT") == -1)
 			goto out;
 		s->quit_sent = 1;
 	}
-	if (conn_flush(s->c, s->e) == -1)
+	if (conn_flush(s->c, s->stage, s->e) == -1)
 		goto out;
 	for (; outstanding > 1; outstanding--)
 		if (smtp_chunk_reply(s, 0) == -1)
@@ -1031,20 +1027,21 @@ smtp_quit(struct smtp_session_state *s, int ok)
 	struct sx_err ignored;
 
 	sx_clear(&ignored);
-	s->c->stage = STAGE_QUIT;
-	if (s->c->broken || s->c->eof || s->in_data)
+	s->stage = STAGE_QUIT;
+	if (!conn_is_open(s->c) || s->in_data)
 		return;
 	if (!s->quit_sent) {
 		if (!ok)
-			s->c->out_len = 0;
-		if (smtp_cmd(s->c, 0, &ignored, "QUIT") == -1 || conn_flush(s->c, &ignored) == -1)
+			conn_discard(s->c);
+		if (smtp_cmd(s->c, s->stage, 0, &ignored, "QUIT") == -1 ||
+		    conn_flush(s->c, s->stage, &ignored) == -1)
 			return;
 		s->quit_sent = 1;
 	}
 	if (!ok)
-		s->c->timeout_ms = SMTP_QUIT_TIMEOUT_MS;
-	if (smtp_read_reply(s->c, &r, &ignored) == 0)
-		diag_stage(s->c->diag, STAGE_QUIT, "%d %.200s", r.code, r.text);
+		conn_set_timeout(s->c, SMTP_QUIT_TIMEOUT_MS);
+	if (smtp_read_reply(s->c, s->stage, &r, &ignored) == 0)
+		diag_stage(s->diag, STAGE_QUIT, "%d %.200s", r.code, r.text);
 }
 
 int
@@ -1061,8 +1058,9 @@ smtp_session(struct conn *c, const struct smtp_params *p, const struct smtp_mess
 	s.m = m;
 	s.r = res;
 	s.e = e;
+	s.diag = conn_diag(c);
 	if (p->tls == TLS_MODE_IMPLICIT) {
-		c->stage = STAGE_TLS;
+		s.stage = STAGE_TLS;
 		if (conn_tls_start(c, e) == -1)
 			goto out;
 	}
@@ -1096,8 +1094,6 @@ smtp_session(struct conn *c, const struct smtp_params *p, const struct smtp_mess
 out:
 	if (s.greeted)
 		smtp_quit(&s, rc == 0);
-	if (c->diag != NULL)
-		c->diag->quiet_wire = 0;
 	return rc;
 }
 
@@ -1134,7 +1130,9 @@ smtp_client_open(
 	cl->s.p = p;
 	cl->s.r = res;
 	cl->s.e = e;
-	if ((p->tls == TLS_MODE_IMPLICIT && (c->stage = STAGE_TLS, conn_tls_start(c, e) == -1)) ||
+	cl->s.diag = conn_diag(c);
+	cl->s.stage = STAGE_TLS;
+	if ((p->tls == TLS_MODE_IMPLICIT && conn_tls_start(c, e) == -1) ||
 	    smtp_greeting(&cl->s) == -1 || smtp_ehlo(&cl->s) == -1 ||
 	    ((p->tls == TLS_MODE_STARTTLS || p->tls == TLS_MODE_OPPORTUNISTIC) && !conn_is_tls(c) &&
 		smtp_starttls(&cl->s) == -1) ||
@@ -1150,7 +1148,7 @@ smtp_client_open(
 int
 smtp_client_usable(const struct smtp_client *cl)
 {
-	return !cl->s.c->broken && !cl->s.c->eof && !cl->s.in_data && !cl->s.quit_sent;
+	return conn_is_open(cl->s.c) && !cl->s.in_data && !cl->s.quit_sent;
 }
 
 /* One command in lockstep; the reply goes to *r.  0, or -1 (e filled). */
@@ -1158,7 +1156,7 @@ static int
 smtp_client_step(struct smtp_client *cl, struct smtp_reply *r, struct sx_err *e)
 {
 	cl->s.e = e;
-	if (conn_flush(cl->s.c, e) == -1 || smtp_reply(&cl->s, r) == -1)
+	if (conn_flush(cl->s.c, cl->s.stage, e) == -1 || smtp_reply(&cl->s, r) == -1)
 		return -1;
 	return 0;
 }
@@ -1204,7 +1202,7 @@ smtp_client_data(struct smtp_client *cl, int body_fd, struct smtp_reply *final, 
 	memset(final, 0, sizeof(*final));
 	cl->s.e = e;
 	cl->m.body_fd = body_fd;
-	cl->s.c->stage = STAGE_DATA;
+	cl->s.stage = STAGE_DATA;
 	if (smtp_queue_data(&cl->s) == -1 || smtp_client_step(cl, &r, e) == -1)
 		return -1;
 	if (r.code != 354) {
@@ -1230,8 +1228,8 @@ smtp_client_rset(struct smtp_client *cl, struct sx_err *e)
 
 	cl->s.e = e;
 	cl->in_transaction = 0;
-	cl->s.c->stage = STAGE_MAIL;
-	if (smtp_cmd(cl->s.c, 0, e, "RSET") == -1 || smtp_client_step(cl, &r, e) == -1)
+	cl->s.stage = STAGE_MAIL;
+	if (smtp_cmd(cl->s.c, cl->s.stage, 0, e, "RSET") == -1 || smtp_client_step(cl, &r, e) == -1)
 		return -1;
 	if (r.code != 250)
 		return smtp_client_fail_reply(cl, &r, "RSET");
@@ -1248,8 +1246,6 @@ smtp_client_close(struct smtp_client *cl, int ok)
 	sx_clear(&ignored);
 	cl->s.e = &ignored;
 	smtp_quit(&cl->s, ok);
-	if (cl->s.c->diag != NULL)
-		cl->s.c->diag->quiet_wire = 0;
 	free(cl);
 }
 

@@ -96,7 +96,7 @@ int smtp_parse_reply_line(const char *line, size_t len, int *code, int *last, co
  * Read one complete reply: bounded line length (conn) and line count, the
  * same code on every line.  -1 with SX_PROTO (malformed) or SX_TEMP (lost).
  */
-int smtp_read_reply(struct conn *, struct smtp_reply *, struct sx_err *);
+int smtp_read_reply(struct conn *, enum sx_stage, struct smtp_reply *, struct sx_err *);
 
 /* Describe caps in one line (for -v and --check); returns buf. */
 char *smtp_caps_describe(const struct smtp_caps *, char *buf, size_t sz);
@@ -109,8 +109,8 @@ void smtp_caps_parse(const struct smtp_reply *, struct smtp_caps *);
  * command contains CR, LF or NUL — nothing from input may split a command.
  * secret: masked in the transcript.
  */
-int smtp_cmd(struct conn *, int secret, struct sx_err *, const char *fmt, ...)
-    __attribute__((__format__(printf, 4, 5)));
+int smtp_cmd(struct conn *, enum sx_stage, int secret, struct sx_err *, const char *fmt, ...)
+    __attribute__((__format__(printf, 5, 6)));
 
 /*
  * Run one session on a connected conn: [implicit TLS] greeting, EHLO,

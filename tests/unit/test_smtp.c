@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "core/diag.h"
 #include "fake_conn.h"
 #include "smtp/smtp.h"
 
@@ -1439,6 +1440,55 @@ test_session_auth_old_form(void **state)
 	run_done(&t);
 }
 
+/*
+ * The -vv transcript shows the commands and replies, masks the AUTH
+ * credentials and leaves out the message itself (conn_queue's wire modes).
+ */
+static void
+test_transcript(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n354 go\r\n"},
+	    {FK_EXPECT, "Subject: hi\r\n\r\nhello\r\n..dot line\r\n.\r\nQUIT\r\n"},
+	    {FK_REPLY, "250 queued\r\n221 bye\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+	struct diag d;
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *fp = open_memstream(&out, &outlen);
+
+	(void)state;
+	assert_non_null(fp);
+	diag_init(&d, fp, 2, 0);
+	run_defaults(&t);
+	t.m.body_fd = body_fd(body_text);
+	fake_conn_setup(&t.f, &t.c, steps, 0);
+	conn_init(&t.c, &fake_conn_ops, &t.f, 1000, &d);
+	t.rc = smtp_session(&t.c, &t.p, &t.m, &t.r, &t.e);
+	fake_conn_assert_done(&t.f);
+	assert_int_equal(t.rc, 0);
+	diag_wire_flush(&d);
+	fclose(fp);
+	assert_non_null(strstr(out, "-> EHLO client.example\n"));
+	assert_non_null(strstr(out, "-> AUTH PLAIN ********\n"));
+	assert_null(strstr(out, "AGFsaWNl"));
+	assert_non_null(strstr(out, "<- 354 go\n"));
+	assert_null(strstr(out, "hello"));
+	assert_null(strstr(out, "Subject"));
+	assert_non_null(strstr(out, "-> QUIT\n"));
+	assert_non_null(strstr(out, "<- 221 bye\n"));
+	free(out);
+	conn_close(&t.c, 1);
+	close(t.m.body_fd);
+	smtp_result_free(&t.r);
+	run_done(&t);
+}
+
 int
 main(void)
 {
@@ -1488,6 +1538,7 @@ main(void)
 	    cmocka_unit_test(test_bdat_lockstep),
 	    cmocka_unit_test(test_malformed_reply_in_flight_aborts),
 	    cmocka_unit_test(test_client_stepwise),
+	    cmocka_unit_test(test_transcript),
 	    cmocka_unit_test(test_mail_refused_then_timeout),
 	    cmocka_unit_test(test_mail_refused_then_garbage),
 	};
