@@ -1,12 +1,28 @@
 /* relay.c — connecting to the account's relay (see relay.h). */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 
 #include "core/clock.h"
 #include "core/diag.h"
 #include "net/relay.h"
+
+/*
+ * The state directory the caller named, else $SMTPS_SEND_STATE_DIR: not
+ * documented for users, it is for tests and containers that run as root
+ * and must keep their tickets away from the system's /var/lib/smtps-send
+ * (root's rule ignores XDG_STATE_HOME on purpose, see fs_state_dir).  A
+ * config key may take its place.  NULL: the rule.
+ */
+static const char *
+relay_state_dir(const struct relay_opts *o)
+{
+	const char *d = o->state_dir != NULL ? o->state_dir : getenv("SMTPS_SEND_STATE_DIR");
+
+	return d != NULL && d[0] == '/' ? d : NULL;
+}
 
 static enum sasl_mech
 relay_mech(enum auth_mode m)
@@ -72,7 +88,7 @@ relay_connect(struct relay *rl, const struct account *a, const struct relay_opts
 		char dir[4096];
 
 		/* No state directory: no resumption, nothing else changes. */
-		if (tlscache_dir(dir, sizeof(dir)) == 0 &&
+		if (tlscache_dir(relay_state_dir(o), dir, sizeof(dir)) == 0 &&
 		    tlscache_path(
 			dir, &rl->tp, a->port, rl->session_file, sizeof(rl->session_file)) == 0)
 			rl->tp.session_file = rl->session_file;
