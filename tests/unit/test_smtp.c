@@ -1067,59 +1067,6 @@ test_check_only(void **state)
 	run_done(&t);
 }
 
-static void
-test_reply_parser(void **state)
-{
-	int code, last;
-	const char *text;
-
-	(void)state;
-	assert_int_equal(smtp_parse_reply_line("250 ok", 6, &code, &last, &text), 0);
-	assert_int_equal(code, 250);
-	assert_int_equal(last, 1);
-	assert_string_equal(text, "ok");
-	assert_int_equal(smtp_parse_reply_line("250-ok", 6, &code, &last, &text), 0);
-	assert_int_equal(last, 0);
-	assert_int_equal(smtp_parse_reply_line("354", 3, &code, &last, &text), 0);
-	assert_int_equal(code, 354);
-	assert_int_equal(last, 1);
-	assert_int_equal(smtp_parse_reply_line("25", 2, &code, &last, &text), -1);
-	assert_int_equal(smtp_parse_reply_line("2a0 x", 5, &code, &last, &text), -1);
-	assert_int_equal(smtp_parse_reply_line("250_x", 5, &code, &last, &text), -1);
-	assert_int_equal(smtp_parse_reply_line("600 x", 5, &code, &last, &text), -1);
-}
-
-static void
-test_caps_parser(void **state)
-{
-	struct smtp_reply r;
-	struct smtp_caps caps;
-
-	(void)state;
-	memset(&r, 0, sizeof(r));
-	r.code = 250;
-	strlcpy(r.text,
-	    "mx.example greets you\nPIPELINING\nsize 2048\nAUTH=PLAIN\nAUTH CRAM-MD5 login\n"
-	    "8BITMIME\nSMTPUTF8\nCHUNKING\nDSN\nENHANCEDSTATUSCODES\nSTARTTLS",
-	    sizeof(r.text));
-	smtp_caps_parse(&r, &caps);
-	assert_true(caps.pipelining && caps.eightbitmime && caps.smtputf8 && caps.chunking &&
-		    caps.dsn && caps.enhancedstatuscodes && caps.starttls);
-	assert_int_equal(caps.size, 2048);
-	assert_true(caps.auth && caps.auth_plain && caps.auth_login);
-	assert_string_equal(caps.auth_list, "PLAIN CRAM-MD5 login");
-
-	strlcpy(r.text, "mx\nSIZE\nSIZE junk", sizeof(r.text));
-	smtp_caps_parse(&r, &caps);
-	assert_true(caps.size_offered);
-	assert_int_equal(caps.size, 0);
-	assert_false(caps.pipelining);
-	/* The greeting line never counts as a keyword. */
-	strlcpy(r.text, "STARTTLS", sizeof(r.text));
-	smtp_caps_parse(&r, &caps);
-	assert_false(caps.starttls);
-}
-
 #define CAPS_CHUNKING                                                                              \
 	{                                                                                          \
 		FK_REPLY, "250-mx.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-8BITMIME\r\n"   \
@@ -1377,42 +1324,6 @@ test_mail_refused_then_garbage(void **state)
 	run_done(&t);
 }
 
-/*
- * Capabilities are read per line, the keyword ending at a space or '=':
- * the old "AUTH=LOGIN PLAIN" form offers LOGIN and PLAIN.
- */
-static void
-test_caps_auth_old_form(void **state)
-{
-	struct smtp_reply r;
-	struct smtp_caps caps;
-
-	(void)state;
-	memset(&r, 0, sizeof(r));
-	r.code = 250;
-	strlcpy(r.text, "mx.example\nAUTH=LOGIN PLAIN\nSIZE=1000", sizeof(r.text));
-	smtp_caps_parse(&r, &caps);
-	assert_true(caps.auth);
-	assert_true(caps.auth_login);
-	assert_true(caps.auth_plain);
-	assert_string_equal(caps.auth_list, "LOGIN PLAIN");
-	assert_true(caps.size_offered);
-	assert_int_equal(caps.size, 1000);
-
-	/* Both forms, as servers send them for old clients: each mechanism once. */
-	strlcpy(r.text, "mx.example\nAUTH=LOGIN\nAUTH PLAIN LOGIN\nSIZE 52428800", sizeof(r.text));
-	smtp_caps_parse(&r, &caps);
-	assert_true(caps.auth && caps.auth_login && caps.auth_plain);
-	assert_string_equal(caps.auth_list, "LOGIN PLAIN");
-	assert_int_equal(caps.size, 52428800);
-
-	/* A keyword only starts the line: "AUTHX" or "SIZED" are not ours. */
-	strlcpy(r.text, "mx.example\nAUTHX=PLAIN\nSIZED 10", sizeof(r.text));
-	smtp_caps_parse(&r, &caps);
-	assert_false(caps.auth);
-	assert_false(caps.size_offered);
-}
-
 /* The old AUTH= form through a whole session: AUTH PLAIN goes out. */
 static void
 test_session_auth_old_form(void **state)
@@ -1493,9 +1404,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_reply_parser),
-	    cmocka_unit_test(test_caps_parser),
-	    cmocka_unit_test(test_caps_auth_old_form),
 	    cmocka_unit_test(test_session_auth_old_form),
 	    cmocka_unit_test(test_starttls_plain_pipelined),
 	    cmocka_unit_test(test_implicit_login_lockstep),
