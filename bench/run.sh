@@ -316,7 +316,7 @@ if want rtt; then
 	# saves the first ticket.
 	start_sink $NS_B $IP_B 4465 implicit 1 "$W/sink-imr.log" --tickets
 	if [ -x "$BIN" ]; then
-		export XDG_STATE_HOME=$W/state SMTPS_SEND_TLS_RESUME=on
+		export XDG_STATE_HOME=$W/state SMTPS_SEND_STATE_DIR=$W/state/smtps-send SMTPS_SEND_TLS_RESUME=on
 		for rep in 0 $(seq "$RTT_REPS"); do
 			failed rtt-imr smtps-send && break
 			if run_one $NS_A smtps-send $IP_B 4465 implicit "$MSG_1K" "$W/sink-imr.log" rtt-imr-$rep 60; then
@@ -325,7 +325,7 @@ if want rtt; then
 				mark_failed rtt-imr smtps-send rtt-imr
 			fi
 		done
-		unset XDG_STATE_HOME SMTPS_SEND_TLS_RESUME
+		unset XDG_STATE_HOME SMTPS_SEND_STATE_DIR SMTPS_SEND_TLS_RESUME
 		RES[rtt-imr|msmtp]=n/a RES[rtt-imr|curl]=n/a
 	fi
 	CONFS+=("implicit 4465 imr 1")

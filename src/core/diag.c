@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net/conn.h"
+#include "core/clock.h"
 #include "core/diag.h"
 
 void
@@ -15,7 +15,7 @@ diag_init(struct diag *d, FILE *out, int verbose, int json)
 	d->out = out;
 	d->verbose = json && verbose < 1 ? 1 : verbose;
 	d->json = json;
-	d->t0_ms = conn_now_ms();
+	d->t0_ms = clock_now_ms();
 }
 
 /* Print s as a JSON string (quotes included); s is already printable ASCII. */
@@ -39,7 +39,7 @@ diag_json_string(FILE *fp, const char *s)
 static void
 diag_emit(struct diag *d, const char *event, enum sx_stage st, const char *msg)
 {
-	long long t = (long long)(conn_now_ms() - d->t0_ms);
+	long long t = (long long)(clock_now_ms() - d->t0_ms);
 
 	if (d->json) {
 		fprintf(d->out, "{\"t_ms\":%lld,\"event\":\"%s\",\"stage\":\"%s\",\"msg\":", t,
@@ -116,7 +116,7 @@ diag_wire(struct diag *d, enum diag_wire_dir dir, const void *buf, size_t len, i
 	const char *p = buf;
 	size_t i;
 
-	if (d == NULL || d->verbose < 2 || d->quiet_wire)
+	if (d == NULL || d->verbose < 2)
 		return;
 	if (secret)
 		d->wire_secret[dir] = 1;

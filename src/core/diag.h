@@ -22,7 +22,6 @@ struct diag {
 	int verbose; /* 0 quiet, 1 stages, 2 transcript */
 	int json;
 	int64_t t0_ms;
-	int quiet_wire; /* body bytes: count, do not echo */
 	/* Transcript line assembly per direction. */
 	char wire[2][DIAG_WIRE_LINE];
 	size_t wire_len[2];

@@ -63,20 +63,105 @@ sx_clear(struct sx_err *e)
 	memset(e, 0, sizeof(*e));
 }
 
+/* Record the failure when none is; note whether this call did (err.h, sx_hint). */
+static int
+sx_record(struct sx_err *e, enum sx_class cls, enum sx_stage st, const char *fmt, va_list ap)
+{
+	char buf[SX_DETAIL_MAX];
+
+	if (e == NULL)
+		return 0;
+	if (e->cls != SX_OK) {
+		e->fresh = 0;
+		return 0;
+	}
+	memset(e, 0, sizeof(*e));
+	e->cls = cls;
+	e->stage = st;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	sx_sanitize(e->detail, sizeof(e->detail), buf, strlen(buf), 0);
+	e->fresh = 1;
+	return 1;
+}
+
 int
 sx_fail(struct sx_err *e, enum sx_class cls, enum sx_stage st, const char *fmt, ...)
 {
-	char buf[SX_DETAIL_MAX];
 	va_list ap;
 
-	if (e == NULL || e->cls != SX_OK)
-		return -1;
-	e->cls = cls;
-	e->stage = st;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	sx_record(e, cls, st, fmt, ap);
 	va_end(ap);
-	sx_sanitize(e->detail, sizeof(e->detail), buf, strlen(buf), 0);
+	return -1;
+}
+
+int
+sx_fail_errno(
+    struct sx_err *e, enum sx_class cls, enum sx_stage st, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	int rec;
+
+	va_start(ap, fmt);
+	rec = sx_record(e, cls, st, fmt, ap);
+	va_end(ap);
+	if (rec)
+		e->sys_errno = errnum;
+	return -1;
+}
+
+int
+sx_fail_gnutls(struct sx_err *e, enum sx_class cls, enum sx_stage st, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	int rec;
+
+	va_start(ap, fmt);
+	rec = sx_record(e, cls, st, fmt, ap);
+	va_end(ap);
+	if (rec)
+		e->gnutls_rc = rc;
+	return -1;
+}
+
+static void
+sx_put_reply(struct sx_err *e, int code, const char *enhanced, const char *text)
+{
+	e->reply_code = code;
+	if (enhanced != NULL)
+		sx_sanitize(e->enhanced, sizeof(e->enhanced), enhanced, strlen(enhanced), 0);
+	if (text != NULL)
+		sx_sanitize(e->reply, sizeof(e->reply), text, strlen(text), 1);
+}
+
+int
+sx_fail_reply(struct sx_err *e, enum sx_class cls, enum sx_stage st, int code, const char *enhanced,
+    const char *text, const char *fmt, ...)
+{
+	va_list ap;
+	int rec;
+
+	va_start(ap, fmt);
+	rec = sx_record(e, cls, st, fmt, ap);
+	va_end(ap);
+	if (rec)
+		sx_put_reply(e, code, enhanced, text);
+	return -1;
+}
+
+int
+sx_adopt(struct sx_err *e, const struct sx_err *from, enum sx_stage st)
+{
+	if (e == NULL || from == NULL || from == e || from->cls == SX_OK)
+		return -1;
+	if (e->cls != SX_OK) {
+		e->fresh = 0;
+		return -1;
+	}
+	*e = *from;
+	if (e->stage == STAGE_NONE)
+		e->stage = st;
+	e->fresh = 1;
 	return -1;
 }
 
@@ -86,7 +171,7 @@ sx_hint(struct sx_err *e, const char *fmt, ...)
 	char buf[SX_DETAIL_MAX];
 	va_list ap;
 
-	if (e == NULL || e->cls == SX_OK)
+	if (e == NULL || e->cls == SX_OK || !e->fresh || e->hint[0] != '\0')
 		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -95,15 +180,27 @@ sx_hint(struct sx_err *e, const char *fmt, ...)
 }
 
 void
+sx_append(struct sx_err *e, const char *fmt, ...)
+{
+	char buf[SX_DETAIL_MAX];
+	size_t len;
+	va_list ap;
+
+	if (e == NULL || e->cls == SX_OK || !e->fresh)
+		return;
+	len = strlen(e->detail);
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sx_sanitize(e->detail + len, sizeof(e->detail) - len, buf, strlen(buf), 0);
+}
+
+void
 sx_set_reply(struct sx_err *e, int code, const char *enhanced, const char *text)
 {
-	if (e == NULL)
+	if (e == NULL || e->cls == SX_OK || !e->fresh || e->reply_code != 0 || e->reply[0] != '\0')
 		return;
-	e->reply_code = code;
-	if (enhanced != NULL)
-		sx_sanitize(e->enhanced, sizeof(e->enhanced), enhanced, strlen(enhanced), 0);
-	if (text != NULL)
-		sx_sanitize(e->reply, sizeof(e->reply), text, strlen(text), 1);
+	sx_put_reply(e, code, enhanced, text);
 }
 
 int

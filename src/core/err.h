@@ -51,6 +51,13 @@ enum sx_stage {
 #define SX_DETAIL_MAX 512
 #define SX_REPLY_MAX  1024
 
+/*
+ * One failure, filled once: the first cause recorded is the one reported,
+ * whatever fails after it (a time-out after a refusal, a QUIT that goes
+ * wrong).  Fill it only through the functions below, which set every field
+ * of a failure at once and never touch an error already recorded; read the
+ * fields freely.
+ */
 struct sx_err {
 	enum sx_class cls;
 	enum sx_stage stage;
@@ -61,19 +68,56 @@ struct sx_err {
 	char detail[SX_DETAIL_MAX]; /* our cause, printable */
 	char reply[SX_REPLY_MAX];   /* server's reply, printable, lines joined by '\n' */
 	char hint[SX_DETAIL_MAX];   /* likely fix, or "" */
+	int fresh;                  /* the latest sx_fail* call recorded this error */
 };
 
 /*
  * Record a failure unless one is already recorded (the first cause is the
- * one worth reporting).  The detail is sanitised.  Always returns -1.
+ * one worth reporting).  The detail is formatted and sanitised.  Every
+ * sx_fail* returns -1, so "return sx_fail(...)" ends a failing step.
  */
 int sx_fail(struct sx_err *, enum sx_class, enum sx_stage, const char *, ...)
     __attribute__((__format__(printf, 4, 5)));
 
-/* Set the hint of an error already recorded (no-op on an empty error). */
+/* sx_fail, with the errno that caused it (a system call's failure, ETIMEDOUT). */
+int sx_fail_errno(struct sx_err *, enum sx_class, enum sx_stage, int errnum, const char *, ...)
+    __attribute__((__format__(printf, 5, 6)));
+
+/* sx_fail, with the GnuTLS error code that caused it. */
+int sx_fail_gnutls(struct sx_err *, enum sx_class, enum sx_stage, int rc, const char *, ...)
+    __attribute__((__format__(printf, 5, 6)));
+
+/*
+ * sx_fail for a server reply: its code (0 when the line was no reply at
+ * all), enhanced status code (NULL or "" when none) and text (lines joined
+ * by '\n', sanitised keeping the newlines) go with the detail.
+ */
+int sx_fail_reply(struct sx_err *, enum sx_class, enum sx_stage, int code, const char *enhanced,
+    const char *text, const char *, ...) __attribute__((__format__(printf, 7, 8)));
+
+/*
+ * Record a failure filled elsewhere (a backend's, a deferred one) as it is,
+ * unless one is already recorded; its stage STAGE_NONE becomes st.  -1.
+ */
+int sx_adopt(struct sx_err *, const struct sx_err *from, enum sx_stage st);
+
+/*
+ * A hint, or more words, only ever belong to their own error.  They attach
+ * to the error the latest sx_fail* (or sx_adopt) call on e recorded; when
+ * that call found an earlier error in place and recorded nothing, they are
+ * dropped, so a later step never adds its advice to an earlier step's
+ * failure.  The first hint stays.
+ */
 void sx_hint(struct sx_err *, const char *, ...) __attribute__((__format__(printf, 2, 3)));
 
-/* Attach the server reply (code, enhanced code, text) to a recorded error. */
+/* Append to the detail of the error just recorded (same rule as sx_hint). */
+void sx_append(struct sx_err *, const char *, ...) __attribute__((__format__(printf, 2, 3)));
+
+/*
+ * Attach a server reply to the error just recorded when it has none (same
+ * rule as sx_hint).  For callers that build an error in two steps (tests);
+ * a failure that comes with a reply is better recorded by sx_fail_reply.
+ */
 void sx_set_reply(struct sx_err *, int code, const char *enhanced, const char *text);
 
 void sx_clear(struct sx_err *);

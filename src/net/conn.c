@@ -5,19 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "net/conn.h"
 #include "core/diag.h"
-
-int64_t
-conn_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 conn_init(struct conn *c, const struct conn_ops *ops, void *ctx, int timeout_ms, struct diag *d)
@@ -25,26 +15,34 @@ conn_init(struct conn *c, const struct conn_ops *ops, void *ctx, int timeout_ms,
 	memset(c, 0, sizeof(*c));
 	c->ops = ops;
 	c->ctx = ctx;
-	c->timeout_ms = timeout_ms > 0 ? timeout_ms : 60000;
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : CLOCK_DEFAULT_TIMEOUT_S * 1000;
 	c->diag = d;
 }
 
 static int64_t
 conn_deadline(const struct conn *c)
 {
-	return conn_now_ms() + c->timeout_ms;
+	return clock_now_ms() + c->timeout_ms;
 }
 
-/* Backends do not know the stage; name it, and say how long we waited. */
+/*
+ * A backend failed into be, a fresh error of its own: record it in e
+ * unless e holds an earlier cause.  Backends do not know the stage; name
+ * it, and say how long we waited.
+ */
 static int
-conn_failed(struct conn *c, struct sx_err *e)
+conn_failed(struct conn *c, enum sx_stage st, const struct sx_err *be, struct sx_err *e)
 {
-	if (e->stage == STAGE_NONE)
-		e->stage = c->stage;
-	if (e->sys_errno == ETIMEDOUT)
-		snprintf(e->detail, sizeof(e->detail), "no answer from the server within %d s",
-		    c->timeout_ms / 1000);
-	return -1;
+	struct sx_err t;
+
+	if (be->sys_errno != ETIMEDOUT)
+		return sx_adopt(e, be, st);
+	sx_clear(&t);
+	sx_fail_errno(&t, be->cls, be->stage != STAGE_NONE ? be->stage : st, ETIMEDOUT,
+	    "no answer from the server within %d s", c->timeout_ms / 1000);
+	if (be->hint[0] != '\0')
+		sx_hint(&t, "%s", be->hint);
+	return sx_adopt(e, &t, st);
 }
 
 void
@@ -68,20 +66,24 @@ conn_pending(const struct conn *c)
 static int
 conn_tls_verify(struct conn *c, struct sx_err *e)
 {
+	struct sx_err be;
+
 	if (!c->tls_unverified)
 		return 0;
 	c->tls_unverified = 0;
-	if (c->ops->tls_verify(c->ctx, e) == -1) {
+	sx_clear(&be);
+	if (c->ops->tls_verify(c->ctx, &be) == -1) {
 		c->broken = 1;
-		return conn_failed(c, e);
+		return conn_failed(c, STAGE_TLS, &be, e);
 	}
 	return 0;
 }
 
 /* Move unread bytes to the front and read more; 0, or -1 on EOF/error. */
 static int
-conn_fill(struct conn *c, int64_t deadline, struct sx_err *e)
+conn_fill(struct conn *c, enum sx_stage st, int64_t deadline, struct sx_err *e)
 {
+	struct sx_err be;
 	ssize_t n;
 
 	if (conn_tls_verify(c, e) == -1)
@@ -92,17 +94,18 @@ conn_fill(struct conn *c, int64_t deadline, struct sx_err *e)
 		c->in_start = 0;
 	}
 	if (c->eof)
-		return sx_fail(e, SX_TEMP, c->stage, "connection closed by server");
-	n = c->ops->read(c->ctx, c->in + c->in_end, sizeof(c->in) - c->in_end, deadline, e);
+		return sx_fail(e, SX_TEMP, st, "connection closed by server");
+	sx_clear(&be);
+	n = c->ops->read(c->ctx, c->in + c->in_end, sizeof(c->in) - c->in_end, deadline, &be);
 	if (n < 0) {
 		/* After a read timeout the stream is intact: QUIT may still go out. */
-		if (e->sys_errno != ETIMEDOUT)
+		if (be.sys_errno != ETIMEDOUT)
 			c->broken = 1;
-		return conn_failed(c, e);
+		return conn_failed(c, st, &be, e);
 	}
 	if (n == 0) {
 		c->eof = 1;
-		return sx_fail(e, SX_TEMP, c->stage, "connection closed by server");
+		return sx_fail(e, SX_TEMP, st, "connection closed by server");
 	}
 	diag_wire(c->diag, DIAG_WIRE_IN, c->in + c->in_end, (size_t)n, 0);
 	c->in_end += (size_t)n;
@@ -110,7 +113,8 @@ conn_fill(struct conn *c, int64_t deadline, struct sx_err *e)
 }
 
 int
-conn_readline(struct conn *c, char *line, size_t linesz, size_t *lenp, struct sx_err *e)
+conn_readline(
+    struct conn *c, enum sx_stage st, char *line, size_t linesz, size_t *lenp, struct sx_err *e)
 {
 	/* Inside a reply the whole reply shares one deadline (conn_reply_begin). */
 	int64_t deadline = c->reply_deadline != 0 ? c->reply_deadline : conn_deadline(c);
@@ -126,11 +130,10 @@ conn_readline(struct conn *c, char *line, size_t linesz, size_t *lenp, struct sx
 			if (len > 0 && start[len - 1] == '\r')
 				len--;
 			if (len > CONN_LINE_MAX || len >= linesz)
-				return sx_fail(e, SX_PROTO, c->stage,
+				return sx_fail(e, SX_PROTO, st,
 				    "server reply line longer than %d bytes", CONN_LINE_MAX);
 			if (memchr(start, '\0', len) != NULL)
-				return sx_fail(
-				    e, SX_PROTO, c->stage, "server reply contains a NUL byte");
+				return sx_fail(e, SX_PROTO, st, "server reply contains a NUL byte");
 			memcpy(line, start, len);
 			line[len] = '\0';
 			*lenp = len;
@@ -138,33 +141,36 @@ conn_readline(struct conn *c, char *line, size_t linesz, size_t *lenp, struct sx
 			return 0;
 		}
 		if (avail > CONN_LINE_MAX + 1)
-			return sx_fail(e, SX_PROTO, c->stage,
-			    "server reply line longer than %d bytes", CONN_LINE_MAX);
-		if (conn_fill(c, deadline, e) == -1)
+			return sx_fail(e, SX_PROTO, st, "server reply line longer than %d bytes",
+			    CONN_LINE_MAX);
+		if (conn_fill(c, st, deadline, e) == -1)
 			return -1;
 	}
 }
 
 int
-conn_flush(struct conn *c, struct sx_err *e)
+conn_flush(struct conn *c, enum sx_stage st, struct sx_err *e)
 {
 	if (c->out_len > 0 && conn_tls_verify(c, e) == -1)
 		return -1;
-	return conn_flush_unverified(c, e);
+	return conn_flush_unverified(c, st, e);
 }
 
 int
-conn_flush_unverified(struct conn *c, struct sx_err *e)
+conn_flush_unverified(struct conn *c, enum sx_stage st, struct sx_err *e)
 {
+	struct sx_err be;
+
 	if (c->out_len == 0)
 		return 0;
 	if (c->broken)
-		return sx_fail(e, SX_TEMP, c->stage, "connection lost");
+		return sx_fail(e, SX_TEMP, st, "connection lost");
 	c->writes++;
-	if (c->ops->write(c->ctx, c->out, c->out_len, conn_deadline(c), e) == -1) {
+	sx_clear(&be);
+	if (c->ops->write(c->ctx, c->out, c->out_len, conn_deadline(c), &be) == -1) {
 		c->broken = 1;
 		c->out_len = 0;
-		return conn_failed(c, e);
+		return conn_failed(c, st, &be, e);
 	}
 	c->bytes_written += c->out_len;
 	c->out_len = 0;
@@ -172,20 +178,22 @@ conn_flush_unverified(struct conn *c, struct sx_err *e)
 }
 
 int
-conn_queue(struct conn *c, const void *buf, size_t len, int secret, struct sx_err *e)
+conn_queue(struct conn *c, enum sx_stage st, const void *buf, size_t len, enum conn_wire wire,
+    struct sx_err *e)
 {
 	if (c->out_cap == 0) {
 		c->out = malloc(CONN_OUTBUF_SIZE);
 		if (c->out == NULL)
-			return sx_fail(e, SX_INTERNAL, c->stage, "out of memory");
+			return sx_fail(e, SX_INTERNAL, st, "out of memory");
 		c->out_cap = CONN_OUTBUF_SIZE;
 	}
-	diag_wire(c->diag, DIAG_WIRE_OUT, buf, len, secret);
+	if (wire != CONN_WIRE_QUIET)
+		diag_wire(c->diag, DIAG_WIRE_OUT, buf, len, wire == CONN_WIRE_SECRET);
 	while (len > 0) {
 		size_t n = c->out_cap - c->out_len;
 
 		if (n == 0) {
-			if (conn_flush(c, e) == -1)
+			if (conn_flush(c, st, e) == -1)
 				return -1;
 			continue;
 		}
@@ -202,19 +210,22 @@ conn_queue(struct conn *c, const void *buf, size_t len, int secret, struct sx_er
 int
 conn_tls_start(struct conn *c, struct sx_err *e)
 {
+	struct sx_err be;
+
 	if (conn_pending(c) > 0) {
 		/* The stream can no longer be trusted: not even QUIT goes out (RFC 3207 4.1). */
 		c->broken = 1;
-		return sx_fail(e, SX_PROTO, c->stage,
+		return sx_fail(e, SX_PROTO, STAGE_TLS,
 		    "server sent %zu bytes after the STARTTLS reply, before the TLS handshake "
 		    "(response injection?)",
 		    conn_pending(c));
 	}
-	if (conn_flush(c, e) == -1)
+	if (conn_flush(c, STAGE_TLS, e) == -1)
 		return -1;
-	if (c->ops->tls_start(c->ctx, conn_deadline(c), e) == -1) {
+	sx_clear(&be);
+	if (c->ops->tls_start(c->ctx, conn_deadline(c), &be) == -1) {
 		c->broken = 1;
-		return conn_failed(c, e);
+		return conn_failed(c, STAGE_TLS, &be, e);
 	}
 	c->tls_unverified = c->ops->tls_verify != NULL;
 	return 0;
@@ -225,6 +236,33 @@ conn_tls_prepare(struct conn *c)
 {
 	if (c->ops->tls_prepare != NULL)
 		c->ops->tls_prepare(c->ctx);
+}
+
+void
+conn_discard(struct conn *c)
+{
+	if (c->out != NULL)
+		explicit_bzero(c->out, c->out_len);
+	c->out_len = 0;
+}
+
+void
+conn_set_timeout(struct conn *c, int timeout_ms)
+{
+	if (timeout_ms > 0)
+		c->timeout_ms = timeout_ms;
+}
+
+int
+conn_is_open(const struct conn *c)
+{
+	return !c->broken && !c->eof;
+}
+
+struct diag *
+conn_diag(const struct conn *c)
+{
+	return c->diag;
 }
 
 int
@@ -238,7 +276,7 @@ conn_close(struct conn *c, int graceful)
 {
 	if (c->ops != NULL)
 		c->ops->close(c->ctx, graceful && !c->broken && !c->eof,
-		    conn_now_ms() + (c->timeout_ms < 5000 ? c->timeout_ms : 5000));
+		    clock_now_ms() + (c->timeout_ms < 5000 ? c->timeout_ms : 5000));
 	if (c->out != NULL)
 		explicit_bzero(c->out, c->out_cap);
 	free(c->out);

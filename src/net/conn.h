@@ -6,8 +6,8 @@
  * same code for TCP, TLS and the tests.
  *
  * Every wait has a deadline: the backend gets an absolute time in
- * milliseconds (conn_now_ms() clock) and fails with SX_TEMP/ETIMEDOUT when
- * it passes.
+ * milliseconds (clock_now_ms(), core/clock.h) and fails with
+ * SX_TEMP/ETIMEDOUT when it passes.
  */
 #ifndef SX_CONN_H
 #define SX_CONN_H
@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 
 struct diag;
@@ -27,6 +28,10 @@ struct diag;
 /* Output is written in records of at least this size when streaming. */
 #define CONN_OUTBUF_SIZE (64 * 1024)
 
+/*
+ * A backend's e is always a fresh error of its own (conn records it in the
+ * caller's, see sx_adopt); its stage may be STAGE_NONE.
+ */
 struct conn_ops {
 	/* > 0 bytes read, 0 on orderly EOF, -1 on error (e filled). */
 	ssize_t (*read)(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e);
@@ -51,7 +56,6 @@ struct conn {
 	void *ctx;
 	int timeout_ms;         /* per wait */
 	int64_t reply_deadline; /* while reading one reply: its deadline, else 0 */
-	enum sx_stage stage;    /* stage named in errors */
 	struct diag *diag;      /* transcript (may be NULL) */
 	int eof;                /* peer closed the stream */
 	int broken;             /* I/O failed: nothing more may be sent */
@@ -64,17 +68,28 @@ struct conn {
 	unsigned writes;      /* backend write calls, for diagnostics */
 };
 
-/* Monotonic clock in milliseconds. */
-int64_t conn_now_ms(void);
+/* The clock's old name, still used by main.c: clock_now_ms(). */
+static inline int64_t
+conn_now_ms(void)
+{
+	return clock_now_ms();
+}
 
+/* timeout_ms <= 0: CLOCK_DEFAULT_TIMEOUT_S. */
 void conn_init(struct conn *, const struct conn_ops *, void *ctx, int timeout_ms, struct diag *);
+
+/*
+ * The stage belongs to the caller (the session): every call that can fail
+ * is given the stage its errors are to name.
+ */
 
 /*
  * Read one line (without CRLF; a bare LF also ends it) into line (size
  * linesz > CONN_LINE_MAX), NUL-terminated.  -1: SX_TEMP on EOF or timeout,
  * SX_PROTO when the line is longer than CONN_LINE_MAX or holds a NUL.
  */
-int conn_readline(struct conn *, char *line, size_t linesz, size_t *len, struct sx_err *);
+int conn_readline(
+    struct conn *, enum sx_stage, char *line, size_t linesz, size_t *len, struct sx_err *);
 
 /*
  * One deadline for all the lines of a reply, so a server trickling
@@ -86,22 +101,32 @@ void conn_reply_end(struct conn *);
 /* Bytes received but not yet consumed by conn_readline(). */
 size_t conn_pending(const struct conn *);
 
+/* How queued bytes appear in the -vv transcript. */
+enum conn_wire {
+	CONN_WIRE_SHOW,   /* as they are */
+	CONN_WIRE_SECRET, /* masked (AUTH) */
+	CONN_WIRE_QUIET   /* not at all (the message body) */
+};
+
 /*
  * Queue bytes for sending (nothing is written until conn_flush, or the
- * buffer exceeds CONN_OUTBUF_SIZE).  secret: the transcript masks them.
+ * buffer exceeds CONN_OUTBUF_SIZE).
  */
-int conn_queue(struct conn *, const void *, size_t, int secret, struct sx_err *);
-int conn_flush(struct conn *, struct sx_err *);
+int conn_queue(struct conn *, enum sx_stage, const void *, size_t, enum conn_wire, struct sx_err *);
+int conn_flush(struct conn *, enum sx_stage, struct sx_err *);
+
+/* Drop (and wipe) queued bytes not yet written: the session gives up. */
+void conn_discard(struct conn *);
 
 /*
  * conn_flush that may run ahead of the TLS peer check: only for the EHLO
  * after a STARTTLS handshake, which repeats what already went out in
  * cleartext.  Its reply is read only after the check.
  */
-int conn_flush_unverified(struct conn *, struct sx_err *);
+int conn_flush_unverified(struct conn *, enum sx_stage, struct sx_err *);
 
 /*
- * Start TLS.  Refuses (SX_PROTO) when the server already sent bytes we have
+ * Start TLS (errors name STAGE_TLS).  Refuses (SX_PROTO) when the server already sent bytes we have
  * not read: after STARTTLS they would be cleartext injected ahead of the
  * handshake (CVE-2011-0411 class).
  *
@@ -119,6 +144,15 @@ int conn_tls_start(struct conn *, struct sx_err *);
  */
 void conn_tls_prepare(struct conn *);
 int conn_is_tls(const struct conn *);
+
+/* Nothing failed on the stream and the peer did not close: more may be said. */
+int conn_is_open(const struct conn *);
+
+/* Change the time each wait may take (e.g. a short one for QUIT after an error). */
+void conn_set_timeout(struct conn *, int timeout_ms);
+
+/* Where stage lines and the transcript go (NULL: nowhere). */
+struct diag *conn_diag(const struct conn *);
 
 /* Close and release the output buffer. */
 void conn_close(struct conn *, int graceful);

@@ -1,11 +1,28 @@
 /* relay.c — connecting to the account's relay (see relay.h). */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 
+#include "core/clock.h"
 #include "core/diag.h"
 #include "net/relay.h"
+
+/*
+ * The state directory the caller named, else $SMTPS_SEND_STATE_DIR: not
+ * documented for users, it is for tests and containers that run as root
+ * and must keep their tickets away from the system's /var/lib/smtps-send
+ * (root's rule ignores XDG_STATE_HOME on purpose, see fs_state_dir).  A
+ * config key may take its place.  NULL: the rule.
+ */
+static const char *
+relay_state_dir(const struct relay_opts *o)
+{
+	const char *d = o->state_dir != NULL ? o->state_dir : getenv("SMTPS_SEND_STATE_DIR");
+
+	return d != NULL && d[0] == '/' ? d : NULL;
+}
 
 static enum sasl_mech
 relay_mech(enum auth_mode m)
@@ -34,11 +51,9 @@ relay_sock(
 
 	if (rl->early) {
 		rl->early = 0;
-		if (rl->early_err.cls != SX_OK) {
-			*e = rl->early_err;
-			return -1;
-		}
-		if (conn_now_ms() - rl->sk.started <= RELAY_EARLY_MAX_MS)
+		if (rl->early_err.cls != SX_OK)
+			return sx_adopt(e, &rl->early_err, STAGE_RESOLVE);
+		if (clock_now_ms() - rl->sk.started <= RELAY_EARLY_MAX_MS)
 			started = 1;
 		else
 			sock_connect_abandon(&rl->sk);
@@ -55,7 +70,7 @@ int
 relay_connect(struct relay *rl, const struct account *a, const struct relay_opts *o, struct diag *d,
     struct sx_err *e)
 {
-	int timeout_ms = (a->timeout > 0 ? a->timeout : 60) * 1000;
+	int timeout_ms = (a->timeout > 0 ? a->timeout : CLOCK_DEFAULT_TIMEOUT_S) * 1000;
 
 	memset(&rl->tp, 0, sizeof(rl->tp));
 	memset(&rl->tc, 0, sizeof(rl->tc));
@@ -73,7 +88,7 @@ relay_connect(struct relay *rl, const struct account *a, const struct relay_opts
 		char dir[4096];
 
 		/* No state directory: no resumption, nothing else changes. */
-		if (tlscache_dir(dir, sizeof(dir)) == 0 &&
+		if (tlscache_dir(relay_state_dir(o), dir, sizeof(dir)) == 0 &&
 		    tlscache_path(
 			dir, &rl->tp, a->port, rl->session_file, sizeof(rl->session_file)) == 0)
 			rl->tp.session_file = rl->session_file;

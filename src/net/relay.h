@@ -25,6 +25,11 @@ struct relay_opts {
 	const char *dsn_notify; /* -N, -R, -V */
 	const char *dsn_ret;
 	const char *dsn_envid;
+	/*
+	 * Where state (TLS tickets) is kept instead of fs_state_dir's rule;
+	 * NULL: $SMTPS_SEND_STATE_DIR, else the rule (relay_connect).
+	 */
+	const char *state_dir;
 };
 
 struct relay {

@@ -33,7 +33,7 @@ struct sock {
 	const char *host;
 	unsigned port;
 	char addr[80];   /* numeric address being tried */
-	int64_t started; /* when that attempt began (conn_now_ms) */
+	int64_t started; /* when that attempt began (clock_now_ms) */
 	int attempts, last_err;
 };
 

@@ -27,25 +27,47 @@ tls_is_ip_literal(const char *s)
 int
 tls_parse_fingerprint(const char *s, unsigned char out[32])
 {
-	size_t n = 0;
+	char hex[2 * 32 + 1];
+	gnutls_datum_t d;
+	size_t n = 0, outlen = 32;
 
-	while (*s != '\0') {
-		int hi, lo;
-
-		if (*s == ':') {
-			s++;
+	/* Hex digits, with colons between pairs ("AB:CD:…") or none ("abcd…"). */
+	for (; *s != '\0'; s++) {
+		if (*s == ':' && n % 2 == 0)
 			continue;
-		}
-		if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]) || n >= 32)
+		if (!isxdigit((unsigned char)*s) || n >= sizeof(hex) - 1)
 			return -1;
-		hi = isdigit((unsigned char)s[0]) ? s[0] - '0'
-						  : tolower((unsigned char)s[0]) - 'a' + 10;
-		lo = isdigit((unsigned char)s[1]) ? s[1] - '0'
-						  : tolower((unsigned char)s[1]) - 'a' + 10;
-		out[n++] = (unsigned char)(hi << 4 | lo);
-		s += 2;
+		hex[n++] = *s;
 	}
-	return n == 32 ? 0 : -1;
+	hex[n] = '\0';
+	d.data = (unsigned char *)hex;
+	d.size = (unsigned)n;
+	if (n != 2 * 32 || gnutls_hex_decode(&d, out, &outlen) < 0 || outlen != 32)
+		return -1;
+	return 0;
+}
+
+/* A digest as "openssl x509 -fingerprint" shows it: upper-case pairs joined by ':'. */
+static void
+tls_fingerprint_text(const unsigned char *md, size_t len, char *out, size_t outsz)
+{
+	char hex[2 * 64 + 1];
+	size_t hexlen = sizeof(hex), i, n = 0;
+	gnutls_datum_t d = {(unsigned char *)(uintptr_t)md, (unsigned)len};
+
+	if (outsz == 0)
+		return;
+	if (len > 64 || gnutls_hex_encode(&d, hex, &hexlen) < 0) {
+		strlcpy(out, "?", outsz);
+		return;
+	}
+	for (i = 0; hex[i] != '\0' && n + 3 < outsz; i += 2) {
+		if (i > 0)
+			out[n++] = ':';
+		out[n++] = (char)toupper((unsigned char)hex[i]);
+		out[n++] = (char)toupper((unsigned char)hex[i + 1]);
+	}
+	out[n] = '\0';
 }
 
 int
@@ -287,8 +309,7 @@ tls_check_pin(const struct tls_client *tc, gnutls_session_t s, struct sx_err *e)
 	unsigned int n = 0;
 	unsigned char got[32];
 	size_t glen = sizeof(got);
-	char hex[3 * 32 + 1];
-	size_t i;
+	char hex[3 * 32];
 
 	certs = gnutls_certificate_get_peers(s, &n);
 	if (certs == NULL || n == 0 ||
@@ -296,8 +317,7 @@ tls_check_pin(const struct tls_client *tc, gnutls_session_t s, struct sx_err *e)
 		return sx_fail(e, SX_TLS, STAGE_TLS, "no server certificate to compare the pin");
 	if (memcmp(got, tc->pin, 32) == 0)
 		return 0;
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 3 * i, 4, "%02X%s", got[i], i < 31 ? ":" : "");
+	tls_fingerprint_text(got, sizeof(got), hex, sizeof(hex));
 	return sx_fail(
 	    e, SX_TLS, STAGE_TLS, "certificate fingerprint %s does not match tls_fingerprint", hex);
 }

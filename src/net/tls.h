@@ -1,6 +1,6 @@
 /*
  * tls.h — GnuTLS client credentials, verification policy and the peer
- * summary shown under -v.  The TLS byte stream itself is in sock.c.
+ * summary shown under -v.  The TLS byte stream itself is in sock_tls.c.
  */
 #ifndef SX_TLS_H
 #define SX_TLS_H

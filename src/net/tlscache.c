@@ -12,23 +12,18 @@
 #include <gnutls/crypto.h>
 
 #include "core/fsutil.h"
-#include "store/spool.h"
 #include "net/tlscache.h"
 
 int
-tlscache_dir(char *buf, size_t sz)
+tlscache_dir(const char *state_dir, char *buf, size_t sz)
 {
-	const char *base;
+	struct sx_err ignored;
 	int n;
 
-	if ((base = getenv("XDG_STATE_HOME")) != NULL && base[0] == '/')
-		n = snprintf(buf, sz, "%s/smtps-send/tls", base);
-	else if (geteuid() == 0)
-		n = snprintf(buf, sz, "/var/lib/smtps-send/tls");
-	else if ((base = getenv("HOME")) != NULL && base[0] == '/')
-		n = snprintf(buf, sz, "%s/.local/state/smtps-send/tls", base);
-	else
-		return -1;
+	sx_clear(&ignored);
+	if (state_dir == NULL)
+		return fs_state_dir("tls", buf, sz, &ignored);
+	n = snprintf(buf, sz, "%s/tls", state_dir);
 	return n < 0 || (size_t)n >= sz ? -1 : 0;
 }
 
@@ -46,9 +41,10 @@ tlscache_add(char *buf, size_t sz, size_t *len, const char *field)
 int
 tlscache_path(const char *dir, const struct tls_params *p, unsigned port, char *buf, size_t sz)
 {
-	char in[4096], portstr[16];
+	char in[4096], portstr[16], hex[2 * 32 + 1];
 	unsigned char md[32];
-	size_t len = 0, i;
+	gnutls_datum_t d = {md, sizeof(md)};
+	size_t len = 0, hexlen = sizeof(hex);
 	int n;
 
 	snprintf(portstr, sizeof(portstr), "%u", port);
@@ -60,14 +56,11 @@ tlscache_path(const char *dir, const struct tls_params *p, unsigned port, char *
 	tlscache_add(in, sizeof(in), &len, p->cert_file);
 	tlscache_add(in, sizeof(in), &len, p->key_file);
 	tlscache_add(in, sizeof(in), &len, p->priorities);
-	if (len >= sizeof(in) - 1 || gnutls_hash_fast(GNUTLS_DIG_SHA256, in, len, md) < 0)
+	if (len >= sizeof(in) - 1 || gnutls_hash_fast(GNUTLS_DIG_SHA256, in, len, md) < 0 ||
+	    gnutls_hex_encode(&d, hex, &hexlen) < 0)
 		return -1;
-	n = snprintf(buf, sz, "%s/", dir);
-	if (n < 0 || (size_t)n + 2 * sizeof(md) >= sz)
-		return -1;
-	for (i = 0; i < sizeof(md); i++)
-		snprintf(buf + n + 2 * i, 3, "%02x", md[i]);
-	return 0;
+	n = snprintf(buf, sz, "%s/%s", dir, hex);
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
 }
 
 int
@@ -111,25 +104,22 @@ tlscache_load(const char *path, gnutls_session_t s)
 
 /* The file's directory, made 0700 when missing. */
 static int
-tlscache_mkdirs(const char *path)
+tlscache_mkdirs(const char *path, struct sx_err *e)
 {
 	char dir[4096];
 	char *slash;
-	struct sx_err ignored;
 
 	if (strlcpy(dir, path, sizeof(dir)) >= sizeof(dir) || (slash = strrchr(dir, '/')) == NULL)
 		return -1;
 	*slash = '\0';
-	sx_clear(&ignored);
-	return fs_mkdirs(dir, "ticket", &ignored, STAGE_TLS);
+	return fs_mkdirs(dir, "ticket", e, STAGE_TLS);
 }
 
 void
 tlscache_store(const char *path, gnutls_session_t s)
 {
 	gnutls_datum_t d = {NULL, 0};
-	char tmp[4200];
-	int fd, ok;
+	struct sx_err ignored;
 
 	/* Without a ticket in hand, get_data2 would wait for one. */
 	if (gnutls_protocol_get_version(s) != GNUTLS_TLS1_3 ||
@@ -137,14 +127,10 @@ tlscache_store(const char *path, gnutls_session_t s)
 		return;
 	if (gnutls_session_get_data2(s, &d) < 0)
 		return;
-	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof(tmp) ||
-	    tlscache_mkdirs(path) == -1 ||
-	    (fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
-		goto out;
-	ok = write(fd, d.data, d.size) == (ssize_t)d.size;
-	if (close(fd) == -1 || !ok || rename(tmp, path) == -1)
-		unlink(tmp);
-out:
+	/* Best effort: a ticket that cannot be kept costs the next resumption only. */
+	sx_clear(&ignored);
+	if (tlscache_mkdirs(path, &ignored) == 0)
+		fs_write_atomic(path, d.data, d.size, &ignored, STAGE_TLS);
 	explicit_bzero(d.data, d.size);
 	gnutls_free(d.data);
 }

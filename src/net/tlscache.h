@@ -25,11 +25,13 @@
 #define TLSCACHE_MAX (64 * 1024)
 
 /*
- * The ticket directory: $XDG_STATE_HOME/smtps-send/tls, else
- * /var/lib/smtps-send/tls for root, else ~/.local/state/smtps-send/tls.
- * 0, or -1 when there is none (no HOME).
+ * The ticket directory: STATE_DIR/tls when state_dir is given, else the
+ * one rule for state (fs_state_dir: /var/lib/smtps-send/tls for root,
+ * whatever the environment says; ${XDG_STATE_HOME:-~/.local/state}/
+ * smtps-send/tls for anyone else).  0, or -1 when there is none (no HOME)
+ * or it does not fit.
  */
-int tlscache_dir(char *buf, size_t sz);
+int tlscache_dir(const char *state_dir, char *buf, size_t sz);
 
 /*
  * The file for these settings in dir: named by a SHA-256 over host, port

@@ -1,7 +1,8 @@
 /*
- * smtp.h — the SMTP client protocol: reply parser (multi-line, enhanced
- * status codes), capabilities, a command writer that refuses CR/LF/NUL in
- * arguments, and the session driver from greeting to QUIT.
+ * smtp.h — the SMTP client: one session from greeting to QUIT for a
+ * message (session.c: setup.c, then mail.c), or the same steps one command
+ * at a time (client.c).  The protocol's text (replies, capabilities,
+ * commands) is in reply.h.
  *
  * The session talks only to struct conn, so the unit tests drive it with a
  * scripted transport.  Errors follow err.h; the stage is always set.
@@ -12,36 +13,8 @@
 #include <stddef.h>
 
 #include "config/modes.h"
-#include "net/conn.h"
-#include "core/err.h"
+#include "smtp/reply.h"
 #include "smtp/sasl.h"
-
-/* Most lines one reply may have (EHLO answers have ~20). */
-#define SMTP_REPLY_MAX_LINES 256
-
-struct smtp_reply {
-	int code;
-	char enhanced[16];       /* "2.1.5", or "" */
-	char text[SX_REPLY_MAX]; /* the lines' text without codes, joined by '\n' */
-	size_t nlines;
-};
-
-struct smtp_caps {
-	int esmtp; /* EHLO answered (else HELO) */
-	int starttls;
-	int pipelining;
-	int eightbitmime;
-	int smtputf8;
-	int enhancedstatuscodes;
-	int chunking;
-	int dsn;
-	int size_offered;
-	unsigned long long size; /* 0: no limit announced */
-	int auth;                /* any AUTH line */
-	int auth_plain;
-	int auth_login;
-	char auth_list[128]; /* mechanisms as offered, for diagnostics */
-};
 
 /* Session inputs (from the account and the command line). */
 struct smtp_params {
@@ -85,32 +58,6 @@ struct smtp_result {
 	struct smtp_reply final;       /* reply to the end of data (queue id) */
 	unsigned long long body_bytes; /* bytes of DATA sent */
 };
-
-/*
- * Parse one reply line ("250-text", "250 text", "250").  *last is 1 on the
- * final line.  -1 when the line is not a reply line.
- */
-int smtp_parse_reply_line(const char *line, size_t len, int *code, int *last, const char **text);
-
-/*
- * Read one complete reply: bounded line length (conn) and line count, the
- * same code on every line.  -1 with SX_PROTO (malformed) or SX_TEMP (lost).
- */
-int smtp_read_reply(struct conn *, struct smtp_reply *, struct sx_err *);
-
-/* Describe caps in one line (for -v and --check); returns buf. */
-char *smtp_caps_describe(const struct smtp_caps *, char *buf, size_t sz);
-
-/* Fill caps from an EHLO reply (clears caps first). */
-void smtp_caps_parse(const struct smtp_reply *, struct smtp_caps *);
-
-/*
- * Queue one command (CRLF added).  -1 with SX_DATA when the formatted
- * command contains CR, LF or NUL — nothing from input may split a command.
- * secret: masked in the transcript.
- */
-int smtp_cmd(struct conn *, int secret, struct sx_err *, const char *fmt, ...)
-    __attribute__((__format__(printf, 4, 5)));
 
 /*
  * Run one session on a connected conn: [implicit TLS] greeting, EHLO,

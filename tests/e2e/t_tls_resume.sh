@@ -14,9 +14,12 @@ T=$(mktemp -d /tmp/sxt.XXXXXX)
 sx_on_exit 'rm -rf "$T"'
 n=0
 
+# Root's tickets live in /var/lib/smtps-send whatever XDG_STATE_HOME says;
+# SMTPS_SEND_STATE_DIR (for tests and containers) keeps these private.
 XDG_STATE_HOME=$T/state
+SMTPS_SEND_STATE_DIR=$T/state/smtps-send
 SMTPS_SEND_QUEUE_DIR=$T/q
-export XDG_STATE_HOME SMTPS_SEND_QUEUE_DIR
+export XDG_STATE_HOME SMTPS_SEND_STATE_DIR SMTPS_SEND_QUEUE_DIR
 TICKETS=$T/state/smtps-send/tls
 
 # send EXPECTED_EXIT NAME [args...]: a fresh message with a marker, -v on

@@ -39,9 +39,7 @@ fz_read(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e)
 	if (s->off == s->len) {
 		if (!s->timeout_at_end)
 			return 0;
-		sx_fail(e, SX_TEMP, STAGE_NONE, "timeout");
-		e->sys_errno = ETIMEDOUT;
-		return -1;
+		return sx_fail_errno(e, SX_TEMP, STAGE_NONE, ETIMEDOUT, "timeout");
 	}
 	n = s->piece[s->turn++ % 3];
 	if (n == 0 || n > len)
@@ -156,10 +154,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_parse_lines(s.p, s.len);
 
 	conn_init(&c, &fz_ops, &s, 1000, devnull != NULL ? &d : NULL);
-	c.stage = STAGE_GREETING;
 	for (;;) {
 		sx_clear(&e);
-		if (smtp_read_reply(&c, &r, &e) == -1)
+		if (smtp_read_reply(&c, STAGE_GREETING, &r, &e) == -1)
 			break;
 		replies++;
 		if (r.code < 200 || r.code > 599 || r.nlines < 1 || r.nlines > SMTP_REPLY_MAX_LINES)

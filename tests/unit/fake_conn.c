@@ -63,9 +63,7 @@ fake_read(void *ctx, void *buf, size_t len, int64_t deadline, struct sx_err *e)
 		return 0;
 	case FK_TIMEOUT:
 		f->cur++;
-		sx_fail(e, SX_TEMP, STAGE_NONE, "timed out");
-		e->sys_errno = ETIMEDOUT;
-		return -1;
+		return sx_fail_errno(e, SX_TEMP, STAGE_NONE, ETIMEDOUT, "timed out");
 	case FK_REPLY:
 		break;
 	default:

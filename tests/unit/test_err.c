@@ -1,4 +1,4 @@
-/* test_err.c — the sysexits mapping, first-error-wins, and sanitising. */
+/* test_err.c — the sysexits mapping, the setters, first-error-wins, and sanitising. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -39,7 +39,8 @@ test_exitcodes(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		sx_clear(&e);
-		e.cls = map[i].cls;
+		if (map[i].cls != SX_OK)
+			sx_fail(&e, map[i].cls, STAGE_NONE, "x");
 		assert_int_equal(sx_exitcode(&e), map[i].code);
 	}
 }
@@ -52,13 +53,13 @@ test_first_error_wins(void **state)
 	(void)state;
 	sx_clear(&e);
 	assert_int_equal(sx_fail(&e, SX_TEMP, STAGE_CONNECT, "first %d", 1), -1);
+	sx_hint(&e, "try %s", "587");
 	assert_int_equal(sx_fail(&e, SX_PERM, STAGE_MAIL, "second"), -1);
 	assert_int_equal(e.cls, SX_TEMP);
 	assert_int_equal(e.stage, STAGE_CONNECT);
 	assert_string_equal(e.detail, "first 1");
 	assert_string_equal(sx_stage_name(e.stage), "connect");
 	assert_string_equal(sx_stage_name(STAGE_EOM), "end-of-data");
-	sx_hint(&e, "try %s", "587");
 	assert_string_equal(e.hint, "try 587");
 }
 
@@ -83,6 +84,102 @@ test_sanitize(void **state)
 	assert_string_equal(e.reply, "no? such\nuser");
 }
 
+/* Each setter fills every field of its failure at once. */
+static void
+test_setters(void **state)
+{
+	struct sx_err e, from;
+
+	(void)state;
+	sx_clear(&e);
+	assert_int_equal(sx_fail_errno(&e, SX_TEMP, STAGE_CONNECT, 111, "refused %s", "x"), -1);
+	assert_int_equal(e.cls, SX_TEMP);
+	assert_int_equal(e.stage, STAGE_CONNECT);
+	assert_int_equal(e.sys_errno, 111);
+	assert_string_equal(e.detail, "refused x");
+
+	sx_clear(&e);
+	assert_int_equal(sx_fail_gnutls(&e, SX_TLS, STAGE_TLS, -9, "handshake"), -1);
+	assert_int_equal(e.gnutls_rc, -9);
+	assert_int_equal(e.sys_errno, 0);
+
+	sx_clear(&e);
+	assert_int_equal(sx_fail_reply(&e, SX_PERM, STAGE_MAIL, 550, "5.7.1", "no\x1b\nway",
+			     "refused %s (%d)", "sender", 550),
+	    -1);
+	assert_int_equal(e.reply_code, 550);
+	assert_string_equal(e.enhanced, "5.7.1");
+	assert_string_equal(e.reply, "no?\nway");
+	assert_string_equal(e.detail, "refused sender (550)");
+
+	/* A reply line that was no reply: code 0, no enhanced code. */
+	sx_clear(&e);
+	sx_fail_reply(&e, SX_PROTO, STAGE_EHLO, 0, NULL, "garbage", "malformed");
+	assert_int_equal(e.reply_code, 0);
+	assert_string_equal(e.enhanced, "");
+	assert_string_equal(e.reply, "garbage");
+
+	/* Adopt: the backend's stage-less error gets the stage; all else is kept. */
+	sx_clear(&from);
+	sx_fail_errno(&from, SX_TEMP, STAGE_NONE, 110, "timed out");
+	sx_hint(&from, "later");
+	sx_clear(&e);
+	assert_int_equal(sx_adopt(&e, &from, STAGE_RCPT), -1);
+	assert_int_equal(e.stage, STAGE_RCPT);
+	assert_int_equal(e.sys_errno, 110);
+	assert_string_equal(e.hint, "later");
+	sx_append(&e, " (%d s)", 1);
+	assert_string_equal(e.detail, "timed out (1 s)");
+}
+
+/*
+ * Nothing overwrites an error once it is recorded: not another failure,
+ * its errno or reply, nor the hint or words of a later step.
+ */
+static void
+test_first_cause_kept(void **state)
+{
+	struct sx_err e, from;
+
+	(void)state;
+	sx_clear(&e);
+	sx_fail_reply(&e, SX_PERM, STAGE_MAIL, 550, "5.7.1", "sender rejected", "refused sender");
+	sx_hint(&e, "set from");
+	sx_fail_errno(&e, SX_TEMP, STAGE_RCPT, 110, "no answer within 1 s");
+	sx_hint(&e, "try later");
+	sx_append(&e, " (more)");
+	sx_fail_reply(&e, SX_PROTO, STAGE_RCPT, 0, NULL, "garbage", "malformed reply");
+	sx_set_reply(&e, 0, NULL, "garbage");
+	sx_fail_gnutls(&e, SX_TEMP, STAGE_RCPT, -9, "TLS read");
+	sx_clear(&from);
+	sx_fail(&from, SX_TEMP, STAGE_NONE, "lost");
+	sx_adopt(&e, &from, STAGE_RCPT);
+	sx_hint(&e, "adopted");
+	assert_int_equal(e.cls, SX_PERM);
+	assert_int_equal(e.stage, STAGE_MAIL);
+	assert_int_equal(e.reply_code, 550);
+	assert_string_equal(e.enhanced, "5.7.1");
+	assert_string_equal(e.reply, "sender rejected");
+	assert_string_equal(e.detail, "refused sender");
+	assert_string_equal(e.hint, "set from");
+	assert_int_equal(e.sys_errno, 0);
+	assert_int_equal(e.gnutls_rc, 0);
+
+	/* The first hint of an error stays. */
+	sx_clear(&e);
+	sx_fail(&e, SX_TLS, STAGE_TLS, "handshake");
+	sx_hint(&e, "first");
+	sx_hint(&e, "second");
+	assert_string_equal(e.hint, "first");
+	/* No error, no hint. */
+	sx_clear(&e);
+	sx_hint(&e, "orphan");
+	sx_set_reply(&e, 550, NULL, "x");
+	assert_int_equal(e.cls, SX_OK);
+	assert_string_equal(e.hint, "");
+	assert_int_equal(e.reply_code, 0);
+}
+
 int
 main(void)
 {
@@ -90,6 +187,8 @@ main(void)
 	    cmocka_unit_test(test_exitcodes),
 	    cmocka_unit_test(test_first_error_wins),
 	    cmocka_unit_test(test_sanitize),
+	    cmocka_unit_test(test_setters),
+	    cmocka_unit_test(test_first_cause_kept),
 	};
 
 	return cmocka_run_group_tests_name("err", tests, NULL, NULL);

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "core/diag.h"
 #include "fake_conn.h"
 #include "smtp/smtp.h"
 
@@ -1066,59 +1067,6 @@ test_check_only(void **state)
 	run_done(&t);
 }
 
-static void
-test_reply_parser(void **state)
-{
-	int code, last;
-	const char *text;
-
-	(void)state;
-	assert_int_equal(smtp_parse_reply_line("250 ok", 6, &code, &last, &text), 0);
-	assert_int_equal(code, 250);
-	assert_int_equal(last, 1);
-	assert_string_equal(text, "ok");
-	assert_int_equal(smtp_parse_reply_line("250-ok", 6, &code, &last, &text), 0);
-	assert_int_equal(last, 0);
-	assert_int_equal(smtp_parse_reply_line("354", 3, &code, &last, &text), 0);
-	assert_int_equal(code, 354);
-	assert_int_equal(last, 1);
-	assert_int_equal(smtp_parse_reply_line("25", 2, &code, &last, &text), -1);
-	assert_int_equal(smtp_parse_reply_line("2a0 x", 5, &code, &last, &text), -1);
-	assert_int_equal(smtp_parse_reply_line("250_x", 5, &code, &last, &text), -1);
-	assert_int_equal(smtp_parse_reply_line("600 x", 5, &code, &last, &text), -1);
-}
-
-static void
-test_caps_parser(void **state)
-{
-	struct smtp_reply r;
-	struct smtp_caps caps;
-
-	(void)state;
-	memset(&r, 0, sizeof(r));
-	r.code = 250;
-	strlcpy(r.text,
-	    "mx.example greets you\nPIPELINING\nsize 2048\nAUTH=PLAIN\nAUTH CRAM-MD5 login\n"
-	    "8BITMIME\nSMTPUTF8\nCHUNKING\nDSN\nENHANCEDSTATUSCODES\nSTARTTLS",
-	    sizeof(r.text));
-	smtp_caps_parse(&r, &caps);
-	assert_true(caps.pipelining && caps.eightbitmime && caps.smtputf8 && caps.chunking &&
-		    caps.dsn && caps.enhancedstatuscodes && caps.starttls);
-	assert_int_equal(caps.size, 2048);
-	assert_true(caps.auth && caps.auth_plain && caps.auth_login);
-	assert_string_equal(caps.auth_list, "PLAIN CRAM-MD5 login");
-
-	strlcpy(r.text, "mx\nSIZE\nSIZE junk", sizeof(r.text));
-	smtp_caps_parse(&r, &caps);
-	assert_true(caps.size_offered);
-	assert_int_equal(caps.size, 0);
-	assert_false(caps.pipelining);
-	/* The greeting line never counts as a keyword. */
-	strlcpy(r.text, "STARTTLS", sizeof(r.text));
-	smtp_caps_parse(&r, &caps);
-	assert_false(caps.starttls);
-}
-
 #define CAPS_CHUNKING                                                                              \
 	{                                                                                          \
 		FK_REPLY, "250-mx.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-8BITMIME\r\n"   \
@@ -1310,12 +1258,153 @@ test_client_stepwise(void **state)
 	run_done(&t);
 }
 
+/*
+ * Issue 14: first cause wins.  MAIL is refused (550) in a pipelined flight
+ * and RCPT's reply then never comes: the report is the refusal, with its
+ * own reply text; the time-out does not rewrite its detail.
+ */
+static void
+test_mail_refused_then_timeout(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "550 5.7.1 sender rejected\r\n"},
+	    {FK_TIMEOUT, NULL}, /* RCPT */
+	    {FK_TIMEOUT, NULL}, /* DATA */
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PERM);
+	assert_int_equal(t.e.stage, STAGE_MAIL);
+	assert_int_equal(t.e.reply_code, 550);
+	assert_string_equal(t.e.enhanced, "5.7.1");
+	assert_string_equal(t.e.reply, "5.7.1 sender rejected");
+	assert_string_equal(t.e.detail, "refused sender (550)");
+	assert_int_equal(t.e.sys_errno, 0);
+	assert_non_null(strstr(t.e.hint, "not allowed"));
+	run_done(&t);
+}
+
+/*
+ * MAIL refused, then a line that is no reply at all: the report stays the
+ * 550 (the garbage is not the server's reply to it), and as the replies
+ * are out of step nothing more is read or sent (DATA may have had its 354).
+ */
+static void
+test_mail_refused_then_garbage(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "550 5.7.1 sender rejected\r\ngarbage\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PERM);
+	assert_int_equal(t.e.stage, STAGE_MAIL);
+	assert_int_equal(t.e.reply_code, 550);
+	assert_string_equal(t.e.enhanced, "5.7.1");
+	assert_string_equal(t.e.reply, "5.7.1 sender rejected");
+	assert_string_equal(t.e.detail, "refused sender (550)");
+	assert_null(strstr(fake_conn_written(&t.f), "QUIT"));
+	run_done(&t);
+}
+
+/* The old AUTH= form through a whole session: AUTH PLAIN goes out. */
+static void
+test_session_auth_old_form(void **state)
+{
+	static const struct fk_step steps[] = {
+	    GREET,
+	    EHLO,
+	    CAPS_PRE,
+	    STARTTLS_OK,
+	    EHLO,
+	    {FK_REPLY, "250-mx.example\r\n250-AUTH=LOGIN PLAIN\r\n250 PIPELINING\r\n"},
+	    AUTH_PLAIN,
+	    AUTH_OK,
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.p.check_only = 1;
+	run_script(&t, steps, NULL);
+	assert_int_equal(t.rc, 0);
+	assert_int_equal(t.r.mech, SASL_PLAIN);
+	run_done(&t);
+}
+
+/*
+ * The -vv transcript shows the commands and replies, masks the AUTH
+ * credentials and leaves out the message itself (conn_queue's wire modes).
+ */
+static void
+test_transcript(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n354 go\r\n"},
+	    {FK_EXPECT, "Subject: hi\r\n\r\nhello\r\n..dot line\r\n.\r\nQUIT\r\n"},
+	    {FK_REPLY, "250 queued\r\n221 bye\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+	struct diag d;
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *fp = open_memstream(&out, &outlen);
+
+	(void)state;
+	assert_non_null(fp);
+	diag_init(&d, fp, 2, 0);
+	run_defaults(&t);
+	t.m.body_fd = body_fd(body_text);
+	fake_conn_setup(&t.f, &t.c, steps, 0);
+	conn_init(&t.c, &fake_conn_ops, &t.f, 1000, &d);
+	t.rc = smtp_session(&t.c, &t.p, &t.m, &t.r, &t.e);
+	fake_conn_assert_done(&t.f);
+	assert_int_equal(t.rc, 0);
+	diag_wire_flush(&d);
+	fclose(fp);
+	assert_non_null(strstr(out, "-> EHLO client.example\n"));
+	assert_non_null(strstr(out, "-> AUTH PLAIN ********\n"));
+	assert_null(strstr(out, "AGFsaWNl"));
+	assert_non_null(strstr(out, "<- 354 go\n"));
+	assert_null(strstr(out, "hello"));
+	assert_null(strstr(out, "Subject"));
+	assert_non_null(strstr(out, "-> QUIT\n"));
+	assert_non_null(strstr(out, "<- 221 bye\n"));
+	free(out);
+	conn_close(&t.c, 1);
+	close(t.m.body_fd);
+	smtp_result_free(&t.r);
+	run_done(&t);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_reply_parser),
-	    cmocka_unit_test(test_caps_parser),
+	    cmocka_unit_test(test_session_auth_old_form),
 	    cmocka_unit_test(test_starttls_plain_pipelined),
 	    cmocka_unit_test(test_implicit_login_lockstep),
 	    cmocka_unit_test(test_large_body_full_buffers),
@@ -1357,6 +1446,9 @@ main(void)
 	    cmocka_unit_test(test_bdat_lockstep),
 	    cmocka_unit_test(test_malformed_reply_in_flight_aborts),
 	    cmocka_unit_test(test_client_stepwise),
+	    cmocka_unit_test(test_transcript),
+	    cmocka_unit_test(test_mail_refused_then_timeout),
+	    cmocka_unit_test(test_mail_refused_then_garbage),
 	};
 
 	return cmocka_run_group_tests_name("smtp", tests, NULL, NULL);

@@ -97,6 +97,11 @@ test_path_depends_on_every_setting(void **state)
 	assert_int_equal(tlscache_path("/d", &p, 465, other, 40), -1);
 }
 
+/*
+ * An explicit state directory wins; else the one state rule: root's tickets
+ * are the system's whatever XDG_STATE_HOME says (issue 21), anyone else's
+ * follow XDG_STATE_HOME when it is absolute.
+ */
 static void
 test_dir_choice(void **state)
 {
@@ -104,15 +109,22 @@ test_dir_choice(void **state)
 	char *saved = getenv("XDG_STATE_HOME") ? strdup(getenv("XDG_STATE_HOME")) : NULL;
 
 	(void)state;
+	assert_int_equal(tlscache_dir("/run/sx", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/run/sx/tls");
+	assert_int_equal(tlscache_dir("/run/sx", buf, 8), -1);
 	setenv("XDG_STATE_HOME", "/x/state", 1);
-	assert_int_equal(tlscache_dir(buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "/x/state/smtps-send/tls");
-	assert_int_equal(tlscache_dir(buf, 10), -1);
+	assert_int_equal(tlscache_dir(NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(
+	    buf, geteuid() == 0 ? "/var/lib/smtps-send/tls" : "/x/state/smtps-send/tls");
+	assert_int_equal(tlscache_dir(NULL, buf, 10), -1);
 	/* A relative XDG_STATE_HOME is ignored, as the XDG spec says. */
 	setenv("XDG_STATE_HOME", "rel", 1);
-	assert_int_equal(tlscache_dir(buf, sizeof(buf)), geteuid() == 0 || getenv("HOME") ? 0 : -1);
+	assert_int_equal(
+	    tlscache_dir(NULL, buf, sizeof(buf)), geteuid() == 0 || getenv("HOME") ? 0 : -1);
 	if (geteuid() == 0)
 		assert_string_equal(buf, "/var/lib/smtps-send/tls");
+	else if (getenv("HOME") != NULL)
+		assert_null(strstr(buf, "rel/"));
 	if (saved != NULL)
 		setenv("XDG_STATE_HOME", saved, 1);
 	else

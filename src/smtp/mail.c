@@ -1,0 +1,490 @@
+/*
+ * mail.c — one mail transaction: the checks against what the server
+ * announced, the envelope (pipelined when offered, RFC 2920), and the
+ * message as DATA (dot-stuffed) or BDAT chunks (RFC 3030), streamed from
+ * the spool so that memory does not grow with the message.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/diag.h"
+#include "core/sigflag.h"
+#include "msg/body.h"
+#include "smtp/session.h"
+
+/* Spool bytes read per chunk while streaming the body. */
+#define SMTP_BODY_CHUNK (16 * 1024)
+/* Spool bytes per BDAT chunk (at most twice that on the wire). */
+#define SMTP_BDAT_CHUNK (128 * 1024)
+/* BDAT replies we let pile up before reading one. */
+#define SMTP_BDAT_INFLIGHT 8
+
+/* Chunked body for BDAT: reads ahead one chunk so the last one says LAST. */
+struct smtp_chunker {
+	struct body_enc enc;
+	char *in, *out;
+	size_t in_len, out_len;
+	int eof;
+};
+
+/* Refuse early what the server told us it cannot take. */
+int
+smtp_check_message(struct smtp_session_state *s)
+{
+	const struct smtp_caps *caps = &s->r->caps;
+
+	s->stage = STAGE_MAIL;
+	if (caps->size > 0 && s->m->size > caps->size) {
+		sx_fail(s->e, SX_PERM, STAGE_MAIL,
+		    "the message is %llu bytes; the server accepts at most %llu", s->m->size,
+		    caps->size);
+		sx_hint(s->e, "send a smaller message (large attachments: share a link instead)");
+		return -1;
+	}
+	if (s->m->needs_smtputf8 && !caps->smtputf8) {
+		sx_fail(s->e, SX_PERM, STAGE_MAIL,
+		    "an address is not ASCII and the server does not offer SMTPUTF8");
+		sx_hint(s->e, "use ASCII addresses (an IDN domain in its xn-- form)");
+		return -1;
+	}
+	if (s->m->body_8bit && !caps->eightbitmime && !s->p->allow_8bit) {
+		sx_fail(s->e, SX_PERM, STAGE_MAIL,
+		    "the message has 8-bit data and the server does not offer 8BITMIME");
+		sx_hint(s->e, "encode the body (quoted-printable or base64), or set allow_8bit on");
+		return -1;
+	}
+	return 0;
+}
+
+int
+smtp_queue_mail(struct smtp_session_state *s)
+{
+	const struct smtp_caps *caps = &s->r->caps;
+	char params[256] = "";
+
+	if (caps->size_offered) {
+		char sz[40];
+
+		snprintf(sz, sizeof(sz), " SIZE=%llu", s->m->size);
+		strlcat(params, sz, sizeof(params));
+	}
+	if (s->m->body_8bit && caps->eightbitmime)
+		strlcat(params, " BODY=8BITMIME", sizeof(params));
+	if (s->m->needs_smtputf8 && caps->smtputf8)
+		strlcat(params, " SMTPUTF8", sizeof(params));
+	if (caps->dsn && s->p->dsn_ret != NULL) {
+		strlcat(params, " RET=", sizeof(params));
+		strlcat(params, s->p->dsn_ret, sizeof(params));
+	}
+	if (caps->dsn && s->p->dsn_envid != NULL) {
+		strlcat(params, " ENVID=", sizeof(params));
+		strlcat(params, s->p->dsn_envid, sizeof(params));
+	}
+	s->stage = STAGE_MAIL;
+	return smtp_cmd(s->c, s->stage, 0, s->e, "MAIL FROM:<%s>%s", s->m->from, params);
+}
+
+int
+smtp_queue_rcpt(struct smtp_session_state *s, size_t i)
+{
+	s->stage = STAGE_RCPT;
+	if (s->r->caps.dsn && s->p->dsn_notify != NULL)
+		return smtp_cmd(s->c, s->stage, 0, s->e, "RCPT TO:<%s> NOTIFY=%s", s->m->rcpts[i],
+		    s->p->dsn_notify);
+	return smtp_cmd(s->c, s->stage, 0, s->e, "RCPT TO:<%s>", s->m->rcpts[i]);
+}
+
+static int
+smtp_mail_reply(struct smtp_session_state *s, const struct smtp_reply *r)
+{
+	if (r->code == 250) {
+		diag_stage(s->diag, STAGE_MAIL, "<%s>: %d %.200s", s->m->from, r->code, r->text);
+		return 0;
+	}
+	smtp_refused(s, r, SX_PERM, "sender");
+	if (r->code == 530)
+		sx_hint(s->e, "the server requires authentication: set user and a password");
+	else if (r->code == 550 || r->code == 553 || r->code == 554)
+		sx_hint(s->e,
+		    "sender <%s> not allowed for this account: set from to the account's "
+		    "address",
+		    s->m->from);
+	return -1;
+}
+
+/* Note one recipient's reply; refusals are judged once all are in. */
+static void
+smtp_rcpt_reply(struct smtp_session_state *s, size_t i, const struct smtp_reply *r,
+    struct sx_err *first_refusal, size_t *ntemp)
+{
+	s->r->rcpt[i].code = r->code;
+	sx_sanitize(
+	    s->r->rcpt[i].text, sizeof(s->r->rcpt[i].text), r->text, strcspn(r->text, "\n"), 0);
+	diag_stage(s->diag, STAGE_RCPT, "<%s>: %d %.200s", s->m->rcpts[i], r->code, r->text);
+	if (r->code == 250 || r->code == 251) {
+		s->r->naccepted++;
+		return;
+	}
+	if (r->code >= 400 && r->code < 500)
+		(*ntemp)++;
+	sx_fail_reply(first_refusal, SX_PERM, STAGE_RCPT, r->code, r->enhanced, r->text,
+	    "recipient <%s> refused (%d)", s->m->rcpts[i], r->code);
+}
+
+/* After every RCPT reply: may the transaction go on? */
+static int
+smtp_rcpt_verdict(struct smtp_session_state *s, const struct sx_err *first_refusal, size_t ntemp)
+{
+	size_t n = s->m->nrcpts, refused = n - s->r->naccepted;
+	char detail[SX_DETAIL_MAX];
+	enum sx_class cls;
+
+	if (refused == 0)
+		return 0;
+	if (s->r->naccepted > 0 && s->p->allow_partial) {
+		diag_stage(s->diag, STAGE_RCPT,
+		    "%zu of %zu recipients refused; sending to the others (allow_partial)", refused,
+		    n);
+		return 0;
+	}
+	/* Anything temporary: try again later; all permanent: the recipients are bad. */
+	cls = ntemp > 0 ? SX_TEMP : s->r->naccepted == 0 ? SX_NOUSER : SX_PERM;
+	if (s->r->naccepted > 0)
+		snprintf(detail, sizeof(detail),
+		    "%zu of %zu recipients refused (first: %.300s); nothing was sent", refused, n,
+		    first_refusal->detail);
+	else if (n > 1)
+		snprintf(detail, sizeof(detail), "all %zu recipients refused (first: %.300s)", n,
+		    first_refusal->detail);
+	else
+		strlcpy(detail, first_refusal->detail, sizeof(detail));
+	sx_fail_reply(s->e, cls, STAGE_RCPT, first_refusal->reply_code, first_refusal->enhanced,
+	    first_refusal->reply, "%s", detail);
+	if (s->r->naccepted > 0)
+		sx_hint(s->e, "fix or remove the refused recipient, or set allow_partial on");
+	return -1;
+}
+
+/*
+ * MAIL and RCPT…, and the "tail" that opens the data (DATA, or the first
+ * BDAT chunk).  With PIPELINING (RFC 2920) they leave in one flight when
+ * tail_in_flight, and the replies are read in order; otherwise lockstep.
+ * The tail's own reply is left for the caller to read.  0 when every
+ * recipient (or, with allow_partial, at least one) was accepted.
+ */
+static int
+smtp_envelope(
+    struct smtp_session_state *s, int (*tail)(struct smtp_session_state *), int tail_in_flight)
+{
+	struct smtp_reply r;
+	struct sx_err first_refusal;
+	int pipe = s->r->caps.pipelining, mail_ok;
+	size_t i, ntemp = 0;
+
+	sx_clear(&first_refusal);
+	if (smtp_queue_mail(s) == -1)
+		return -1;
+	if (pipe) {
+		for (i = 0; i < s->m->nrcpts; i++)
+			if (smtp_queue_rcpt(s, i) == -1)
+				return -1;
+		if (tail_in_flight && tail(s) == -1)
+			return -1;
+	}
+	s->stage = STAGE_MAIL;
+	if (conn_flush(s->c, s->stage, s->e) == -1)
+		return -1;
+	s->flight_sent = 1;
+	if (smtp_reply(s, &r) == -1)
+		return -1;
+	mail_ok = smtp_mail_reply(s, &r) == 0;
+	if (!mail_ok && !pipe)
+		return -1;
+	for (i = 0; i < s->m->nrcpts; i++) {
+		s->stage = STAGE_RCPT;
+		if (!pipe &&
+		    (smtp_queue_rcpt(s, i) == -1 || conn_flush(s->c, s->stage, s->e) == -1))
+			return -1;
+		/* Pipelined: every queued command has a reply to read, refused or not. */
+		if (smtp_reply(s, &r) == -1)
+			return -1;
+		if (mail_ok)
+			smtp_rcpt_reply(s, i, &r, &first_refusal, &ntemp);
+	}
+	if (!mail_ok)
+		return -1;
+	return smtp_rcpt_verdict(s, &first_refusal, ntemp);
+}
+
+int
+smtp_queue_data(struct smtp_session_state *s)
+{
+	s->stage = STAGE_DATA;
+	return smtp_cmd(s->c, s->stage, 0, s->e, "DATA");
+}
+
+/* Stream the spool through the encoder in large writes; memory stays flat. */
+int
+smtp_send_body(struct smtp_session_state *s)
+{
+	char in[SMTP_BODY_CHUNK], out[BODY_ENC_MAX(SMTP_BODY_CHUNK) + BODY_ENC_TAIL];
+	struct body_enc enc;
+	size_t n;
+	ssize_t got;
+
+	s->stage = STAGE_BODY;
+	body_enc_init(&enc);
+	for (;;) {
+		got = read(s->m->body_fd, in, sizeof(in));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return sx_fail(
+			    s->e, SX_LOCALIO, STAGE_BODY, "reading the spool: %s", strerror(errno));
+		if (got == 0)
+			break;
+		n = body_enc_feed(&enc, in, (size_t)got, out);
+		s->r->body_bytes += n;
+		/* The transcript shows the commands, not the message. */
+		if (conn_queue(s->c, s->stage, out, n, CONN_WIRE_QUIET, s->e) == -1)
+			return -1;
+	}
+	n = body_enc_finish(&enc, out);
+	s->r->body_bytes += n;
+	if (conn_queue(s->c, s->stage, out, n, CONN_WIRE_SHOW, s->e) == -1)
+		return -1;
+	s->in_data = 0;
+	return 0;
+}
+
+/* The final reply to the message (queue id); QUIT's reply may follow. */
+int
+smtp_final_reply(struct smtp_session_state *s)
+{
+	int rc;
+
+	s->stage = STAGE_EOM;
+	sigflag_hold(1);
+	rc = conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &s->r->final) == -1;
+	sigflag_hold(0);
+	if (rc) {
+		if (s->e->sys_errno == ETIMEDOUT)
+			sx_hint(s->e, "the server did not confirm the message; it may or may not "
+				      "have been accepted");
+		return -1;
+	}
+	if (s->r->final.code != 250)
+		return smtp_refused(s, &s->r->final, SX_PERM, "the message");
+	diag_stage(s->diag, STAGE_EOM, "%d %.300s (%llu bytes sent)", s->r->final.code,
+	    s->r->final.text, s->r->body_bytes);
+	return 0;
+}
+
+/*
+ * DATA transaction.  DATA joins the MAIL/RCPT flight only when a refused
+ * recipient cannot leave us holding a 354 we must not use: one recipient
+ * (DATA then fails with it), or partial delivery allowed.
+ */
+int
+smtp_transaction_data(struct smtp_session_state *s)
+{
+	struct smtp_reply r;
+	int in_flight = s->r->caps.pipelining && (s->m->nrcpts == 1 || s->p->allow_partial);
+	int ok = smtp_envelope(s, smtp_queue_data, in_flight) == 0;
+
+	s->stage = STAGE_DATA;
+	if (!in_flight) {
+		if (!ok)
+			return -1;
+		if (smtp_queue_data(s) == -1 || conn_flush(s->c, s->stage, s->e) == -1)
+			return -1;
+	} else if (!s->flight_sent || !conn_is_open(s->c)) {
+		return -1;
+	} else if (!ok && s->desync) {
+		/* Replies out of step: DATA may have been answered 354. */
+		s->in_data = 1;
+		return -1;
+	}
+	if (smtp_reply(s, &r) == -1)
+		return -1;
+	if (r.code == 354) {
+		/* Only ending the data or closing can leave this state. */
+		s->in_data = 1;
+		if (!ok)
+			return -1;
+	} else {
+		if (!ok)
+			return -1;
+		return smtp_refused(s, &r, SX_PERM, "DATA");
+	}
+	if (smtp_send_body(s) == -1)
+		return -1;
+	/* RFC 2920 3.1: message content may open a group; QUIT may close it. */
+	if (s->r->caps.pipelining) {
+		s->stage = STAGE_QUIT;
+		if (smtp_cmd(s->c, s->stage, 0, s->e, "QUIT") == -1)
+			return -1;
+		s->quit_sent = 1;
+	}
+	return smtp_final_reply(s);
+}
+
+/* Encode the next chunk into ch->out; ch->eof once the spool is exhausted. */
+static int
+smtp_chunk_next(struct smtp_session_state *s, struct smtp_chunker *ch)
+{
+	ssize_t got;
+
+	ch->out_len = body_enc_feed(&ch->enc, ch->in, ch->in_len, ch->out);
+	for (;;) {
+		got = read(s->m->body_fd, ch->in, SMTP_BDAT_CHUNK);
+		if (got >= 0 || errno != EINTR)
+			break;
+	}
+	if (got < 0)
+		return sx_fail(
+		    s->e, SX_LOCALIO, STAGE_BODY, "reading the spool: %s", strerror(errno));
+	ch->in_len = (size_t)got;
+	if (got == 0) {
+		ch->eof = 1;
+		ch->out_len += body_enc_finish(&ch->enc, ch->out + ch->out_len);
+	}
+	return 0;
+}
+
+static int
+smtp_queue_chunk(struct smtp_session_state *s, const struct smtp_chunker *ch, int last)
+{
+	s->stage = STAGE_BODY;
+	if (smtp_cmd(s->c, s->stage, 0, s->e, "BDAT %zu%s", ch->out_len, last ? " LAST" : "") == -1)
+		return -1;
+	s->r->body_bytes += ch->out_len;
+	return conn_queue(s->c, s->stage, ch->out, ch->out_len, CONN_WIRE_QUIET, s->e);
+}
+
+/* The first chunk, as the tail of the envelope flight. */
+static int
+smtp_queue_first_chunk(struct smtp_session_state *s)
+{
+	if (smtp_queue_chunk(s, s->chunk, s->chunk_last) == -1)
+		return -1;
+	/* The whole message in the first flight: QUIT may close it (RFC 2920 3.1). */
+	if (s->chunk_last && s->r->caps.pipelining) {
+		s->stage = STAGE_QUIT;
+		if (smtp_cmd(s->c, s->stage, 0, s->e, "QUIT") == -1)
+			return -1;
+		s->quit_sent = 1;
+	}
+	return 0;
+}
+
+static int
+smtp_chunk_reply(struct smtp_session_state *s, int last)
+{
+	struct smtp_reply r;
+
+	s->stage = last ? STAGE_EOM : STAGE_BODY;
+	if (last)
+		return smtp_final_reply(s);
+	if (smtp_reply(s, &r) == -1)
+		return -1;
+	if (r.code != 250)
+		return smtp_refused(s, &r, SX_PERM, "a message chunk");
+	return 0;
+}
+
+/*
+ * BDAT transaction (RFC 3030).  The first chunk joins the MAIL/RCPT
+ * flight.  When one refused recipient must stop the whole message (several
+ * recipients, no allow_partial), no chunk says LAST: the data is committed
+ * with "BDAT 0 LAST" only once every RCPT was accepted, and a refusal
+ * leaves an uncommitted transaction that QUIT throws away.  With
+ * PIPELINING chunks are not waited for; at most SMTP_BDAT_INFLIGHT replies
+ * are outstanding.
+ */
+int
+smtp_transaction_bdat(struct smtp_session_state *s)
+{
+	struct smtp_chunker ch;
+	int pipe = s->r->caps.pipelining;
+	int hold = s->m->nrcpts > 1 && !s->p->allow_partial;
+	int ok, rc = -1, last;
+	unsigned outstanding = 0;
+
+	memset(&ch, 0, sizeof(ch));
+	body_enc_init_bdat(&ch.enc);
+	ch.in = malloc(SMTP_BDAT_CHUNK);
+	ch.out = malloc(BODY_ENC_MAX(SMTP_BDAT_CHUNK) + BODY_ENC_TAIL);
+	if (ch.in == NULL || ch.out == NULL) {
+		sx_fail(s->e, SX_INTERNAL, STAGE_BODY, "out of memory");
+		goto out;
+	}
+	/* Prime: read the first chunk, then encode it with a look-ahead. */
+	if (smtp_chunk_next(s, &ch) == -1 || (!ch.eof && smtp_chunk_next(s, &ch) == -1))
+		goto out;
+	last = ch.eof && !hold;
+	s->chunk = &ch;
+	s->chunk_last = last;
+	ok = smtp_envelope(s, smtp_queue_first_chunk, pipe) == 0;
+	if (pipe) {
+		/* The first chunk's reply is owed whatever happened to the envelope. */
+		if (!s->flight_sent || !conn_is_open(s->c))
+			goto out;
+		if (!ok) {
+			struct smtp_reply r;
+			struct sx_err ignored;
+
+			sx_clear(&ignored);
+			smtp_read_reply(s->c, s->stage, &r, &ignored);
+			goto out;
+		}
+	} else {
+		if (!ok || smtp_queue_first_chunk(s) == -1 ||
+		    conn_flush(s->c, s->stage, s->e) == -1)
+			goto out;
+	}
+	outstanding = 1;
+	while (!last) {
+		if (!pipe || outstanding >= SMTP_BDAT_INFLIGHT) {
+			if (smtp_chunk_reply(s, 0) == -1)
+				goto out;
+			outstanding--;
+		}
+		if (ch.eof) {
+			/* Every recipient is in: commit the data. */
+			ch.out_len = 0;
+			last = 1;
+		} else if (smtp_chunk_next(s, &ch) == -1) {
+			goto out;
+		} else {
+			last = ch.eof && !hold;
+		}
+		if (smtp_queue_chunk(s, &ch, last) == -1)
+			goto out;
+		if (!pipe && conn_flush(s->c, s->stage, s->e) == -1)
+			goto out;
+		outstanding++;
+	}
+	if (pipe && !s->quit_sent) {
+		s->stage = STAGE_QUIT;
+		if (smtp_cmd(s->c, s->stage, 0, s->e, "QUIT") == -1)
+			goto out;
+		s->quit_sent = 1;
+	}
+	if (conn_flush(s->c, s->stage, s->e) == -1)
+		goto out;
+	for (; outstanding > 1; outstanding--)
+		if (smtp_chunk_reply(s, 0) == -1)
+			goto out;
+	rc = smtp_chunk_reply(s, 1);
+out:
+	s->chunk = NULL;
+	free(ch.in);
+	free(ch.out);
+	return rc;
+}

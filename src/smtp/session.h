@@ -1,0 +1,56 @@
+/*
+ * session.h — inside the SMTP client: the state of one session and the
+ * steps that session.c (one message, start to end) and client.c (one
+ * command at a time, for -bs) are both made of.  Not for other modules:
+ * they use smtp.h.
+ *
+ * Every step returns 0, or -1 with the failure recorded in s->e (the first
+ * cause wins, err.h).  s->stage is what the session is doing; the steps set
+ * it, and every error names it.
+ */
+#ifndef SX_SMTP_SESSION_H
+#define SX_SMTP_SESSION_H
+
+#include "smtp/smtp.h"
+
+struct diag;
+struct smtp_chunker;
+
+struct smtp_session_state {
+	struct conn *c;
+	struct diag *diag;   /* conn's, for stage lines */
+	enum sx_stage stage; /* what the session is doing: named in every error */
+	const struct smtp_params *p;
+	const struct smtp_message *m;
+	struct smtp_result *r;
+	struct sx_err *e;
+	int in_data; /* between 354 and our end of data: QUIT would be message text */
+	int quit_sent;
+	int greeted;                /* a reply came: from now on every exit sends QUIT */
+	int flight_sent;            /* the envelope (and its tail) went out */
+	struct smtp_chunker *chunk; /* BDAT: the first chunk, tail of the envelope */
+	int chunk_last;
+	int auth_before_tls; /* AUTH was offered before STARTTLS (and not after) */
+	int desync;          /* a malformed or impossible reply: replies no longer match commands */
+};
+
+/* session.c: replies and refusals as the steps see them. */
+int smtp_reply(struct smtp_session_state *, struct smtp_reply *);
+int smtp_refused(
+    struct smtp_session_state *, const struct smtp_reply *, enum sx_class perm, const char *what);
+
+/* setup.c: from the greeting to AUTH, and QUIT. */
+int smtp_open(struct smtp_session_state *);
+void smtp_quit(struct smtp_session_state *, int ok);
+
+/* mail.c: one mail transaction. */
+int smtp_check_message(struct smtp_session_state *);
+int smtp_queue_mail(struct smtp_session_state *);
+int smtp_queue_rcpt(struct smtp_session_state *, size_t i);
+int smtp_queue_data(struct smtp_session_state *);
+int smtp_send_body(struct smtp_session_state *);
+int smtp_final_reply(struct smtp_session_state *);
+int smtp_transaction_data(struct smtp_session_state *);
+int smtp_transaction_bdat(struct smtp_session_state *);
+
+#endif

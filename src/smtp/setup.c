@@ -1,0 +1,279 @@
+/*
+ * setup.c — the session up to the mail transaction: greeting, EHLO (HELO
+ * where nothing needs EHLO), STARTTLS and AUTH; and QUIT on the way out.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/diag.h"
+#include "smtp/session.h"
+
+/* How long QUIT may take on an error path. */
+#define SMTP_QUIT_TIMEOUT_MS 2000
+
+static int
+smtp_expect(struct smtp_session_state *s, struct smtp_reply *r, int want, enum sx_class perm,
+    const char *what)
+{
+	if (conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, r) == -1)
+		return -1;
+	if (r->code != want)
+		return smtp_refused(s, r, perm, what);
+	return 0;
+}
+
+static int
+smtp_greeting(struct smtp_session_state *s)
+{
+	struct smtp_reply r;
+
+	s->stage = STAGE_GREETING;
+	if (smtp_reply(s, &r) == -1) {
+		if (s->e->sys_errno == ETIMEDOUT && !conn_is_tls(s->c))
+			sx_hint(s->e,
+			    "no greeting: if port %u expects implicit TLS (like 465), use "
+			    "tls implicit",
+			    s->p->port);
+		else if (s->e->cls == SX_PROTO && (unsigned char)s->e->reply[0] == '?')
+			sx_hint(s->e, "the server may expect implicit TLS (like port 465)");
+		return -1;
+	}
+	s->greeted = 1;
+	if (r.code != 220) {
+		smtp_refused(s, &r, SX_PERM, "connection at greeting");
+		return -1;
+	}
+	diag_stage(s->diag, STAGE_GREETING, "%d %.200s", r.code, r.text);
+	return 0;
+}
+
+static int
+smtp_ehlo(struct smtp_session_state *s)
+{
+	struct smtp_reply r;
+	char desc[256];
+
+	s->stage = STAGE_EHLO;
+	/* After STARTTLS the EHLO may leave before the certificate check (conn.h). */
+	if (smtp_cmd(s->c, s->stage, 0, s->e, "EHLO %s", s->p->ehlo_name) == -1 ||
+	    conn_flush_unverified(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
+		return -1;
+	if (r.code == 250) {
+		smtp_caps_parse(&r, &s->r->caps);
+		diag_stage(
+		    s->diag, STAGE_EHLO, "%s", smtp_caps_describe(&s->r->caps, desc, sizeof(desc)));
+		return 0;
+	}
+	/*
+	 * HELO only where nothing EHLO would negotiate is required: no TLS and
+	 * no AUTH (RFC 5321 4.1.4).
+	 */
+	if (r.code >= 500 && s->p->tls == TLS_MODE_OFF && s->p->user == NULL) {
+		if (smtp_cmd(s->c, s->stage, 0, s->e, "HELO %s", s->p->ehlo_name) == -1 ||
+		    smtp_expect(s, &r, 250, SX_PERM, "HELO") == -1)
+			return -1;
+		memset(&s->r->caps, 0, sizeof(s->r->caps));
+		diag_stage(s->diag, STAGE_EHLO, "EHLO refused; HELO accepted (no extensions)");
+		return 0;
+	}
+	return smtp_refused(s, &r, SX_PERM, "EHLO");
+}
+
+static int
+smtp_starttls(struct smtp_session_state *s)
+{
+	struct smtp_reply r;
+	int required = s->p->tls == TLS_MODE_STARTTLS;
+
+	s->stage = STAGE_STARTTLS;
+	if (!s->r->caps.starttls) {
+		if (!required) {
+			diag_stage(s->diag, STAGE_STARTTLS,
+			    "not offered: continuing WITHOUT TLS (tls opportunistic)");
+			return 0;
+		}
+		sx_fail(s->e, SX_TLS, STAGE_STARTTLS, "the server does not offer STARTTLS");
+		sx_hint(s->e,
+		    "TLS is required; if port %u uses implicit TLS (like 465) use tls "
+		    "implicit; never send mail or passwords in cleartext",
+		    s->p->port);
+		return -1;
+	}
+	if (smtp_cmd(s->c, s->stage, 0, s->e, "STARTTLS") == -1 ||
+	    conn_flush(s->c, s->stage, s->e) == -1)
+		return -1;
+	/* Build the ClientHello while the reply travels; it leaves after the 220. */
+	conn_tls_prepare(s->c);
+	if (smtp_reply(s, &r) == -1)
+		return -1;
+	if (r.code != 220) {
+		if (!required && r.code >= 400 && r.code < 600) {
+			diag_stage(s->diag, STAGE_STARTTLS,
+			    "refused (%d): continuing WITHOUT TLS (tls opportunistic)", r.code);
+			return 0;
+		}
+		/* 4xx: try again later; 5xx: no TLS here, which retrying will not change. */
+		return smtp_refused(s, &r, SX_TLS, "STARTTLS");
+	}
+	s->stage = STAGE_TLS;
+	if (conn_tls_start(s->c, s->e) == -1)
+		return -1;
+	/* RFC 3207 4.2: forget everything learnt before TLS and ask again. */
+	s->auth_before_tls = s->r->caps.auth;
+	memset(&s->r->caps, 0, sizeof(s->r->caps));
+	return smtp_ehlo(s);
+}
+
+static int
+smtp_auth_reply(struct smtp_session_state *s, struct smtp_reply *r)
+{
+	if (r->code == 235)
+		return 0;
+	sx_fail_reply(s->e,
+	    r->code >= 400 && r->code < 500 ? SX_TEMP
+	    : r->code >= 500                ? SX_AUTH
+					    : SX_PROTO,
+	    STAGE_AUTH, r->code, r->enhanced, r->text, "authentication as %s failed (%d)",
+	    s->p->user, r->code);
+	if (r->code == 535)
+		sx_hint(s->e, "check user and password; providers such as Gmail require an app "
+			      "password or OAuth2");
+	else if (r->code == 534)
+		sx_hint(s->e, "the provider wants a web login or an app password first");
+	else if (r->code == 504)
+		sx_hint(s->e, "the server does not support this mechanism; set auth on to pick "
+			      "one it offers");
+	return -1;
+}
+
+static int
+smtp_auth(struct smtp_session_state *s)
+{
+	struct smtp_reply r;
+	enum sasl_mech mech;
+	char *b64 = NULL;
+	int rc = -1;
+
+	s->stage = STAGE_AUTH;
+	if (s->p->user == NULL)
+		return 0;
+	/* Never a password in cleartext, unless the user turned TLS off and said so. */
+	if (!conn_is_tls(s->c) && !(s->p->tls == TLS_MODE_OFF && s->p->auth_cleartext)) {
+		sx_fail(s->e, SX_TLS, STAGE_AUTH, "refusing to authenticate without TLS");
+		sx_hint(
+		    s->e, s->p->tls == TLS_MODE_OPPORTUNISTIC
+			      ? "the server offered no usable STARTTLS; use a port with TLS"
+			      : "set tls off and auth_cleartext on only for a trusted local relay");
+		return -1;
+	}
+	if (!s->r->caps.auth) {
+		sx_fail(s->e, SX_PERM, STAGE_AUTH, "the server offers no authentication%s",
+		    conn_is_tls(s->c) ? (s->auth_before_tls ? " after TLS (it did before)" : "")
+				      : " (before TLS)");
+		if (s->auth_before_tls)
+			sx_hint(s->e, "AUTH offered only in cleartext is never used: the server is "
+				      "misconfigured, or something rewrote its capabilities");
+		else
+			sx_hint(s->e, "this server may not need AUTH (remove user), or it offers "
+				      "AUTH only after TLS");
+		return -1;
+	}
+	mech = sasl_pick(s->p->mech, s->r->caps.auth_plain, s->r->caps.auth_login);
+	if (mech == SASL_NONE) {
+		sx_fail(s->e, SX_PERM, STAGE_AUTH,
+		    "no supported authentication mechanism (server offers: %s)",
+		    s->r->caps.auth_list);
+		sx_hint(s->e, "smtps-send supports PLAIN and LOGIN");
+		return -1;
+	}
+	s->r->mech = mech;
+	if (mech == SASL_PLAIN) {
+		/* RFC 4954 initial response: one round trip. */
+		if (sasl_plain(s->p->user, s->p->secret != NULL ? s->p->secret : "", &b64, s->e) ==
+			-1 ||
+		    smtp_cmd(s->c, s->stage, 1, s->e, "AUTH PLAIN %s", b64) == -1 ||
+		    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
+			goto out;
+		if (r.code == 334 && r.text[0] == '\0') {
+			/* A server that ignored the initial response asks for it again. */
+			if (smtp_cmd(s->c, s->stage, 1, s->e, "%s", b64) == -1 ||
+			    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
+				goto out;
+		}
+	} else {
+		if (smtp_cmd(s->c, s->stage, 0, s->e, "AUTH LOGIN") == -1 ||
+		    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
+			goto out;
+		if (r.code == 334) {
+			if (sasl_base64(s->p->user, &b64, s->e) == -1 ||
+			    smtp_cmd(s->c, s->stage, 1, s->e, "%s", b64) == -1 ||
+			    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
+				goto out;
+			sasl_free(b64);
+			b64 = NULL;
+		}
+		if (r.code == 334) {
+			if (sasl_base64(s->p->secret != NULL ? s->p->secret : "", &b64, s->e) ==
+				-1 ||
+			    smtp_cmd(s->c, s->stage, 1, s->e, "%s", b64) == -1 ||
+			    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
+				goto out;
+		}
+	}
+	if (smtp_auth_reply(s, &r) == -1)
+		goto out;
+	diag_stage(s->diag, STAGE_AUTH, "%s as %s: %d %.200s", sasl_name(mech), s->p->user, r.code,
+	    r.text);
+	rc = 0;
+out:
+	sasl_free(b64);
+	return rc;
+}
+
+/*
+ * From the start to a session ready for mail: [implicit TLS] greeting,
+ * EHLO, [STARTTLS, TLS, EHLO again], [AUTH].
+ */
+int
+smtp_open(struct smtp_session_state *s)
+{
+	if (s->p->tls == TLS_MODE_IMPLICIT) {
+		s->stage = STAGE_TLS;
+		if (conn_tls_start(s->c, s->e) == -1)
+			return -1;
+	}
+	if (smtp_greeting(s) == -1 || smtp_ehlo(s) == -1)
+		return -1;
+	if ((s->p->tls == TLS_MODE_STARTTLS || s->p->tls == TLS_MODE_OPPORTUNISTIC) &&
+	    !conn_is_tls(s->c) && smtp_starttls(s) == -1)
+		return -1;
+	return smtp_auth(s);
+}
+
+/* QUIT on every path where the server can still read a command. */
+void
+smtp_quit(struct smtp_session_state *s, int ok)
+{
+	struct smtp_reply r;
+	struct sx_err ignored;
+
+	sx_clear(&ignored);
+	s->stage = STAGE_QUIT;
+	if (!conn_is_open(s->c) || s->in_data)
+		return;
+	if (!s->quit_sent) {
+		if (!ok)
+			conn_discard(s->c);
+		if (smtp_cmd(s->c, s->stage, 0, &ignored, "QUIT") == -1 ||
+		    conn_flush(s->c, s->stage, &ignored) == -1)
+			return;
+		s->quit_sent = 1;
+	}
+	if (!ok)
+		conn_set_timeout(s->c, SMTP_QUIT_TIMEOUT_MS);
+	if (smtp_read_reply(s->c, s->stage, &r, &ignored) == 0)
+		diag_stage(s->diag, STAGE_QUIT, "%d %.200s", r.code, r.text);
+}
