@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "mode/run.h"
+#include "msg/aliases.h"
 
 /* The host's FQDN, or its plain name, or "localhost". */
 static void
@@ -48,6 +49,29 @@ main_request(const struct cli_options *opt, struct conf_request *req)
 	req->tls = opt->tls;
 	req->user = opt->user;
 	req->tls_trust_file = opt->tls_trust_file;
+	/* The queue stands on its own: listing or flushing it needs no relay. */
+	req->relay_optional = opt->mode == CLI_QUEUE_LIST || opt->mode == CLI_FLUSH ||
+			      opt->mode == CLI_QUEUE_REMOVE || opt->mode == CLI_NEWALIASES;
+}
+
+/* newaliases, -bi: there is no database to build; check the file and say so. */
+static int
+main_newaliases(struct run *r)
+{
+	struct alias_table tab;
+	int rc;
+
+	if (r->acct.aliases == NULL) {
+		diag_stage(&r->diag, STAGE_CONFIG, "no aliases file configured: nothing to check");
+		return 0;
+	}
+	memset(&tab, 0, sizeof(tab));
+	rc = alias_load(r->acct.aliases, &tab, &r->err);
+	alias_free(&tab);
+	if (rc == 0)
+		diag_stage(
+		    &r->diag, STAGE_CONFIG, "%s: no errors (read at every send)", r->acct.aliases);
+	return rc;
 }
 
 static int
@@ -68,6 +92,8 @@ main_dispatch(struct run *r)
 	case CLI_FLUSH:
 	case CLI_QUEUE_REMOVE:
 		return mode_queue(r);
+	case CLI_NEWALIASES:
+		return main_newaliases(r);
 	default:
 		return sx_fail(&r->err, SX_USAGE, STAGE_ARGS, "this mode is not implemented yet");
 	}

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config/conf_int.h"
+#include "core/strutil.h"
 
 #ifndef DEFAULT_CONFIG
 #define DEFAULT_CONFIG "/usr/local/etc/smtps-send.conf"
@@ -297,7 +298,9 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 		const char *v;
 	} ov[] = {{K_HOST, req->host}, {K_PORT, req->port}, {K_TLS, req->tls}, {K_USER, req->user},
 	    {K_TLS_TRUST_FILE, req->tls_trust_file}};
-	const char *why = NULL;
+	static const enum conf_kid secrets[] = {K_PASSWORD, K_PASSWORD_FILE, K_PASSWORDEVAL};
+	const char *why = NULL, *moved = NULL;
+	char where[4200] = "";
 	size_t k;
 
 	for (k = 0; k < sizeof(ov) / sizeof(ov[0]); k++) {
@@ -306,6 +309,34 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 		if (conf_set(ent, ov[k].kid, ov[k].v, org, &why) == -1)
 			return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "argv %s: %s",
 			    conf_keys[ov[k].kid].argv_flag, why);
+		if (ov[k].kid != K_USER)
+			moved = conf_keys[ov[k].kid].argv_flag;
+	}
+	/*
+	 * argv may be a web application's, with attacker text in it
+	 * (--host=evil.example): a config file's password never follows the
+	 * connection to a server the command line chose.  The environment's
+	 * still does (whoever sets it could set the host as well).
+	 */
+	for (k = 0; moved != NULL && k < sizeof(secrets) / sizeof(secrets[0]); k++) {
+		char **p = conf_strp(ent, secrets[k]);
+
+		if (*p == NULL || ent->org[secrets[k]].kind != ORG_FILE)
+			continue;
+		if (where[0] == '\0')
+			snprintf(where, sizeof(where), "%s", conf_keys[secrets[k]].name);
+		str_free_secret(*p);
+		*p = NULL;
+		memset(&ent->org[secrets[k]], 0, sizeof(ent->org[secrets[k]]));
+	}
+	if (where[0] != '\0' && ent->a.user != NULL && ent->a.auth != AUTH_MODE_OFF) {
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+		    "%s points the account at another server, so the %s from the config file "
+		    "is not used",
+		    moved, where);
+		sx_hint(e, "give the password in SMTPS_SEND_PASSWORD, SMTPS_SEND_PASSWORD_FILE or "
+			   "SMTPS_SEND_PASSWORDEVAL, or use a config file (-C) for that server");
+		return -1;
 	}
 	return 0;
 }

@@ -21,11 +21,11 @@
 #include <stdio.h>
 
 #include "config/modes.h"
+#include "core/clock.h"
 #include "config/secret.h"
 #include "core/err.h"
 
 /* Seconds per network wait (and for a password command) when timeout is unset. */
-#define CONF_TIMEOUT_DEFAULT 60
 /* A failed message is kept this long (seconds), listed, then removed. */
 #define CONF_KEEP_FAILED_DEFAULT (3L * 24 * 3600)
 
@@ -52,7 +52,7 @@ struct account {
 	char *passwordeval;   /* command whose first output line is the secret */
 	char *from;           /* envelope sender (and From rewrite) for this account */
 	char *domain;         /* EHLO name; NULL: the host's FQDN or "localhost" */
-	int timeout;          /* seconds per network wait; CONF_TIMEOUT_DEFAULT */
+	int timeout;          /* seconds per network wait; CLOCK_DEFAULT_TIMEOUT_S */
 	char *aliases;        /* aliases file, or NULL */
 	char *default_domain; /* qualifies bare local names */
 	enum from_header_mode set_from_header;

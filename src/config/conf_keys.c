@@ -155,7 +155,7 @@ conf_ent_init(struct conf_ent *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->a.tls_certcheck = 1;
-	e->a.timeout = CONF_TIMEOUT_DEFAULT;
+	e->a.timeout = CLOCK_DEFAULT_TIMEOUT_S;
 	e->a.queue_max_age = 5L * 24 * 3600; /* sendmail's Timeout.queuereturn */
 	e->a.queue_keep_failed = CONF_KEEP_FAILED_DEFAULT;
 	e->a.queue = 1;

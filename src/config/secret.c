@@ -226,8 +226,8 @@ conf_read_secret(const struct account *a, char **secret, struct sx_err *e)
 		return 0;
 	}
 	if (a->passwordeval != NULL)
-		return secret_run(
-		    a->passwordeval, a->timeout > 0 ? a->timeout : CONF_TIMEOUT_DEFAULT, secret, e);
+		return secret_run(a->passwordeval,
+		    a->timeout > 0 ? a->timeout : CLOCK_DEFAULT_TIMEOUT_S, secret, e);
 	if (a->password_file == NULL)
 		return 0;
 	fd = open(a->password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);

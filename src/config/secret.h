@@ -15,7 +15,7 @@ struct account;
 /*
  * Read the account's secret from its source into a new string the caller
  * wipes with conf_secret_free.  *secret is NULL when the account has none.
- * A command gets the account's timeout (CONF_TIMEOUT_DEFAULT when unset)
+ * A command gets the account's timeout (CLOCK_DEFAULT_TIMEOUT_S when unset)
  * to answer.  Returns 0, or -1 with SX_CONFIG / STAGE_CONFIG (unreadable
  * file, command failed or exited non-zero, empty or oversized secret),
  * SX_TEMP (the command did not answer in time: killed); the secret's bytes

@@ -14,11 +14,7 @@
 int
 fs_syserr(struct sx_err *e, enum sx_stage st, int errnum, const char *what, const char *path)
 {
-	if (e != NULL && e->cls == SX_OK) {
-		sx_fail(e, SX_LOCALIO, st, "%s %s: %s", what, path, strerror(errnum));
-		e->sys_errno = errnum;
-	}
-	return -1;
+	return sx_fail_errno(e, SX_LOCALIO, st, errnum, "%s %s: %s", what, path, strerror(errnum));
 }
 
 int

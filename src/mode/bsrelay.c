@@ -50,7 +50,7 @@ bsrelay_open(struct bsrelay *b, struct sx_err *e)
 	struct relay_opts ro;
 
 	if (b->failed) {
-		*e = b->open_err;
+		sx_adopt(e, &b->open_err, STAGE_CONNECT);
 		return -1;
 	}
 	memset(&ro, 0, sizeof(ro));
@@ -155,7 +155,7 @@ bsrelay_transmit(void *arg, const struct account *a, const struct queue_meta *m,
 	(void)a;
 	(void)m;
 	if (b->cause != NULL) {
-		*e = *b->cause;
+		sx_adopt(e, b->cause, STAGE_DATA);
 		return -1;
 	}
 	if (b->cl == NULL || !smtp_client_usable(b->cl))
@@ -194,7 +194,7 @@ bsrelay_data(void *arg, const struct msg_envelope *env, const struct sx_err *cau
 	sx_clear(&r->err);
 	if (run_meta_init(r, env, &qm, time(NULL)) == -1 ||
 	    (fd = queue_lock(r->spool_dir, qm.id, 0, &r->err)) < 0) {
-		*e = r->err;
+		sx_adopt(e, &r->err, STAGE_QUEUE);
 		goto out;
 	}
 	dc.dir = r->spool_dir;
@@ -214,7 +214,7 @@ bsrelay_data(void *arg, const struct msg_envelope *env, const struct sx_err *cau
 		    sx_stage_name(res.err.stage), res.err.detail);
 		rc = 0;
 	} else {
-		*e = res.err;
+		sx_adopt(e, &res.err, STAGE_DATA);
 	}
 out:
 	/* The transaction must not outlive the message (harmless after a final reply). */

@@ -86,7 +86,7 @@ queue_job_account(void *arg, const struct queue_meta *m, struct sx_err *e)
 	if (cur != NULL && (!q->have_rec || queue_same_relay(cur, &q->rec)))
 		return cur;
 	if (!q->have_rec) {
-		*e = re;
+		sx_adopt(e, &re, STAGE_CONFIG);
 		return NULL;
 	}
 	if (cur != NULL)
@@ -193,7 +193,7 @@ mode_flush(struct run *r, int automatic)
 	if (automatic)
 		return 0;
 	if (rc == -1) {
-		r->err = e;
+		sx_adopt(&r->err, &e, STAGE_QUEUE);
 		if (st.sent + st.deferred + st.failed + st.bad > 0 && o.only_id == NULL) {
 			fprintf(stderr, "smtps-send: queue: %u sent, %u deferred, %u failed%s\n",
 			    st.sent, st.deferred, st.failed,

@@ -24,7 +24,7 @@ run_queue_dir(struct run *r)
 	if (queue_dir_prepare(r->spool_dir, &qe) == 0)
 		return 0;
 	if (!r->acct.queue_fallback) {
-		r->err = qe;
+		sx_adopt(&r->err, &qe, STAGE_QUEUE);
 		sx_hint(&r->err, "fix it, set queue_dir, or set queue_fallback on to send "
 				 "without a durable copy");
 		r->exit_code = EX_CANTCREAT;
@@ -142,7 +142,7 @@ run_meta_init(struct run *r, const struct msg_envelope *env, struct queue_meta *
 int
 run_outcome(struct run *r, const struct deliver_result *res, const struct queue_meta *qm)
 {
-	r->err = res->err;
+	sx_adopt(&r->err, &res->err, STAGE_QUEUE);
 	if (res->outcome == DELIVER_DEFERRED && res->cleanup.cls == SX_OK && !r->no_queue) {
 		strlcpy(r->queued_id, qm->id, sizeof(r->queued_id));
 		return 0;

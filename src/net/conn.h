@@ -68,13 +68,6 @@ struct conn {
 	unsigned writes;      /* backend write calls, for diagnostics */
 };
 
-/* The clock's old name, still used by main.c: clock_now_ms(). */
-static inline int64_t
-conn_now_ms(void)
-{
-	return clock_now_ms();
-}
-
 /* timeout_ms <= 0: CLOCK_DEFAULT_TIMEOUT_S. */
 void conn_init(struct conn *, const struct conn_ops *, void *ctx, int timeout_ms, struct diag *);
 

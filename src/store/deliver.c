@@ -7,6 +7,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "store/deliver.h"
 #include "store/maillog.h"
 #include "store/queue.h"
@@ -82,7 +83,7 @@ int
 deliver_record_failure(const struct deliver_ctx *dc, struct queue_meta *m,
     const struct sx_err *cause, struct deliver_result *r)
 {
-	r->err = *cause;
+	sx_adopt(&r->err, cause, STAGE_QUEUE);
 	if (queue_meta_fail(m, cause, dc->now, dc->hold) == -1)
 		return sx_fail(&r->cleanup, SX_INTERNAL, STAGE_QUEUE, "out of memory");
 	r->outcome = m->state == QUEUE_FAILED ? DELIVER_FAILED
@@ -119,9 +120,9 @@ deliver_attempt(const struct deliver_ctx *dc, struct queue_meta *m, int body_fd,
 	msg.body_fd = body_fd;
 	/* The body is read from the start, whoever read the spool before. */
 	lseek(body_fd, 0, SEEK_SET);
-	t0 = conn_now_ms();
+	t0 = clock_now_ms();
 	rc = t->transmit(t->arg, a, m, &msg, &res, &e);
-	r->duration_ms = (long)(conn_now_ms() - t0);
+	r->duration_ms = (long)(clock_now_ms() - t0);
 	if (queue_path(kept, sizeof(kept), dc->dir, m->id, ".msg") == -1)
 		kept[0] = '\0';
 	deliver_log(a, m, &res, rc == 0 ? NULL : &e, r->duration_ms, kept);

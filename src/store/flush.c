@@ -108,7 +108,7 @@ flush_one(const struct deliver_ctx *dc, const char *id, const struct flush_opts 
 			/* Named, but cannot be sent: counts as a failed try. */
 			flush_tell(ops, &m, FLUSH_FAILED, NULL, &e);
 			st->failed++;
-			*lasterr = e;
+			sx_adopt(lasterr, &e, STAGE_QUEUE);
 			tried = 1;
 		}
 		goto out;
@@ -133,7 +133,7 @@ flush_one(const struct deliver_ctx *dc, const char *id, const struct flush_opts 
 	}
 	flush_tell(
 	    ops, &m, r.outcome == DELIVER_FAILED ? FLUSH_FAILED : FLUSH_DEFERRED, &r, &r.err);
-	*lasterr = r.err;
+	sx_adopt(lasterr, &r.err, STAGE_QUEUE);
 out:
 	queue_meta_free(&m);
 	close(fd);
@@ -143,7 +143,7 @@ bad:
 	memset(&m, 0, sizeof(m));
 	strlcpy(m.id, id, sizeof(m.id));
 	flush_tell(ops, &m, FLUSH_BAD, NULL, &e);
-	*lasterr = e;
+	sx_adopt(lasterr, &e, STAGE_QUEUE);
 	return 0;
 }
 
@@ -173,8 +173,7 @@ flush_queue(const struct deliver_ctx *dc, const struct flush_opts *o,
 		if (o->deadline != 0 && tried > 0 && time(NULL) >= o->deadline)
 			break;
 		tried += (unsigned)flush_one(dc, v[i].id, o, t, ops, st, &last);
-		if (last.cls != SX_OK && st->first.cls == SX_OK)
-			st->first = last;
+		sx_adopt(&st->first, &last, STAGE_QUEUE); /* the first failure stays */
 		if (o->stop_on_tempfail && last.cls != SX_OK && !sx_about_message(&last))
 			break;
 		/* Each further message would wait out the same connect time-out. */
@@ -190,9 +189,7 @@ flush_queue(const struct deliver_ctx *dc, const struct flush_opts *o,
 		return sx_fail(e, SX_TEMP, STAGE_QUEUE,
 		    "message %s is being delivered by another process", o->only_id);
 	if (st->first.cls != SX_OK) {
-		if (e != NULL && e->cls == SX_OK)
-			*e = st->first;
-		return -1;
+		return sx_adopt(e, &st->first, STAGE_QUEUE);
 	}
 	return 0;
 }

@@ -44,9 +44,7 @@ queue_dir_check(const char *dir, struct sx_err *e)
 	}
 	if (oe.sys_errno == ENOENT)
 		return 0; /* never created: nothing was ever queued */
-	if (e != NULL && e->cls == SX_OK)
-		*e = oe;
-	return -1;
+	return sx_adopt(e, &oe, STAGE_QUEUE);
 }
 
 int
@@ -216,9 +214,7 @@ queue_scan(const char *dir, struct queue_entry **out, size_t *n, struct sx_err *
 	if ((fd = fs_open_trusted_dir(dir, "queue", &oe, STAGE_QUEUE)) == -1) {
 		if (oe.sys_errno == ENOENT)
 			return 0; /* never created: nothing was ever queued */
-		if (e != NULL && e->cls == SX_OK)
-			*e = oe;
-		return -1;
+		return sx_adopt(e, &oe, STAGE_QUEUE);
 	}
 	if ((d = fdopendir(fd)) == NULL) {
 		close(fd);

@@ -1089,7 +1089,7 @@ test_dump(void **state)
 	memset(&r, 0, sizeof(r));
 	write_file(cfg, 0600, "host smtp.example.com\npassword hunter2\nuser u\n");
 	setenv("SMTPS_SEND_FROM", "me@example.com", 1);
-	r.port = "465";
+	r.user = "argv-user";
 	assert_int_equal(load(&a, &r, 1), 0);
 	fp = open_memstream(&text, &len);
 	assert_non_null(fp);
@@ -1099,14 +1099,63 @@ test_dump(void **state)
 	assert_non_null(strstr(text, "********"));
 	assert_non_null(strstr(text, "config:1"));
 	assert_non_null(strstr(text, "env SMTPS_SEND_FROM"));
-	assert_non_null(strstr(text, "argv --port"));
-	assert_non_null(strstr(text, "implicit"));
+	assert_non_null(strstr(text, "argv --user"));
 	assert_non_null(strstr(text, "# default"));
 	assert_non_null(strstr(text, cfg));
 	free(text);
 	conf_account_free(&a);
 	assert_null(a.host);
 	assert_string_equal(conf_tls_name(TLS_MODE_OPPORTUNISTIC), "opportunistic");
+}
+
+/*
+ * A config file's password never follows the connection to a server that
+ * argv chose (a web application's argv may carry --host=evil.example).
+ */
+static void
+test_argv_redirect_drops_file_secret(void **state)
+{
+	struct account a;
+	struct conf_request r;
+	static const char *const files[] = {
+	    "host smtp.example.com\npassword hunter2\nuser u\n",
+	    "host smtp.example.com\npasswordeval echo hunter2\nuser u\n",
+	    "host smtp.example.com\npassword_file /nonexistent\nuser u\n",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		write_file(cfg, 0600, files[i]);
+		memset(&r, 0, sizeof(r));
+		r.host = "evil.example";
+		assert_config_error(load(&a, &r, 1), "is not used");
+		assert_non_null(strstr(err.detail, "--host"));
+		memset(&r, 0, sizeof(r));
+		r.port = "2525";
+		assert_config_error(load(&a, &r, 1), "--port points the account");
+	}
+	/* --user alone redirects nothing; the environment's password still counts. */
+	write_file(cfg, 0600, files[0]);
+	memset(&r, 0, sizeof(r));
+	r.user = "v";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.password, "hunter2");
+	conf_account_free(&a);
+	setenv("SMTPS_SEND_PASSWORD", "from-env", 1);
+	memset(&r, 0, sizeof(r));
+	r.host = "other.example";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.password, "from-env");
+	conf_account_free(&a);
+	unsetenv("SMTPS_SEND_PASSWORD");
+	/* No user: nothing would be sent, so nothing to refuse. */
+	write_file(cfg, 0600, "host smtp.example.com\npassword hunter2\n");
+	memset(&r, 0, sizeof(r));
+	r.host = "other.example";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_null(a.password);
+	conf_account_free(&a);
 }
 
 int
@@ -1133,6 +1182,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_allowed_dirs_grammar, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_password_cmd, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_argv_redirect_drops_file_secret, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
 	};
 
