@@ -54,11 +54,12 @@ queue_same_relay(const struct account *a, const struct account *b)
 }
 
 /*
- * The account to send m with.  The relay it was accepted for wins: the
- * current configuration's account of the same name is used only while it
- * still names that relay (host, port and user), so a fixed password or
- * trust file applies; when it names another, or there is none (cron's
- * empty environment, a container's variables gone), the record is used.
+ * The account to send m with: the current configuration's account of the
+ * name it was queued with, so that a fixed host, port or password applies
+ * (a first-time user's typo queues messages; fixing the config must get
+ * them out), with a warning when it now names another relay.  When the
+ * configuration has no such account (cron's empty environment, a
+ * container's variables gone), the relay recorded with the message.
  */
 static const struct account *
 queue_job_account(void *arg, const struct queue_meta *m, struct sx_err *e)
@@ -83,24 +84,24 @@ queue_job_account(void *arg, const struct queue_meta *m, struct sx_err *e)
 		conf_account_free(&q->rec);
 	sx_clear(&re);
 	q->have_rec = conf_from_record(&q->rec, m->relay, m->nrelay, &re) == 0;
-	if (cur != NULL && (!q->have_rec || queue_same_relay(cur, &q->rec)))
+	if (cur != NULL) {
+		if (q->have_rec && !queue_same_relay(cur, &q->rec))
+			fprintf(stderr,
+			    "smtps-send: %s: queued for %s port %u%s%s; account %s now says %s "
+			    "port %u%s%s: sending it there\n",
+			    m->id, q->rec.host, q->rec.port, q->rec.user != NULL ? " as " : "",
+			    q->rec.user != NULL ? q->rec.user : "", cur->name, cur->host, cur->port,
+			    cur->user != NULL ? " as " : "", cur->user != NULL ? cur->user : "");
 		return cur;
+	}
 	if (!q->have_rec) {
 		sx_adopt(e, &re, STAGE_CONFIG);
 		return NULL;
 	}
-	if (cur != NULL)
-		fprintf(stderr,
-		    "smtps-send: %s: account %s now sends to %s port %u%s%s; the message was "
-		    "queued for %s port %u%s%s: sending it there\n",
-		    m->id, q->rec.name, cur->host, cur->port, cur->user != NULL ? " as " : "",
-		    cur->user != NULL ? cur->user : "", q->rec.host, q->rec.port,
-		    q->rec.user != NULL ? " as " : "", q->rec.user != NULL ? q->rec.user : "");
-	else
-		diag_stage(&r->diag, STAGE_QUEUE,
-		    "message %s: account %s is not in the configuration: using the relay "
-		    "recorded with the message (%s port %u)",
-		    m->id, q->rec.name, q->rec.host, q->rec.port);
+	diag_stage(&r->diag, STAGE_QUEUE,
+	    "message %s: account %s is not in the configuration: using the relay recorded "
+	    "with the message (%s port %u)",
+	    m->id, q->rec.name, q->rec.host, q->rec.port);
 	return &q->rec;
 }
 

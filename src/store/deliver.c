@@ -55,8 +55,8 @@ deliver_mark_attempt(const struct deliver_ctx *dc, const struct queue_meta *m, s
 }
 
 static void
-deliver_log(const struct account *a, const struct queue_meta *m, const struct smtp_result *res,
-    const struct sx_err *err, long ms, const char *kept)
+deliver_log(const struct deliver_ctx *dc, const struct account *a, const struct queue_meta *m,
+    const struct smtp_result *res, const struct sx_err *err, long ms, const char *kept)
 {
 	struct maillog_entry le;
 
@@ -74,7 +74,7 @@ deliver_log(const struct account *a, const struct queue_meta *m, const struct sm
 		le.reply_code = err->reply_code;
 		le.reply = err->reply;
 		le.kept = kept;
-		le.will_retry = !sx_about_message(err);
+		le.result = sx_about_message(err) ? "failed" : dc->hold ? "held" : "queued";
 	}
 	maillog_write(a, &le);
 }
@@ -125,7 +125,7 @@ deliver_attempt(const struct deliver_ctx *dc, struct queue_meta *m, int body_fd,
 	r->duration_ms = (long)(clock_now_ms() - t0);
 	if (queue_path(kept, sizeof(kept), dc->dir, m->id, ".msg") == -1)
 		kept[0] = '\0';
-	deliver_log(a, m, &res, rc == 0 ? NULL : &e, r->duration_ms, kept);
+	deliver_log(dc, a, m, &res, rc == 0 ? NULL : &e, r->duration_ms, kept);
 	if (rc == 0) {
 		r->outcome = DELIVER_SENT;
 		r->final = res.final;

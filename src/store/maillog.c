@@ -77,12 +77,15 @@ maillog_format(const struct account *a, const struct maillog_entry *le, char *bu
 	if (le->err == NULL) {
 		maillog_kv(buf, sz, "result", "sent");
 	} else {
-		maillog_kv(
-		    buf, sz, "result", le->kept != NULL && le->will_retry ? "queued" : "failed");
+		const char *result = le->result != NULL ? le->result : "failed";
+
+		maillog_kv(buf, sz, "result", result);
 		maillog_kv(buf, sz, "stage", sx_stage_name(le->err->stage));
 		maillog_kv(buf, sz, "errormsg", le->err->detail);
-		snprintf(tmp, sizeof(tmp), "%d", sx_exitcode(le->err));
-		maillog_kv(buf, sz, "exitcode", tmp);
+		if (strcmp(result, "queued") != 0) {
+			snprintf(tmp, sizeof(tmp), "%d", sx_exitcode(le->err));
+			maillog_kv(buf, sz, "exitcode", tmp);
+		}
 		if (le->kept != NULL)
 			maillog_kv(buf, sz, "kept", le->kept);
 	}

@@ -21,7 +21,12 @@ struct maillog_entry {
 	const char *reply;        /* its text (queue id on success), or NULL */
 	const struct sx_err *err; /* NULL on success */
 	const char *kept;         /* where the message was kept, or NULL */
-	int will_retry;           /* kept as deferred: -q or a later flush retries it */
+	/*
+	 * With err: what became of it: "queued" (retried automatically, the
+	 * caller was told it was accepted), "held" (queue off) or "failed";
+	 * NULL: "failed".  Only held and failed have an exit status to log.
+	 */
+	const char *result;
 };
 
 /*

@@ -68,13 +68,15 @@ msg() {
 	printf 'X-Test-Id: %s\nSubject: queue test\n\nbody of %s\n' "$1" "$1"
 }
 
-# 1. Server unreachable: queued, 75; -bp shows it; back up: -q delivers once.
+# 1. Server unreachable: queued means accepted (exit 0, one line with the
+# cause); -bp shows it; back up: -q delivers once.
 newq q1
 next_marker
-msg "$m" | SMTPS_SEND_PORT=1 run 75 "unreachable" -f alice@localhost rcpt@example.org
-grep -q '^smtps-send: connect: ' "$T/err" || sx_fail "unreachable: no connect diagnostic"
-grep -q '^smtps-send: queued as [0-9a-f]\{32\} for later delivery' "$T/err" ||
-	sx_fail "unreachable: not reported as queued"
+msg "$m" | SMTPS_SEND_PORT=1 run 0 "unreachable" -f alice@localhost rcpt@example.org
+grep -q '^smtps-send: queued as [0-9a-f]\{32\}: connect: cannot connect to localhost port 1: .*; will be retried$' "$T/err" ||
+	{ cat "$T/err" >&2; sx_fail "unreachable: not reported as queued with its cause"; }
+grep -q -v -e '^smtps-send: queued as' -e '^smtps-send: hint: ' "$T/err" &&
+	{ cat "$T/err" >&2; sx_fail "unreachable: more than the queued line and a hint"; }
 run 0 "-bp" -bp
 grep -q -E '^[0-9a-f]{32} +[0-9]+s +[0-9]+ deferred attempts=1 <alice@localhost> -> rcpt@example.org \| connect: ' "$T/out" ||
 	{ cat "$T/out" >&2; sx_fail "-bp: unexpected listing"; }
@@ -85,7 +87,27 @@ stable_count "$m" 1
 run 0 "-bp after flush" -bp
 grep -q '^queue is empty' "$T/out" || sx_fail "queue not empty after -q"
 [ -z "$(ls "$T/q1")" ] || sx_fail "files left in the queue: $(ls "$T/q1")"
-echo "ok 1 unreachable: queued (75), listed, -q delivers once, queue empty"
+echo "ok 1 unreachable: queued and accepted (0), listed, -q delivers once, queue empty"
+
+# 1b. queue off (and queue_on_tempfail off, its old spelling): the caller is
+# told it failed (75), so it is held: -q never sends it, --flush-id does.
+for how in SMTPS_SEND_QUEUE=off SMTPS_SEND_QUEUE_ON_TEMPFAIL=off; do
+	newq "q1b-${how%%=*}"
+	next_marker
+	msg "$m" | env SMTPS_SEND_PORT=1 "$how" "$BIN" -f alice@localhost rcpt@example.org \
+		>"$T/out" 2>"$T/err"
+	[ $? = 75 ] || { cat "$T/err" >&2; sx_fail "$how: expected 75"; }
+	grep -q 'held (queue off): never sent unless named' "$T/err" || sx_fail "$how: not said held"
+	id=$(ls "$SMTPS_SEND_QUEUE_DIR" | sed -n 's/\.msg$//p')
+	run 0 "-bp held" -bp
+	grep -q "^$id .* held attempts=1 " "$T/out" || { cat "$T/out" >&2; sx_fail "$how: -bp"; }
+	run 0 "-q leaves held" -q
+	sleep 0.5
+	[ "$(count "$m")" = 0 ] || sx_fail "$how: -q sent a held message (the caller was told it failed)"
+	run 0 "--flush-id held" --flush-id "$id"
+	stable_count "$m" 1
+done
+echo "ok 1b queue off: 75, held, -q leaves it, --flush-id sends it once"
 
 # 2. queue_on_tempfail: exit 0, queued; -odq: exit 0, queued, not sent now.
 newq q2
@@ -211,13 +233,13 @@ kill -TERM $pid
 wait $pid
 rc=$?
 kill $spid 2>/dev/null
-[ $rc = 75 ] || { cat "$T/err6" >&2; sx_fail "SIGTERM: exit $rc, expected 75"; }
-grep -q 'interrupted by signal 15' "$T/err6" || sx_fail "SIGTERM: not reported"
-grep -q '^smtps-send: the message was kept in ' "$T/err6" || sx_fail "SIGTERM: no location"
+[ $rc = 0 ] || { cat "$T/err6" >&2; sx_fail "SIGTERM: exit $rc, expected 0 (queued)"; }
+grep -q '^smtps-send: queued as [0-9a-f]*: greeting: interrupted by signal 15; will be retried' "$T/err6" ||
+	sx_fail "SIGTERM: not reported as queued with its cause"
 [ "$(queued)" = 1 ] || sx_fail "SIGTERM: not queued"
 run 0 "-q after SIGTERM" -q
 stable_count "$m" 1
-echo "ok 6 SIGTERM during a send: 75, queued and reported; -q delivers it"
+echo "ok 6 SIGTERM during a send: queued and reported (0); -q delivers it"
 
 # 7. Two concurrent -q over 50 queued messages: each delivered exactly once.
 newq q7

@@ -17,7 +17,8 @@ printf 'Subject: tls options\n\nbody\n' >"$T/msg"
 send() {
 	want=$1
 	shift
-	env HOME="$T/home" SMTPS_SEND_CONFIG="$T/home/empty.conf" SMTPS_SEND_HOST=localhost \
+	# queue off: a refusal shows as its exit status (sysexits), not as queued.
+	env SMTPS_SEND_QUEUE=off HOME="$T/home" SMTPS_SEND_CONFIG="$T/home/empty.conf" SMTPS_SEND_HOST=localhost \
 	    SMTPS_SEND_PORT="$FAKE_PORT" SMTPS_SEND_TLS=starttls SMTPS_SEND_TIMEOUT=5 \
 	    SMTPS_SEND_QUEUE_DIR="$T/q" SMTPS_SEND_USER=alice SMTPS_SEND_PASSWORD=alice-secret-1 \
 	    "$@" "$BIN" -v -f alice@localhost rcpt@example.org <"$T/msg" >"$T/out" 2>"$T/err"

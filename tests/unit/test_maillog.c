@@ -67,9 +67,14 @@ test_failure_line(void **state)
 	le.nrcpts = 1;
 	le.err = &e;
 	le.kept = "/q/x.msg";
-	le.will_retry = 1;
+	le.result = "queued";
 	maillog_format(&a, &le, buf, sizeof(buf));
+	/* Queued means accepted: the caller's exit status was 0, none is logged. */
 	assert_non_null(strstr(buf, "result=queued stage=connect errormsg='cannot connect??to it' "
+				    "kept=/q/x.msg"));
+	le.result = "held";
+	maillog_format(&a, &le, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "result=held stage=connect errormsg='cannot connect??to it' "
 				    "exitcode=75 kept=/q/x.msg"));
 	assert_non_null(strstr(buf, "account=default"));
 	assert_null(strchr(buf, '\n'));
