@@ -32,18 +32,16 @@ target=$2
 shift 2
 case $target in /*) ;; *) usage ;; esac
 
-# leads_to_target P: is $D$P a symbolic link that ends at the binary?
-# Compared by file identity inside DESTDIR, so a relative link
-# (../bin/smtps-send) counts as well as an absolute one.
+# leads_to_target P: is $D$P a symbolic link to the binary itself?  One
+# hop only (../bin/smtps-send counts as well as the absolute path), so a
+# link to another link, such as mailq -> ../sbin/sendmail, is never taken
+# for ours even when that other link is.
 leads_to_target() {
 	[ -L "$D$1" ] || return 1
 	t=$(readlink "$D$1")
 	[ "$t" = "$target" ] && return 0
-	case $t in
-	/*) r=$D$t ;;
-	*) r=$(dirname "$D$1")/$t ;;
-	esac
-	[ -e "$r" ] && [ -e "$D$target" ] && [ "$r" -ef "$D$target" ]
+	case $t in /*) return 1 ;; esac
+	[ "$(realpath -m -s "$(dirname "$D$1")/$t")" = "$(realpath -m -s "$D$target")" ]
 }
 
 # owner P: "package NAME" when dpkg knows the file (only for the live
@@ -56,33 +54,38 @@ owner() {
 
 case $action in
 install)
-	# First look at every link, then change things: a refusal leaves the
-	# system as it was.
+	# First decide for every link, then change things: a refusal leaves
+	# the system as it was, and no decision depends on an earlier change.
+	plan=
 	refused=0
 	for l in "$@"; do
-		case $l in /*) ;; *)
-			echo "$me: $l: not an absolute path" >&2
-			exit 2 ;;
+		case $l in
+		/*[[:space:]]* | *[[:space:]]*) echo "$me: $l: blanks in a path" >&2; exit 2 ;;
+		/*) ;;
+		*) echo "$me: $l: not an absolute path" >&2; exit 2 ;;
 		esac
 		p=$D$l
 		if leads_to_target "$l"; then
-			:
+			plan="$plan keep:$l"
 		elif [ -L "$p" ] && [ ! -e "$p" ]; then
-			: # dangling: nothing is lost by replacing it
+			plan="$plan dangling:$l" # nothing is lost by replacing it
+		elif [ -d "$p" ] && [ ! -L "$p" ]; then
+			echo "$me: refusing: $l is a directory" >&2
+			refused=1
 		elif [ -e "$p" ] || [ -L "$p" ]; then
-			if [ -L "$p" ]; then
-				what="a link to $(readlink "$p")"
-			elif [ -f "$p" ]; then
-				what="a regular file, probably another MTA's binary"
-			else
-				what="not a file"
-			fi
 			if [ "${FORCE:-}" = 1 ]; then
-				[ -d "$p" ] && { echo "$me: refusing: $l is a directory" >&2; exit 1; }
+				plan="$plan aside:$l"
 			else
+				if [ -L "$p" ]; then
+					what="a link to $(readlink "$p")"
+				else
+					what="a regular file, probably another MTA's binary"
+				fi
 				echo "$me: refusing to replace $l: it is $what$(owner "$l")" >&2
 				refused=1
 			fi
+		else
+			plan="$plan new:$l"
 		fi
 	done
 	if [ $refused = 1 ]; then
@@ -91,22 +94,27 @@ install)
 		echo "$me: to move the existing files aside to NAME.pre-smtps-send." >&2
 		exit 1
 	fi
-	for l in "$@"; do
+	for step in $plan; do
+		l=${step#*:}
 		p=$D$l
-		if leads_to_target "$l"; then
+		case $step in
+		keep:*)
 			echo "$me: $l -> $(readlink "$p") (already in place)"
 			continue
-		fi
-		mkdir -p "$(dirname "$p")" || exit 1
-		if [ -L "$p" ] && [ ! -e "$p" ]; then
+			;;
+		dangling:*)
 			rm -f "$p" || exit 1
 			note=" (replaced a dangling link)"
-		elif [ -e "$p" ] || [ -L "$p" ]; then
-			mv -f "$p" "$p.pre-smtps-send" || exit 1
+			;;
+		aside:*)
 			note=" (FORCE=1: the previous one is now $l.pre-smtps-send$(owner "$l"))"
-		else
+			mv -f "$p" "$p.pre-smtps-send" || exit 1
+			;;
+		new:*)
 			note=
-		fi
+			;;
+		esac
+		mkdir -p "$(dirname "$p")" || exit 1
 		ln -s "$target" "$p" || exit 1
 		echo "$me: $l -> $target$note"
 	done
@@ -114,7 +122,7 @@ install)
 uninstall)
 	for l in "$@"; do
 		p=$D$l
-		if leads_to_target "$l" || { [ -L "$p" ] && [ "$(readlink "$p")" = "$target" ]; }; then
+		if leads_to_target "$l"; then
 			rm -f "$p" || exit 1
 			echo "uninstall: removed $l"
 			if [ -e "$p.pre-smtps-send" ] || [ -L "$p.pre-smtps-send" ]; then
