@@ -32,7 +32,8 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 O=${O:-build}
-DEBS=$top/$O/deb
+case $O in /*) OUT=$O ;; *) OUT=$top/$O ;; esac
+DEBS=$OUT/deb
 SUITE=bookworm
 CACHE=${SX_PKG_CACHE:-/var/cache/smtps-send-check}
 # What the cached chroot holds besides debootstrap's minbase: the MTA to
@@ -155,9 +156,9 @@ trap 'cleanup; trap - EXIT; exit 129' HUP
 
 # ---- 1. the packages and lintian --------------------------------------------
 build_debs() {
-	sh tests/package/build-deb.sh "$DEBS" >"$top/$O/check-package-build.log" 2>&1 || {
-		tail -n 30 "$top/$O/check-package-build.log"
-		why="make deb failed (log: $O/check-package-build.log)"
+	sh tests/package/build-deb.sh "$DEBS" >"$OUT/check-package-build.log" 2>&1 || {
+		tail -n 30 "$OUT/check-package-build.log"
+		why="make deb failed (log: $OUT/check-package-build.log)"
 		return 1
 	}
 	set -- "$DEBS"/smtps-send_*.deb
@@ -169,18 +170,22 @@ build_debs() {
 run_lintian() {
 	# Errors and warnings fail; everything else is shown (and all of it is
 	# overridden with a reason in debian/ today).
-	lintian -I -E --pedantic --fail-on error,warning "$DEBS"/*.dsc "$DEBS"/*.changes \
-		>"$DEBS/lintian.log" 2>&1
+	lintian -I -E --pedantic --fail-on error,warning \
+		"$DEBS"/*.dsc "$DEBS"/*.changes >"$DEBS/lintian.log" 2>&1
 	rc=$?
-	grep -v 'running with root privileges' "$DEBS/lintian.log" | sed 's/^/    /'
+	grep -E '^[EWIPX]:' "$DEBS/lintian.log" | sed 's/^/    /'
+	# Again only to count the overrides (with --show-overrides lintian's
+	# exit status counts them too).
+	lintian -I -E --pedantic --show-overrides "$DEBS"/*.dsc "$DEBS"/*.changes \
+		>"$DEBS/lintian-overrides.log" 2>&1
 	say "lintian: $(grep -c '^E:' "$DEBS/lintian.log") errors," \
 		"$(grep -c '^W:' "$DEBS/lintian.log") warnings," \
 		"$(grep -c '^[IPX]:' "$DEBS/lintian.log") info/pedantic/experimental," \
-		"$(lintian -I -E --pedantic --show-overrides "$DEBS"/*.dsc "$DEBS"/*.changes 2>/dev/null |
-			grep -c '^O:') overridden with a reason"
+		"$(grep -c '^O:' "$DEBS/lintian-overrides.log") overridden with a reason"
 	[ $rc -eq 0 ] || { why="lintian exited $rc"; return 1; }
 }
 
+mkdir -p "$OUT" || exit 1
 check build build_debs || :
 if [ -n "$failed" ]; then
 	finish
@@ -230,9 +235,9 @@ make_chroot() {
 	fi
 	say "no cached chroot ($TARBALL): debootstrap $SUITE from $MIRROR (minutes)"
 	if ! debootstrap --variant=minbase --arch="$ARCH" "$SUITE" "$R" "$MIRROR" \
-		>"$top/$O/check-package-debootstrap.log" 2>&1; then
-		tail -n 20 "$top/$O/check-package-debootstrap.log"
-		why="debootstrap failed (log: $O/check-package-debootstrap.log)"
+		>"$OUT/check-package-debootstrap.log" 2>&1; then
+		tail -n 20 "$OUT/check-package-debootstrap.log"
+		why="debootstrap failed (log: $OUT/check-package-debootstrap.log)"
 		return 1
 	fi
 	printf '#!/bin/sh\n# check-package: no daemon starts in this chroot\nexit 101\n' \
@@ -244,8 +249,8 @@ make_chroot() {
 		chroot "$R" debconf-set-selections
 	if ! chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		DEBIAN_FRONTEND=noninteractive sh -c "apt-get install -y -q --no-install-recommends \
-		$CHROOT_PKGS && apt-get clean" >"$top/$O/check-package-chroot-apt.log" 2>&1; then
-		tail -n 20 "$top/$O/check-package-chroot-apt.log"
+		$CHROOT_PKGS && apt-get clean" >"$OUT/check-package-chroot-apt.log" 2>&1; then
+		tail -n 20 "$OUT/check-package-chroot-apt.log"
 		umount "$R/proc"
 		why="apt-get install $CHROOT_PKGS in the chroot failed"
 		return 1

@@ -18,6 +18,8 @@ pkg_need() {
 		return 1
 	fi
 	echo "smtps-send: installing:$_missing" >&2
+	# Postfix's postinst must not ask questions or write /etc/postfix/main.cf.
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 	_guard=
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
