@@ -168,7 +168,9 @@ env -i PATH=/usr/bin:/bin HOME="$tmp" SMTPS_SEND_QUEUE_DIR="$q" SMTPS_SEND_HOST=
 	</dev/null >/dev/null 2>&1 || fail "sendmail -odq failed"
 id=$(cd "$q" 2>/dev/null && ls -- *.msg 2>/dev/null | sed -n '1s/\.msg$//p')
 [ -n "$id" ] || fail "sendmail -odq queued nothing in $q"
-out=$(env -i PATH=/usr/bin:/bin HOME="$tmp" SMTPS_SEND_QUEUE_DIR="$q" "$tmp/names/mailq" 2>&1)
+# (A host is set so that only the name is under test, not -bp without a config.)
+out=$(env -i PATH=/usr/bin:/bin HOME="$tmp" SMTPS_SEND_QUEUE_DIR="$q" SMTPS_SEND_HOST=relay.invalid \
+	"$tmp/names/mailq" 2>&1)
 rc=$?
 if [ $rc -ne 0 ] || ! printf '%s' "$out" | grep -q "$id"; then
 	pending="$pending
