@@ -12,7 +12,8 @@
 #   make fuzz       only the libFuzzer harnesses
 #   make demo       make deps, then send one message through a local Postfix
 #                   with TLS + AUTH
-#   make install    honours DESTDIR, prefix, bindir, sbindir, mandir
+#   make install    honours DESTDIR, prefix, bindir, sysconfdir, mandir
+#   make deb        the Debian packages (build/deb); make check-package tests them
 #   make dist       smtps-send-VERSION.tar.gz that configures and builds alone
 #   make distcheck  make dist, then build, check and install the tarball
 #
@@ -204,21 +205,80 @@ demo: deps
 	$(MAKE) all
 	@SMTPS_SEND=$(abspath $(BIN)) sh tests/demo.sh
 
+# make install: the binary, the man pages, the queue runner's systemd
+# service + timer and its cron.d entry (which does nothing when systemd
+# runs), and $(sysconfdir)/smtps-send.conf as a commented template when
+# there is no system config yet (neither there nor in /etc).  As root on
+# a live systemd host (no DESTDIR) the timer is also enabled.  Unit and
+# cron directories are where systemd and cron look, whatever the prefix;
+# override them like any other variable.
+systemdunitdir ?= $(prefix)/lib/systemd/system
+crondir ?= /etc/cron.d
+INSTALL_SUBST = sed -e 's|@bindir@|$(bindir)|g'
+
 install: $(BIN)
-	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man5
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man5 \
+		$(DESTDIR)$(systemdunitdir) $(DESTDIR)$(crondir) $(DESTDIR)$(sysconfdir)
 	install -m 755 $(BIN) $(DESTDIR)$(bindir)/smtps-send
 	install -m 644 man/smtps-send.1 $(DESTDIR)$(mandir)/man1/smtps-send.1
 	install -m 644 man/smtps-send.conf.5 $(DESTDIR)$(mandir)/man5/smtps-send.conf.5
+	$(INSTALL_SUBST) dist/systemd/smtps-send-queue.service.in >$(O)/smtps-send-queue.service
+	install -m 644 $(O)/smtps-send-queue.service dist/systemd/smtps-send-queue.timer \
+		$(DESTDIR)$(systemdunitdir)/
+	$(INSTALL_SUBST) dist/cron.d/smtps-send.in >$(O)/smtps-send.cron
+	install -m 644 $(O)/smtps-send.cron $(DESTDIR)$(crondir)/smtps-send
+	@if [ -e $(DESTDIR)$(sysconfdir)/smtps-send.conf ]; then \
+		echo "install: kept the existing $(sysconfdir)/smtps-send.conf"; \
+	elif [ -e $(DESTDIR)/etc/smtps-send.conf ]; then \
+		echo "install: no template in $(sysconfdir): /etc/smtps-send.conf exists"; \
+	else \
+		install -m 640 dist/smtps-send.conf $(DESTDIR)$(sysconfdir)/smtps-send.conf && \
+		echo "install: $(sysconfdir)/smtps-send.conf (a commented template, mode 0640)"; \
+	fi
+	@if [ -n "$(DESTDIR)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && [ -d /run/systemd/system ]; then \
+		systemctl daemon-reload && systemctl enable --now smtps-send-queue.timer && \
+		echo "install: enabled smtps-send-queue.timer (root's queue is retried every 15 minutes)"; \
+	else \
+		echo "install: root's queue is retried by $(crondir)/smtps-send when systemd does not run;" \
+		     "with systemd: systemctl enable --now smtps-send-queue.timer"; \
+	fi
 
-# sendmail(8) compatibility links for callers that run /usr/sbin/sendmail.
+# The links callers run (cron, PHP, mutt, mailx and git send-email use
+# /usr/sbin/sendmail or /usr/lib/sendmail), whatever the prefix.  Another
+# MTA's file there is refused unless FORCE=1 (then moved aside; uninstall
+# puts it back).  On Debian the smtps-send-mta package does this properly.
+SENDMAIL_LINKS ?= /usr/sbin/sendmail /usr/lib/sendmail /usr/bin/mailq /usr/sbin/newaliases
 install-sendmail-link: install
-	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(prefix)/lib
-	ln -sf $(bindir)/smtps-send $(DESTDIR)$(sbindir)/sendmail
-	ln -sf $(bindir)/smtps-send $(DESTDIR)$(prefix)/lib/sendmail
+	@DESTDIR="$(DESTDIR)" FORCE="$(FORCE)" sh dist/install-links.sh install \
+		$(bindir)/smtps-send $(SENDMAIL_LINKS)
 
+# Leaves $(sysconfdir)/smtps-send.conf and the queue alone: they are yours.
 uninstall:
+	@DESTDIR="$(DESTDIR)" sh dist/install-links.sh uninstall $(bindir)/smtps-send \
+		$(SENDMAIL_LINKS)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && [ -d /run/systemd/system ]; then \
+		systemctl disable --now smtps-send-queue.timer 2>/dev/null || :; \
+	fi
 	rm -f $(DESTDIR)$(bindir)/smtps-send $(DESTDIR)$(mandir)/man1/smtps-send.1 \
-		$(DESTDIR)$(mandir)/man5/smtps-send.conf.5
+		$(DESTDIR)$(mandir)/man5/smtps-send.conf.5 \
+		$(DESTDIR)$(systemdunitdir)/smtps-send-queue.service \
+		$(DESTDIR)$(systemdunitdir)/smtps-send-queue.timer $(DESTDIR)$(crondir)/smtps-send
+	@echo "uninstall: kept $(sysconfdir)/smtps-send.conf and the queue (/var/spool/smtps-send)"
+
+# Debian packages smtps-send and smtps-send-mta (debian/), built with
+# dpkg-buildpackage -us -uc -b from a copy of the tree in $(O)/deb, so the
+# configure run for /usr does not touch this tree's config.mk.  The .debs
+# end up in $(O)/deb.
+.PHONY: deb check-package
+deb:
+	@sh tests/package/build-deb.sh "$(O)/deb"
+
+# Builds the .debs, runs lintian, and installs them in a Debian 12 chroot
+# in place of Postfix (tests/package/check.sh; root, network for the first
+# debootstrap, cached after that).
+check-package:
+	@O="$(O)" sh tests/package/check.sh
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -204,7 +204,7 @@ if ! make -s O="$T/o" DESTDIR="$T/root" install-sendmail-link >"$T/make.log" 2>&
 fi
 inst=$T/root/usr/local/bin/smtps-send
 [ -x "$inst" ] || sx_fail "install: $inst missing"
-link=$T/root/usr/local/sbin/sendmail
+link=$T/root/usr/sbin/sendmail
 [ -L "$link" ] || sx_fail "install: $link is not a symbolic link"
 target=$(readlink "$link")
 # An absolute target is right for the final root: look for it in DESTDIR,
