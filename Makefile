@@ -189,6 +189,7 @@ check: deps
 	$(MAKE) check-sanitize
 	$(MAKE) check-valgrind
 	$(MAKE) check-e2e
+	$(MAKE) check-package
 	$(MAKE) fuzz
 	$(MAKE) lint
 	@echo "make check: all passed"

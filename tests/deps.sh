@@ -3,17 +3,31 @@
 # make deps, make check and make demo call it; a plain make never does.
 # (automake only for aclocal, which autoreconf uses to find pkg.m4.)
 #   sh tests/deps.sh build   compiler, autoconf, pkg-config, GnuTLS, libbsd, cmocka
-#   sh tests/deps.sh test    the above plus the real-server and lint tools
+#   sh tests/deps.sh test    the above plus the real-server, lint and packaging tools
+#   sh tests/deps.sh only P… exactly these packages (tests/package uses it)
 # As root, missing Debian packages are installed with apt-get; otherwise the
-# exact apt-get line is printed and the step fails (build) or warns (test).
+# exact apt-get line is printed and the step fails (build, only) or warns (test).
 # Quick and silent when everything is present.
 set -eu
 
 build_pkgs="gcc libc6-dev make autoconf automake pkg-config libgnutls28-dev libbsd-dev libcmocka-dev"
 test_pkgs="postfix dovecot-core gnutls-bin openssl iproute2 procps time python3 mandoc clang-format cppcheck valgrind clang libclang-rt-14-dev"
+# make check-package: the .debs, lintian, a Debian 12 chroot.
+package_pkgs="dpkg-dev debhelper fakeroot lintian debootstrap"
 
-want=$build_pkgs
-[ "${1:-build}" = test ] && want="$build_pkgs $test_pkgs"
+mode=${1:-build}
+case $mode in
+build) want=$build_pkgs ;;
+test) want="$build_pkgs $test_pkgs $package_pkgs" ;;
+only)
+	shift
+	want="$*"
+	;;
+*)
+	echo "usage: sh tests/deps.sh build|test|only PACKAGE..." >&2
+	exit 2
+	;;
+esac
 
 missing=
 for p in $want; do
@@ -28,6 +42,7 @@ done
 if [ "$(id -u)" != 0 ]; then
 	echo "smtps-send: missing packages; as root run:" >&2
 	echo "  apt-get install -y --no-install-recommends$missing" >&2
+	[ "$mode" = only ] && exit 1
 	case " $missing " in
 	*" gcc "*|*" autoconf "*|*" pkg-config "*|*" libgnutls28-dev "*|*" libbsd-dev "*)
 		exit 1 ;;
