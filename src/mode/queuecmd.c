@@ -120,6 +120,11 @@ queue_report(void *arg, const struct queue_meta *m, enum flush_event ev,
 		else
 			diag_stage(&r->diag, STAGE_QUEUE, "message %s: sent", m->id);
 		return;
+	case FLUSH_REMOVED:
+		fprintf(stderr,
+		    "smtps-send: %s: removed: failed longer ago than queue_keep_failed (%s)\n",
+		    m->id, m->err_text != NULL ? m->err_text : "?");
+		return;
 	case FLUSH_EXPIRED:
 		fprintf(stderr,
 		    "smtps-send: %s: expired (queued for longer than queue_max_age); kept: "
@@ -181,6 +186,7 @@ mode_flush(struct run *r, int automatic)
 	memset(&o, 0, sizeof(o));
 	o.now = time(NULL);
 	o.max_age = r->acct.queue_max_age;
+	o.keep_failed = r->acct.queue_keep_failed;
 	o.respect_backoff = automatic;
 	o.stop_on_tempfail = automatic;
 	o.stop_on_unreachable = r->opt.queue_id == NULL;
@@ -217,6 +223,7 @@ queue_runner_pass(struct run *r, long interval, time_t *next)
 	memset(&o, 0, sizeof(o));
 	o.now = time(NULL);
 	o.max_age = r->acct.queue_max_age;
+	o.keep_failed = r->acct.queue_keep_failed;
 	o.respect_backoff = 1;
 	o.max_backoff = interval;
 	o.stop_on_unreachable = 1;

@@ -47,6 +47,20 @@ flush_eligible(const struct deliver_ctx *dc, const struct flush_opts *o, struct 
 		    m->id, m->err_text != NULL ? m->err_text : "bad message");
 		return 0;
 	}
+	/*
+	 * A failed message's sender was told when it failed (exit status, or a
+	 * DSN): after keep_failed it goes, so a host with typo'd recipients
+	 * does not grow its spool without bound.
+	 */
+	if (s == QUEUE_FAILED && o->keep_failed > 0 &&
+	    o->now - (m->last_attempt != 0 ? m->last_attempt : m->created) > o->keep_failed) {
+		sx_clear(&we);
+		if (queue_remove_files(dc->dir, m->id, &we) == 0) {
+			st->removed++;
+			flush_tell(ops, m, FLUSH_REMOVED, NULL, NULL);
+		}
+		return 0;
+	}
 	if (s == QUEUE_EXPIRED && m->state != QUEUE_EXPIRED) {
 		m->state = QUEUE_EXPIRED;
 		sx_clear(&we);

@@ -25,6 +25,7 @@ struct flush_opts {
 	int stop_on_unreachable; /* stop when the relay cannot be reached (resolve, connect) */
 	int finish_in_flight;    /* a signal ends the run after the message being sent */
 	time_t deadline;         /* start no message after this time (0: none) */
+	long keep_failed;        /* remove failed messages this long after they failed (0: never) */
 };
 
 /* What happened to one message during a run (for the caller's report). */
@@ -33,6 +34,7 @@ enum flush_event {
 	FLUSH_DEFERRED,
 	FLUSH_FAILED,
 	FLUSH_EXPIRED, /* just marked expired: reported once, kept */
+	FLUSH_REMOVED, /* failed longer ago than keep_failed: removed */
 	FLUSH_BAD      /* its files could not be read */
 };
 
@@ -43,14 +45,14 @@ struct flush_ops {
 	 * the message stays deferred with that error.
 	 */
 	const struct account *(*account)(void *arg, const struct queue_meta *m, struct sx_err *e);
-	/* Told of every message tried or marked; r NULL for FLUSH_EXPIRED and FLUSH_BAD. */
+	/* Told of every message tried or marked; r NULL unless tried. */
 	void (*report)(void *arg, const struct queue_meta *, enum flush_event,
 	    const struct deliver_result *r, const struct sx_err *e);
 	void *arg;
 };
 
 struct flush_stats {
-	unsigned sent, deferred, failed, expired, locked, bad;
+	unsigned sent, deferred, failed, expired, locked, bad, removed;
 	time_t next_due;     /* the earliest retry of a message still deferred (0: none) */
 	struct sx_err first; /* first failure seen (the exit status of -q) */
 };

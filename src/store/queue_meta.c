@@ -228,9 +228,11 @@ queue_num(const char *v, size_t len, long long min, long long max, long long *ou
 static void
 queue_format_key(FILE *f, const struct qkey *k, const struct queue_meta *m)
 {
-	const char *base = (const char *)m + k->off;
-	const char *str = *(const char *const *)(const void *)base;
+	const char *base = (const char *)m + k->off, *str = NULL;
 	size_t i;
+
+	if (k->type == QK_STR || k->type == QK_TEXT)
+		str = *(const char *const *)(const void *)base;
 
 	switch (k->type) {
 	case QK_ID:

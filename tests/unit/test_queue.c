@@ -577,6 +577,43 @@ test_expire_on_flush(void **state)
 	assert_int_equal(fk.n, 1);
 }
 
+/* A failed message is listed for keep_failed after its failure, then removed. */
+static void
+test_keep_failed(void **state)
+{
+	struct fixture *f = *state;
+	struct fake fk;
+	struct flush_opts o;
+	struct flush_stats st;
+	struct queue_meta m;
+	struct sx_err e;
+
+	make_msg(f->dir, ID1, 1000, "a@example.org");
+	make_msg(f->dir, ID2, 1000, "b@example.org");
+	sx_clear(&e);
+	assert_int_equal(queue_meta_read(f->dir, ID1, &m, &e), 0);
+	sx_fail(&e, SX_NOUSER, STAGE_RCPT, "refused");
+	queue_meta_fail(&m, &e, 2000, 0);
+	sx_clear(&e);
+	assert_int_equal(queue_meta_write(f->dir, &m, &e), 0);
+	queue_meta_free(&m);
+	memset(&o, 0, sizeof(o));
+	memset(&fk, 0, sizeof(fk));
+	o.keep_failed = 3600;
+	o.now = 2000 + 3600; /* not yet */
+	assert_int_equal(fake_flush(f->dir, &fk, &o, &st, &e), 0);
+	assert_int_equal(st.removed, 0);
+	assert_int_equal(queue_meta_read(f->dir, ID1, &m, &e), 0);
+	queue_meta_free(&m);
+	o.now = 2000 + 3601;
+	assert_int_equal(fake_flush(f->dir, &fk, &o, &st, &e), 0);
+	assert_int_equal(st.removed, 1);
+	assert_int_equal(queue_meta_read(f->dir, ID1, &m, &e), -1);
+	/* The deferred one was sent (in the first run), never removed for its age. */
+	assert_int_equal(fk.n, 1);
+	assert_string_equal(fk.seen[0], ID2);
+}
+
 static void
 test_dir(void **state)
 {
@@ -692,6 +729,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_listing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expire_on_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keep_failed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dir, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trust, setup, teardown),
 	};
