@@ -65,7 +65,9 @@ run_intake_policy(const struct run *r, struct msg_policy *pol)
 	pol->envelope_from = r->opt.from;
 	pol->fullname = r->opt.fullname;
 	pol->account_from = r->acct.from;
+	pol->account_user = r->acct.user;
 	pol->default_domain = r->acct.default_domain;
+	pol->admin_address = r->acct.admin_address;
 	pol->aliases_file = r->acct.aliases;
 	pol->from_header = r->acct.set_from_header;
 	pol->hostname = r->hostname;

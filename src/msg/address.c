@@ -26,7 +26,8 @@ static int addr_domain(struct addr_parser *, size_t *, size_t, char **);
 static int addr_phrase(struct addr_parser *, size_t, size_t, char **);
 static int addr_comment(struct addr_parser *, size_t, size_t, char **);
 static int addr_add(struct addr_parser *, char *, char *, size_t, size_t);
-static int addr_angle(struct addr_parser *, size_t *, size_t, char **);
+static size_t addr_end(const struct addr_parser *, size_t, size_t);
+static int addr_angle(struct addr_parser *, size_t *, size_t, char **, size_t *);
 static int addr_mailbox(struct addr_parser *, size_t *, int);
 
 /* First token at or after i that is not a comment (ATOK_END ends the array). */
@@ -270,12 +271,24 @@ addr_add(struct addr_parser *ap, char *local, char *domain, size_t i, size_t j)
 	return 0;
 }
 
+/* Offset in the text just after the last token of [i, j) that is not a comment. */
+static size_t
+addr_end(const struct addr_parser *ap, size_t i, size_t j)
+{
+	size_t last = i;
+
+	for (; i < j; i = addr_next(ap, i + 1))
+		last = i;
+	return ap->tok[last].off + ap->tok[last].len;
+}
+
 /*
  * angle-addr at token lt ('<'), with the obsolete route ("<@a,@b:x@y>":
- * the route is dropped).  *spec gets the addr-spec; *ip the token after '>'.
+ * the route is dropped).  *spec gets the addr-spec, *lend where its local
+ * part ends in the text; *ip the token after '>'.
  */
 static int
-addr_angle(struct addr_parser *ap, size_t *ip, size_t lt, char **spec)
+addr_angle(struct addr_parser *ap, size_t *ip, size_t lt, char **spec, size_t *lend)
 {
 	size_t k = addr_next(ap, lt + 1), m;
 	char *local = NULL, *domain = NULL, *skip;
@@ -305,6 +318,7 @@ addr_angle(struct addr_parser *ap, size_t *ip, size_t lt, char **spec)
 		return addr_error(ap, ap->tok[lt].off, "missing address in '<...>'");
 	if (addr_local(ap, k, m, &local) == -1)
 		return -1;
+	*lend = addr_end(ap, k, m);
 	if (addr_is(ap, m, '@')) {
 		m = addr_next(ap, m + 1);
 		if (addr_domain(ap, &m, ap->tok[lt].off, &domain) == -1) {
@@ -343,7 +357,7 @@ addr_angle(struct addr_parser *ap, size_t *ip, size_t lt, char **spec)
 static int
 addr_mailbox(struct addr_parser *ap, size_t *ip, int in_group)
 {
-	size_t i = *ip, j, k, c0 = i;
+	size_t i = *ip, j, k, c0 = i, lend = 0;
 	char *local = NULL, *domain = NULL, *display = NULL;
 
 	/* Comments before the address count too: "(Cron Daemon) <root>". */
@@ -359,7 +373,7 @@ addr_mailbox(struct addr_parser *ap, size_t *ip, int in_group)
 
 		if (addr_phrase(ap, i, j, &display) == -1)
 			return -1;
-		if (addr_angle(ap, &k, j, &spec) == -1) {
+		if (addr_angle(ap, &k, j, &spec, &lend) == -1) {
 			free(display);
 			return -1;
 		}
@@ -372,6 +386,8 @@ addr_mailbox(struct addr_parser *ap, size_t *ip, int in_group)
 		free(spec);
 		a = &ap->out->v[ap->out->n - 1];
 		a->display = display;
+		if (r == 1)
+			a->local_end = lend;
 		if (display == NULL && addr_comment(ap, c0, k, &a->comment) == -1)
 			return -1;
 		*ip = k;
@@ -423,8 +439,11 @@ addr_mailbox(struct addr_parser *ap, size_t *ip, int in_group)
 			return -1;
 		}
 	}
+	lend = addr_end(ap, i, j);
 	if (addr_add(ap, local, domain, c0, k) == -1)
 		return -1;
+	if (ap->out->v[ap->out->n - 1].unqualified)
+		ap->out->v[ap->out->n - 1].local_end = lend;
 	*ip = k;
 	return 0;
 }

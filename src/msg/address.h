@@ -20,10 +20,11 @@
 #define ADDR_MAX        (ADDR_PATH_MAX - 2)
 
 struct addr {
-	char *spec;      /* addr-spec: no CFWS, local part quoted only if it must be */
-	char *display;   /* display name as written (phrase, whitespace collapsed), or NULL */
-	char *comment;   /* text of the first comment around a bare addr-spec, or NULL */
-	int unqualified; /* no "@domain": a local name to alias and qualify */
+	char *spec;       /* addr-spec: no CFWS, local part quoted only if it must be */
+	char *display;    /* display name as written (phrase, whitespace collapsed), or NULL */
+	char *comment;    /* text of the first comment around a bare addr-spec, or NULL */
+	int unqualified;  /* no "@domain": a local name to alias and qualify */
+	size_t local_end; /* unqualified, parsed from text: where "@domain" goes in it */
 };
 
 struct addr_list {

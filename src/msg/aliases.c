@@ -11,7 +11,7 @@
 
 struct alias_walk {
 	const struct alias_table *tab;
-	const char *default_domain;
+	const struct qualify *q;
 	const char *stack[ALIAS_DEPTH_MAX + 1]; /* names being expanded, for loops */
 	size_t depth;
 	size_t count; /* addresses produced so far */
@@ -223,32 +223,34 @@ alias_find(const struct alias_table *tab, const char *name)
 	return -1;
 }
 
-/* Append name@default_domain, or fail: an unqualified name never goes out. */
+/*
+ * A name no alias qualified: admin_address, else name@domain, else the
+ * name as it is, flagged, for the caller to refuse.
+ */
 static int
 alias_qualify(struct alias_walk *w, const char *name)
 {
-	char *q;
+	const struct qualify *q = w->q;
+	size_t i;
+	char *a;
 	int rc;
 
-	if (w->default_domain == NULL || *w->default_domain == '\0') {
-		if (strcmp(name, w->origin) == 0)
-			return sx_fail(w->err, SX_DATA, STAGE_INTAKE,
-			    "recipient '%s' has no domain (set default_domain or add an alias)",
-			    name);
-		return sx_fail(w->err, SX_DATA, STAGE_INTAKE,
-		    "recipient '%s' (from alias '%s') has no domain (set default_domain or add "
-		    "an alias)",
-		    name, w->origin);
+	if (q != NULL && q->admin.n > 0) {
+		for (i = 0; i < q->admin.n; i++)
+			if (addr_list_add(w->out, q->admin.v[i].spec, 0, w->err) == -1)
+				return -1;
+		return 0;
 	}
-	if (asprintf(&q, "%s@%s", name, w->default_domain) == -1)
+	if (q == NULL || q->domain == NULL)
+		return addr_list_add(w->out, name, 1, w->err);
+	if (asprintf(&a, "%s@%s", name, q->domain) == -1)
 		return sx_fail(w->err, SX_INTERNAL, STAGE_INTAKE, "out of memory");
-	rc = addr_check_mailbox(q, w->err);
+	rc = addr_check_mailbox(a, w->err);
 	if (rc == 1)
-		rc = sx_fail(w->err, SX_DATA, STAGE_INTAKE, "invalid default_domain '%s'",
-		    w->default_domain);
+		rc = sx_fail(w->err, SX_DATA, STAGE_INTAKE, "invalid domain '%s'", q->domain);
 	if (rc == 0)
-		rc = addr_list_add(w->out, q, 0, w->err);
-	free(q);
+		rc = addr_list_add(w->out, a, 0, w->err);
+	free(a);
 	return rc;
 }
 
@@ -315,14 +317,14 @@ alias_walk(struct alias_walk *w, const char *spec, int unqualified)
 }
 
 int
-alias_resolve(const struct alias_table *tab, const char *default_domain, const char *spec,
+alias_resolve(const struct alias_table *tab, const struct qualify *q, const char *spec,
     int unqualified, struct addr_list *out, struct sx_err *e)
 {
 	struct alias_walk w;
 
 	memset(&w, 0, sizeof(w));
 	w.tab = tab;
-	w.default_domain = default_domain;
+	w.q = q;
 	w.origin = spec;
 	w.out = out;
 	w.err = e;

@@ -12,7 +12,8 @@
  * continues the entry above.  Names match case-insensitively.  Unqualified
  * values are expanded again (at most ALIAS_DEPTH_MAX deep; a loop is an
  * error).  A name without an entry goes to "default" when there is one.
- * What stays unqualified is then qualified with the default domain.
+ * What stays unqualified then goes to admin_address, else gets the domain
+ * (qualify.h).
  */
 #ifndef SX_ALIASES_H
 #define SX_ALIASES_H
@@ -20,8 +21,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "msg/address.h"
 #include "core/err.h"
+#include "msg/address.h"
+#include "msg/qualify.h"
 
 #define ALIAS_DEPTH_MAX  16
 #define ALIAS_EXPAND_MAX 1000          /* addresses one recipient may expand to */
@@ -53,12 +55,14 @@ void alias_free(struct alias_table *);
 /*
  * Resolve one recipient: a qualified spec is appended to out as it is; an
  * unqualified name is expanded through tab (may be NULL) and whatever stays
- * unqualified gets "@default_domain" (may be NULL).  Every address appended
- * is qualified and has passed addr_check_mailbox.  0, or -1 with SX_DATA (a
- * recipient that stays unqualified, or too long once qualified), SX_CONFIG
- * (alias loop, too deep, too many addresses) or SX_INTERNAL.
+ * unqualified is replaced by q's admin addresses, else gets "@domain" (q
+ * may be NULL).  Every address appended has passed addr_check_mailbox; a
+ * name none of that can qualify is appended as it is, flagged unqualified,
+ * for the caller to refuse (a configuration problem: qualify_hint(1)).
+ * 0, or -1 with SX_DATA (too long once qualified), SX_CONFIG (alias loop,
+ * too deep, too many addresses) or SX_INTERNAL.
  */
-int alias_resolve(const struct alias_table *tab, const char *default_domain, const char *spec,
+int alias_resolve(const struct alias_table *tab, const struct qualify *q, const char *spec,
     int unqualified, struct addr_list *out, struct sx_err *);
 
 #endif

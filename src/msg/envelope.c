@@ -2,7 +2,9 @@
  * envelope.c — the envelope of the message being read (see intake.h): the
  * sender from -f, the account, the From header or the login name, and the
  * recipients from the arguments or the -t header fields, each parsed,
- * aliased, qualified and deduplicated.
+ * aliased, qualified and deduplicated.  An address none of the settings
+ * can qualify is a configuration problem: it stays in the envelope as it
+ * was given, and the message is read, kept and refused (msg_hold).
  */
 #include "config.h"
 
@@ -18,6 +20,8 @@
 
 static int msg_has_break(const char *);
 static int msg_add_rcpt(struct msg_ctx *, const char *);
+static int msg_hold_noaddr(struct msg_ctx *, int, const char *, const char *, const char *);
+static int msg_fail_with(struct msg_ctx *, const struct sx_err *);
 
 static int
 msg_has_break(const char *s)
@@ -25,11 +29,46 @@ msg_has_break(const char *s)
 	return strpbrk(s, "\r\n") != NULL;
 }
 
+int
+msg_hold(struct msg_ctx *c, const struct sx_err *pe)
+{
+	if (c->held.cls == SX_OK && pe->cls != SX_OK)
+		c->held = *pe;
+	return 0;
+}
+
+/* "WHAT 'NAME' has no domain", held with the hint for a recipient or a sender. */
+static int
+msg_hold_noaddr(
+    struct msg_ctx *c, int recipient, const char *what, const char *name, const char *origin)
+{
+	struct sx_err pe;
+
+	sx_clear(&pe);
+	if (origin != NULL && strcmp(origin, name) != 0)
+		sx_fail(&pe, SX_CONFIG, STAGE_INTAKE, "%s '%s' (from alias '%s') has no domain",
+		    what, name, origin);
+	else
+		sx_fail(&pe, SX_CONFIG, STAGE_INTAKE, "%s '%s' has no domain", what, name);
+	sx_hint(&pe, "%s", qualify_hint(recipient));
+	return msg_hold(c, &pe);
+}
+
+/* Pass on an error a part filled in its own struct (first error wins).  -1. */
+static int
+msg_fail_with(struct msg_ctx *c, const struct sx_err *pe)
+{
+	if (c->err != NULL && c->err->cls == SX_OK)
+		*c->err = *pe;
+	return -1;
+}
+
 /*
  * One sender address from text (-f, the account's from, the From header or
  * the login name): exactly one mailbox, qualified.  An unqualified name
  * becomes the account's from when allow_account and one is set, else gets
- * default_domain, else the host name when it is a FQDN.  *out is allocated.
+ * the domain (qualify.h), else the host name when it is a FQDN; with none
+ * it is held and kept as it is.  *out is allocated.
  */
 int
 msg_sender_addr(struct msg_ctx *c, const char *text, size_t len, const char *what,
@@ -40,7 +79,7 @@ msg_sender_addr(struct msg_ctx *c, const char *text, size_t len, const char *wha
 	struct sx_err pe;
 	const char *dom;
 	char *q = NULL;
-	int rc = -1, r;
+	int rc = -1, r, held = 0;
 
 	*out = NULL;
 	memset(&l, 0, sizeof(l));
@@ -62,25 +101,17 @@ msg_sender_addr(struct msg_ctx *c, const char *text, size_t len, const char *wha
 		rc = msg_sender_addr(
 		    c, p->account_from, strlen(p->account_from), "account from", 0, out);
 		goto out;
-	} else {
-		dom = p->default_domain;
-		if ((dom == NULL || *dom == '\0') && p->hostname != NULL &&
-		    strchr(p->hostname, '.') != NULL)
-			dom = p->hostname;
-		if (dom == NULL || *dom == '\0') {
-			sx_fail(c->err, SX_DATA, STAGE_INTAKE,
-			    "%s '%s' has no domain (set from or default_domain)", what,
-			    l.v[0].spec);
-			goto out;
-		}
-		if (asprintf(&q, "%s@%s", l.v[0].spec, dom) == -1)
-			q = NULL;
-	}
+	} else if ((dom = qualify_sender_domain(&c->q, p->hostname)) == NULL) {
+		held = 1;
+		msg_hold_noaddr(c, 0, what, l.v[0].spec, NULL);
+		q = strdup(l.v[0].spec);
+	} else if (asprintf(&q, "%s@%s", l.v[0].spec, dom) == -1)
+		q = NULL;
 	if (q == NULL) {
 		sx_fail(c->err, SX_INTERNAL, STAGE_INTAKE, "out of memory");
 		goto out;
 	}
-	if ((r = addr_check_mailbox(q, c->err)) != 0) {
+	if ((r = addr_check_mailbox(q, c->err)) != 0 && !(r == 1 && held)) {
 		if (r == 1)
 			sx_fail(c->err, SX_DATA, STAGE_INTAKE, "%s '%s' has no domain", what, q);
 		free(q);
@@ -168,14 +199,15 @@ msg_add_rcpt(struct msg_ctx *c, const char *spec)
 
 /*
  * Recipients from an argument or a header value (name/namelen, or NULL
- * for an argument): parsed, aliased, qualified, deduplicated.
+ * for an argument): parsed, aliased, qualified, deduplicated.  What cannot
+ * be qualified, or the aliases cannot expand, is held and kept as given.
  */
 int
 msg_rcpts(struct msg_ctx *c, const char *text, size_t len, const char *name, size_t namelen)
 {
 	struct addr_list l, r;
 	struct sx_err pe;
-	size_t i;
+	size_t i, k;
 	int rc = -1;
 
 	memset(&l, 0, sizeof(l));
@@ -189,13 +221,27 @@ msg_rcpts(struct msg_ctx *c, const char *text, size_t len, const char *name, siz
 			sx_fail(c->err, pe.cls, STAGE_INTAKE, "recipient: %s", pe.detail);
 		goto out;
 	}
-	for (i = 0; i < l.n; i++)
-		if (alias_resolve(c->have_aliases ? &c->aliases : NULL, c->pol->default_domain,
-			l.v[i].spec, l.v[i].unqualified, &r, c->err) == -1)
-			goto out;
-	for (i = 0; i < r.n; i++)
-		if (msg_add_rcpt(c, r.v[i].spec) == -1)
-			goto out;
+	for (i = 0; i < l.n; i++) {
+		sx_clear(&pe);
+		if (alias_resolve(c->have_aliases ? &c->aliases : NULL, &c->q, l.v[i].spec,
+			l.v[i].unqualified, &r, &pe) == -1) {
+			if (pe.cls != SX_CONFIG) {
+				msg_fail_with(c, &pe);
+				goto out;
+			}
+			/* An alias loop and the like: the name goes on record as given. */
+			msg_hold(c, &pe);
+			if (addr_list_add(&r, l.v[i].spec, 1, c->err) == -1)
+				goto out;
+		}
+		for (k = 0; k < r.n; k++) {
+			if (r.v[k].unqualified)
+				msg_hold_noaddr(c, 1, "recipient", r.v[k].spec, l.v[i].spec);
+			if (msg_add_rcpt(c, r.v[k].spec) == -1)
+				goto out;
+		}
+		addr_list_free(&r);
+	}
 	rc = 0;
 out:
 	addr_list_free(&l);
@@ -211,16 +257,28 @@ int
 msg_envelope_begin(struct msg_ctx *c)
 {
 	const struct msg_policy *p = c->pol;
+	struct sx_err pe;
 	size_t i;
 
 	if (p->fullname != NULL && msg_has_break(p->fullname))
 		return sx_fail(c->err, SX_DATA, STAGE_INTAKE, "full name contains a line break");
+	sx_clear(&pe);
+	if (qualify_init(&c->q, p->admin_address, p->default_domain, p->account_from,
+		p->account_user, &pe) == -1) {
+		if (pe.cls != SX_CONFIG)
+			return msg_fail_with(c, &pe);
+		msg_hold(c, &pe);
+	}
 	if (p->aliases_file != NULL && *p->aliases_file != '\0') {
-		if (alias_load(p->aliases_file, &c->aliases, c->err) == -1) {
+		sx_clear(&pe);
+		if (alias_load(p->aliases_file, &c->aliases, &pe) == -1) {
 			alias_free(&c->aliases);
-			return -1;
-		}
-		c->have_aliases = 1;
+			if (pe.cls != SX_CONFIG)
+				return msg_fail_with(c, &pe);
+			/* Names are qualified without the aliases, and the message is kept. */
+			msg_hold(c, &pe);
+		} else
+			c->have_aliases = 1;
 	}
 	for (i = 0; i < p->n_argv_rcpts; i++) {
 		const char *r = p->argv_rcpts[i];

@@ -3,8 +3,9 @@
  * It is held in memory, up to max_header_bytes, until the blank line or the
  * first line that cannot be a header field; then it is split into fields,
  * the -t recipients and the sender are read from it, and it is written out
- * as it will be sent: Bcc dropped, From rewritten or added, Date and
- * Message-ID added.
+ * as it will be sent: Bcc dropped, From rewritten or added, addresses
+ * without a domain in the address fields qualified, Date and Message-ID
+ * added.
  */
 #include "config.h"
 
@@ -17,6 +18,7 @@
 #define MSG_NAME_MAX 998 /* longer than this and no ':': not a header field */
 
 static int msg_name_is(const struct msg_ctx *, const struct msg_field *, const char *);
+static int msg_is_addr_field(const struct msg_ctx *, const struct msg_field *);
 static int msg_fields(struct msg_ctx *, size_t, struct msg_field **, size_t *);
 static int msg_start_dump(struct msg_ctx *, unsigned char);
 static int msg_to_body(struct msg_ctx *, int, unsigned char);
@@ -26,6 +28,22 @@ static int
 msg_name_is(const struct msg_ctx *c, const struct msg_field *f, const char *name)
 {
 	return f->namelen == strlen(name) && strncasecmp(c->hdr + f->off, name, f->namelen) == 0;
+}
+
+/* A field of addresses, qualified on the way out (set_from_header off: From stays as it is). */
+static int
+msg_is_addr_field(const struct msg_ctx *c, const struct msg_field *f)
+{
+	static const char *const names[] = {"To", "Cc", "Reply-To", "Sender", "Resent-From",
+	    "Resent-Sender", "Resent-To", "Resent-Cc"};
+	size_t i;
+
+	if (msg_name_is(c, f, "From"))
+		return c->pol->from_header != FROM_HEADER_OFF;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (msg_name_is(c, f, names[i]))
+			return 1;
+	return 0;
 }
 
 /* Split hdr[0..hlen) into fields (a line and its continuation lines). */
@@ -121,7 +139,10 @@ msg_end_headers(struct msg_ctx *c, size_t hlen)
 				goto out;
 			continue;
 		}
-		if (msg_put(c, c->hdr + f[i].off, f[i].len) == -1 || msg_putc(c, '\n') == -1)
+		if (msg_is_addr_field(c, &f[i])) {
+			if (msg_put_qualified(c, &f[i]) == -1)
+				goto out;
+		} else if (msg_put(c, c->hdr + f[i].off, f[i].len) == -1 || msg_putc(c, '\n') == -1)
 			goto out;
 	}
 	if ((from == NULL && msg_put_from(c, NULL) == -1) || (!has_date && msg_put_date(c) == -1) ||

@@ -3,9 +3,12 @@
  * (not for use outside src/msg):
  *   message.c   the read loop, line endings, the body, the spool output;
  *   header.c    the header block: collected, split into fields, rewritten;
- *   envelope.c  the envelope: sender and recipients, parsed and qualified;
+ *   envelope.c  the envelope: sender and recipients, parsed and qualified
+ *               (qualify.c: what a name without a domain becomes);
  *   origin.c    the fields intake adds or rewrites: From, Date, Message-ID.
- * Every failure is stage STAGE_INTAKE and goes to c->err (first error wins).
+ * Every failure is stage STAGE_INTAKE and goes to c->err (first error wins),
+ * except a configuration problem, which goes to c->held: the message is
+ * still read and kept, then refused with it.
  */
 #ifndef SX_INTAKE_H
 #define SX_INTAKE_H
@@ -14,6 +17,7 @@
 
 #include "msg/aliases.h"
 #include "msg/message.h"
+#include "msg/qualify.h"
 #include "store/spool.h"
 
 #define MSG_OUT_CHUNK 65536
@@ -38,6 +42,8 @@ struct msg_ctx {
 	int spool_open;
 	struct alias_table aliases;
 	int have_aliases;
+	struct qualify q;
+	struct sx_err held; /* the first configuration problem (SX_CONFIG) */
 
 	/* Line-ending layer. */
 	int prev_cr;
@@ -82,21 +88,29 @@ int msg_hdr_eol(struct msg_ctx *);
 int msg_end_headers(struct msg_ctx *, size_t hlen);
 
 /*
- * envelope.c: msg_envelope_begin checks and reads all that does not need
+ * envelope.c: msg_hold records a configuration problem in c->held (the
+ * first one; an empty err is ignored) and returns 0: the message goes on
+ * being read.  msg_envelope_begin checks and reads all that does not need
  * the message (-F, aliases, argument recipients, the sender when it is
  * known); msg_sender settles the sender (from: the first From field, or
  * NULL); msg_rcpts adds the recipients of an argument (name NULL) or of a
  * header field; msg_sender_addr qualifies one sender address into *out.
  */
+int msg_hold(struct msg_ctx *, const struct sx_err *);
 int msg_envelope_begin(struct msg_ctx *);
 int msg_sender(struct msg_ctx *, const struct msg_field *from);
 int msg_rcpts(struct msg_ctx *, const char *, size_t, const char *name, size_t namelen);
 int msg_sender_addr(
     struct msg_ctx *, const char *, size_t, const char *what, int allow_account, char **out);
 
-/* origin.c: the From (added, or rewritten from the field from), Date and Message-ID lines. */
+/*
+ * origin.c: the From (added, or rewritten from the field from), Date and
+ * Message-ID lines; msg_put_qualified writes an address field with each
+ * address that lacks a domain completed.
+ */
 int msg_put_from(struct msg_ctx *, const struct msg_field *from);
 int msg_put_date(struct msg_ctx *);
 int msg_put_msgid(struct msg_ctx *);
+int msg_put_qualified(struct msg_ctx *, const struct msg_field *);
 
 #endif

@@ -37,7 +37,8 @@ static int msg_flush(struct msg_ctx *);
 static size_t msg_body_run(struct msg_ctx *, const unsigned char *, size_t);
 static int msg_byte(struct msg_ctx *, unsigned char);
 static int msg_eof(struct msg_ctx *);
-static int msg_commit(struct msg_ctx *, struct msg_envelope *, struct sx_err *);
+static int msg_keep(struct msg_ctx *, struct msg_envelope *, struct sx_err *);
+static int msg_kept(struct msg_envelope *, struct sx_err *, const struct sx_err *);
 
 /* Write the buffer out, counting what the session will send. */
 static int
@@ -212,15 +213,77 @@ msg_eof(struct msg_ctx *c)
 	return msg_flush(c);
 }
 
-/* Make the spool durable and hand its path to the envelope.  0 or -1. */
+/*
+ * The whole message is read: make the spool durable and hand it to the
+ * envelope, renamed into place, or (defer_commit) still .tmp, open and
+ * locked.  0 or -1.
+ */
 static int
-msg_commit(struct msg_ctx *c, struct msg_envelope *env, struct sx_err *e)
+msg_keep(struct msg_ctx *c, struct msg_envelope *env, struct sx_err *e)
 {
+	env->wire_size = c->bytes + c->lfs;
+	if (c->pol->defer_commit) {
+		if (spool_sync(&c->sp, e) == -1)
+			return -1; /* still open: removed on the way out */
+		c->spool_open = 0;
+		env->spool_path = c->sp.path;
+		env->spool_tmp = c->sp.tmp_path;
+		env->spool_fd = c->sp.fd;
+		c->sp.path = c->sp.tmp_path = NULL;
+		c->sp.fd = -1;
+		return 0;
+	}
 	c->spool_open = 0; /* committed or removed by spool_commit either way */
 	if (spool_commit(&c->sp, e) == -1)
 		return -1;
 	env->spool_path = c->sp.path;
 	c->sp.path = NULL;
+	return 0; /* the fd is closed on the way out, as before defer_commit */
+}
+
+/* Refused, but never lost: the spool keeps the message.  Always -1. */
+static int
+msg_kept(struct msg_envelope *env, struct sx_err *e, const struct sx_err *why)
+{
+	if (e == NULL || e->cls != SX_OK)
+		return -1;
+	sx_fail(e, why->cls, STAGE_INTAKE, "%s; kept in %s", why->detail, env->spool_path);
+	if (why->hint[0] != '\0')
+		sx_hint(e, "%s", why->hint);
+	return -1;
+}
+
+int
+msg_commit(struct msg_envelope *env, struct sx_err *e)
+{
+	struct spool_file sp;
+	const char *slash;
+
+	if (env->spool_tmp == NULL) {
+		if (env->spool_path == NULL)
+			return sx_fail(e, SX_INTERNAL, STAGE_INTAKE, "no spool file to commit");
+		return 0;
+	}
+	memset(&sp, 0, sizeof(sp));
+	sp.stage = STAGE_INTAKE;
+	slash = strrchr(env->spool_path, '/');
+	if ((sp.dir = slash == NULL
+			  ? strdup(".")
+			  : strndup(env->spool_path, (size_t)(slash - env->spool_path))) == NULL)
+		return sx_fail(e, SX_INTERNAL, STAGE_INTAKE, "out of memory");
+	/* The spool_file takes the names and the fd over: spool_commit cleans up on failure. */
+	sp.fd = env->spool_fd;
+	sp.tmp_path = env->spool_tmp;
+	sp.path = env->spool_path;
+	env->spool_fd = -1;
+	env->spool_tmp = env->spool_path = NULL;
+	if (spool_commit(&sp, e) == -1)
+		return -1;
+	env->spool_path = sp.path;
+	env->spool_fd = sp.fd;
+	sp.path = NULL;
+	sp.fd = -1;
+	spool_release(&sp);
 	return 0;
 }
 
@@ -234,6 +297,7 @@ msg_intake(int fd, const struct msg_policy *p, struct msg_envelope *env, struct 
 	int rc = -1;
 
 	memset(env, 0, sizeof(*env));
+	env->spool_fd = -1;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return sx_fail(e, SX_INTERNAL, STAGE_INTAKE, "out of memory");
 	c->pol = p;
@@ -282,11 +346,19 @@ msg_intake(int fd, const struct msg_policy *p, struct msg_envelope *env, struct 
 	if (msg_eof(c) == -1)
 		goto out;
 	if (c->nul_line != 0) {
-		/* Refused, but never lost: the spool keeps what was read. */
-		if (msg_commit(c, env, e) == -1)
-			goto out;
-		sx_fail(e, SX_DATA, STAGE_INTAKE, "NUL byte in the message (line %zu); kept in %s",
-		    c->nul_line, env->spool_path);
+		struct sx_err why;
+
+		sx_clear(&why);
+		sx_fail(
+		    &why, SX_DATA, STAGE_INTAKE, "NUL byte in the message (line %zu)", c->nul_line);
+		if (msg_keep(c, env, e) == 0)
+			msg_kept(env, e, &why);
+		goto out;
+	}
+	/* Whatever the message, a configuration problem must not lose it. */
+	if (c->held.cls != SX_OK) {
+		if (msg_keep(c, env, e) == 0)
+			msg_kept(env, e, &c->held);
 		goto out;
 	}
 	if (env->nrcpts == 0) {
@@ -296,9 +368,8 @@ msg_intake(int fd, const struct msg_policy *p, struct msg_envelope *env, struct 
 	}
 	if (p->on_accepted != NULL)
 		p->on_accepted(p->on_accepted_arg);
-	if (msg_commit(c, env, e) == -1)
+	if (msg_keep(c, env, e) == -1)
 		goto out;
-	env->wire_size = c->bytes + c->lfs;
 	rc = 0;
 out:
 	if (c->spool_open)
@@ -307,16 +378,13 @@ out:
 		spool_release(&c->sp);
 	if (c->have_aliases)
 		alias_free(&c->aliases);
+	qualify_free(&c->q);
 	free(c->hdr);
 	free(c);
 	free(buf);
-	if (rc == -1) {
-		char *keep = env->spool_path;
-
-		env->spool_path = NULL;
+	/* A message kept on failure keeps its envelope too: it says who it was for. */
+	if (rc == -1 && env->spool_path == NULL)
 		msg_envelope_free(env);
-		env->spool_path = keep;
-	}
 	return rc;
 }
 
@@ -331,6 +399,10 @@ msg_envelope_free(struct msg_envelope *env)
 	for (i = 0; i < env->nrcpts; i++)
 		free(env->rcpts[i]);
 	free(env->rcpts);
+	if (env->spool_path != NULL && env->spool_fd >= 0)
+		close(env->spool_fd);
 	free(env->spool_path);
+	free(env->spool_tmp);
 	memset(env, 0, sizeof(*env));
+	env->spool_fd = -1;
 }

@@ -2,7 +2,7 @@
  * origin.c — the fields intake adds when the message lacks them, or
  * rewrites (see intake.h): From (with a display name from -F or kept from
  * the field it replaces, RFC 2047 encoded when it is not ASCII), Date and
- * Message-ID.
+ * Message-ID; and the address fields whose addresses lack a domain.
  */
 #include "config.h"
 
@@ -245,4 +245,58 @@ msg_put_msgid(struct msg_ctx *c)
 	    msg_put(c, ">\n", 2) == -1)
 		return -1;
 	return 0;
+}
+
+/*
+ * An address field (From, To, Cc...) with "@domain" put after every
+ * addr-spec that has none: RFC 5322 requires one, and providers refuse
+ * mail without it (cron writes "From: root (Cron Daemon)", "To: root").
+ * Like Postfix's append_at_myorigin: the name stays (no aliases, no
+ * admin_address), and so do display names, comments and folding.  A field
+ * that does not parse, or with no domain to add, goes out as it is.
+ */
+int
+msg_put_qualified(struct msg_ctx *c, const struct msg_field *f)
+{
+	const char *dom = qualify_sender_domain(&c->q, c->pol->hostname);
+	const char *v = c->hdr + f->valoff;
+	size_t vlen = f->off + f->len - f->valoff, at = 0, i;
+	struct addr_list l;
+	int rc = -1;
+
+	memset(&l, 0, sizeof(l));
+	if (dom == NULL || addr_parse_list(v, vlen, &l, NULL) == -1) {
+		addr_list_free(&l);
+		if (msg_put(c, c->hdr + f->off, f->len) == -1 || msg_putc(c, '\n') == -1)
+			return -1;
+		return 0;
+	}
+	if (msg_put(c, c->hdr + f->off, f->valoff - f->off) == -1)
+		goto out;
+	for (i = 0; i < l.n; i++) {
+		char *a;
+		int ok;
+
+		if (!l.v[i].unqualified || l.v[i].local_end < at || l.v[i].local_end > vlen)
+			continue;
+		if (asprintf(&a, "%s@%s", l.v[i].spec, dom) == -1) {
+			sx_fail(c->err, SX_INTERNAL, STAGE_INTAKE, "out of memory");
+			goto out;
+		}
+		/* Too long once qualified: left as it was. */
+		ok = addr_check_mailbox(a, NULL) == 0;
+		free(a);
+		if (!ok)
+			continue;
+		if (msg_put(c, v + at, l.v[i].local_end - at) == -1 || msg_putc(c, '@') == -1 ||
+		    msg_put(c, dom, strlen(dom)) == -1)
+			goto out;
+		at = l.v[i].local_end;
+	}
+	if (msg_put(c, v + at, vlen - at) == -1 || msg_putc(c, '\n') == -1)
+		goto out;
+	rc = 0;
+out:
+	addr_list_free(&l);
+	return rc;
 }

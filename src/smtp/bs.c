@@ -25,6 +25,7 @@
 
 #include "msg/address.h"
 #include "msg/aliases.h"
+#include "msg/qualify.h"
 #include "smtp/bs.h"
 #include "store/spool.h"
 
@@ -341,19 +342,24 @@ bs_mail(struct bs_session *s, char *args)
 	}
 	/* The relay sees MAIL FROM now: an unqualified name is qualified here. */
 	if (unq == 1 && ef == NULL) {
-		const char *dom = s->relay->pol->default_domain;
+		const struct msg_policy *p = s->relay->pol;
+		struct qualify qf;
+		const char *dom;
 
-		if ((dom == NULL || *dom == '\0') && s->relay->pol->hostname != NULL &&
-		    strchr(s->relay->pol->hostname, '.') != NULL)
-			dom = s->relay->pol->hostname;
-		if (dom == NULL || *dom == '\0') {
-			bs_reply(s, 553, "5.1.7", "sender address has no domain");
-			return -1;
-		}
-		if (asprintf(&q, "%s@%s", addr, dom) == -1) {
+		/* As the intake qualifies a sender (qualify.h); admin_address is for recipients. */
+		qualify_init(&qf, NULL, p->default_domain, p->account_from, p->account_user, NULL);
+		dom = qualify_sender_domain(&qf, p->hostname);
+		q = NULL;
+		if (dom == NULL)
+			bs_reply(
+			    s, 451, "4.3.0", "sender address has no domain: %s", qualify_hint(0));
+		else if (asprintf(&q, "%s@%s", addr, dom) == -1) {
+			q = NULL;
 			bs_reply(s, 451, "4.3.0", "out of memory");
-			return -1;
 		}
+		qualify_free(&qf);
+		if (q == NULL)
+			return -1;
 		if (addr_check_mailbox(q, NULL) != 0) {
 			free(q);
 			bs_reply(s, 553, "5.1.7", "sender address too long once qualified");
@@ -405,8 +411,10 @@ bs_mail(struct bs_session *s, char *args)
 static int
 bs_rcpt(struct bs_session *s, char *args)
 {
+	const struct msg_policy *p = s->relay->pol;
 	char *addr, *params, **nv;
 	struct smtp_reply r, refusal;
+	struct qualify qf;
 	struct addr_list list;
 	struct sx_err e;
 	size_t i, added = 0;
@@ -439,6 +447,7 @@ bs_rcpt(struct bs_session *s, char *args)
 		return -1;
 	}
 	memset(&list, 0, sizeof(list));
+	memset(&qf, 0, sizeof(qf));
 	memset(&refusal, 0, sizeof(refusal));
 	memset(&r, 0, sizeof(r));
 	sx_clear(&e);
@@ -451,14 +460,26 @@ bs_rcpt(struct bs_session *s, char *args)
 		}
 		s->aliases_loaded = 1;
 	}
-	if (alias_resolve(s->aliases_loaded ? &s->aliases : NULL, s->relay->pol->default_domain,
-		addr, unq == 1, &list, &e) == -1) {
+	if (unq == 1 && qualify_init(&qf, p->admin_address, p->default_domain, p->account_from,
+			    p->account_user, &e) == -1) {
+		bs_reply(s, 451, "4.3.0", "%.300s", e.detail);
+		goto out;
+	}
+	if (alias_resolve(s->aliases_loaded ? &s->aliases : NULL, &qf, addr, unq == 1, &list, &e) ==
+	    -1) {
 		if (e.cls == SX_DATA)
 			bs_reply(s, 553, "5.1.3", "%.300s", e.detail);
 		else
 			bs_reply(s, 451, "4.3.0", "%.300s", e.detail);
 		goto out;
 	}
+	/* No setting qualifies it: the configuration's fault, so a temporary failure. */
+	for (i = 0; i < list.n; i++)
+		if (list.v[i].unqualified) {
+			bs_reply(s, 451, "4.3.0", "recipient '%.100s' has no domain: %s",
+			    list.v[i].spec, qualify_hint(1));
+			goto out;
+		}
 	for (i = 0; i < list.n && s->nrcpts < BS_MAX_RCPTS; i++) {
 		const char *a = list.v[i].spec;
 
@@ -505,6 +526,7 @@ bs_rcpt(struct bs_session *s, char *args)
 	else
 		bs_pass(s, &r, 0);
 out:
+	qualify_free(&qf);
 	addr_list_free(&list);
 	return ret;
 }

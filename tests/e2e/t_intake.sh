@@ -119,7 +119,8 @@ same() {
 # 1. Debian cron: sendmail -FCronDaemon -i -B8BITMIME -oem root.  "root" goes
 # through the aliases file; the sender is the local user (root), qualified
 # with default_domain.  8-bit body (UTF-8, a Latin-1 byte, a 1200-octet
-# line) intact; Date and Message-ID added once; the rest byte for byte.
+# line) intact; Date and Message-ID added once; From and To get the domain
+# RFC 5322 requires (name and comment kept); the rest byte for byte.
 printf 'root: admin@example.org\n' >"$T/aliases"
 conf cron.conf "aliases $T/aliases" "default_domain example.org"
 next_marker
@@ -139,7 +140,9 @@ copies "$m" 1
 expect_rcpts "debian cron" admin@example.org
 expect_return_path "debian cron" root@example.org
 without_added "debian cron" "$(cat "$T/files")" >"$T/got"
-same "debian cron" "$T/cron.in" "$T/got"
+sed -e 's/^From: root (Cron Daemon)$/From: root@example.org (Cron Daemon)/' \
+	-e 's/^To: root$/To: root@example.org/' "$T/cron.in" >"$T/want"
+same "debian cron" "$T/want" "$T/got"
 # The same argv under -vv: MAIL FROM declares the 8-bit body.
 next_marker
 sed "s/^X-Test-Id: .*/X-Test-Id: $m/" "$T/cron.in" |
@@ -166,11 +169,14 @@ cronie_case() {
 	without_added "cronie $mode" "$(cat "$T/files")" >"$T/got"
 }
 cronie_case auto
-same "cronie keep" "$T/cronie.in" "$T/got"
+sed -e 's/^From: root (Cron Daemon)$/From: root@example.org (Cron Daemon)/' \
+	-e 's/^To: root$/To: root@example.org/' "$T/cronie.in" >"$T/want"
+same "cronie keep" "$T/want" "$T/got"
 cronie_case on
-sed 's/^From: root (Cron Daemon)$/From: Cron Daemon <cron@example.net>/' "$T/cronie.in" >"$T/want"
+sed -e 's/^From: root (Cron Daemon)$/From: Cron Daemon <cron@example.net>/' \
+	-e 's/^To: root$/To: root@example.org/' "$T/cronie.in" >"$T/want"
 same "cronie rewrite" "$T/want" "$T/got"
-echo "ok 2 cronie argv: MAIL FROM is the account's from; From kept (auto) / rewritten with the name kept (on)"
+echo "ok 2 cronie argv: MAIL FROM is the account's from; From kept (auto, qualified) / rewritten with the name kept (on)"
 
 # 3. PHP mail(): sendmail -t -i, To, Cc, and a folded Bcc; additional
 # headers with CRLF as PHP 8 writes them.  One copy per recipient, no Bcc
@@ -236,6 +242,55 @@ grep -q -E "^$id .* failed " "$T/bp" || sx_fail "nul: -bp does not list $id as f
 copies "$m" 0
 "$BIN" --config "$T/nul.conf" --queue-remove "$id" >/dev/null 2>&1
 echo "ok 6 NUL byte: 65, kept in the queue as failed, nothing delivered"
+
+# 6b. Cron to a bare "root" (Debian cron's argv) is never dropped.  With
+# admin_address it goes there; with only from set, to root@<from's domain>
+# (the default); the From and To headers get from's domain either way.
+# With no setting that gives a domain (user alice, host name not a FQDN,
+# no from): exit 78, a hint naming admin_address, the message kept in the
+# queue and listed.
+bare_case() {
+	what=$1
+	shift
+	next_marker
+	printf 'From: root (Cron Daemon)\nTo: root\nSubject: cron\nX-Test-Id: %s\n\nout\n' "$m" >"$T/bare.in"
+	send "$@" -FCronDaemon -i -B8BITMIME -oem root <"$T/bare.in"
+}
+conf admin.conf "admin_address admin@example.org" "from cron@example.net"
+bare_case admin_address 0 admin_address --config "$T/admin.conf"
+copies "$m" 1
+expect_rcpts "admin_address" admin@example.org
+expect_return_path "admin_address" cron@example.net
+without_added "admin_address" "$(cat "$T/files")" >"$T/got"
+sed -e 's/^From: root (Cron Daemon)$/From: root@example.net (Cron Daemon)/' \
+	-e 's/^To: root$/To: root@example.net/' "$T/bare.in" >"$T/want"
+same "admin_address" "$T/want" "$T/got"
+conf fromdom.conf "from cron@example.net"
+bare_case "from's domain" 0 "from's domain" --config "$T/fromdom.conf"
+copies "$m" 1
+expect_rcpts "from's domain" root@example.net
+case $(hostname -f 2>/dev/null || hostname) in
+*.*)
+	echo "# host name is a FQDN: the sender would take it; 'no domain' case skipped"
+	;;
+*)
+	conf nodomain.conf "timeout 10"
+	bare_case "no domain" 78 "no domain" --config "$T/nodomain.conf"
+	grep -q "recipient 'root' has no domain" "$T/err" ||
+		sx_fail "no domain: diagnostic does not name root: $(cat "$T/err")"
+	grep -q 'admin_address' "$T/err" || sx_fail "no domain: no hint: $(cat "$T/err")"
+	kept=$(sed -n 's/^smtps-send: the message was kept in //p' "$T/err")
+	[ -n "$kept" ] || kept=$(sed -n "s/.*has no domain; kept in \([^ ]*\.msg\).*/\1/p" "$T/err" | head -n 1)
+	case $kept in "$T/q/"*.msg) ;; *) sx_fail "no domain: kept path '$kept' is not in the queue $T/q: $(cat "$T/err")" ;; esac
+	grep -q -F "$m" "$kept" || sx_fail "no domain: $kept does not hold the message"
+	"$BIN" --config "$T/nodomain.conf" -bp >"$T/bp" 2>&1
+	id=$(basename "$kept" .msg)
+	grep -q "^$id " "$T/bp" || sx_fail "no domain: -bp does not list $id: $(cat "$T/bp")"
+	copies "$m" 0
+	"$BIN" --config "$T/nodomain.conf" --queue-remove "$id" >/dev/null 2>&1
+	;;
+esac
+echo "ok 6b bare root: admin_address, from's domain by default, else 78 and kept"
 
 # 7. -t with the group undisclosed-recipients:; and one real address in To.
 conf group.conf "from g@example.net"

@@ -6,15 +6,21 @@
  * Input: byte 0 policy flags (bit 0 -t, bit 1 -i, bit 2 strict line
  * length, bits 3-4 From header mode, bit 5 also a recipient in argv with
  * -t, bit 6 take the sender from the From header, bit 7 -f given), the
- * rest is the message.
+ * rest is the message.  Bits 1 and 2 together: no default_domain and a
+ * host name that is no FQDN, so names without a domain cannot always be
+ * qualified (bit 5 then sets admin_address).  Bits 0 and 4 together:
+ * defer_commit.
  *
  * Checks (message.h): the spool holds no CR and, on success, ends with LF
  * and has no Bcc header; the envelope passes the mailbox checks; the SIZE
- * estimate is the spool with CRLF endings; 8-bit content is flagged;
- * nothing but the reported spool is left in the spool dir.
+ * estimate is the spool with CRLF endings; 8-bit content is flagged; a
+ * configuration problem keeps the message; a deferred spool is .tmp until
+ * msg_commit, which succeeds; nothing but the reported spool is left in
+ * the spool dir.
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -161,7 +167,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sx_err e;
 	size_t i, left;
 	uint8_t fl;
-	int fd, rc;
+	int fd, rc, other;
 
 	if (size < 1)
 		return 0;
@@ -181,6 +187,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.sender_from_header = (fl >> 6) & 1;
 	p.default_domain = "example.org";
 	p.hostname = "host.example.org";
+	if ((fl & 0x06) == 0x06) {
+		p.default_domain = NULL;
+		p.hostname = "myhost";
+		p.admin_address = fl & 0x20 ? "admin@example.net" : NULL;
+	}
+	p.defer_commit = (fl & 0x11) == 0x11;
 	p.local_user = "fuzz";
 	p.fullname = fl & 0x80 ? "Fuzz Tester" : NULL;
 	p.max_header_bytes = 64 * 1024;
@@ -212,6 +224,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (rc != -1 || e.cls == SX_OK) {
 		abort();
 	}
+	/* A configuration problem never loses the message. */
+	if (rc == -1 && e.cls == SX_CONFIG && env.spool_path == NULL)
+		abort();
+	if (env.spool_path != NULL && p.defer_commit) {
+		/* Still .tmp, and locked: commit it, the lock stays. */
+		if (env.spool_tmp == NULL || env.spool_fd < 0 ||
+		    access(env.spool_path, F_OK) == 0 || access(env.spool_tmp, F_OK) != 0)
+			abort();
+		sx_clear(&e);
+		if (msg_commit(&env, &e) != 0 || env.spool_tmp != NULL || env.spool_fd < 0)
+			abort();
+		if ((other = open(env.spool_path, O_RDONLY | O_CLOEXEC)) == -1 ||
+		    flock(other, LOCK_EX | LOCK_NB) == 0)
+			abort();
+		close(other);
+	} else if (env.spool_path != NULL && (env.spool_tmp != NULL || env.spool_fd != -1))
+		abort();
 	if (env.spool_path != NULL) {
 		fz_check_spool(&env, rc == 0);
 		if (unlink(env.spool_path) == -1)

@@ -338,6 +338,54 @@ test_list_add_and_free(void **state)
 	assert_null(l.v);
 }
 
+/*
+ * local_end: where "@domain" goes for a name without one, so a header can
+ * be qualified in place; shown here by inserting "@D" at each.
+ */
+static void
+test_local_end(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} t[] = {
+	    {"root", "root@D"},
+	    {"root (Cron Daemon)", "root@D (Cron Daemon)"},
+	    {"(c) www-data (d), x", "(c) www-data@D (d), x@D"},
+	    {"\"Ops Team\" <ops>", "\"Ops Team\" <ops@D>"},
+	    {"<\"john doe\">", "<\"john doe\"@D>"},
+	    {"<x (in) >", "<x@D (in) >"},
+	    {"a . b", "a . b@D"},
+	    {"g: a, b@x.org;, c", "g: a@D, b@x.org;, c@D"},
+	    {"<@r.org:root>", "<@r.org:root@D>"},
+	    {"x@y.org,\n z", "x@y.org,\n z@D"},
+	    {"x@y.org", "x@y.org"},
+	};
+	struct addr_list l;
+	struct sx_err e;
+	char out[128];
+	size_t i, k, at, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(&l, 0, sizeof(l));
+		sx_clear(&e);
+		assert_int_equal(addr_parse_list(t[i].in, strlen(t[i].in), &l, &e), 0);
+		for (k = 0, at = 0, n = 0; k < l.n; k++) {
+			if (!l.v[k].unqualified)
+				continue;
+			assert_true(l.v[k].local_end >= at);
+			memcpy(out + n, t[i].in + at, l.v[k].local_end - at);
+			n += l.v[k].local_end - at;
+			memcpy(out + n, "@D", 2);
+			n += 2;
+			at = l.v[k].local_end;
+		}
+		strlcpy(out + n, t[i].in + at, sizeof(out) - n);
+		assert_string_equal(out, t[i].want);
+		addr_list_free(&l);
+	}
+}
+
 /* A long hostile header: many addresses, deep comment nesting. */
 static void
 test_parse_large(void **state)
@@ -381,6 +429,7 @@ main(void)
 	    cmocka_unit_test(test_ascii_utf8),
 	    cmocka_unit_test(test_list_add_and_free),
 	    cmocka_unit_test(test_parse_large),
+	    cmocka_unit_test(test_local_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -129,7 +131,7 @@ read_spool(struct fixture *f)
 	f->outlen = 0;
 	if (f->env.spool_path == NULL)
 		return;
-	fd = open(f->env.spool_path, O_RDONLY);
+	fd = open(f->env.spool_tmp != NULL ? f->env.spool_tmp : f->env.spool_path, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(fstat(fd, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
@@ -151,6 +153,8 @@ run_len(struct fixture *f, const char *input, size_t len)
 	/* Each run starts with an empty spool directory. */
 	if (f->env.spool_path != NULL)
 		unlink(f->env.spool_path);
+	if (f->env.spool_tmp != NULL)
+		unlink(f->env.spool_tmp);
 	msg_envelope_free(&f->env);
 	sx_clear(&f->err);
 	fd = open(f->input, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -202,6 +206,28 @@ assert_fail(struct fixture *f, int rc, enum sx_class cls, const char *detail)
 	assert_int_equal(f->err.stage, STAGE_INTAKE);
 	assert_string_equal(f->err.detail, detail);
 }
+
+/* Refused, but read whole and kept: "DETAIL; kept in PATH", the spool and the hint. */
+static void
+assert_kept(struct fixture *f, int rc, enum sx_class cls, const char *detail, const char *hint)
+{
+	char want[1024];
+
+	assert_int_equal(rc, -1);
+	assert_non_null(f->env.spool_path);
+	snprintf(want, sizeof(want), "%s; kept in %s", detail, f->env.spool_path);
+	assert_int_equal(f->err.cls, cls);
+	assert_int_equal(f->err.stage, STAGE_INTAKE);
+	assert_string_equal(f->err.detail, want);
+	assert_string_equal(f->err.hint, hint);
+	assert_int_equal(spool_entries(f), 1);
+	assert_int_equal(access(f->env.spool_path, F_OK), 0);
+}
+
+#define HINT_RCPT                                                                                  \
+	"set admin_address (where mail for local users goes), default_domain or from, or add "     \
+	"an alias"
+#define HINT_SENDER "set from or default_domain"
 
 static char *rcpt_argv[4];
 
@@ -487,22 +513,119 @@ test_argv_recipients(void **state)
 	assert_int_equal(spool_entries(f), 0);
 }
 
+/*
+ * A recipient without a domain is never a reason to drop mail: the
+ * aliases, then admin_address, then default_domain, then the domain of
+ * the account's from, then of its user.  With none of them the message is
+ * refused as a configuration problem, but read whole and kept.
+ */
 static void
 test_qualification(void **state)
 {
 	struct fixture *f = *state;
+	char path[192];
 
 	set_rcpts(f, "root", "www-data", "x@y.org");
-	assert_fail(f, run(f, "\n"), SX_DATA,
-	    "recipient 'root' has no domain (set default_domain or add an alias)");
-	assert_int_equal(spool_entries(f), 0);
+	assert_kept(f, run(f, "Subject: cron\n\nout\n"), SX_CONFIG,
+	    "recipient 'root' has no domain", HINT_RCPT);
+	assert_string_equal(f->out, "Subject: cron\n" ADDED("alice@host.example.org") "\nout\n");
+	assert_int_equal(f->env.nrcpts, 3);
+	assert_string_equal(f->env.rcpts[0], "root");
+	assert_string_equal(f->env.rcpts[1], "www-data");
+	assert_string_equal(f->env.rcpts[2], "x@y.org");
+	assert_string_equal(f->env.from, "alice@host.example.org");
+	assert_int_equal(f->env.wire_size, wire_of(f->out, f->outlen));
+
+	/* The user's domain, when the user is an address. */
+	f->pol.account_user = "me@user.example";
+	assert_int_equal(run(f, "\n"), 0);
+	assert_string_equal(f->env.rcpts[0], "root@user.example");
+	/* The from's domain comes first (its display name does not matter). */
+	f->pol.account_from = "Cron <cron@from.example>";
+	assert_int_equal(run(f, "\n"), 0);
+	assert_string_equal(f->env.rcpts[0], "root@from.example");
+	assert_string_equal(f->env.rcpts[1], "www-data@from.example");
+	/* A from that is a pattern gives no domain. */
+	f->pol.account_from = "*@[ab].example";
+	f->pol.account_user = NULL;
+	f->pol.envelope_from = "a@b.example";
+	assert_kept(f, run(f, "\n"), SX_CONFIG, "recipient 'root' has no domain", HINT_RCPT);
+	f->pol.envelope_from = NULL;
+	f->pol.account_from = "cron@from.example";
+	/* default_domain comes before that. */
 	f->pol.default_domain = "example.com";
 	assert_int_equal(run(f, "\n"), 0);
 	assert_int_equal(f->env.nrcpts, 3);
 	assert_string_equal(f->env.rcpts[0], "root@example.com");
 	assert_string_equal(f->env.rcpts[1], "www-data@example.com");
 	assert_string_equal(f->env.rcpts[2], "x@y.org");
-	assert_string_equal(f->env.from, "alice@example.com");
+	assert_string_equal(f->env.from, "cron@from.example");
+
+	/* admin_address before that: every local name goes there, once. */
+	f->pol.admin_address = "admin@example.net";
+	assert_int_equal(run(f, "\n"), 0);
+	assert_int_equal(f->env.nrcpts, 2);
+	assert_string_equal(f->env.rcpts[0], "admin@example.net");
+	assert_string_equal(f->env.rcpts[1], "x@y.org");
+	/* A list; a name in it gets the domain. */
+	f->pol.admin_address = "ops,b@example.net";
+	assert_int_equal(run(f, "\n"), 0);
+	assert_int_equal(f->env.nrcpts, 3);
+	assert_string_equal(f->env.rcpts[0], "ops@example.com");
+	assert_string_equal(f->env.rcpts[1], "b@example.net");
+
+	/* The aliases before that; what they leave without a domain goes to admin_address. */
+	f->pol.admin_address = "admin@example.net";
+	snprintf(path, sizeof(path), "%s/aliases", f->root);
+	write_file(path, "root: ops@example.org\nwww-data: webmaster\n");
+	f->pol.aliases_file = path;
+	assert_int_equal(run(f, "\n"), 0);
+	assert_int_equal(f->env.nrcpts, 3);
+	assert_string_equal(f->env.rcpts[0], "ops@example.org");
+	assert_string_equal(f->env.rcpts[1], "admin@example.net");
+	assert_string_equal(f->env.rcpts[2], "x@y.org");
+	/* The catch-all before admin_address. */
+	write_file(path, "root: ops@example.org\ndefault: catch@example.org\n");
+	assert_int_equal(run(f, "\n"), 0);
+	assert_string_equal(f->env.rcpts[1], "catch@example.org");
+	/* Without admin_address or a domain: named with the alias it came from. */
+	write_file(path, "www-data: webmaster\n");
+	f->pol.admin_address = NULL;
+	f->pol.default_domain = NULL;
+	f->pol.account_from = NULL;
+	assert_kept(f, run(f, "\n"), SX_CONFIG, "recipient 'root' has no domain", HINT_RCPT);
+	set_rcpts(f, "www-data", NULL, NULL);
+	assert_kept(f, run(f, "\n"), SX_CONFIG,
+	    "recipient 'webmaster' (from alias 'www-data') has no domain", HINT_RCPT);
+	assert_string_equal(f->env.rcpts[0], "webmaster");
+
+	/* An admin_address that cannot be qualified is the configuration's fault too. */
+	f->pol.aliases_file = NULL;
+	f->pol.admin_address = "postmaster";
+	assert_kept(f, run(f, "\n"), SX_CONFIG, "admin_address 'postmaster' has no domain",
+	    "write it as user@domain, or set default_domain or from");
+	f->pol.admin_address = "a b@x.org";
+	assert_kept(f, run(f, "\n"), SX_CONFIG,
+	    "admin_address: invalid address at \"a b@x.org\": unquoted space in address "
+	    "(missing '<...>' or ',')",
+	    "");
+}
+
+/* -t recipients without a domain: the same order, and the same refusal. */
+static void
+test_qualification_t(void **state)
+{
+	struct fixture *f = *state;
+
+	f->pol.read_recipients = 1;
+	assert_kept(f, run(f, "To: root\nSubject: s\n\nb\n"), SX_CONFIG,
+	    "recipient 'root' has no domain", HINT_RCPT);
+	assert_int_equal(f->env.nrcpts, 1);
+	assert_string_equal(f->env.rcpts[0], "root");
+	f->pol.admin_address = "admin@example.net";
+	assert_int_equal(run(f, "To: root\nSubject: s\n\nb\n"), 0);
+	assert_int_equal(f->env.nrcpts, 1);
+	assert_string_equal(f->env.rcpts[0], "admin@example.net");
 }
 
 static void
@@ -536,6 +659,7 @@ test_aliases(void **state)
 	assert_string_equal(f->env.rcpts[1], "o2@example.com");
 }
 
+/* A broken aliases file is a configuration problem: the message is read and kept. */
 static void
 test_alias_errors(void **state)
 {
@@ -548,51 +672,52 @@ test_alias_errors(void **state)
 
 	write_file(path, "a: b\nb: c, x@y.org\nc: a\n");
 	snprintf(want, sizeof(want), "%s: alias loop: a -> b -> c -> a", path);
-	assert_fail(f, run(f, "\n"), SX_CONFIG, want);
-	assert_int_equal(spool_entries(f), 0);
+	assert_kept(f, run(f, "\n"), SX_CONFIG, want, "");
+	/* Kept with the name as it was given: it says who the message was for. */
+	assert_int_equal(f->env.nrcpts, 1);
+	assert_string_equal(f->env.rcpts[0], "a");
 
 	write_file(path, "a: x@y.org\nthis line is wrong\n");
 	snprintf(want, sizeof(want), "%s:2: missing ':' after the alias name", path);
-	assert_fail(f, run(f, "\n"), SX_CONFIG, want);
+	assert_kept(f, run(f, "\n"), SX_CONFIG, want, "");
 
 	write_file(path, "a: x@y.org\nA: z@y.org\n");
 	snprintf(want, sizeof(want), "%s:2: duplicate alias 'A' (first on line 1)", path);
-	assert_fail(f, run(f, "\n"), SX_CONFIG, want);
+	assert_kept(f, run(f, "\n"), SX_CONFIG, want, "");
 
 	write_file(path, "a: x@y.org z@y.org\n");
 	snprintf(want, sizeof(want),
 	    "%s:1: alias 'a': invalid address at \"z@y.org\": missing ',' between addresses", path);
-	assert_fail(f, run(f, "\n"), SX_CONFIG, want);
+	assert_kept(f, run(f, "\n"), SX_CONFIG, want, "");
 
 	write_file(path, "a:\n");
 	snprintf(want, sizeof(want), "%s:1: alias 'a' has no addresses", path);
-	assert_fail(f, run(f, "\n"), SX_CONFIG, want);
+	assert_kept(f, run(f, "\n"), SX_CONFIG, want, "");
 
 	write_file(path, "  x@y.org\n");
 	snprintf(want, sizeof(want), "%s:1: continuation line without an alias above it", path);
-	assert_fail(f, run(f, "\n"), SX_CONFIG, want);
+	assert_kept(f, run(f, "\n"), SX_CONFIG, want, "");
 
 	write_file(path, "bad name: x@y.org\n");
 	snprintf(want, sizeof(want), "%s:1: invalid alias name 'bad name'", path);
-	assert_fail(f, run(f, "\n"), SX_CONFIG, want);
+	assert_kept(f, run(f, "\n"), SX_CONFIG, want, "");
 
 	/* 17 levels deep. */
 	write_file(path, "a: b\nb: c\nc: d\nd: e\ne: f\nf: g\ng: h\nh: i\ni: j\nj: k\nk: l\n"
 			 "l: m\nm: n\nn: o\no: p\np: q\nq: r\nr: s@y.org\n");
 	snprintf(want, sizeof(want), "%s: aliases nested more than 16 deep at 'q'", path);
-	assert_fail(f, run(f, "\n"), SX_CONFIG, want);
+	assert_kept(f, run(f, "\n"), SX_CONFIG, want, "");
 
 	/* Fan-out: 4^6 addresses. */
 	write_file(path, "a: b,b,b,b\nb: c,c,c,c\nc: d,d,d,d\nd: e,e,e,e\ne: g,g,g,g\n"
 			 "g: h@y.org,h@y.org,h@y.org,h@y.org\n");
-	assert_fail(
-	    f, run(f, "\n"), SX_CONFIG, "alias expansion of 'a' yields more than 1000 addresses");
+	assert_kept(f, run(f, "\n"), SX_CONFIG,
+	    "alias expansion of 'a' yields more than 1000 addresses", "");
 
 	snprintf(path, sizeof(path), "%s/missing", f->root);
 	snprintf(
 	    want, sizeof(want), "cannot open aliases file %s: No such file or directory", path);
-	assert_fail(f, run(f, "\n"), SX_CONFIG, want);
-	assert_int_equal(spool_entries(f), 0);
+	assert_kept(f, run(f, "\n"), SX_CONFIG, want, "");
 }
 
 /* ---- sender ---- */
@@ -608,17 +733,29 @@ test_sender(void **state)
 	f->pol.account_from = "cron@example.com";
 	assert_ok_spool(f, run(f, "\n"), ADDED("cron@example.com") "\n");
 	assert_string_equal(f->env.from, "cron@example.com");
-	/* No account from: default_domain, then a FQDN host name. */
+	/* No account from: default_domain, the user's domain, then a FQDN host name. */
 	f->pol.account_from = NULL;
 	f->pol.default_domain = "d.org";
+	f->pol.account_user = "u@user.example";
 	assert_int_equal(run(f, "\n"), 0);
 	assert_string_equal(f->env.from, "root@d.org");
 	f->pol.default_domain = NULL;
 	assert_int_equal(run(f, "\n"), 0);
+	assert_string_equal(f->env.from, "root@user.example");
+	f->pol.account_user = "u";
+	assert_int_equal(run(f, "\n"), 0);
 	assert_string_equal(f->env.from, "root@host.example.org");
+	/* None: a configuration problem, and the message is kept. */
 	f->pol.hostname = "myhost";
-	assert_fail(
-	    f, run(f, "\n"), SX_DATA, "sender 'root' has no domain (set from or default_domain)");
+	assert_kept(f, run(f, "\n"), SX_CONFIG, "sender 'root' has no domain", HINT_SENDER);
+	assert_string_equal(f->env.from, "root");
+	assert_string_equal(f->env.rcpts[0], "bob@example.com");
+	/* The login name as the sender likewise. */
+	f->pol.envelope_from = NULL;
+	assert_kept(f, run(f, "\n"), SX_CONFIG, "sender 'alice' has no domain", HINT_SENDER);
+	assert_string_equal(f->env.from, "alice");
+	f->pol.envelope_from = "root";
+	f->pol.account_user = NULL;
 	f->pol.hostname = "host.example.org";
 	/* Null sender; the From header still gets an author. */
 	f->pol.envelope_from = "";
@@ -699,8 +836,9 @@ test_from_keep(void **state)
 	set_rcpts(f, "bob@example.com", NULL, NULL);
 	f->pol.account_from = "cron@example.com";
 	f->pol.fullname = "Ignored";
+	/* Kept, but with the domain RFC 5322 requires. */
 	assert_ok_spool(f, run(f, "From: root (Cron Daemon)\nSubject: x\n\nb\n"),
-	    "From: root (Cron Daemon)\nSubject: x\n" DATE_HDR MSGID_HDR "\nb\n");
+	    "From: root@example.com (Cron Daemon)\nSubject: x\n" DATE_HDR MSGID_HDR "\nb\n");
 }
 
 static void
@@ -731,6 +869,50 @@ test_from_rewrite(void **state)
 	f->pol.envelope_from = "me@x.org";
 	assert_ok_spool(f, run(f, "From: Me <other@x.org>\n\n"),
 	    "From: Me <me@x.org>\n" DATE_HDR MSGID_HDR "\n");
+}
+
+/*
+ * Address fields without a domain get one, as the envelope sender would
+ * (Postfix's append_at_myorigin, not admin_address): display names,
+ * comments, groups and folding stay; Bcc goes; other fields are text.
+ */
+static void
+test_header_qualify(void **state)
+{
+	struct fixture *f = *state;
+	const char *in = "From: root (Cron Daemon)\n"
+			 "To: root, \"Ops Team\" <ops>,\n  x@y.org, (c) www-data (d)\n"
+			 "Cc: team: a, b@z.org;, <\"john doe\">\n"
+			 "Reply-To: Me <me>\nSender: daemon\nResent-To: r\nResent-From: q\n"
+			 "Bcc: secret\nX-Other: root\nSubject: root\nTo: not a list\n\nTo: root\n";
+
+	set_rcpts(f, "bob@example.com", NULL, NULL);
+	f->pol.account_from = "cron@example.com";
+	f->pol.admin_address = "admin@example.net";
+	assert_ok_spool(f, run(f, in),
+	    "From: root@example.com (Cron Daemon)\n"
+	    "To: root@example.com, \"Ops Team\" <ops@example.com>,\n"
+	    "  x@y.org, (c) www-data@example.com (d)\n"
+	    "Cc: team: a@example.com, b@z.org;, <\"john doe\"@example.com>\n"
+	    "Reply-To: Me <me@example.com>\nSender: daemon@example.com\n"
+	    "Resent-To: r@example.com\nResent-From: q@example.com\n"
+	    "X-Other: root\nSubject: root\nTo: not a list\n" DATE_HDR MSGID_HDR "\nTo: root\n");
+	/* default_domain first; then the host name, as for the sender. */
+	f->pol.default_domain = "d.example";
+	f->pol.from_header = FROM_HEADER_OFF;
+	assert_ok_spool(f, run(f, "From: root\nTo: root\n\n"),
+	    "From: root\nTo: root@d.example\n" DATE_HDR MSGID_HDR "\n");
+	f->pol.default_domain = NULL;
+	f->pol.account_from = NULL;
+	f->pol.from_header = FROM_HEADER_KEEP;
+	f->pol.envelope_from = "a@b.example";
+	assert_ok_spool(f, run(f, "From: root\nTo: root\n\n"),
+	    "From: root@host.example.org\nTo: root@host.example.org\n" DATE_HDR MSGID_HDR "\n");
+	/* No domain at all: left as it is (the envelope is what must be right). */
+	f->pol.hostname = "myhost";
+	assert_int_equal(run(f, "From: root\nTo: root\n\n"), 0);
+	assert_non_null(f->out);
+	assert_int_equal(strncmp(f->out, "From: root\nTo: root\nDate: ", 26), 0);
 }
 
 static void
@@ -916,6 +1098,197 @@ test_large_body(void **state)
 	free(in);
 }
 
+/* Is the .tmp spool file in dir locked by someone else?  1, 0, or -1 when there is none. */
+static int
+tmp_locked(const char *dir)
+{
+	char path[512];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int fd, rc = -1;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+
+		if (n < 4 || strcmp(de->d_name + n - 4, ".tmp") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if ((fd = open(path, O_RDONLY)) == -1)
+			break;
+		rc = flock(fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK;
+		close(fd);
+		break;
+	}
+	closedir(d);
+	return rc;
+}
+
+static int locked_while_reading;
+
+static void
+check_locked(void *arg)
+{
+	locked_while_reading = tmp_locked(arg);
+}
+
+/* Without defer_commit: renamed into place and closed, no lock left (as before). */
+static void
+test_commit_unlocked(void **state)
+{
+	struct fixture *f = *state;
+	int fd;
+
+	set_rcpts(f, "bob@example.com", NULL, NULL);
+	f->pol.on_accepted = check_locked;
+	f->pol.on_accepted_arg = f->spool;
+	locked_while_reading = 0;
+	assert_int_equal(run(f, "Subject: x\n\nbody\n"), 0);
+	assert_int_equal(locked_while_reading, 1); /* the writer's lock, while it writes */
+	assert_null(f->env.spool_tmp);
+	assert_int_equal(f->env.spool_fd, -1);
+	fd = open(f->env.spool_path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	close(fd);
+}
+
+/*
+ * defer_commit: the spool is complete but stays .tmp, open and locked,
+ * until msg_commit renames it; the lock is kept through the rename and
+ * until the envelope is freed, and the descriptor reads the spool.
+ */
+static void
+test_defer_commit(void **state)
+{
+	struct fixture *f = *state;
+	char tmp[256], path[256], buf[512];
+	int other, again;
+	ssize_t n;
+
+	set_rcpts(f, "bob@example.com", NULL, NULL);
+	f->pol.defer_commit = 1;
+	f->pol.on_accepted = check_locked;
+	f->pol.on_accepted_arg = f->spool;
+	locked_while_reading = 0;
+	assert_ok_spool(f, run(f, "Subject: x\n\nbody\n"),
+	    "Subject: x\n" ADDED("alice@host.example.org") "\nbody\n");
+	assert_int_equal(locked_while_reading, 1);
+	assert_non_null(f->env.spool_tmp);
+	assert_non_null(f->env.spool_path);
+	assert_true(f->env.spool_fd >= 0);
+	strlcpy(tmp, f->env.spool_tmp, sizeof(tmp));
+	strlcpy(path, f->env.spool_path, sizeof(path));
+	assert_int_equal(strcmp(tmp + strlen(tmp) - 4, ".tmp"), 0);
+	assert_int_equal(strcmp(path + strlen(path) - 4, ".msg"), 0);
+	assert_int_equal(strncmp(tmp, path, strlen(path) - 4), 0);
+	/* Not in place yet: no .msg without its envelope. */
+	assert_int_equal(access(tmp, F_OK), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	other = open(tmp, O_RDONLY);
+	assert_true(other >= 0);
+	assert_int_equal(flock(other, LOCK_EX | LOCK_NB), -1);
+	assert_int_equal(errno, EWOULDBLOCK);
+
+	assert_int_equal(msg_commit(&f->env, &f->err), 0);
+	assert_int_equal(f->err.cls, SX_OK);
+	assert_null(f->env.spool_tmp);
+	assert_string_equal(f->env.spool_path, path);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(spool_entries(f), 1);
+	/* Still locked, by the same descriptor: seen through the old and a new one. */
+	assert_true(f->env.spool_fd >= 0);
+	assert_int_equal(flock(other, LOCK_EX | LOCK_NB), -1);
+	again = open(path, O_RDONLY);
+	assert_true(again >= 0);
+	assert_int_equal(flock(again, LOCK_EX | LOCK_NB), -1);
+	/* A second commit changes nothing. */
+	assert_int_equal(msg_commit(&f->env, &f->err), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	/* The descriptor reads the spool from the start. */
+	assert_int_equal(lseek(f->env.spool_fd, 0, SEEK_SET), 0);
+	n = read(f->env.spool_fd, buf, sizeof(buf));
+	assert_int_equal(n, (ssize_t)f->outlen);
+	mask_msgid(buf, (size_t)n);
+	assert_memory_equal(buf, f->out, f->outlen);
+	/* Freeing the envelope releases the lock and keeps the file. */
+	msg_envelope_free(&f->env);
+	assert_int_equal(flock(again, LOCK_EX | LOCK_NB), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	close(again);
+	close(other);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* A commit that fails removes the spool and releases the lock. */
+static void
+test_defer_commit_failure(void **state)
+{
+	struct fixture *f = *state;
+	char tmp[256], path[256], want[512];
+	int other;
+
+	set_rcpts(f, "bob@example.com", NULL, NULL);
+	f->pol.defer_commit = 1;
+	assert_int_equal(run(f, "Subject: x\n\nbody\n"), 0);
+	strlcpy(tmp, f->env.spool_tmp, sizeof(tmp));
+	strlcpy(path, f->env.spool_path, sizeof(path));
+	other = open(tmp, O_RDONLY);
+	assert_true(other >= 0);
+	/* The final name is taken by a directory: the rename fails. */
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(msg_commit(&f->env, &f->err), -1);
+	assert_int_equal(f->err.cls, SX_LOCALIO);
+	assert_int_equal(f->err.stage, STAGE_INTAKE);
+	snprintf(want, sizeof(want), "cannot rename spool file %s: Is a directory", tmp);
+	assert_string_equal(f->err.detail, want);
+	assert_null(f->env.spool_path);
+	assert_null(f->env.spool_tmp);
+	assert_int_equal(f->env.spool_fd, -1);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(flock(other, LOCK_EX | LOCK_NB), 0);
+	close(other);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(spool_entries(f), 0);
+	/* Nothing to commit then. */
+	sx_clear(&f->err);
+	assert_int_equal(msg_commit(&f->env, &f->err), -1);
+	assert_int_equal(f->err.cls, SX_INTERNAL);
+}
+
+/* Refused but kept, with defer_commit: left uncommitted like an accepted message. */
+static void
+test_defer_commit_kept(void **state)
+{
+	struct fixture *f = *state;
+	static const char nul[] = "Subject: x\n\na\0b\n";
+	char want[512];
+
+	f->pol.defer_commit = 1;
+	set_rcpts(f, "root", NULL, NULL);
+	assert_int_equal(run(f, "Subject: x\n\nbody\n"), -1);
+	assert_int_equal(f->err.cls, SX_CONFIG);
+	snprintf(
+	    want, sizeof(want), "recipient 'root' has no domain; kept in %s", f->env.spool_path);
+	assert_string_equal(f->err.detail, want);
+	assert_non_null(f->env.spool_tmp);
+	assert_true(f->env.spool_fd >= 0);
+	assert_int_equal(access(f->env.spool_path, F_OK), -1);
+	assert_string_equal(f->env.rcpts[0], "root");
+	assert_int_equal(msg_commit(&f->env, &f->err), 0);
+	assert_int_equal(access(f->env.spool_path, F_OK), 0);
+
+	set_rcpts(f, "bob@example.com", NULL, NULL);
+	assert_int_equal(run_len(f, nul, sizeof(nul) - 1), -1);
+	assert_int_equal(f->err.cls, SX_DATA);
+	assert_non_null(f->env.spool_tmp);
+	assert_int_equal(tmp_locked(f->spool), 1);
+	assert_int_equal(msg_commit(&f->env, &f->err), 0);
+	assert_int_equal(spool_entries(f), 1);
+}
+
 static void
 test_read_error(void **state)
 {
@@ -947,12 +1320,14 @@ main(void)
 	    T(test_t_errors),
 	    T(test_argv_recipients),
 	    T(test_qualification),
+	    T(test_qualification_t),
 	    T(test_aliases),
 	    T(test_alias_errors),
 	    T(test_sender),
 	    T(test_fullname),
 	    T(test_from_keep),
 	    T(test_from_rewrite),
+	    T(test_header_qualify),
 	    T(test_message_id_host),
 	    T(test_nul_kept),
 	    T(test_header_bound),
@@ -960,6 +1335,10 @@ main(void)
 	    T(test_8bit_smtputf8),
 	    T(test_wire_size),
 	    T(test_large_body),
+	    T(test_commit_unlocked),
+	    T(test_defer_commit),
+	    T(test_defer_commit_failure),
+	    T(test_defer_commit_kept),
 	    T(test_read_error),
 #undef T
 	};

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -115,7 +116,7 @@ test_create_write_commit_remove(void **state)
 	assert_int_equal(spool_write(&sp, "", 0, &e), 0);
 	assert_int_equal(spool_write(&sp, "world\n", 6, &e), 0);
 	assert_int_equal(spool_commit(&sp, &e), 0);
-	assert_int_equal(sp.fd, -1);
+	assert_true(sp.fd >= 0); /* kept open, and locked, until released */
 	assert_null(sp.tmp_path);
 	assert_true(is_hex_name(sp.path, f->dir, ".msg"));
 	assert_int_equal(count_entries(f->dir), 1);
@@ -265,6 +266,87 @@ test_write_enospc(void **state)
 	assert_int_equal(count_entries(f->dir), 0);
 }
 
+/* 1 when path is locked by someone else, 0 when it is free, -1 when it cannot be opened. */
+static int
+locked(const char *path)
+{
+	int fd = open(path, O_RDONLY), rc;
+
+	if (fd == -1)
+		return -1;
+	rc = flock(fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK;
+	close(fd);
+	return rc;
+}
+
+/*
+ * The writer holds flock(LOCK_EX) from creation, through the rename, until
+ * it closes: a .tmp whose writer is alive is locked, one whose writer is
+ * gone is not.  The descriptor is read-write: it reads the spool back.
+ */
+static void
+test_lock_held(void **state)
+{
+	struct fixture *f = *state;
+	struct spool_file sp;
+	struct sx_err e;
+	char buf[16], path[256];
+
+	sx_clear(&e);
+	assert_int_equal(spool_create(f->dir, &sp, &e, STAGE_INTAKE), 0);
+	assert_int_equal(locked(sp.tmp_path), 1);
+	assert_int_equal(spool_write(&sp, "hello\n", 6, &e), 0);
+	assert_int_equal(spool_sync(&sp, &e), 0);
+	assert_int_equal(access(sp.tmp_path, F_OK), 0); /* synced, still .tmp */
+	assert_int_equal(access(sp.path, F_OK), -1);
+	assert_int_equal(locked(sp.tmp_path), 1);
+	assert_int_equal(spool_commit(&sp, &e), 0);
+	assert_int_equal(locked(sp.path), 1);
+	assert_int_equal(lseek(sp.fd, 0, SEEK_SET), 0);
+	assert_int_equal(read(sp.fd, buf, sizeof(buf)), 6);
+	assert_memory_equal(buf, "hello\n", 6);
+	strlcpy(path, sp.path, sizeof(path));
+	spool_release(&sp);
+	assert_int_equal(locked(path), 0);
+	assert_int_equal(unlink(path), 0);
+	/* A writer that is gone leaves an unlocked .tmp. */
+	assert_int_equal(spool_create(f->dir, &sp, &e, STAGE_INTAKE), 0);
+	strlcpy(path, sp.tmp_path, sizeof(path));
+	spool_release(&sp);
+	assert_int_equal(locked(path), 0);
+	assert_int_equal(count_entries(f->dir), 1);
+	assert_int_equal(e.cls, SX_OK);
+}
+
+/* A rename that fails removes the file and closes (unlocks) it. */
+static void
+test_commit_rename_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct spool_file sp;
+	struct sx_err e;
+	char tmp[256], path[256];
+	int other;
+
+	sx_clear(&e);
+	assert_int_equal(spool_create(f->dir, &sp, &e, STAGE_INTAKE), 0);
+	strlcpy(tmp, sp.tmp_path, sizeof(tmp));
+	strlcpy(path, sp.path, sizeof(path));
+	assert_int_equal(mkdir(path, 0700), 0);
+	other = open(tmp, O_RDONLY);
+	assert_true(other >= 0);
+	assert_int_equal(spool_commit(&sp, &e), -1);
+	assert_int_equal(e.cls, SX_LOCALIO);
+	assert_int_equal(e.sys_errno, EISDIR);
+	assert_int_equal(sp.fd, -1);
+	assert_null(sp.path);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(flock(other, LOCK_EX | LOCK_NB), 0);
+	close(other);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(count_entries(f->dir), 0);
+}
+
 /* A failed commit (fsync on a closed fd) removes the temporary file. */
 static void
 test_commit_failure_removes(void **state)
@@ -296,6 +378,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_dir_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_enospc, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_failure_removes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lock_held, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_rename_failure, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,112 @@
+/* qualify.c — what a name without a domain becomes (see qualify.h). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msg/qualify.h"
+
+static char *qualify_domain_of(const char *);
+
+/* The domain of text when it is one qualified address, else NULL (also out of memory). */
+static char *
+qualify_domain_of(const char *text)
+{
+	struct addr_list l;
+	char *d = NULL;
+
+	memset(&l, 0, sizeof(l));
+	/* A from that is a pattern (fnmatch) may not parse: then it gives no domain. */
+	if (text != NULL && addr_parse_list(text, strlen(text), &l, NULL) == 0 && l.n == 1 &&
+	    !l.v[0].unqualified)
+		d = strdup(strrchr(l.v[0].spec, '@') + 1);
+	addr_list_free(&l);
+	return d;
+}
+
+int
+qualify_init(struct qualify *q, const char *admin_address, const char *default_domain,
+    const char *from, const char *user, struct sx_err *e)
+{
+	struct addr_list l;
+	struct sx_err pe;
+	size_t i;
+	int rc = -1;
+
+	memset(q, 0, sizeof(*q));
+	memset(&l, 0, sizeof(l));
+	if (default_domain != NULL && *default_domain != '\0') {
+		if ((q->domain = strdup(default_domain)) == NULL)
+			return sx_fail(e, SX_INTERNAL, STAGE_INTAKE, "out of memory");
+	} else if ((q->domain = qualify_domain_of(from)) == NULL)
+		q->domain = qualify_domain_of(user);
+	if (admin_address == NULL || *admin_address == '\0')
+		return 0;
+	sx_clear(&pe);
+	if (addr_parse_list(admin_address, strlen(admin_address), &l, &pe) == -1) {
+		sx_fail(e, pe.cls == SX_DATA ? SX_CONFIG : pe.cls, STAGE_INTAKE,
+		    "admin_address: %s", pe.detail);
+		goto out;
+	}
+	for (i = 0; i < l.n; i++) {
+		char *a = NULL;
+		int r;
+
+		if (!l.v[i].unqualified) {
+			r = addr_list_add(&q->admin, l.v[i].spec, 0, e);
+		} else if (q->domain == NULL) {
+			sx_fail(e, SX_CONFIG, STAGE_INTAKE, "admin_address '%s' has no domain",
+			    l.v[i].spec);
+			sx_hint(e, "write it as user@domain, or set default_domain or from");
+			goto out;
+		} else if (asprintf(&a, "%s@%s", l.v[i].spec, q->domain) == -1) {
+			sx_fail(e, SX_INTERNAL, STAGE_INTAKE, "out of memory");
+			goto out;
+		} else if (addr_check_mailbox(a, NULL) != 0) {
+			sx_fail(e, SX_CONFIG, STAGE_INTAKE,
+			    "admin_address '%s' is not a valid address", a);
+			r = -1;
+		} else
+			r = addr_list_add(&q->admin, a, 0, e);
+		free(a);
+		if (r == -1)
+			goto out;
+	}
+	rc = 0;
+out:
+	addr_list_free(&l);
+	if (rc == -1)
+		addr_list_free(&q->admin);
+	return rc;
+}
+
+void
+qualify_free(struct qualify *q)
+{
+	if (q == NULL)
+		return;
+	free(q->domain);
+	addr_list_free(&q->admin);
+	q->domain = NULL;
+}
+
+const char *
+qualify_sender_domain(const struct qualify *q, const char *hostname)
+{
+	if (q != NULL && q->domain != NULL)
+		return q->domain;
+	/* sendmail's $j: a name that says which host it is. */
+	if (hostname != NULL && strchr(hostname, '.') != NULL)
+		return hostname;
+	return NULL;
+}
+
+const char *
+qualify_hint(int recipient)
+{
+	if (recipient)
+		return "set admin_address (where mail for local users goes), default_domain or "
+		       "from, or add an alias";
+	return "set from or default_domain";
+}
