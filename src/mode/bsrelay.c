@@ -174,7 +174,7 @@ bsrelay_transmit(void *arg, const struct account *a, const struct queue_meta *m,
  * the session as a whole.
  */
 static int
-bsrelay_data(void *arg, const struct msg_envelope *env, const struct sx_err *cause,
+bsrelay_data(void *arg, struct msg_envelope *env, const struct sx_err *cause,
     struct smtp_reply *final, struct sx_err *e)
 {
 	struct bsrelay *b = arg;
@@ -183,7 +183,7 @@ bsrelay_data(void *arg, const struct msg_envelope *env, const struct sx_err *cau
 	struct deliver_ctx dc;
 	struct deliver_result res;
 	struct queue_meta qm;
-	int rc = -1, fd = -1, sent = 0;
+	int rc = -1, sent = 0;
 
 	t.arg = b;
 	b->cause = cause;
@@ -192,16 +192,17 @@ bsrelay_data(void *arg, const struct msg_envelope *env, const struct sx_err *cau
 	memset(&qm, 0, sizeof(qm));
 	memset(&res, 0, sizeof(res));
 	sx_clear(&r->err);
-	if (run_meta_init(r, env, &qm, time(NULL)) == -1 ||
-	    (fd = queue_lock(r->spool_dir, qm.id, 0, &r->err)) < 0) {
+	dc.dir = r->spool_dir;
+	dc.diag = &r->diag;
+	dc.now = time(NULL);
+	dc.hold = !r->acct.queue;
+	dc.marked = 1;
+	/* The envelope first, then the message under its name; it stays locked (env->spool_fd). */
+	if (run_meta_init(r, env, &qm, dc.now) == -1 || run_commit(r, env, &qm, &dc, 1) == -1) {
 		sx_adopt(e, &r->err, STAGE_QUEUE);
 		goto out;
 	}
-	dc.dir = r->spool_dir;
-	dc.diag = &r->diag;
-	dc.now = qm.created;
-	dc.hold = !r->acct.queue;
-	if ((rc = deliver_attempt(&dc, &qm, fd, &r->acct, &t, &res)) == 0) {
+	if ((rc = deliver_attempt(&dc, &qm, env->spool_fd, &r->acct, &t, &res)) == 0) {
 		sent = 1;
 		goto out;
 	}
@@ -220,10 +221,24 @@ out:
 	/* The transaction must not outlive the message (harmless after a final reply). */
 	if (!sent && cause == NULL)
 		bsrelay_rset(b);
-	if (fd >= 0)
-		close(fd);
 	queue_meta_free(&qm);
 	sx_clear(&r->err);
+	return rc;
+}
+
+/* bs_relay.keep: as a send keeps a message refused at intake. */
+static int
+bsrelay_keep(void *arg, struct msg_envelope *env, const struct sx_err *why)
+{
+	struct bsrelay *b = arg;
+	struct run *r = b->r;
+	int rc;
+
+	sx_clear(&r->err);
+	sx_adopt(&r->err, why, STAGE_INTAKE);
+	rc = run_keep_refused(r, env, time(NULL));
+	sx_clear(&r->err);
+	r->context[0] = r->note[0] = '\0';
 	return rc;
 }
 
@@ -243,6 +258,7 @@ mode_bs(struct run *r)
 	if (run_queue_dir(r) == -1)
 		return -1;
 	run_intake_policy(r, &pol);
+	pol.defer_commit = 1; /* bsrelay_data and bsrelay_keep write the envelope first */
 	memset(&relay, 0, sizeof(relay));
 	memset(&b, 0, sizeof(b));
 	b.r = r;
@@ -250,6 +266,7 @@ mode_bs(struct run *r)
 	relay.rcpt = bsrelay_rcpt;
 	relay.data = bsrelay_data;
 	relay.rset = bsrelay_rset;
+	relay.keep = bsrelay_keep;
 	relay.close = bsrelay_close;
 	relay.arg = &b;
 	relay.pol = &pol;

@@ -165,6 +165,16 @@ run_queue_pass(struct run *r, const struct flush_opts *o, int automatic, struct 
 	dc.now = o->now;
 	dc.hold = !r->acct.queue;
 	rc = flush_queue(&dc, o, &t, &ops, st, e);
+	if (st->whole > 0)
+		fprintf(stderr,
+		    "smtps-send: queue: %u message(s) whose sender died before queuing them "
+		    "were queued\n",
+		    st->whole);
+	if (st->partial > 0)
+		diag_stage(&r->diag, STAGE_QUEUE,
+		    "%u partial message(s) removed (their sender died while reading them; it was "
+		    "never told they were accepted)",
+		    st->partial);
 	if (q.have_other)
 		conf_account_free(&q.other);
 	if (q.have_rec)

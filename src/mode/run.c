@@ -159,3 +159,51 @@ run_outcome(struct run *r, const struct deliver_result *res, const struct queue_
 		deliver_describe(res, qm, r->note, sizeof(r->note));
 	return -1;
 }
+
+/*
+ * The envelope on disk, then the message under its final name: a kill at
+ * any point leaves either a .tmp without an envelope (never accepted, -q
+ * removes it) or an envelope with its message.  The metadata is written
+ * as an attempt that did not finish (deliver_mark) unless the message is
+ * only queued.  0, or -1 with r->err.
+ */
+int
+run_commit(struct run *r, struct msg_envelope *env, struct queue_meta *qm,
+    const struct deliver_ctx *dc, int attempt)
+{
+	if ((attempt ? deliver_mark(dc, qm, &r->err) : queue_meta_write(dc->dir, qm, &r->err)) ==
+	    -1)
+		return -1;
+	if (msg_commit(env, &r->err) == 0)
+		return 0;
+	/* The spool is gone with the failed rename: its envelope must go too. */
+	queue_remove_files(dc->dir, qm->id, NULL);
+	return -1;
+}
+
+/*
+ * A message refused at intake but kept: a NUL byte (failed: it cannot be
+ * sent as it is) or a name nothing gives a domain to (held: a
+ * configuration problem the caller was told of; --flush-id after the fix).
+ */
+int
+run_keep_refused(struct run *r, struct msg_envelope *env, time_t now)
+{
+	struct deliver_ctx dc = {r->spool_dir, &r->diag, now, 1, 0};
+	struct deliver_result res;
+	struct queue_meta qm;
+	int rc = -1;
+
+	memset(&res, 0, sizeof(res));
+	if (run_meta_init(r, env, &qm, now) == -1)
+		return -1;
+	/* Recorded first, then committed: never a message without its envelope. */
+	if (queue_meta_fail(&qm, &r->err, now, 1) == 0 && run_commit(r, env, &qm, &dc, 0) == 0) {
+		res.outcome = qm.state == QUEUE_FAILED ? DELIVER_FAILED : DELIVER_HELD;
+		sx_adopt(&res.err, &r->err, STAGE_INTAKE);
+		run_outcome(r, &res, &qm); /* refused: never accepted */
+		rc = 0;
+	}
+	queue_meta_free(&qm);
+	return rc;
+}

@@ -44,6 +44,24 @@ int run_queue_dir(struct run *);
 /* The intake settings that come from the account and -f/-F (send and -bs). */
 void run_intake_policy(const struct run *, struct msg_policy *);
 
+/*
+ * The envelope on disk, then the message under its final name (an intake
+ * with defer_commit): a kill at any point leaves either a .tmp without an
+ * envelope (never accepted; -q removes it) or an envelope with its
+ * message.  attempt: written as an attempt that did not finish
+ * (deliver_mark), else as queued.  0, or -1 with r->err.
+ */
+int run_commit(struct run *, struct msg_envelope *, struct queue_meta *, const struct deliver_ctx *,
+    int attempt);
+
+/*
+ * A message intake refused but kept (env->spool_path set, r->err why): a
+ * NUL byte (failed: it cannot be sent as it is) or a name nothing gives a
+ * domain to (held: a configuration problem the caller is told of;
+ * --flush-id after the fix).  Recorded and committed; 0, or -1.
+ */
+int run_keep_refused(struct run *, struct msg_envelope *, time_t now);
+
 /* The queue's envelope of a message just taken in (its id from the spool path).  0 or -1. */
 int run_meta_init(struct run *, const struct msg_envelope *, struct queue_meta *, time_t now);
 

@@ -25,29 +25,6 @@ send_connect_early(void *arg)
 	relay_start(&se->ds->rl, &se->r->acct, &se->r->diag);
 }
 
-/* A message refused at intake but kept (a NUL byte): queued as failed, never retried. */
-static void
-send_keep_refused(struct run *r, const struct msg_envelope *env, time_t now)
-{
-	struct deliver_ctx dc = {r->spool_dir, &r->diag, now, !r->acct.queue};
-	struct deliver_result res;
-	struct queue_meta qm;
-	struct sx_err we;
-	int fd;
-
-	snprintf(r->context, sizeof(r->context), "the message was kept in %s", env->spool_path);
-	sx_clear(&we);
-	memset(&res, 0, sizeof(res));
-	if (run_meta_init(r, env, &qm, now) == -1)
-		return;
-	if ((fd = queue_lock(r->spool_dir, qm.id, 0, &we)) >= 0) {
-		deliver_record_failure(&dc, &qm, &r->err, &res);
-		run_outcome(r, &res, &qm); /* refused for what it is: never accepted */
-		close(fd);
-	}
-	queue_meta_free(&qm);
-}
-
 int
 mode_send(struct run *r)
 {
@@ -59,10 +36,11 @@ mode_send(struct run *r)
 	struct msg_policy pol;
 	struct msg_envelope env;
 	struct queue_meta qm;
-	int rc = -1, fd = -1;
+	int rc = -1;
 	time_t now = time(NULL);
 
 	memset(&env, 0, sizeof(env));
+	env.spool_fd = -1;
 	memset(&qm, 0, sizeof(qm));
 	memset(&ds, 0, sizeof(ds));
 	ds.hostname = r->hostname;
@@ -78,13 +56,16 @@ mode_send(struct run *r)
 	pol.read_recipients = r->opt.read_recipients;
 	pol.argv_rcpts = r->opt.rcpts;
 	pol.n_argv_rcpts = r->opt.nrcpts;
+	/* The spool stays .tmp and locked (env.spool_fd) until its envelope is written. */
+	pol.defer_commit = 1;
 	if (!r->opt.queue_only) {
 		pol.on_accepted = send_connect_early;
 		pol.on_accepted_arg = &early;
 	}
 	if (msg_intake(STDIN_FILENO, &pol, &env, &r->err) == -1) {
-		if (env.spool_path != NULL)
-			send_keep_refused(r, &env, now);
+		if (env.spool_path != NULL && run_keep_refused(r, &env, now) == 0)
+			snprintf(r->context, sizeof(r->context), "the message was kept in %s",
+			    env.spool_path);
 		goto out;
 	}
 	if (env.long_lines > 0)
@@ -93,32 +74,27 @@ mode_send(struct run *r)
 	diag_stage(&r->diag, STAGE_INTAKE, "from <%s>, %zu recipient(s), %llu bytes%s%s", env.from,
 	    env.nrcpts, env.wire_size, env.body_8bit ? ", 8-bit" : "",
 	    env.needs_smtputf8 ? ", SMTPUTF8" : "");
-	/*
-	 * Ours until the session ends: a flush skips a locked message.  Taken
-	 * before the metadata exists, so no flush can see an envelope for a
-	 * message we are about to send.
-	 */
+	dc.dir = r->spool_dir;
+	dc.diag = &r->diag;
+	dc.now = now;
+	dc.hold = !r->acct.queue;
+	dc.marked = !r->opt.queue_only;
+	/* Ours until the session ends (env.spool_fd holds its lock): a flush skips it. */
 	if (run_meta_init(r, &env, &qm, now) == -1 ||
-	    (fd = queue_lock(r->spool_dir, qm.id, 0, &r->err)) < 0)
+	    run_commit(r, &env, &qm, &dc, !r->opt.queue_only) == -1)
 		goto kept;
 	if (r->opt.queue_only) {
-		if (queue_meta_write(r->spool_dir, &qm, &r->err) == -1)
-			goto kept;
 		diag_stage(&r->diag, STAGE_QUEUE, "queued as %s (not sent now)", qm.id);
 		rc = 0;
 		goto out;
 	}
 	/* From now on SIGTERM/SIGINT/SIGHUP end the session, not the process. */
 	sigflag_install();
-	dc.dir = r->spool_dir;
-	dc.diag = &r->diag;
-	dc.now = now;
-	dc.hold = !r->acct.queue;
-	if (deliver_attempt(&dc, &qm, fd, &r->acct, &t, &res) == 0) {
+	if (deliver_attempt(&dc, &qm, env.spool_fd, &r->acct, &t, &res) == 0) {
 		if (r->no_queue)
 			rmdir(r->spool_dir);
-		close(fd);
-		fd = -1;
+		/* Unlocked before the flush, which must not find it (it is gone). */
+		msg_envelope_free(&env);
 		if (r->acct.flush_on_send && !r->no_queue && !sigflag_caught())
 			mode_flush(r, 1);
 		rc = 0;
@@ -127,11 +103,15 @@ mode_send(struct run *r)
 	rc = run_outcome(r, &res, &qm);
 	goto out;
 kept:
-	snprintf(r->context, sizeof(r->context), "the message was kept in %s", env.spool_path);
+	/* Not committed: nothing was queued; the .tmp goes with the next -q. */
+	if (env.spool_path != NULL && env.spool_tmp == NULL)
+		snprintf(
+		    r->context, sizeof(r->context), "the message was kept in %s", env.spool_path);
+	else
+		strlcpy(
+		    r->context, "the message was not queued; nothing was sent", sizeof(r->context));
 out:
 	relay_free(&ds.rl);
-	if (fd >= 0)
-		close(fd);
 	queue_meta_free(&qm);
 	msg_envelope_free(&env);
 	return rc;

@@ -712,7 +712,10 @@ bs_deliver(struct bs_session *s, const char *raw_path)
 	rc = msg_intake(fd, &pol, &env, &ie);
 	close(fd);
 	if (rc == -1) {
-		bs_local_failure(s, &ie, env.spool_path);
+		bs_local_failure(s, &ie,
+		    env.spool_path != NULL && s->relay->keep(s->relay->arg, &env, &ie) == 0
+			? env.spool_path
+			: NULL);
 		goto out;
 	}
 	/* The callback ends the transaction, whatever happens. */

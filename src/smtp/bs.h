@@ -59,8 +59,14 @@ struct bs_relay {
 	 * spool still at env->spool_path, which the reply names.  Either way
 	 * no transaction is left open.
 	 */
-	int (*data)(void *arg, const struct msg_envelope *env, const struct sx_err *cause,
+	int (*data)(void *arg, struct msg_envelope *env, const struct sx_err *cause,
 	    struct smtp_reply *final, struct sx_err *e);
+	/*
+	 * A message intake refused but kept (env->spool_path set; why: a NUL
+	 * byte, a name nothing gives a domain to): record it.  0 when it is
+	 * kept at env->spool_path, -1 when not (the reply must not say kept).
+	 */
+	int (*keep)(void *arg, struct msg_envelope *env, const struct sx_err *why);
 	/* Abandon the open transaction (RSET upstream). */
 	void (*rset)(void *arg);
 	/* The caller's session ended: close the relay session (QUIT). */

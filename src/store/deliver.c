@@ -31,13 +31,8 @@ deliver_session_transmit(void *arg, const struct account *a, const struct queue_
 	return rc;
 }
 
-/*
- * Write the metadata as if this attempt had already failed, so that a
- * process killed mid-send leaves an envelope that -q retries, with the
- * attempt counted; m itself keeps the counters for the real outcome.
- */
-static int
-deliver_mark_attempt(const struct deliver_ctx *dc, const struct queue_meta *m, struct sx_err *e)
+int
+deliver_mark(const struct deliver_ctx *dc, const struct queue_meta *m, struct sx_err *e)
 {
 	char text[] = "the attempt did not finish (the sending process was killed?)";
 	struct queue_meta busy = *m;
@@ -106,7 +101,7 @@ deliver_attempt(const struct deliver_ctx *dc, struct queue_meta *m, int body_fd,
 	memset(r, 0, sizeof(r[0]));
 	memset(&res, 0, sizeof(res));
 	sx_clear(&e);
-	if (deliver_mark_attempt(dc, m, &e) == -1) {
+	if (!dc->marked && deliver_mark(dc, m, &e) == -1) {
 		deliver_record_failure(dc, m, &e, r);
 		return -1;
 	}

@@ -63,8 +63,17 @@ struct deliver_ctx {
 	const char *dir; /* the queue directory */
 	struct diag *diag;
 	time_t now;
-	int hold; /* queue off: what is not sent is held, not deferred */
+	int hold;   /* queue off: what is not sent is held, not deferred */
+	int marked; /* the caller already wrote the attempt's metadata (deliver_mark) */
 };
+
+/*
+ * Write m's metadata as if an attempt starting now had already failed
+ * ("did not finish"), so a process killed mid-send leaves an envelope
+ * that -q retries, with the attempt counted; m keeps its counters for the
+ * real outcome.  deliver_attempt does it first unless dc->marked.  0 or -1.
+ */
+int deliver_mark(const struct deliver_ctx *, const struct queue_meta *m, struct sx_err *);
 
 /*
  * One attempt of the message m (body_fd: its locked spool) with account a

@@ -176,6 +176,9 @@ flush_queue(const struct deliver_ctx *dc, const struct flush_opts *o,
 	if (o->only_id != NULL && !queue_id_valid(o->only_id))
 		return sx_fail(e, SX_USAGE, STAGE_ARGS,
 		    "%s is not a message id (32 hex digits, as -bp lists them)", o->only_id);
+	/* What dead writers left: whole messages join the queue, partial ones go. */
+	if (o->only_id == NULL && queue_settle_tmp(dc->dir, &st->whole, &st->partial, e) == -1)
+		return -1;
 	if (queue_scan(dc->dir, &v, &n, e) == -1)
 		return -1;
 	for (i = 0; i < n && !sigflag_caught(); i++) {

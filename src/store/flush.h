@@ -53,8 +53,9 @@ struct flush_ops {
 
 struct flush_stats {
 	unsigned sent, deferred, failed, expired, locked, bad, removed;
-	time_t next_due;     /* the earliest retry of a message still deferred (0: none) */
-	struct sx_err first; /* first failure seen (the exit status of -q) */
+	unsigned whole, partial; /* .tmp files of dead writers: queued, removed */
+	time_t next_due;         /* the earliest retry of a message still deferred (0: none) */
+	struct sx_err first;     /* first failure seen (the exit status of -q) */
 };
 
 /*

@@ -252,6 +252,133 @@ queue_scan(const char *dir, struct queue_entry **out, size_t *n, struct sx_err *
 	return 0;
 }
 
+/* "<32 hex>.tmp": its id into id.  0 or -1. */
+static int
+queue_tmp_id(const char *name, char *id)
+{
+	if (strlen(name) != QUEUE_ID_LEN + 4 || strcmp(name + QUEUE_ID_LEN, ".tmp") != 0)
+		return -1;
+	memcpy(id, name, QUEUE_ID_LEN);
+	id[QUEUE_ID_LEN] = '\0';
+	return queue_id_valid(id) ? 0 : -1;
+}
+
+/*
+ * Open and try to lock DIR/<id>.tmp.  Returns the locked descriptor (its
+ * writer is gone), -2 when its writer holds it or it went away meanwhile,
+ * or -1 (not ours to trust: e names why).
+ */
+static int
+queue_tmp_lock(const char *dir, const char *id, struct stat *sb, struct sx_err *e)
+{
+	char path[4200];
+	int fd;
+
+	if (queue_path(path, sizeof(path), dir, id, ".tmp") == -1)
+		return sx_fail(e, SX_LOCALIO, STAGE_QUEUE, "queue path too long");
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? -2 : fs_syserr(e, STAGE_QUEUE, errno, "cannot open", path);
+	if (fs_trust_fd(fd, path, FS_TRUST_FILE, e, STAGE_QUEUE) == -1) {
+		close(fd);
+		return -1;
+	}
+	/* Renamed or removed under us: a lock on it would settle nothing. */
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1 || fstat(fd, sb) == -1 || sb->st_nlink == 0) {
+		close(fd);
+		return -2;
+	}
+	return fd;
+}
+
+int
+queue_scan_tmp(const char *dir, struct queue_tmp **out, size_t *n, struct sx_err *e)
+{
+	struct queue_tmp *v = NULL, *nv, t;
+	struct dirent *de;
+	struct stat sb;
+	char path[4200];
+	size_t cap = 0;
+	DIR *d;
+	int fd;
+
+	*out = NULL;
+	*n = 0;
+	if ((fd = fs_open_trusted_dir(dir, "queue", NULL, STAGE_QUEUE)) == -1)
+		return 0; /* queue_scan reports what is wrong with the directory */
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return fs_syserr(e, STAGE_QUEUE, errno, "cannot read queue directory", dir);
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (queue_tmp_id(de->d_name, t.id) == -1)
+			continue;
+		if ((fd = queue_tmp_lock(dir, t.id, &sb, NULL)) == -1)
+			continue;
+		if (fd == -2) {
+			t.state = QUEUE_TMP_RECEIVING;
+			if (queue_path(path, sizeof(path), dir, t.id, ".tmp") == -1 ||
+			    stat(path, &sb) == -1)
+				continue;
+		} else {
+			queue_path(path, sizeof(path), dir, t.id, ".meta");
+			t.state = access(path, F_OK) == 0 ? QUEUE_TMP_WHOLE : QUEUE_TMP_PARTIAL;
+			close(fd);
+		}
+		t.size = (unsigned long long)sb.st_size;
+		t.mtime = sb.st_mtime;
+		if (*n == cap) {
+			cap = cap == 0 ? 8 : 2 * cap;
+			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL) {
+				free(v);
+				closedir(d);
+				return sx_fail(e, SX_INTERNAL, STAGE_QUEUE, "out of memory");
+			}
+			v = nv;
+		}
+		v[(*n)++] = t;
+	}
+	closedir(d);
+	*out = v;
+	return 0;
+}
+
+int
+queue_settle_tmp(const char *dir, unsigned *whole, unsigned *partial, struct sx_err *e)
+{
+	struct queue_tmp *v;
+	struct stat sb;
+	char tmp[4200], msg[4200];
+	size_t n, i;
+	int fd, rc = 0;
+
+	*whole = *partial = 0;
+	if (queue_scan_tmp(dir, &v, &n, e) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (v[i].state == QUEUE_TMP_RECEIVING ||
+		    (fd = queue_tmp_lock(dir, v[i].id, &sb, NULL)) < 0)
+			continue;
+		queue_path(tmp, sizeof(tmp), dir, v[i].id, ".tmp");
+		queue_path(msg, sizeof(msg), dir, v[i].id, ".meta");
+		/* Decided again under the lock: the first look was without it. */
+		if (access(msg, F_OK) == 0) {
+			queue_path(msg, sizeof(msg), dir, v[i].id, ".msg");
+			if (rename(tmp, msg) == 0)
+				(*whole)++;
+			else
+				rc = fs_syserr(e, STAGE_QUEUE, errno, "cannot rename", tmp);
+		} else if (unlink(tmp) == 0) {
+			/* Removed while we hold its lock: spool_create checks for this race. */
+			(*partial)++;
+		}
+		close(fd);
+	}
+	free(v);
+	if (*whole + *partial > 0 && fs_fsync_dir(dir, e, STAGE_QUEUE) == -1)
+		rc = -1;
+	return rc;
+}
+
 /* "42s", "17m", "3h05m", "2d04h". */
 static const char *
 queue_age(char *buf, size_t sz, long long s)
@@ -282,6 +409,8 @@ queue_print_safe(FILE *f, const char *s)
 int
 queue_list(FILE *f, const char *dir, time_t now, long max_age, struct sx_err *e)
 {
+	struct queue_tmp *t;
+	size_t nt;
 	struct queue_entry *v;
 	struct queue_meta m;
 	struct sx_err me;
@@ -291,11 +420,17 @@ queue_list(FILE *f, const char *dir, time_t now, long max_age, struct sx_err *e)
 
 	if (queue_scan(dir, &v, &n, e) == -1)
 		return -1;
-	if (n == 0) {
+	if (queue_scan_tmp(dir, &t, &nt, e) == -1) {
+		free(v);
+		return -1;
+	}
+	if (n + nt == 0) {
 		fprintf(f, "queue is empty (%s)\n", dir);
 		free(v);
+		free(t);
 		return 0;
 	}
+
 	for (i = 0; i < n; i++) {
 		sx_clear(&me);
 		fprintf(f, "%s %7s %9llu ", v[i].id,
@@ -335,6 +470,15 @@ queue_list(FILE *f, const char *dir, time_t now, long max_age, struct sx_err *e)
 		fputc('\n', f);
 		queue_meta_free(&m);
 	}
+	/* Intakes that did not finish: nothing is hidden, not even these. */
+	for (i = 0; i < nt; i++)
+		fprintf(f, "%s %7s %9llu %s\n", t[i].id,
+		    queue_age(age, sizeof(age), (long long)(now - t[i].mtime)), t[i].size,
+		    t[i].state == QUEUE_TMP_RECEIVING ? "receiving (its message is being read)"
+		    : t[i].state == QUEUE_TMP_WHOLE
+			? "incomplete (the sender died before queuing it; -q queues and sends it)"
+			: "partial (the sender died while the message was read; -q removes it)");
+	free(t);
 	free(v);
 	if (fflush(f) != 0)
 		return fs_syserr(e, STAGE_QUEUE, errno, "cannot write", "the listing");

@@ -98,6 +98,36 @@ time_t queue_due_at(const struct queue_meta *, long max_backoff);
  */
 int queue_scan(const char *dir, struct queue_entry **out, size_t *n, struct sx_err *);
 
+/*
+ * Spool files whose intake has not finished: DIR/<id>.tmp.  Their writer
+ * holds an exclusive lock on the file while it lives; one that can be
+ * locked was left by a process that died.  The envelope is written before
+ * the rename (message.h, defer_commit), so a dead writer's .tmp with a
+ * .meta beside it holds a whole message, and one without never got as far
+ * as being accepted.
+ */
+enum queue_tmp_state {
+	QUEUE_TMP_RECEIVING, /* its writer is still reading the message */
+	QUEUE_TMP_PARTIAL,   /* writer gone, no envelope: never accepted; -q removes it */
+	QUEUE_TMP_WHOLE      /* writer gone after the envelope: -q renames it into place */
+};
+struct queue_tmp {
+	char id[QUEUE_ID_LEN + 1];
+	enum queue_tmp_state state;
+	unsigned long long size;
+	time_t mtime;
+};
+
+/* Every DIR/<id>.tmp and its state (*out malloc'ed).  0, or -1. */
+int queue_scan_tmp(const char *dir, struct queue_tmp **out, size_t *n, struct sx_err *);
+
+/*
+ * Settle what dead writers left (-q): a whole message is renamed into
+ * place, a partial one removed, each under the file's lock.  The counts
+ * go to *whole and *partial.  0, or -1 (SX_LOCALIO).
+ */
+int queue_settle_tmp(const char *dir, unsigned *whole, unsigned *partial, struct sx_err *);
+
 /* Remove a delivered message (.msg, then .meta).  0, or -1 with SX_LOCALIO. */
 int queue_remove_files(const char *dir, const char *id, struct sx_err *);
 

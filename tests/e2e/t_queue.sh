@@ -163,6 +163,10 @@ kill -9 $pid
 wait $pid 2>/dev/null
 ls "$T/q4" | grep -q '\.msg$' && sx_fail "intake kill: a .msg was left: $(ls "$T/q4")"
 left=$(ls "$T/q4" | tr '\n' ' ')
+# Nothing invisible: -bp shows the partial intake, -q removes it.
+run 0 "-bp after intake kill, before -q" -bp
+grep -q '^[0-9a-f]\{32\} .* partial (the sender died while the message was read; -q removes it)$' \
+	"$T/out" || { cat "$T/out" >&2; sx_fail "intake kill: -bp does not show the partial intake"; }
 run 0 "-q after intake kill" -q
 run 0 "-bp after intake kill" -bp
 grep -q '^queue is empty' "$T/out" || sx_fail "intake kill: -bp lists something"

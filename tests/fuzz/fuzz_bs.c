@@ -148,8 +148,16 @@ fz_close(void *arg)
 }
 
 static int
-fz_data(void *arg, const struct msg_envelope *env, const struct sx_err *cause,
-    struct smtp_reply *final, struct sx_err *e)
+fz_keep(void *arg, struct msg_envelope *env, const struct sx_err *why)
+{
+	(void)arg;
+	(void)why;
+	return env->spool_path != NULL ? 0 : -1;
+}
+
+static int
+fz_data(void *arg, struct msg_envelope *env, const struct sx_err *cause, struct smtp_reply *final,
+    struct sx_err *e)
 {
 	struct fz_relay *r = arg;
 	size_t i;
@@ -252,6 +260,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	relay.rcpt = fz_rcpt;
 	relay.data = fz_data;
 	relay.rset = fz_rset;
+	relay.keep = fz_keep;
 	relay.close = fz_close;
 	relay.arg = &fr;
 	relay.pol = &pol;

@@ -176,9 +176,18 @@ fake_close(void *arg)
 	f->nclose++;
 }
 
+/* A refused intake: kept where msg_intake left it (these tests keep no envelope). */
 static int
-fake_data(void *arg, const struct msg_envelope *env, const struct sx_err *cause,
-    struct smtp_reply *final, struct sx_err *e)
+fake_keep(void *arg, struct msg_envelope *env, const struct sx_err *why)
+{
+	(void)arg;
+	(void)why;
+	return env->spool_path != NULL ? 0 : -1;
+}
+
+static int
+fake_data(void *arg, struct msg_envelope *env, const struct sx_err *cause, struct smtp_reply *final,
+    struct sx_err *e)
 {
 	struct fixture *f = arg;
 	const struct verdict *v;
@@ -241,6 +250,7 @@ setup(void **state)
 	f->relay.rcpt = fake_rcpt;
 	f->relay.data = fake_data;
 	f->relay.rset = fake_rset;
+	f->relay.keep = fake_keep;
 	f->relay.close = fake_close;
 	f->relay.arg = f;
 	f->relay.pol = &f->pol;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -379,7 +380,9 @@ test_listing(void **state)
 				       "server said: 550 5.1.1 no such user\n"));
 	assert_non_null(strstr(out, ID3 " "));
 	assert_non_null(strstr(out, "incomplete (no envelope)"));
-	assert_null(strstr(out, "1111111111"));
+	/* Nothing is hidden: an intake whose writer died is listed as such. */
+	assert_non_null(strstr(out, "11111111111111111111111111111111 "));
+	assert_non_null(strstr(out, " partial (the sender died while the message was read"));
 	free(out);
 
 	/* Expired once older than max_age. */
@@ -451,7 +454,7 @@ fake_flush(const char *dir, struct fake *fk, const struct flush_opts *o, struct 
 {
 	struct deliver_transport t = {fake_transmit, fk};
 	struct flush_ops ops = {fake_account, NULL, NULL};
-	struct deliver_ctx dc = {dir, NULL, o->now, 0};
+	struct deliver_ctx dc = {dir, NULL, o->now, 0, 0};
 
 	return flush_queue(&dc, o, &t, &ops, st, e);
 }
@@ -614,6 +617,52 @@ test_keep_failed(void **state)
 	assert_string_equal(fk.seen[0], ID2);
 }
 
+/* .tmp files: a live writer's is left alone, a dead one's settled by -q. */
+static void
+test_settle_tmp(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_tmp *t;
+	struct queue_meta m;
+	struct sx_err e;
+	char path[256];
+	unsigned whole, partial;
+	size_t n, i;
+	int fd;
+
+	/* ID1: whole (metadata written, not renamed); ID2: partial; ID3: receiving. */
+	make_msg(f->dir, ID1, 1000, "a@example.org");
+	snprintf(path, sizeof(path), "%s/%s.msg", f->dir, ID1);
+	assert_int_equal(rename(path, strcat(strcpy(path + 128, f->dir), "/" ID1 ".tmp")), 0);
+	put_file(f->dir, ID2 ".tmp", "half", 4);
+	put_file(f->dir, ID3 ".tmp", "reading", 7);
+	snprintf(path, sizeof(path), "%s/%s.tmp", f->dir, ID3);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+
+	sx_clear(&e);
+	assert_int_equal(queue_scan_tmp(f->dir, &t, &n, &e), 0);
+	assert_int_equal(n, 3);
+	for (i = 0; i < n; i++)
+		assert_int_equal(t[i].state, strcmp(t[i].id, ID1) == 0   ? QUEUE_TMP_WHOLE
+					     : strcmp(t[i].id, ID2) == 0 ? QUEUE_TMP_PARTIAL
+									 : QUEUE_TMP_RECEIVING);
+	free(t);
+	assert_int_equal(queue_settle_tmp(f->dir, &whole, &partial, &e), 0);
+	assert_int_equal(whole, 1);
+	assert_int_equal(partial, 1);
+	snprintf(path, sizeof(path), "%s/%s.msg", f->dir, ID1);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(queue_meta_read(f->dir, ID1, &m, &e), 0);
+	queue_meta_free(&m);
+	snprintf(path, sizeof(path), "%s/%s.tmp", f->dir, ID2);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/%s.tmp", f->dir, ID3);
+	assert_int_equal(access(path, F_OK), 0);
+	close(fd);
+}
+
 static void
 test_dir(void **state)
 {
@@ -730,6 +779,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expire_on_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keep_failed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_settle_tmp, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dir, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trust, setup, teardown),
 	};
