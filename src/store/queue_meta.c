@@ -229,7 +229,7 @@ static void
 queue_format_key(FILE *f, const struct qkey *k, const struct queue_meta *m)
 {
 	const char *base = (const char *)m + k->off;
-	const char *str = *(const char *const *)(const void *)base;
+	const char *str;
 	size_t i;
 
 	switch (k->type) {
@@ -237,11 +237,11 @@ queue_format_key(FILE *f, const struct qkey *k, const struct queue_meta *m)
 		fprintf(f, "%s %s\n", k->name, m->id);
 		break;
 	case QK_STR:
-		if (str != NULL)
-			queue_put(f, k->name, str);
-		break;
 	case QK_TEXT:
-		queue_put(f, k->name, str != NULL ? str : "");
+		/* Only here is the field a pointer (read elsewhere, it is misaligned). */
+		str = *(const char *const *)(const void *)base;
+		if (str != NULL || k->type == QK_TEXT)
+			queue_put(f, k->name, str != NULL ? str : "");
 		break;
 	case QK_LIST:
 		for (i = 0; i < m->nrcpts; i++)
