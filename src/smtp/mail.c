@@ -2,11 +2,14 @@
  * mail.c — one mail transaction: the checks against what the server
  * announced, the envelope (pipelined when offered, RFC 2920), and the
  * message as DATA (dot-stuffed) or BDAT chunks (RFC 3030), streamed from
- * the spool so that memory does not grow with the message.
+ * the spool so that memory does not grow with the message.  Also which
+ * recipients each transaction carries, when the server limits how many
+ * one transaction may have (RFC 5321 4.5.3.1.8).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +62,84 @@ smtp_check_message(struct smtp_session_state *s)
 		return -1;
 	}
 	return 0;
+}
+
+int
+smtp_recipients_init(struct smtp_session_state *s)
+{
+	size_t i, n = s->m->nrcpts;
+
+	s->r->rcpt = calloc(n, sizeof(*s->r->rcpt));
+	s->todo = calloc(n, sizeof(*s->todo));
+	s->later = calloc(n, sizeof(*s->later));
+	if (s->r->rcpt == NULL || s->todo == NULL || s->later == NULL)
+		return sx_fail(s->e, SX_INTERNAL, STAGE_MAIL, "out of memory");
+	for (i = 0; i < n; i++)
+		s->todo[i] = i;
+	s->ntodo = n;
+	s->batch_max = SIZE_MAX;
+	return 0;
+}
+
+void
+smtp_recipients_free(struct smtp_session_state *s)
+{
+	free(s->todo);
+	free(s->later);
+	s->todo = s->later = NULL;
+	s->ntodo = s->nbatch = s->nlater = 0;
+}
+
+/*
+ * The next transaction: as many of the remaining recipients as the server
+ * showed it takes, all of them until it showed a limit.
+ */
+void
+smtp_transaction_begin(struct smtp_session_state *s)
+{
+	s->nbatch = s->ntodo < s->batch_max ? s->ntodo : s->batch_max;
+	s->nlater = 0;
+	s->accepted = 0;
+	s->flight_sent = 0;
+	s->txn_bytes = s->r->body_bytes;
+}
+
+size_t
+smtp_transaction_end(struct smtp_session_state *s)
+{
+	struct smtp_rcpt_result *rr;
+	size_t k;
+
+	for (k = 0; k < s->nbatch; k++) {
+		rr = &s->r->rcpt[s->todo[k]];
+		if (rr->code == 250 || rr->code == 251) {
+			rr->delivered = 1;
+			s->r->ndelivered++;
+		}
+	}
+	s->r->ntransactions++;
+	/*
+	 * The limit the server showed is the number it accepted (Postfix
+	 * counts accepted recipients; a server that counts every RCPT has
+	 * accepted no more): the next transactions ask for no more than that,
+	 * rather than have the rest refused again each time.
+	 */
+	if (s->nlater > 0 && s->accepted < s->batch_max)
+		s->batch_max = s->accepted;
+	/* Next: those the limit refused, then those not sent yet; in order. */
+	memmove(
+	    s->todo + s->nlater, s->todo + s->nbatch, (s->ntodo - s->nbatch) * sizeof(*s->todo));
+	memcpy(s->todo, s->later, s->nlater * sizeof(*s->todo));
+	s->ntodo = s->ntodo - s->nbatch + s->nlater;
+	s->nbatch = s->nlater = 0;
+	return s->ntodo;
+}
+
+/* Known once the RCPT replies are in: no transaction follows this one. */
+static int
+smtp_last_transaction(const struct smtp_session_state *s)
+{
+	return s->nlater == 0 && s->nbatch == s->ntodo;
 }
 
 int
@@ -117,7 +198,35 @@ smtp_mail_reply(struct smtp_session_state *s, const struct smtp_reply *r)
 	return -1;
 }
 
-/* Note one recipient's reply; refusals are judged once all are in. */
+/*
+ * "Too many recipients" (RFC 5321 4.5.3.1.10): 452, or the 552 of RFC 821
+ * that RFC 5321 asks clients to treat as temporary, when it says so (the
+ * enhanced code X.5.3 of RFC 3463, or the words); a bare 552 is a
+ * permanent refusal.
+ */
+static int
+smtp_too_many(const struct smtp_reply *r)
+{
+	if (r->code == 452)
+		return 1;
+	return r->code == 552 && (strcmp(r->enhanced, "5.5.3") == 0 ||
+				     strcasestr(r->text, "too many recipients") != NULL);
+}
+
+/*
+ * Note one recipient's reply; refusals are judged once all are in.
+ *
+ * A "too many recipients" reply after this transaction accepted at least
+ * one recipient is the server's limit per transaction (RFC 5321
+ * 4.5.3.1.8): that recipient goes in a further transaction, not in the
+ * refusals.  Any 452 counts, whatever its text or enhanced code: 452 is
+ * the code RFC 5321 gives that condition, and servers word it in many
+ * ways (Postfix "4.5.3 Error: too many recipients", others with no
+ * enhanced code at all).  A 452 meant otherwise (4.3.1, storage) costs one
+ * more transaction, which accepts none and so ends as the temporary
+ * failure it would have been.  Before any acceptance it cannot be a limit
+ * (a limit lets at least one through): an ordinary temporary refusal.
+ */
 static void
 smtp_rcpt_reply(struct smtp_session_state *s, size_t i, const struct smtp_reply *r,
     struct sx_err *first_refusal, size_t *ntemp)
@@ -127,37 +236,49 @@ smtp_rcpt_reply(struct smtp_session_state *s, size_t i, const struct smtp_reply 
 	    s->r->rcpt[i].text, sizeof(s->r->rcpt[i].text), r->text, strcspn(r->text, "\n"), 0);
 	diag_stage(s->diag, STAGE_RCPT, "<%s>: %d %.200s", s->m->rcpts[i], r->code, r->text);
 	if (r->code == 250 || r->code == 251) {
-		s->r->naccepted++;
+		s->accepted++;
 		return;
 	}
-	if (r->code >= 400 && r->code < 500)
+	if (s->accepted > 0 && smtp_too_many(r)) {
+		s->later[s->nlater++] = i;
+		return;
+	}
+	if ((r->code >= 400 && r->code < 500) || smtp_too_many(r))
 		(*ntemp)++;
 	sx_fail_reply(first_refusal, SX_PERM, STAGE_RCPT, r->code, r->enhanced, r->text,
 	    "recipient <%s> refused (%d)", s->m->rcpts[i], r->code);
 }
 
-/* After every RCPT reply: may the transaction go on? */
+/*
+ * After every RCPT reply: may the transaction go on?  Recipients over the
+ * server's limit are no refusal: they go in the next transaction.
+ */
 static int
 smtp_rcpt_verdict(struct smtp_session_state *s, const struct sx_err *first_refusal, size_t ntemp)
 {
-	size_t n = s->m->nrcpts, refused = n - s->r->naccepted;
+	size_t n = s->nbatch, refused = n - s->accepted - s->nlater;
 	char detail[SX_DETAIL_MAX];
 	enum sx_class cls;
 
+	if (s->nlater > 0)
+		diag_stage(s->diag, STAGE_RCPT,
+		    "too many recipients for the server: %zu accepted in this transaction, %zu "
+		    "left for the next",
+		    s->accepted, s->ntodo - s->nbatch + s->nlater);
 	if (refused == 0)
 		return 0;
-	if (s->r->naccepted > 0 && s->p->allow_partial) {
+	if (s->accepted > 0 && s->p->allow_partial) {
 		diag_stage(s->diag, STAGE_RCPT,
 		    "%zu of %zu recipients refused; sending to the others (allow_partial)", refused,
 		    n);
 		return 0;
 	}
 	/* Anything temporary: try again later; all permanent: the recipients are bad. */
-	cls = ntemp > 0 ? SX_TEMP : s->r->naccepted == 0 ? SX_NOUSER : SX_PERM;
-	if (s->r->naccepted > 0)
+	cls = ntemp > 0 ? SX_TEMP : s->accepted == 0 ? SX_NOUSER : SX_PERM;
+	if (s->accepted > 0)
 		snprintf(detail, sizeof(detail),
-		    "%zu of %zu recipients refused (first: %.300s); nothing was sent", refused, n,
-		    first_refusal->detail);
+		    "%zu of %zu recipients refused (first: %.300s); nothing %s sent", refused, n,
+		    first_refusal->detail, s->r->ntransactions > 0 ? "more was" : "was");
 	else if (n > 1)
 		snprintf(detail, sizeof(detail), "all %zu recipients refused (first: %.300s)", n,
 		    first_refusal->detail);
@@ -165,17 +286,18 @@ smtp_rcpt_verdict(struct smtp_session_state *s, const struct sx_err *first_refus
 		strlcpy(detail, first_refusal->detail, sizeof(detail));
 	sx_fail_reply(s->e, cls, STAGE_RCPT, first_refusal->reply_code, first_refusal->enhanced,
 	    first_refusal->reply, "%s", detail);
-	if (s->r->naccepted > 0)
+	if (s->accepted > 0)
 		sx_hint(s->e, "fix or remove the refused recipient, or set allow_partial on");
 	return -1;
 }
 
 /*
- * MAIL and RCPT…, and the "tail" that opens the data (DATA, or the first
- * BDAT chunk).  With PIPELINING (RFC 2920) they leave in one flight when
- * tail_in_flight, and the replies are read in order; otherwise lockstep.
- * The tail's own reply is left for the caller to read.  0 when every
- * recipient (or, with allow_partial, at least one) was accepted.
+ * MAIL and RCPT… for the transaction's recipients, and the "tail" that
+ * opens the data (DATA, or the first BDAT chunk).  With PIPELINING (RFC
+ * 2920) they leave in one flight when tail_in_flight, and the replies are
+ * read in order; otherwise lockstep.  The tail's own reply is left for the
+ * caller to read.  0 when every recipient (or, with allow_partial, at
+ * least one) was accepted or is left for the next transaction.
  */
 static int
 smtp_envelope(
@@ -190,8 +312,8 @@ smtp_envelope(
 	if (smtp_queue_mail(s) == -1)
 		return -1;
 	if (pipe) {
-		for (i = 0; i < s->m->nrcpts; i++)
-			if (smtp_queue_rcpt(s, i) == -1)
+		for (i = 0; i < s->nbatch; i++)
+			if (smtp_queue_rcpt(s, s->todo[i]) == -1)
 				return -1;
 		if (tail_in_flight && tail(s) == -1)
 			return -1;
@@ -205,16 +327,16 @@ smtp_envelope(
 	mail_ok = smtp_mail_reply(s, &r) == 0;
 	if (!mail_ok && !pipe)
 		return -1;
-	for (i = 0; i < s->m->nrcpts; i++) {
+	for (i = 0; i < s->nbatch; i++) {
 		s->stage = STAGE_RCPT;
-		if (!pipe &&
-		    (smtp_queue_rcpt(s, i) == -1 || conn_flush(s->c, s->stage, s->e) == -1))
+		if (!pipe && (smtp_queue_rcpt(s, s->todo[i]) == -1 ||
+				 conn_flush(s->c, s->stage, s->e) == -1))
 			return -1;
 		/* Pipelined: every queued command has a reply to read, refused or not. */
 		if (smtp_reply(s, &r) == -1)
 			return -1;
 		if (mail_ok)
-			smtp_rcpt_reply(s, i, &r, &first_refusal, &ntemp);
+			smtp_rcpt_reply(s, s->todo[i], &r, &first_refusal, &ntemp);
 	}
 	if (!mail_ok)
 		return -1;
@@ -281,20 +403,21 @@ smtp_final_reply(struct smtp_session_state *s)
 	if (s->r->final.code != 250)
 		return smtp_refused(s, &s->r->final, SX_PERM, "the message");
 	diag_stage(s->diag, STAGE_EOM, "%d %.300s (%llu bytes sent)", s->r->final.code,
-	    s->r->final.text, s->r->body_bytes);
+	    s->r->final.text, s->r->body_bytes - s->txn_bytes);
 	return 0;
 }
 
 /*
  * DATA transaction.  DATA joins the MAIL/RCPT flight only when a refused
  * recipient cannot leave us holding a 354 we must not use: one recipient
- * (DATA then fails with it), or partial delivery allowed.
+ * (DATA then fails with it), or partial delivery allowed.  (Recipients
+ * over the server's limit never can: the limit comes after an acceptance.)
  */
 int
 smtp_transaction_data(struct smtp_session_state *s)
 {
 	struct smtp_reply r;
-	int in_flight = s->r->caps.pipelining && (s->m->nrcpts == 1 || s->p->allow_partial);
+	int in_flight = s->r->caps.pipelining && (s->nbatch == 1 || s->p->allow_partial);
 	int ok = smtp_envelope(s, smtp_queue_data, in_flight) == 0;
 
 	s->stage = STAGE_DATA;
@@ -325,7 +448,7 @@ smtp_transaction_data(struct smtp_session_state *s)
 	if (smtp_send_body(s) == -1)
 		return -1;
 	/* RFC 2920 3.1: message content may open a group; QUIT may close it. */
-	if (s->r->caps.pipelining) {
+	if (s->r->caps.pipelining && smtp_last_transaction(s)) {
 		s->stage = STAGE_QUIT;
 		if (smtp_cmd(s->c, s->stage, 0, s->e, "QUIT") == -1)
 			return -1;
@@ -373,8 +496,12 @@ smtp_queue_first_chunk(struct smtp_session_state *s)
 {
 	if (smtp_queue_chunk(s, s->chunk, s->chunk_last) == -1)
 		return -1;
-	/* The whole message in the first flight: QUIT may close it (RFC 2920 3.1). */
-	if (s->chunk_last && s->r->caps.pipelining) {
+	/*
+	 * The whole message in the first flight: QUIT may close it (RFC 2920
+	 * 3.1), unless the server's limit may call for another transaction
+	 * (more than one recipient left).
+	 */
+	if (s->chunk_last && s->r->caps.pipelining && s->ntodo == 1) {
 		s->stage = STAGE_QUIT;
 		if (smtp_cmd(s->c, s->stage, 0, s->e, "QUIT") == -1)
 			return -1;
@@ -402,17 +529,17 @@ smtp_chunk_reply(struct smtp_session_state *s, int last)
  * BDAT transaction (RFC 3030).  The first chunk joins the MAIL/RCPT
  * flight.  When one refused recipient must stop the whole message (several
  * recipients, no allow_partial), no chunk says LAST: the data is committed
- * with "BDAT 0 LAST" only once every RCPT was accepted, and a refusal
- * leaves an uncommitted transaction that QUIT throws away.  With
- * PIPELINING chunks are not waited for; at most SMTP_BDAT_INFLIGHT replies
- * are outstanding.
+ * with "BDAT 0 LAST" only once every RCPT was accepted (or left for the
+ * next transaction by the server's limit), and a refusal leaves an
+ * uncommitted transaction that QUIT throws away.  With PIPELINING chunks
+ * are not waited for; at most SMTP_BDAT_INFLIGHT replies are outstanding.
  */
 int
 smtp_transaction_bdat(struct smtp_session_state *s)
 {
 	struct smtp_chunker ch;
 	int pipe = s->r->caps.pipelining;
-	int hold = s->m->nrcpts > 1 && !s->p->allow_partial;
+	int hold = s->nbatch > 1 && !s->p->allow_partial;
 	int ok, rc = -1, last;
 	unsigned outstanding = 0;
 
@@ -470,7 +597,7 @@ smtp_transaction_bdat(struct smtp_session_state *s)
 			goto out;
 		outstanding++;
 	}
-	if (pipe && !s->quit_sent) {
+	if (pipe && !s->quit_sent && smtp_last_transaction(s)) {
 		s->stage = STAGE_QUIT;
 		if (smtp_cmd(s->c, s->stage, 0, s->e, "QUIT") == -1)
 			goto out;

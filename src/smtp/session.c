@@ -5,8 +5,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "smtp/session.h"
 
@@ -46,6 +48,37 @@ smtp_reply(struct smtp_session_state *s, struct smtp_reply *r)
 	return sx_adopt(s->e, &re, s->stage);
 }
 
+/*
+ * The mail transactions of one message: one, or more when the server
+ * limits recipients per transaction, each with the recipients the
+ * previous one could not take; the body is read again for each.
+ */
+static int
+smtp_transactions(struct smtp_session_state *s)
+{
+	off_t start;
+	int err;
+
+	if (smtp_recipients_init(s) == -1)
+		return -1;
+	start = lseek(s->m->body_fd, 0, SEEK_CUR);
+	err = errno;
+	for (;;) {
+		smtp_transaction_begin(s);
+		if ((s->r->caps.chunking ? smtp_transaction_bdat(s) : smtp_transaction_data(s)) ==
+		    -1)
+			return -1;
+		if (smtp_transaction_end(s) == 0)
+			return 0;
+		if (start != -1 && lseek(s->m->body_fd, start, SEEK_SET) != -1)
+			continue;
+		if (start != -1)
+			err = errno;
+		return sx_fail_errno(s->e, SX_LOCALIO, STAGE_BODY, err,
+		    "the message cannot be read again for the next transaction: %s", strerror(err));
+	}
+}
+
 int
 smtp_session(struct conn *c, const struct smtp_params *p, const struct smtp_message *m,
     struct smtp_result *res, struct sx_err *e)
@@ -71,19 +104,13 @@ smtp_session(struct conn *c, const struct smtp_params *p, const struct smtp_mess
 		sx_fail(e, SX_USAGE, STAGE_RCPT, "no recipients");
 		goto out;
 	}
-	if (smtp_check_message(&s) == -1)
-		goto out;
-	res->rcpt = calloc(m->nrcpts, sizeof(*res->rcpt));
-	if (res->rcpt == NULL) {
-		sx_fail(e, SX_INTERNAL, STAGE_MAIL, "out of memory");
-		goto out;
-	}
-	if ((res->caps.chunking ? smtp_transaction_bdat(&s) : smtp_transaction_data(&s)) == -1)
+	if (smtp_check_message(&s) == -1 || smtp_transactions(&s) == -1)
 		goto out;
 	rc = 0;
 out:
 	if (s.greeted)
 		smtp_quit(&s, rc == 0);
+	smtp_recipients_free(&s);
 	return rc;
 }
 

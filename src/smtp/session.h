@@ -32,6 +32,17 @@ struct smtp_session_state {
 	int chunk_last;
 	int auth_before_tls; /* AUTH was offered before STARTTLS (and not after) */
 	int desync;          /* a malformed or impossible reply: replies no longer match commands */
+	/*
+	 * The recipients still to send (indices into m->rcpts, in order); the
+	 * current transaction takes the first nbatch.  Those it refuses for the
+	 * server's recipient limit go to later[], and with the rest they make
+	 * the next transaction (smtp_transaction_end).
+	 */
+	size_t *todo, ntodo, nbatch;
+	size_t *later, nlater;
+	size_t batch_max; /* the recipient limit the server showed (SIZE_MAX: none yet) */
+	size_t accepted;  /* accepted in this transaction */
+	unsigned long long txn_bytes; /* body_bytes when this transaction began */
 };
 
 /* session.c: replies and refusals as the steps see them. */
@@ -43,8 +54,17 @@ int smtp_refused(
 int smtp_open(struct smtp_session_state *);
 void smtp_quit(struct smtp_session_state *, int ok);
 
-/* mail.c: one mail transaction. */
+/*
+ * mail.c: one mail transaction.  smtp_transaction_begin picks its
+ * recipients; after a transaction whose data was accepted,
+ * smtp_transaction_end marks them delivered and returns how many remain
+ * for another (those the limit refused, then any never sent).
+ */
 int smtp_check_message(struct smtp_session_state *);
+int smtp_recipients_init(struct smtp_session_state *);
+void smtp_recipients_free(struct smtp_session_state *);
+void smtp_transaction_begin(struct smtp_session_state *);
+size_t smtp_transaction_end(struct smtp_session_state *);
 int smtp_queue_mail(struct smtp_session_state *);
 int smtp_queue_rcpt(struct smtp_session_state *, size_t i);
 int smtp_queue_data(struct smtp_session_state *);

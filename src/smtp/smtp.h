@@ -45,18 +45,21 @@ struct smtp_message {
 	int body_fd;             /* spool, read from its current offset */
 };
 
+/* One recipient's fate in a session. */
 struct smtp_rcpt_result {
-	int code;
+	int code;       /* its latest RCPT reply, 0 if never sent */
 	char text[256]; /* sanitised first line */
+	int delivered;  /* accepted, and so was the data of its transaction */
 };
 
 struct smtp_result {
 	struct smtp_caps caps;
 	enum sasl_mech mech;           /* mechanism used, SASL_NONE when none */
 	struct smtp_rcpt_result *rcpt; /* one per recipient (free with smtp_result_free) */
-	size_t naccepted;
-	struct smtp_reply final;       /* reply to the end of data (queue id) */
-	unsigned long long body_bytes; /* bytes of DATA sent */
+	size_t ndelivered;             /* recipients with rcpt[i].delivered set */
+	unsigned ntransactions;        /* transactions whose data the relay accepted */
+	struct smtp_reply final;       /* reply to the latest end of data (queue id) */
+	unsigned long long body_bytes; /* bytes of DATA sent, all transactions */
 };
 
 /*
@@ -64,7 +67,16 @@ struct smtp_result {
  * [STARTTLS, EHLO], [AUTH], and unless check_only MAIL, RCPT…, DATA, body,
  * end of data, QUIT.  Every path after the greeting ends with QUIT unless
  * the connection is lost or inside DATA (where QUIT would be message text).
- * msg may be NULL with check_only.  0 on acceptance, else -1.
+ * msg may be NULL with check_only.
+ *
+ * A server that limits recipients per transaction (452 after accepting
+ * some, RFC 5321 4.5.3.1.10) gets the message for the accepted ones, then
+ * the rest in further transactions of the same session; body_fd must then
+ * be seekable (it is rewound to where it was).  0 when the message was
+ * accepted for every recipient (with allow_partial: for every recipient
+ * not refused for good), else -1; after -1 the message may still have been
+ * delivered to some recipients: res->rcpt[i].delivered (res->ndelivered)
+ * says which, and those must not be sent it again.
  */
 int smtp_session(struct conn *, const struct smtp_params *, const struct smtp_message *,
     struct smtp_result *, struct sx_err *);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <sysexits.h>
@@ -74,6 +75,42 @@ deliver_log(const struct deliver_ctx *dc, const struct account *a, const struct 
 	maillog_write(a, &le);
 }
 
+/*
+ * The relay took the message for some recipients before the attempt
+ * failed (a server that limits recipients per transaction, then a later
+ * transaction failed): say so in the cause, which the log line, the
+ * metadata and the sender see.
+ */
+static void
+deliver_note_partial(struct sx_err *e, size_t ndelivered, size_t nrcpts)
+{
+	struct sx_err pe;
+
+	sx_clear(&pe);
+	sx_adopt(&pe, e, STAGE_NONE);
+	sx_append(&pe,
+	    " (delivered to %zu of %zu recipients before that; only the other %zu are kept)",
+	    ndelivered, nrcpts, nrcpts - ndelivered);
+	*e = pe;
+}
+
+/* Keep only the recipients the message has not reached: a retry is theirs alone. */
+static void
+deliver_keep_undelivered(struct queue_meta *m, const struct smtp_result *res)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < m->nrcpts; i++) {
+		if (res->rcpt[i].delivered)
+			free(m->rcpts[i]);
+		else
+			m->rcpts[n++] = m->rcpts[i];
+	}
+	for (i = n; i < m->nrcpts; i++)
+		m->rcpts[i] = NULL;
+	m->nrcpts = n;
+}
+
 int
 deliver_record_failure(const struct deliver_ctx *dc, struct queue_meta *m,
     const struct sx_err *cause, struct deliver_result *r)
@@ -118,6 +155,16 @@ deliver_attempt(const struct deliver_ctx *dc, struct queue_meta *m, int body_fd,
 	t0 = clock_now_ms();
 	rc = t->transmit(t->arg, a, m, &msg, &res, &e);
 	r->duration_ms = (long)(clock_now_ms() - t0);
+	r->nrcpts = m->nrcpts;
+	if (res.rcpt != NULL)
+		r->ndelivered = res.ndelivered;
+	/* Every recipient has it: whatever failed after that, it was sent. */
+	if (rc != 0 && r->ndelivered > 0 && r->ndelivered == m->nrcpts)
+		rc = 0;
+	if (rc != 0 && e.cls == SX_OK)
+		sx_fail(&e, SX_INTERNAL, STAGE_NONE, "delivery failed without a reason");
+	if (rc != 0 && r->ndelivered > 0)
+		deliver_note_partial(&e, r->ndelivered, m->nrcpts);
 	if (queue_path(kept, sizeof(kept), dc->dir, m->id, ".msg") == -1)
 		kept[0] = '\0';
 	deliver_log(dc, a, m, &res, rc == 0 ? NULL : &e, r->duration_ms, kept);
@@ -126,8 +173,8 @@ deliver_attempt(const struct deliver_ctx *dc, struct queue_meta *m, int body_fd,
 		r->final = res.final;
 		queue_remove_files(dc->dir, m->id, &r->cleanup);
 	} else {
-		if (e.cls == SX_OK)
-			sx_fail(&e, SX_INTERNAL, STAGE_NONE, "delivery failed without a reason");
+		if (r->ndelivered > 0)
+			deliver_keep_undelivered(m, &res);
 		deliver_record_failure(dc, m, &e, r);
 	}
 	smtp_result_free(&res);

@@ -57,6 +57,11 @@ struct deliver_result {
 	struct sx_err cleanup;   /* sent, but the files could not be removed; or the
 					metadata could not be written */
 	long duration_ms;
+	/*
+	 * Not sent, yet delivered to ndelivered of its nrcpts recipients (a
+	 * later transaction failed): the metadata keeps only the others.
+	 */
+	size_t ndelivered, nrcpts;
 };
 
 struct deliver_ctx {
@@ -80,7 +85,10 @@ int deliver_mark(const struct deliver_ctx *, const struct queue_meta *m, struct 
  * (its relay and log settings).  Before
  * anything goes out the metadata records an attempt that did not finish,
  * so a process killed mid-send leaves an envelope that -q retries.
- * Returns 0 when sent, -1 otherwise; r says what became of it.
+ * Returns 0 when sent, -1 otherwise; r says what became of it.  When the
+ * relay took it for some recipients before failing (res->rcpt[].delivered),
+ * m and its metadata keep only the others, so that no retry sends anyone
+ * a second copy.
  */
 int deliver_attempt(const struct deliver_ctx *, struct queue_meta *m, int body_fd,
     const struct account *a, const struct deliver_transport *, struct deliver_result *r);

@@ -24,6 +24,8 @@
 #   SX_PORT_SMALLSIZE         STARTTLS, good leaf, message_size_limit 20000 (SIZE 20000)
 #   SX_PORT_PLAIN             no TLS at all (no STARTTLS, no AUTH offered); accepts
 #                             mail from loopback without AUTH (for tls=none tests)
+#   SX_PORT_RCPTLIMIT         STARTTLS, good leaf, smtpd_recipient_limit 50 (452 4.5.3
+#                             after 50 recipients); logs as postfix/rcptlimit/smtpd
 #   SX_USER / SX_PASS         alice / alice-secret-1
 #   SX_PASS_FILE              0600 file: alice's password plus a newline
 #   SX_USER2 / SX_PASS2       bob / a password with UTF-8, spaces, a colon and +/=
@@ -31,7 +33,8 @@
 #   SX_MAILDIR                the single Maildir every accepted message lands in
 #                             (files appear in $SX_MAILDIR/new; pick by Delivered-To/marker)
 #   SX_SIZE_LIMIT_SMALL       20000 (the small port's limit)
-# Ports are SX_PORT_BASE (default 20500) + 0..9; when one of them is busy the
+#   SX_RCPT_LIMIT             50 (the rcptlimit port's recipients per transaction)
+# Ports are SX_PORT_BASE (default 20500) + 0..10; when one of them is busy the
 # next block of 20 is tried (up to 10 blocks).
 #
 # Server behaviour on every port (deterministic failures, fast):
@@ -121,7 +124,7 @@ _sx_pick_ports() {
 	while [ $try -lt 10 ]; do
 		busy=
 		i=0
-		while [ $i -lt 10 ]; do
+		while [ $i -lt 11 ]; do
 			if _sx_port_busy $((base + i)); then busy=1; break; fi
 			i=$((i + 1))
 		done
@@ -130,7 +133,7 @@ _sx_pick_ports() {
 		try=$((try + 1))
 	done
 	if [ -n "$busy" ]; then
-		_sx_log "no free block of 10 ports from ${SX_PORT_BASE:-20500}"
+		_sx_log "no free block of 11 ports from ${SX_PORT_BASE:-20500}"
 		return 1
 	fi
 	SX_PORT_STARTTLS=$base
@@ -143,10 +146,11 @@ _sx_pick_ports() {
 	SX_PORT_TLS12=$((base + 7))
 	SX_PORT_SMALLSIZE=$((base + 8))
 	SX_PORT_PLAIN=$((base + 9))
-	_sx_all_ports="$base $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)) $((base + 6)) $((base + 7)) $((base + 8)) $((base + 9))"
+	SX_PORT_RCPTLIMIT=$((base + 10))
+	_sx_all_ports="$base $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)) $((base + 6)) $((base + 7)) $((base + 8)) $((base + 9)) $((base + 10))"
 	export SX_PORT_STARTTLS SX_PORT_IMPLICIT SX_PORT_EXPIRED SX_PORT_EXPIRED_IMPLICIT \
 		SX_PORT_WRONGNAME SX_PORT_UNTRUSTED SX_PORT_SELFSIGNED SX_PORT_TLS12 \
-		SX_PORT_SMALLSIZE SX_PORT_PLAIN
+		SX_PORT_SMALLSIZE SX_PORT_PLAIN SX_PORT_RCPTLIMIT
 }
 
 # _sx_cert NAME SIGNER TEMPLATE-LINES: key NAME.key, cert NAME.crt in $SX_RUNDIR/tls.
@@ -354,6 +358,7 @@ EOF
 127.0.0.1:$SX_PORT_TLS12 $s -o smtpd_tls_protocols=TLSv1.2 -o smtpd_tls_mandatory_protocols=TLSv1.2
 127.0.0.1:$SX_PORT_SMALLSIZE $s -o message_size_limit=$SX_SIZE_LIMIT_SMALL
 127.0.0.1:$SX_PORT_PLAIN $s -o smtpd_tls_security_level=none -o smtpd_sasl_auth_enable=no -o smtpd_tls_auth_only=no -o smtpd_relay_restrictions=permit_mynetworks,reject
+127.0.0.1:$SX_PORT_RCPTLIMIT $s -o smtpd_recipient_limit=$SX_RCPT_LIMIT -o syslog_name=postfix/rcptlimit
 cleanup   unix n - n - 0 cleanup
 qmgr      unix n - n 300 1 qmgr
 rewrite   unix - - n - - trivial-rewrite
@@ -411,8 +416,9 @@ sx_server_start() {
 	SX_PASS2_FILE=$SX_RUNDIR/bob.pass
 	SX_MAILDIR=$SX_RUNDIR/mail/inbox
 	SX_SIZE_LIMIT_SMALL=20000
+	SX_RCPT_LIMIT=50
 	export SX_USER SX_PASS SX_USER2 SX_PASS2 SX_PASS_FILE SX_PASS2_FILE \
-		SX_MAILDIR SX_SIZE_LIMIT_SMALL
+		SX_MAILDIR SX_SIZE_LIMIT_SMALL SX_RCPT_LIMIT
 	(umask 077 && printf '%s\n' "$SX_PASS" >"$SX_PASS_FILE" &&
 		printf '%s\n' "$SX_PASS2" >"$SX_PASS2_FILE") || {
 		sx_server_stop
@@ -447,7 +453,7 @@ sx_server_start() {
 		return 1
 	fi
 	_sx_start_watchdog
-	_sx_log "ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $SX_RUNDIR, ports $SX_PORT_STARTTLS-$SX_PORT_PLAIN"
+	_sx_log "ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $SX_RUNDIR, ports $SX_PORT_STARTTLS-$SX_PORT_RCPTLIMIT"
 	return 0
 }
 

@@ -67,8 +67,12 @@ struct run {
 	struct sx_err e;
 	struct fake_conn f;
 	struct conn c;
-	char *rcpts[4];
+	char *rcpts[8];
 	int rc;
+	/* Per recipient, kept from the result (the same in both runs of a script). */
+	int delivered[8], code[8];
+	size_t ndelivered;
+	unsigned ntransactions;
 };
 
 static const char *body_text = "Subject: hi\n\nhello\n.dot line\n";
@@ -105,12 +109,32 @@ body_fd(const char *text)
 	return fd;
 }
 
+/* Keep what the result says of each recipient; a second run must say the same. */
+static void
+run_keep_rcpts(struct run *t, const struct run *first)
+{
+	size_t i;
+
+	t->ndelivered = t->r.ndelivered;
+	t->ntransactions = t->r.ntransactions;
+	for (i = 0; i < t->m.nrcpts && t->r.rcpt != NULL; i++) {
+		t->delivered[i] = t->r.rcpt[i].delivered;
+		t->code[i] = t->r.rcpt[i].code;
+	}
+	if (first == NULL)
+		return;
+	assert_int_equal(t->ndelivered, first->ndelivered);
+	assert_int_equal(t->ntransactions, first->ntransactions);
+	assert_memory_equal(t->delivered, first->delivered, sizeof(t->delivered));
+	assert_memory_equal(t->code, first->code, sizeof(t->code));
+}
+
 /* Run the script twice: replies whole, then one byte per read. */
 static void
 run_script(struct run *t, const struct fk_step *steps, const char *body)
 {
 	size_t chunk;
-	struct run saved = *t;
+	struct run saved = *t, first;
 
 	for (chunk = 0; chunk <= 1; chunk++) {
 		*t = saved;
@@ -120,6 +144,9 @@ run_script(struct run *t, const struct fk_step *steps, const char *body)
 		t->rc = smtp_session(
 		    &t->c, &t->p, body != NULL || !t->p.check_only ? &t->m : NULL, &t->r, &t->e);
 		fake_conn_assert_done(&t->f);
+		run_keep_rcpts(t, chunk == 0 ? NULL : &first);
+		if (chunk == 0)
+			first = *t;
 		conn_close(&t->c, t->rc == 0);
 		if (t->m.body_fd >= 0)
 			close(t->m.body_fd);
@@ -423,6 +450,268 @@ test_rcpt_mixed_partial(void **state)
 	t.p.allow_partial = 1;
 	run_script(&t, steps, body_text);
 	assert_int_equal(t.rc, 0);
+	run_done(&t);
+}
+
+/* r1@example.org … rN@example.org */
+static void
+run_rcpts(struct run *t, size_t n)
+{
+	static const char *const names[] = {"r1@example.org", "r2@example.org", "r3@example.org",
+	    "r4@example.org", "r5@example.org"};
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		t->rcpts[i] = (char *)(uintptr_t)names[i];
+	t->m.nrcpts = n;
+}
+
+#define MAIL_FROM "MAIL FROM:<alice@example.com> SIZE=40\r\n"
+#define RCPT(n)   "RCPT TO:<r" #n "@example.org>\r\n"
+#define TOO_MANY  "452 4.5.3 Error: too many recipients\r\n"
+#define BODY      "Subject: hi\r\n\r\nhello\r\n..dot line\r\n.\r\n"
+
+static void
+test_rcpt_limit_three_transactions(void **state)
+{
+	/*
+	 * A server that takes 2 recipients per transaction: the accepted ones
+	 * get the message, the rest follow in the same session, 2 at a time
+	 * once the limit is known; QUIT only closes the last flight.
+	 */
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT, MAIL_FROM RCPT(1) RCPT(2) RCPT(3) RCPT(4) RCPT(5)},
+	    {FK_REPLY,
+		"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n" TOO_MANY TOO_MANY TOO_MANY},
+	    {FK_EXPECT, "DATA\r\n"},
+	    {FK_REPLY, "354 go\r\n"},
+	    {FK_EXPECT, BODY},
+	    {FK_REPLY, "250 2.0.0 Ok: queued as A1\r\n"},
+	    {FK_EXPECT, MAIL_FROM RCPT(3) RCPT(4)},
+	    {FK_REPLY, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n"},
+	    {FK_EXPECT, "DATA\r\n"},
+	    {FK_REPLY, "354 go\r\n"},
+	    {FK_EXPECT, BODY},
+	    {FK_REPLY, "250 2.0.0 Ok: queued as B2\r\n"},
+	    /* One recipient: DATA joins the flight. */
+	    {FK_EXPECT, MAIL_FROM RCPT(5) "DATA\r\n"},
+	    {FK_REPLY, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n"},
+	    {FK_EXPECT, BODY "QUIT\r\n"},
+	    {FK_REPLY, "250 2.0.0 Ok: queued as C3\r\n221 2.0.0 Bye\r\n"},
+	    {FK_END, NULL},
+	};
+	static const int all[8] = {1, 1, 1, 1, 1};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_rcpts(&t, 5);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, 0);
+	assert_int_equal(t.e.cls, SX_OK);
+	assert_int_equal(t.ntransactions, 3);
+	assert_int_equal(t.ndelivered, 5);
+	assert_memory_equal(t.delivered, all, sizeof(all));
+	assert_string_equal(t.r.final.text, "2.0.0 Ok: queued as C3");
+	assert_true(t.f.graceful);
+	run_done(&t);
+}
+
+static void
+test_rcpt_limit_and_refusal(void **state)
+{
+	/* Without allow_partial a real refusal still stops it before any data. */
+	static const struct fk_step stop[] = {
+	    PRELUDE,
+	    {FK_EXPECT, MAIL_FROM RCPT(1) RCPT(2) RCPT(3) RCPT(4) RCPT(5)},
+	    {FK_REPLY,
+		"250 Ok\r\n250 Ok\r\n550 5.1.1 <r2@example.org>: unknown\r\n250 Ok\r\n" TOO_MANY
+		    TOO_MANY},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	/* With it, the refused one is dropped and the limited ones follow. */
+	static const struct fk_step partial[] = {
+	    PRELUDE,
+	    {FK_EXPECT, MAIL_FROM RCPT(1) RCPT(2) RCPT(3) RCPT(4) RCPT(5) "DATA\r\n"},
+	    {FK_REPLY,
+		"250 Ok\r\n250 Ok\r\n550 5.1.1 <r2@example.org>: unknown\r\n250 Ok\r\n" TOO_MANY
+		    TOO_MANY "354 go\r\n"},
+	    {FK_EXPECT, BODY},
+	    {FK_REPLY, "250 queued as A1\r\n"},
+	    {FK_EXPECT, MAIL_FROM RCPT(4) RCPT(5) "DATA\r\n"},
+	    {FK_REPLY, "250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go\r\n"},
+	    {FK_EXPECT, BODY "QUIT\r\n"},
+	    {FK_REPLY, "250 queued as B2\r\n221 Bye\r\n"},
+	    {FK_END, NULL},
+	};
+	static const int none[8], but_r2[8] = {1, 0, 1, 1, 1};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_rcpts(&t, 5);
+	run_script(&t, stop, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_PERM);
+	assert_int_equal(t.e.stage, STAGE_RCPT);
+	assert_int_equal(t.e.reply_code, 550);
+	assert_non_null(strstr(t.e.detail, "1 of 5 recipients refused"));
+	assert_non_null(strstr(t.e.detail, "r2@example.org"));
+	assert_null(strstr(fake_conn_written(&t.f), "DATA"));
+	assert_int_equal(t.ndelivered, 0);
+	assert_memory_equal(t.delivered, none, sizeof(none));
+	run_done(&t);
+
+	run_defaults(&t);
+	run_rcpts(&t, 5);
+	t.p.allow_partial = 1;
+	run_script(&t, partial, body_text);
+	assert_int_equal(t.rc, 0);
+	assert_int_equal(t.ntransactions, 2);
+	assert_int_equal(t.ndelivered, 4);
+	assert_memory_equal(t.delivered, but_r2, sizeof(but_r2));
+	assert_int_equal(t.code[1], 550);
+	run_done(&t);
+}
+
+static void
+test_rcpt_limit_552_lockstep(void **state)
+{
+	/* RFC 821's 552 for too many recipients, without PIPELINING. */
+	static const struct fk_step steps[] = {
+	    {FK_TLS, NULL},
+	    GREET,
+	    EHLO,
+	    {FK_REPLY, "250-mx.example\r\n250 AUTH PLAIN\r\n"},
+	    AUTH_PLAIN,
+	    AUTH_OK,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\n"},
+	    {FK_REPLY, "250 ok\r\n"},
+	    {FK_EXPECT, RCPT(1)},
+	    {FK_REPLY, "250 ok\r\n"},
+	    {FK_EXPECT, RCPT(2)},
+	    {FK_REPLY, "552 Too many recipients\r\n"},
+	    {FK_EXPECT, "DATA\r\n"},
+	    {FK_REPLY, "354 go\r\n"},
+	    {FK_EXPECT, BODY},
+	    {FK_REPLY, "250 queued\r\n"},
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\n"},
+	    {FK_REPLY, "250 ok\r\n"},
+	    {FK_EXPECT, RCPT(2)},
+	    {FK_REPLY, "250 ok\r\n"},
+	    {FK_EXPECT, "DATA\r\n"},
+	    {FK_REPLY, "354 go\r\n"},
+	    {FK_EXPECT, BODY},
+	    {FK_REPLY, "250 queued\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.p.tls = TLS_MODE_IMPLICIT;
+	run_rcpts(&t, 2);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, 0);
+	assert_int_equal(t.ntransactions, 2);
+	assert_int_equal(t.ndelivered, 2);
+	run_done(&t);
+}
+
+static void
+test_rcpt_limit_connection_lost(void **state)
+{
+	/* Lost in the second transaction: the first one's recipients have it. */
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT, MAIL_FROM RCPT(1) RCPT(2) RCPT(3)},
+	    {FK_REPLY, "250 Ok\r\n250 Ok\r\n250 Ok\r\n" TOO_MANY},
+	    {FK_EXPECT, "DATA\r\n"},
+	    {FK_REPLY, "354 go\r\n"},
+	    {FK_EXPECT, BODY},
+	    {FK_REPLY, "250 queued as A1\r\n"},
+	    {FK_EXPECT, MAIL_FROM RCPT(3) "DATA\r\n"},
+	    {FK_REPLY, "250 Ok\r\n"},
+	    {FK_EOF, NULL},
+	    {FK_END, NULL},
+	};
+	static const int first_two[8] = {1, 1};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_rcpts(&t, 3);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_RCPT);
+	assert_int_equal(t.ntransactions, 1);
+	assert_int_equal(t.ndelivered, 2);
+	assert_memory_equal(t.delivered, first_two, sizeof(first_two));
+	assert_false(sx_about_message(&t.e));
+	run_done(&t);
+}
+
+static void
+test_rcpt_limit_none_accepted(void **state)
+{
+	/* The next transaction takes none: a temporary failure for those only. */
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT, MAIL_FROM RCPT(1) RCPT(2) RCPT(3)},
+	    {FK_REPLY, "250 Ok\r\n250 Ok\r\n250 Ok\r\n" TOO_MANY},
+	    {FK_EXPECT, "DATA\r\n"},
+	    {FK_REPLY, "354 go\r\n"},
+	    {FK_EXPECT, BODY},
+	    {FK_REPLY, "250 queued as A1\r\n"},
+	    {FK_EXPECT, MAIL_FROM RCPT(3) "DATA\r\n"},
+	    {FK_REPLY, "250 Ok\r\n" TOO_MANY "554 5.5.1 Error: no valid recipients\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	static const int first_two[8] = {1, 1};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_rcpts(&t, 3);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_RCPT);
+	assert_int_equal(t.e.reply_code, 452);
+	assert_non_null(strstr(t.e.detail, "r3@example.org"));
+	assert_int_equal(t.ndelivered, 2);
+	assert_memory_equal(t.delivered, first_two, sizeof(first_two));
+	assert_int_equal(t.code[2], 452);
+	run_done(&t);
+}
+
+static void
+test_rcpt_452_before_any_accepted(void **state)
+{
+	/* A 452 before any acceptance is no limit: temporary, nothing sent. */
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT, MAIL_FROM RCPT(1) RCPT(2)},
+	    {FK_REPLY, "250 Ok\r\n452 4.3.1 Insufficient system storage\r\n250 Ok\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_rcpts(&t, 2);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.reply_code, 452);
+	assert_int_equal(t.ndelivered, 0);
+	assert_null(strstr(fake_conn_written(&t.f), "DATA"));
 	run_done(&t);
 }
 
@@ -1146,6 +1435,60 @@ test_bdat_refused_never_committed(void **state)
 }
 
 static void
+test_bdat_rcpt_limit(void **state)
+{
+	/*
+	 * Held data (several recipients): "BDAT 0 LAST" commits it for the
+	 * accepted ones; the last transaction has one recipient, so its one
+	 * chunk says LAST and QUIT closes its flight.
+	 */
+	static const struct fk_step held[] = {
+	    PRELUDE_CHUNKING,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\n" RCPT(1) RCPT(2)
+			    RCPT(3) "BDAT 33\r\nSubject: hi\r\n\r\nhello\r\n.dot line\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n250 ok\r\n" TOO_MANY "250 33 octets\r\n"},
+	    {FK_EXPECT, "BDAT 0 LAST\r\n"},
+	    {FK_REPLY, "250 queued as 1\r\n"},
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\n" RCPT(
+			    3) "BDAT 33 LAST\r\nSubject: hi\r\n\r\nhello\r\n.dot line\r\nQUIT\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n250 queued as 2\r\n221 bye\r\n"},
+	    {FK_END, NULL},
+	};
+	/* allow_partial: LAST in the first flight, but no QUIT after it. */
+	static const struct fk_step partial[] = {
+	    PRELUDE_CHUNKING,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\n" RCPT(1) RCPT(2)
+			    RCPT(3) "BDAT 33 LAST\r\nSubject: hi\r\n\r\nhello\r\n.dot line\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n250 ok\r\n" TOO_MANY "250 queued as 1\r\n"},
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\n" RCPT(
+			    3) "BDAT 33 LAST\r\nSubject: hi\r\n\r\nhello\r\n.dot line\r\nQUIT\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n250 queued as 2\r\n221 bye\r\n"},
+	    {FK_END, NULL},
+	};
+	static const int all[8] = {1, 1, 1};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_rcpts(&t, 3);
+	run_script(&t, held, body_text);
+	assert_int_equal(t.rc, 0);
+	assert_int_equal(t.ntransactions, 2);
+	assert_memory_equal(t.delivered, all, sizeof(all));
+	assert_string_equal(t.r.final.text, "queued as 2");
+	run_done(&t);
+
+	run_defaults(&t);
+	run_rcpts(&t, 3);
+	t.p.allow_partial = 1;
+	run_script(&t, partial, body_text);
+	assert_int_equal(t.rc, 0);
+	assert_int_equal(t.ntransactions, 2);
+	assert_memory_equal(t.delivered, all, sizeof(all));
+	run_done(&t);
+}
+
+static void
 test_bdat_lockstep(void **state)
 {
 	static const struct fk_step steps[] = {
@@ -1419,6 +1762,12 @@ main(void)
 	    cmocka_unit_test(test_greeting_timeout_hint),
 	    cmocka_unit_test(test_rcpt_mixed_all_or_nothing),
 	    cmocka_unit_test(test_rcpt_mixed_partial),
+	    cmocka_unit_test(test_rcpt_limit_three_transactions),
+	    cmocka_unit_test(test_rcpt_limit_and_refusal),
+	    cmocka_unit_test(test_rcpt_limit_552_lockstep),
+	    cmocka_unit_test(test_rcpt_limit_connection_lost),
+	    cmocka_unit_test(test_rcpt_limit_none_accepted),
+	    cmocka_unit_test(test_rcpt_452_before_any_accepted),
 	    cmocka_unit_test(test_rcpt_all_refused),
 	    cmocka_unit_test(test_rcpt_single_tempfail),
 	    cmocka_unit_test(test_mail_refused_pipelined),
@@ -1443,6 +1792,7 @@ main(void)
 	    cmocka_unit_test(test_bdat_one_flight),
 	    cmocka_unit_test(test_bdat_hold_until_all_accepted),
 	    cmocka_unit_test(test_bdat_refused_never_committed),
+	    cmocka_unit_test(test_bdat_rcpt_limit),
 	    cmocka_unit_test(test_bdat_lockstep),
 	    cmocka_unit_test(test_malformed_reply_in_flight_aborts),
 	    cmocka_unit_test(test_client_stepwise),
