@@ -225,7 +225,10 @@ static void
 queue_format_key(FILE *f, const struct qkey *k, const struct queue_meta *m)
 {
 	const char *base = (const char *)m + k->off;
-	const char *str = *(const char *const *)(const void *)base;
+	/* Only string keys hold a pointer there: read it only for them (alignment). */
+	const char *str = k->type == QK_STR || k->type == QK_TEXT
+			      ? *(const char *const *)(const void *)base
+			      : NULL;
 	size_t i;
 
 	switch (k->type) {
