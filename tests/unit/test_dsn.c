@@ -677,9 +677,16 @@ test_big_headers(void **state)
 	char *msg = malloc(200000), *h;
 
 	assert_non_null(msg);
-	/* 100 KiB of fields, each folded over two lines. */
+	/*
+	 * 100 KiB of fields, each folded over two lines, laid out so that the
+	 * last line end before the limit is inside a field.
+	 */
 	for (i = 0; n < 100 * 1024; i++)
-		n += (size_t)sprintf(msg + n, "X-Field-%05zu: some value\n\tcontinued here\n", i);
+		n += (size_t)sprintf(msg + n, "X-Field-%05zu: some value\n\t%s\n", i,
+		    "continued over a second line of text..");
+	for (i = DSN_HEADERS_MAX; msg[i - 1] != '\n'; i--)
+		;
+	assert_int_equal(msg[i], '\t');
 	n += (size_t)sprintf(msg + n, "\nbody\n");
 	put_original(f, msg, n);
 	base_meta(&m);
@@ -835,6 +842,35 @@ test_names(void **state)
 	free(many);
 }
 
+/* Local trouble: SX_LOCALIO, and nothing left behind. */
+static void
+test_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_meta m, dsn;
+	struct dsn_info in;
+	struct sx_err e;
+	char path[128];
+
+	put_original(f, HDRS BODY, strlen(HDRS BODY));
+	base_meta(&m);
+	base_info(&in);
+	/* The message cannot be read. */
+	sx_clear(&e);
+	assert_int_equal(dsn_create(f->dir, &m, -1, &in, &dsn, &e), -1);
+	assert_int_equal(e.cls, SX_LOCALIO);
+	assert_int_equal(e.sys_errno, EBADF);
+	assert_non_null(strstr(e.detail, ID1));
+	assert_int_equal(count_files(f->dir), 1);
+	/* The queue cannot be written. */
+	snprintf(path, sizeof(path), "%s/orig/queue", f->dir);
+	sx_clear(&e);
+	assert_int_equal(dsn_create(path, &m, f->fd, &in, &dsn, &e), -1);
+	assert_int_equal(e.cls, SX_LOCALIO);
+	assert_int_equal(e.stage, STAGE_QUEUE);
+	assert_int_equal(count_files(f->dir), 1);
+}
+
 int
 main(void)
 {
@@ -847,6 +883,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_big_headers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_utf8, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
