@@ -442,29 +442,34 @@ dsn_status(const struct queue_meta *m, char *out, size_t sz)
 
 /*
  * Diagnostic-Code (RFC 3464 2.3.6): "smtp; <code> <reply>" when the relay
- * replied (RFC 3461 9.2; the reply's lines as the queue joined them), else
- * our own description under a private type (as Postfix does with
- * X-Postfix), NULL without an error.  malloc'ed, cleaned.
+ * replied (RFC 3461 9.2; the reply's lines as the queue joined them, or
+ * the bare code of a reply without text), else our own description under
+ * a private type (as Postfix does with X-Postfix), NULL without an error.
+ * malloc'ed, cleaned.
  */
 static char *
 dsn_diagnostic(const struct queue_meta *m)
 {
-	const char *said;
+	const char *said = NULL;
 	char *clean, *d;
+	int n;
 
-	if (m->err_text == NULL || m->err_text[0] == '\0')
-		return NULL;
-	if (m->err_code > 0 && (said = strstr(m->err_text, DSN_SAID)) != NULL)
-		said += strlen(DSN_SAID);
-	else
+	if (m->err_code > 0) {
+		if (m->err_text != NULL && (said = strstr(m->err_text, DSN_SAID)) != NULL)
+			said += strlen(DSN_SAID);
+	} else if (m->err_text != NULL && m->err_text[0] != '\0') {
 		said = m->err_text;
-	if ((clean = dsn_clean(said, 0)) == NULL)
+	} else {
 		return NULL;
-	if (m->err_code > 0 ? asprintf(&d, "smtp; %d %s", m->err_code, clean) == -1
-			    : asprintf(&d, "%s; %s", DSN_DIAG_TYPE, clean) == -1)
-		d = NULL;
+	}
+	if ((clean = dsn_clean(said != NULL ? said : "", 0)) == NULL)
+		return NULL;
+	if (m->err_code > 0)
+		n = asprintf(&d, "smtp; %d%s%s", m->err_code, clean[0] != '\0' ? " " : "", clean);
+	else
+		n = asprintf(&d, "%s; %s", DSN_DIAG_TYPE, clean);
 	free(clean);
-	return d;
+	return n == -1 ? NULL : d;
 }
 
 /*
@@ -539,7 +544,7 @@ dsn_wanted(const struct queue_meta *m, const char **why)
 		return 0;
 	}
 	if (dsn_notify_failure(m->dsn_notify) == 0) {
-		*why = strcasecmp(m->dsn_notify, "NEVER") == 0
+		*why = strcasestr(m->dsn_notify, "NEVER") != NULL
 			   ? "the sender asked for no DSN (-N never)"
 			   : "the sender asked for no DSN on failure (-N without failure)";
 		return 0;
