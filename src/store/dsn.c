@@ -245,7 +245,8 @@ dsn_clean(const char *src, int utf8)
 /*
  * "Name: value", folded before a space so lines stay under DSN_FOLD where
  * the value allows, and cut with an inserted fold at DSN_LINE_MAX where it
- * does not.  value has single spaces and no control bytes (dsn_clean).
+ * does not; never a line of white space alone.  value has single spaces
+ * and no control bytes (dsn_clean).
  */
 static void
 dsn_field(struct dsn_out *o, const char *name, const char *value)
@@ -259,7 +260,7 @@ dsn_field(struct dsn_out *o, const char *name, const char *value)
 
 		w = p + sp;
 		wl = strcspn(w, " ");
-		if (sp && col > start && col + 1 + wl > DSN_FOLD) {
+		if (sp && wl > 0 && col > start && col + 1 + wl > DSN_FOLD) {
 			dsn_puts(o, "\n");
 			col = 0;
 		}

@@ -662,6 +662,16 @@ test_hostile(void **state)
 	assert_int_equal(strncmp(p, "Last-Attempt-Date:", 18), 0);
 	unload(&d);
 	queue_meta_free(&dsn);
+
+	/* A trailing space just at the fold column: no line of white space alone. */
+	snprintf(big, sizeof(big), "refused; server said: 5.1.1 %.45s ",
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	make(f, &m, &in, &dsn, &d);
+	p = strstr(d.part[1], "\nDiagnostic-Code:") + 1;
+	assert_int_equal(strcspn(p, "\n"), 78 + 1);
+	assert_int_equal(strncmp(p + 80, "Last-Attempt-Date:", 18), 0);
+	unload(&d);
+	queue_meta_free(&dsn);
 }
 
 static void
