@@ -6,6 +6,7 @@
 # delivers it exactly once when the relay is back, also when the runner was
 # already running.  queue off: mail() returns false, the message is held,
 # the runner leaves it alone over two intervals, --flush-id sends it once.
+# A runner with a long interval notices a new (-odq) message at once.
 # The relay is tests/e2e/relayproxy.py in front of the shared Postfix.
 set -u
 . tests/e2e/lib.sh
@@ -123,4 +124,20 @@ stable_count "$m" 1
 queue_empty "3"
 echo "ok 3 queue off: mail() false, held; the runner leaves it over two intervals; --flush-id sends it once"
 
-echo "t_contract_php: 3 cases passed"
+# 4. A runner with a long interval (-q1h) notices a new message at once
+# (inotify): PHP with "-odq" in sendmail_path (queue, never wait for the
+# relay), relay up: delivered within seconds, not an hour.
+: >"$T/runner.log"
+runner_start 1h
+ct_wrapper "$T/sendmail.odq"
+m=$M-4
+php -d sendmail_path="$T/sendmail.odq -odq -t -i" "$T/send.php" "$m" 1 >"$T/php.out" 2>"$T/php.err" ||
+	{ cat "$T/php.err" >&2; sx_fail "4: php itself failed"; }
+grep -q -x 'mail: true' "$T/php.out" || { cat "$T/php.out" "$T/php.err" >&2; sx_fail "4: mail() did not return true"; }
+grep -q -x 'exit 0: -odq -t -i' "$T/sendmail.odq.log" || sx_fail "4: exit status: $(cat "$T/sendmail.odq.log")"
+stable_count "$m" 1 15
+queue_empty "4"
+runner_stop
+echo "ok 4 runner -q1h, mail() through -odq: the runner notices it at once and delivers it once"
+
+echo "t_contract_php: 4 cases passed"
