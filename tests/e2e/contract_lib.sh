@@ -106,7 +106,7 @@ relay_down() {
 
 # ct_wrapper FILE VAR=VALUE...: see the top.
 ct_wrapper() {
-	local f=$1 v
+	local f="$1" v
 	shift
 	case "$BIN $f $*" in *"'"*) sx_fail "ct_wrapper: a quote in a path or value" ;; esac
 	{
@@ -137,7 +137,7 @@ _ct_runner_started() {
 
 # runner_start INTERVAL [VAR=VALUE...]
 runner_start() {
-	local iv=$1
+	local iv="$1"
 	shift
 	[ -z "$ct_runner_pid" ] || sx_fail "runner_start: a runner is already running"
 	env "$@" "$BIN" -v "-q$iv" </dev/null >>"$T/runner.log" 2>&1 &

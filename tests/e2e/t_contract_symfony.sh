@@ -53,7 +53,7 @@ EOF
 
 # symfony CASE MODE-ARGS: one send with the relay down, then the runner.
 symfony() {
-	local c=$1 args=$2 m=$M-$1 w=$T/sendmail.$1 ids
+	local c="$1" args="$2" m="$M-$1" w="$T/sendmail.$1" ids
 	relay_down
 	: >"$T/runner.log"
 	ct_wrapper "$w"
