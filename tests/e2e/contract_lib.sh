@@ -35,7 +35,8 @@ ct_bg=
 
 ct_setup() {
 	T=$(mktemp -d /tmp/sxc.XXXXXX) || exit 1
-	CT_RELAY_PORT=$((SX_PORT_STARTTLS + 10 + $1))
+	# The harness uses base+0..10 of its block of 20; proxies take base+11..15.
+	CT_RELAY_PORT=$((SX_PORT_STARTTLS + 11 + $1))
 	sx_on_exit 'ct_cleanup'
 	sx_client_env starttls "$CT_RELAY_PORT"
 	SMTPS_SEND_QUEUE_DIR=$T/q
