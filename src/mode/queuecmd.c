@@ -120,6 +120,15 @@ queue_report(void *arg, const struct queue_meta *m, enum flush_event ev,
 		else
 			diag_stage(&r->diag, STAGE_QUEUE, "message %s: sent", m->id);
 		return;
+	case FLUSH_BOUNCED:
+		if (err != NULL)
+			fprintf(stderr, "smtps-send: %s: no delivery status notification: %s\n",
+			    m->id, err->detail);
+		else
+			fprintf(stderr,
+			    "smtps-send: %s: delivery status notification to <%s> queued\n", m->id,
+			    m->nrcpts > 0 ? m->rcpts[0] : "?");
+		return;
 	case FLUSH_REMOVED:
 		fprintf(stderr,
 		    "smtps-send: %s: removed: failed longer ago than queue_keep_failed (%s)\n",
@@ -197,6 +206,7 @@ mode_flush(struct run *r, int automatic)
 	o.now = time(NULL);
 	o.max_age = r->acct.queue_max_age;
 	o.keep_failed = r->acct.queue_keep_failed;
+	o.hostname = r->hostname;
 	o.respect_backoff = automatic;
 	o.stop_on_tempfail = automatic;
 	o.stop_on_unreachable = r->opt.queue_id == NULL;
@@ -234,6 +244,7 @@ queue_runner_pass(struct run *r, long interval, time_t *next)
 	o.now = time(NULL);
 	o.max_age = r->acct.queue_max_age;
 	o.keep_failed = r->acct.queue_keep_failed;
+	o.hostname = r->hostname;
 	o.respect_backoff = 1;
 	o.max_backoff = interval;
 	o.stop_on_unreachable = 1;

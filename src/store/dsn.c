@@ -402,9 +402,14 @@ dsn_enhanced(const struct queue_meta *m, char *out, size_t sz)
 	char *end;
 	int i;
 
-	if (m->err_code < 200 || m->err_text == NULL || (p = strstr(m->err_text, DSN_SAID)) == NULL)
+	if (m->err_code < 200)
 		return 0;
-	p += strlen(DSN_SAID);
+	if (m->err_enhanced != NULL)
+		p = m->err_enhanced; /* as the relay sent it (checked below all the same) */
+	else if (m->err_text != NULL && (p = strstr(m->err_text, DSN_SAID)) != NULL)
+		p += strlen(DSN_SAID);
+	else
+		return 0;
 	for (i = 0; i < 3; i++) {
 		const char *d = p;
 
@@ -830,6 +835,8 @@ oom:
 static int
 dsn_meta(struct queue_meta *d, const struct queue_meta *m, const char *id, time_t now)
 {
+	size_t i;
+
 	memset(d, 0, sizeof(*d));
 	strlcpy(d->id, id, sizeof(d->id));
 	d->state = QUEUE_DEFERRED;
@@ -844,6 +851,12 @@ dsn_meta(struct queue_meta *d, const struct queue_meta *m, const char *id, time_
 		return -1;
 	}
 	d->nrcpts = 1;
+	/* Through the same relay, also when -q runs with no configuration. */
+	for (i = 0; i < m->nrelay; i++)
+		if (queue_meta_add_relay(d, m->relay[2 * i], m->relay[2 * i + 1]) == -1) {
+			queue_meta_free(d);
+			return -1;
+		}
 	return 0;
 }
 

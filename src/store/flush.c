@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/sigflag.h"
+#include "store/dsn.h"
 #include "store/flush.h"
 #include "store/queue.h"
 
@@ -16,6 +17,55 @@ flush_tell(const struct flush_ops *ops, const struct queue_meta *m, enum flush_e
 {
 	if (ops->report != NULL)
 		ops->report(ops->arg, m, ev, r, e);
+}
+
+static int flush_one(const struct deliver_ctx *, const char *, const struct flush_opts *,
+    const struct deliver_transport *, const struct flush_ops *, struct flush_stats *,
+    struct sx_err *);
+
+/*
+ * A message its sender was told was accepted has finally failed or
+ * expired: queue a DSN to the sender (unless the account says bounce off,
+ * the sender is <> or asked for none, or one was queued already) through
+ * the same relay, and try it at once.
+ */
+static void
+flush_bounce(const struct deliver_ctx *dc, const struct flush_opts *o,
+    const struct deliver_transport *t, const struct flush_ops *ops, struct flush_stats *st,
+    struct queue_meta *m, int body_fd)
+{
+	const struct account *a;
+	struct queue_meta d;
+	struct dsn_info in;
+	struct sx_err e, ignored;
+
+	if (m->dsn != NULL)
+		return;
+	sx_clear(&e);
+	if ((a = ops->account(ops->arg, m, &e)) == NULL || !a->bounce)
+		return;
+	memset(&in, 0, sizeof(in));
+	in.reporting_host = o->hostname;
+	in.relay_host = a->host;
+	in.from = a->from;
+	in.now = o->now;
+	switch (dsn_create(dc->dir, m, body_fd, &in, &d, &e)) {
+	case 0:
+		break;
+	case 1:
+		return; /* not wanted: null sender, NOTIFY without FAILURE */
+	default:
+		flush_tell(ops, m, FLUSH_BOUNCED, NULL, &e);
+		return;
+	}
+	st->bounced++;
+	/* Recorded before it is sent: a later run never queues a second. */
+	if ((m->dsn = strdup(d.id)) != NULL)
+		queue_meta_write(dc->dir, m, &e);
+	flush_tell(ops, &d, FLUSH_BOUNCED, NULL, NULL);
+	sx_clear(&ignored);
+	flush_one(dc, d.id, o, t, ops, st, &ignored);
+	queue_meta_free(&d);
 }
 
 /* Keep the earliest time a deferred message wants its next try. */
@@ -32,8 +82,9 @@ flush_note_due(struct flush_stats *st, time_t when)
  * but a message that cannot be sent as it is (refused at intake).
  */
 static int
-flush_eligible(const struct deliver_ctx *dc, const struct flush_opts *o, struct queue_meta *m,
-    const struct flush_ops *ops, struct flush_stats *st, struct sx_err *why)
+flush_eligible(const struct deliver_ctx *dc, const struct flush_opts *o,
+    const struct deliver_transport *t, struct queue_meta *m, int fd, const struct flush_ops *ops,
+    struct flush_stats *st, struct sx_err *why)
 {
 	enum queue_state s = queue_state_at(m, o->now, o->max_age);
 	struct sx_err we;
@@ -67,6 +118,7 @@ flush_eligible(const struct deliver_ctx *dc, const struct flush_opts *o, struct 
 		queue_meta_write(dc->dir, m, &we);
 		st->expired++;
 		flush_tell(ops, m, FLUSH_EXPIRED, NULL, NULL);
+		flush_bounce(dc, o, t, ops, st, m, fd);
 	}
 	if (s != QUEUE_DEFERRED)
 		return 0;
@@ -100,7 +152,7 @@ flush_one(const struct deliver_ctx *dc, const char *id, const struct flush_opts 
 	struct deliver_result r;
 	struct queue_meta m;
 	struct sx_err e;
-	int fd, tried = 0;
+	int fd, tried = 0, accepted;
 
 	sx_clear(&e);
 	sx_clear(lasterr);
@@ -117,7 +169,9 @@ flush_one(const struct deliver_ctx *dc, const char *id, const struct flush_opts 
 			return 0; /* incomplete: no envelope to send with */
 		goto bad;
 	}
-	if (!flush_eligible(dc, o, &m, ops, st, &e)) {
+	/* Told it was accepted: a final failure then deserves a DSN. */
+	accepted = m.state == QUEUE_DEFERRED || m.state == QUEUE_EXPIRED;
+	if (!flush_eligible(dc, o, t, &m, fd, ops, st, &e)) {
 		if (e.cls != SX_OK) {
 			/* Named, but cannot be sent: counts as a failed try. */
 			flush_tell(ops, &m, FLUSH_FAILED, NULL, &e);
@@ -148,6 +202,8 @@ flush_one(const struct deliver_ctx *dc, const char *id, const struct flush_opts 
 	flush_tell(
 	    ops, &m, r.outcome == DELIVER_FAILED ? FLUSH_FAILED : FLUSH_DEFERRED, &r, &r.err);
 	sx_adopt(lasterr, &r.err, STAGE_QUEUE);
+	if (r.outcome == DELIVER_FAILED && accepted)
+		flush_bounce(dc, o, t, ops, st, &m, fd);
 out:
 	queue_meta_free(&m);
 	close(fd);

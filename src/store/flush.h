@@ -26,6 +26,7 @@ struct flush_opts {
 	int finish_in_flight;    /* a signal ends the run after the message being sent */
 	time_t deadline;         /* start no message after this time (0: none) */
 	long keep_failed;        /* remove failed messages this long after they failed (0: never) */
+	const char *hostname;    /* this host's name, for the DSN's Reporting-MTA */
 };
 
 /* What happened to one message during a run (for the caller's report). */
@@ -35,6 +36,7 @@ enum flush_event {
 	FLUSH_FAILED,
 	FLUSH_EXPIRED, /* just marked expired: reported once, kept */
 	FLUSH_REMOVED, /* failed longer ago than keep_failed: removed */
+	FLUSH_BOUNCED, /* a DSN to its sender was queued (e: why not, when it could not be) */
 	FLUSH_BAD      /* its files could not be read */
 };
 
@@ -54,6 +56,7 @@ struct flush_ops {
 struct flush_stats {
 	unsigned sent, deferred, failed, expired, locked, bad, removed;
 	unsigned whole, partial; /* .tmp files of dead writers: queued, removed */
+	unsigned bounced;        /* DSNs queued */
 	time_t next_due;         /* the earliest retry of a message still deferred (0: none) */
 	struct sx_err first;     /* first failure seen (the exit status of -q) */
 };

@@ -76,6 +76,8 @@ static const struct qkey queue_keys[] = {
     QK("error_exit", QK_CODE, err_exit, QK_ERROR),
     QK("error_code", QK_CODE, err_code, QK_ERROR),
     QK("error", QK_TEXT, err_text, QK_ERROR),
+    QK("error_enhanced", QK_STR, err_enhanced, QK_ERROR),
+    QK("dsn", QK_STR, dsn, 0),
 };
 #define QUEUE_NKEYS (sizeof(queue_keys) / sizeof(queue_keys[0]))
 
@@ -577,6 +579,8 @@ queue_meta_free(struct queue_meta *m)
 	free(m->dsn_ret);
 	free(m->dsn_envid);
 	free(m->err_text);
+	free(m->err_enhanced);
+	free(m->dsn);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -604,7 +608,10 @@ queue_meta_fail(struct queue_meta *m, const struct sx_err *err, time_t now, int 
 		text[0] = '\0';
 	sx_sanitize(text, sizeof(text), text, strlen(text), 0);
 	free(m->err_text);
-	if ((m->err_text = strdup(text)) == NULL)
+	free(m->err_enhanced);
+	m->err_enhanced = NULL;
+	if ((m->err_text = strdup(text)) == NULL ||
+	    (err->enhanced[0] != '\0' && (m->err_enhanced = strdup(err->enhanced)) == NULL))
 		return -1;
 	m->state = sx_about_message(err) ? QUEUE_FAILED : hold ? QUEUE_HELD : QUEUE_DEFERRED;
 	return 0;

@@ -55,9 +55,12 @@ struct queue_meta {
 	/* Last error; err_class SX_OK when none. */
 	enum sx_class err_class;
 	enum sx_stage err_stage;
-	int err_exit;   /* the exit status that attempt gave */
-	int err_code;   /* server reply code, 0 if none */
-	char *err_text; /* "detail" or "detail; server said: reply", one line */
+	int err_exit;       /* the exit status that attempt gave */
+	int err_code;       /* server reply code, 0 if none */
+	char *err_text;     /* "detail" or "detail; server said: reply", one line */
+	char *err_enhanced; /* the reply's enhanced status code ("5.1.1"), or NULL */
+	/* The DSN queued about this message (its id), so a later run never sends a second. */
+	char *dsn;
 };
 
 /* Add one pair to m's relay record (copied).  0, or -1 when out of memory. */
