@@ -7,6 +7,7 @@
 
 #include "core/sigflag.h"
 #include "mode/run.h"
+#include "msg/qualify.h"
 #include "store/flush.h"
 #include "store/queue.h"
 
@@ -61,8 +62,38 @@ queue_same_relay(const struct account *a, const struct account *b)
  * configuration has no such account (cron's empty environment, a
  * container's variables gone), the relay recorded with the message.
  */
+/*
+ * A message kept because a name had no domain (held: the caller was told
+ * to fix the configuration) is qualified again with a's settings before
+ * it goes; when they still give no domain it stays held, saying so.
+ */
+static int
+queue_requalify(struct run *r, const struct account *a, struct queue_meta *m, struct sx_err *e)
+{
+	struct qualify_settings qs;
+	size_t i;
+	int lacks = m->from[0] != '\0' && strchr(m->from, '@') == NULL;
+
+	for (i = 0; i < m->nrcpts && !lacks; i++)
+		lacks = strchr(m->rcpts[i], '@') == NULL;
+	if (!lacks)
+		return 0;
+	memset(&qs, 0, sizeof(qs));
+	qs.aliases_file = a->aliases;
+	qs.admin_address = a->admin_address;
+	qs.default_domain = a->default_domain;
+	qs.from = a->from;
+	qs.user = a->user;
+	qs.hostname = r->hostname;
+	if (qualify_envelope(&qs, &m->from, &m->rcpts, &m->nrcpts, e) == -1)
+		return -1;
+	diag_stage(&r->diag, STAGE_QUEUE,
+	    "message %s: qualified again: from <%s>, %zu recipient(s)", m->id, m->from, m->nrcpts);
+	return 0;
+}
+
 static const struct account *
-queue_job_account(void *arg, const struct queue_meta *m, struct sx_err *e)
+queue_job_account(void *arg, struct queue_meta *m, struct sx_err *e)
 {
 	struct queue_jobs *q = arg;
 	struct run *r = q->r;
@@ -74,11 +105,13 @@ queue_job_account(void *arg, const struct queue_meta *m, struct sx_err *e)
 	cur = queue_config_account(q, m->account);
 	if (m->nrelay == 0) {
 		/* Queued by a version that kept no record. */
-		if (cur == NULL)
+		if (cur == NULL) {
 			sx_fail(e, SX_CONFIG, STAGE_CONFIG,
 			    "account %s is not in the configuration (or has no host)",
 			    m->account != NULL ? m->account : "default");
-		return cur;
+			return NULL;
+		}
+		return queue_requalify(r, cur, m, e) == 0 ? cur : NULL;
 	}
 	if (q->have_rec)
 		conf_account_free(&q->rec);
@@ -92,7 +125,7 @@ queue_job_account(void *arg, const struct queue_meta *m, struct sx_err *e)
 			    m->id, q->rec.host, q->rec.port, q->rec.user != NULL ? " as " : "",
 			    q->rec.user != NULL ? q->rec.user : "", cur->name, cur->host, cur->port,
 			    cur->user != NULL ? " as " : "", cur->user != NULL ? cur->user : "");
-		return cur;
+		return queue_requalify(r, cur, m, e) == 0 ? cur : NULL;
 	}
 	if (!q->have_rec) {
 		sx_adopt(e, &re, STAGE_CONFIG);
@@ -102,7 +135,7 @@ queue_job_account(void *arg, const struct queue_meta *m, struct sx_err *e)
 	    "message %s: account %s is not in the configuration: using the relay recorded "
 	    "with the message (%s port %u)",
 	    m->id, q->rec.name, q->rec.host, q->rec.port);
-	return &q->rec;
+	return queue_requalify(r, &q->rec, m, e) == 0 ? &q->rec : NULL;
 }
 
 static void

@@ -20,6 +20,7 @@
 struct qualify {
 	char *domain;           /* NULL: none configured */
 	struct addr_list admin; /* admin_address, every address qualified; n 0: not set */
+	char *admin_domain;     /* its first address's domain: a sender's last resort */
 };
 
 /*
@@ -33,8 +34,32 @@ int qualify_init(struct qualify *q, const char *admin_address, const char *defau
 
 void qualify_free(struct qualify *);
 
-/* The domain for a sender or a header address: q->domain, else hostname if a FQDN, or NULL. */
+/*
+ * The domain for a sender or a header address: q->domain, else hostname
+ * if a FQDN, else admin_address's domain, or NULL.
+ */
 const char *qualify_sender_domain(const struct qualify *q, const char *hostname);
+
+/* The settings an envelope is qualified with (an account's). */
+struct qualify_settings {
+	const char *aliases_file; /* or NULL */
+	const char *admin_address;
+	const char *default_domain;
+	const char *from; /* the account's from */
+	const char *user;
+	const char *hostname;
+};
+
+/*
+ * Qualify again an envelope that was kept because a name had no domain (a
+ * configuration problem the caller was told of), with today's settings:
+ * the sender gets "@domain", each recipient without one goes through the
+ * aliases, admin_address and "@domain" as at intake.  *from and *rcpts are
+ * replaced.  0 when every address now has a domain; -1 with SX_CONFIG when
+ * one still has none (the settings still give none), or SX_INTERNAL.
+ */
+int qualify_envelope(
+    const struct qualify_settings *, char **from, char ***rcpts, size_t *nrcpts, struct sx_err *);
 
 /*
  * The hint for "has no domain": what to set (recipient: also admin_address

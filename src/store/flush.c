@@ -150,6 +150,7 @@ flush_one(const struct deliver_ctx *dc, const char *id, const struct flush_opts 
 {
 	const struct account *a;
 	struct deliver_result r;
+	struct deliver_ctx held;
 	struct queue_meta m;
 	struct sx_err e;
 	int fd, tried = 0, accepted;
@@ -183,10 +184,13 @@ flush_one(const struct deliver_ctx *dc, const char *id, const struct flush_opts 
 	}
 	tried = 1;
 	sx_clear(&e);
+	/* A held message's caller was told it failed: named, it may go, but never by itself. */
+	held = *dc;
+	held.hold = held.hold || m.state == QUEUE_HELD;
 	if ((a = ops->account(ops->arg, &m, &e)) == NULL) {
 		memset(&r, 0, sizeof(r));
-		deliver_record_failure(dc, &m, &e, &r);
-	} else if (flush_deliver(dc, o, &m, fd, a, t, &r) == 0) {
+		deliver_record_failure(&held, &m, &e, &r);
+	} else if (flush_deliver(&held, o, &m, fd, a, t, &r) == 0) {
 		st->sent++;
 		flush_tell(ops, &m, FLUSH_SENT, &r, r.cleanup.cls != SX_OK ? &r.cleanup : NULL);
 		goto out;

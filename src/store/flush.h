@@ -46,7 +46,7 @@ struct flush_ops {
 	 * was queued for.  NULL with e filled (SX_CONFIG) when there is none:
 	 * the message stays deferred with that error.
 	 */
-	const struct account *(*account)(void *arg, const struct queue_meta *m, struct sx_err *e);
+	const struct account *(*account)(void *arg, struct queue_meta *m, struct sx_err *e);
 	/* Told of every message tried or marked; r NULL unless tried. */
 	void (*report)(void *arg, const struct queue_meta *, enum flush_event,
 	    const struct deliver_result *r, const struct sx_err *e);

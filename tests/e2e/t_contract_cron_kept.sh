@@ -52,5 +52,12 @@ else
 	sleep 1
 	never_delivered "$M"
 	echo "ok 1 nothing set for root: refused ($rc), kept as ${kept%.msg}, listed, -q does not send it"
+	# The fix the error named, then --flush-id: qualified again, sent once.
+	SMTPS_SEND_ADMIN_ADDRESS=postmaster-$M@example.org "$BIN" --flush-id "${kept%.msg}" \
+		>"$T/out" 2>&1 || { cat "$T/out" >&2; sx_fail "--flush-id after setting admin_address"; }
+	stable_count "$M" 1
+	grep -l -r -F -e "$M" "$SX_MAILDIR/new" | xargs grep -q "^Delivered-To: postmaster-$M@example.org" ||
+		sx_fail "not delivered to admin_address after the fix"
+	echo "ok 2 after the fix (admin_address), --flush-id delivers it there once"
 fi
 echo "t_contract_cron_kept: done"

@@ -908,8 +908,13 @@ test_header_qualify(void **state)
 	f->pol.envelope_from = "a@b.example";
 	assert_ok_spool(f, run(f, "From: root\nTo: root\n\n"),
 	    "From: root@host.example.org\nTo: root@host.example.org\n" DATE_HDR MSGID_HDR "\n");
-	/* No domain at all: left as it is (the envelope is what must be right). */
+	/* No FQDN host name: admin_address's domain is the last resort. */
 	f->pol.hostname = "myhost";
+	assert_int_equal(run(f, "From: root\nTo: root\n\n"), 0);
+	assert_non_null(f->out);
+	assert_int_equal(strncmp(f->out, "From: root@example.net\nTo: root@example.net\n", 44), 0);
+	/* No domain at all: left as it is (the envelope is what must be right). */
+	f->pol.admin_address = NULL;
 	assert_int_equal(run(f, "From: root\nTo: root\n\n"), 0);
 	assert_non_null(f->out);
 	assert_int_equal(strncmp(f->out, "From: root\nTo: root\nDate: ", 26), 0);

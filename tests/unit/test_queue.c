@@ -418,7 +418,7 @@ struct fake {
 };
 
 static const struct account *
-fake_account(void *ctx, const struct queue_meta *m, struct sx_err *e)
+fake_account(void *ctx, struct queue_meta *m, struct sx_err *e)
 {
 	static struct account a; /* no log file, no syslog */
 
