@@ -227,6 +227,17 @@ run_queue_pass(struct run *r, const struct flush_opts *o, int automatic, struct 
 	return rc;
 }
 
+/* What every run over the queue takes from the account and the host. */
+static void
+queue_opts_init(const struct run *r, struct flush_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->now = time(NULL);
+	o->max_age = r->acct.queue_max_age;
+	o->keep_failed = r->acct.queue_keep_failed;
+	o->hostname = r->hostname;
+}
+
 int
 mode_flush(struct run *r, int automatic)
 {
@@ -235,11 +246,7 @@ mode_flush(struct run *r, int automatic)
 	struct sx_err e;
 	int rc;
 
-	memset(&o, 0, sizeof(o));
-	o.now = time(NULL);
-	o.max_age = r->acct.queue_max_age;
-	o.keep_failed = r->acct.queue_keep_failed;
-	o.hostname = r->hostname;
+	queue_opts_init(r, &o);
 	o.respect_backoff = automatic;
 	o.stop_on_tempfail = automatic;
 	o.stop_on_unreachable = r->opt.queue_id == NULL;
@@ -273,11 +280,7 @@ queue_runner_pass(struct run *r, long interval, time_t *next)
 	struct sx_err e;
 	int rc;
 
-	memset(&o, 0, sizeof(o));
-	o.now = time(NULL);
-	o.max_age = r->acct.queue_max_age;
-	o.keep_failed = r->acct.queue_keep_failed;
-	o.hostname = r->hostname;
+	queue_opts_init(r, &o);
 	o.respect_backoff = 1;
 	o.max_backoff = interval;
 	o.stop_on_unreachable = 1;
