@@ -14,6 +14,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
+#include "core/datefmt.h"
 #include "msg/address.h"
 #include "msg/intake.h"
 
@@ -197,23 +198,14 @@ out:
 int
 msg_put_date(struct msg_ctx *c)
 {
-	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char *const months[] = {
-	    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	char buf[64];
+	char date[DATEFMT_MAX], buf[DATEFMT_MAX + 8];
 	time_t now = c->pol->now != 0 ? c->pol->now : time(NULL);
-	struct tm tm;
-	long off;
 	int n;
 
-	if (localtime_r(&now, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 || tm.tm_mon < 0 ||
-	    tm.tm_mon > 11)
+	if ((n = datefmt_rfc5322(date, sizeof(date), now)) == -1)
 		return sx_fail(c->err, SX_INTERNAL, STAGE_INTAKE, "cannot convert the time");
-	off = tm.tm_gmtoff / 60;
-	n = snprintf(buf, sizeof(buf), "Date: %s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld\n",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
-	if (n < 0 || (size_t)n >= sizeof(buf))
+	if ((size_t)n >= sizeof(date) || (n = snprintf(buf, sizeof(buf), "Date: %s\n", date)) < 0 ||
+	    (size_t)n >= sizeof(buf))
 		return sx_fail(c->err, SX_INTERNAL, STAGE_INTAKE, "cannot format the date");
 	return msg_put(c, buf, (size_t)n);
 }

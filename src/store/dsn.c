@@ -18,6 +18,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
+#include "core/datefmt.h"
 #include "msg/address.h"
 #include "store/dsn.h"
 #include "store/queue.h"
@@ -109,25 +110,12 @@ dsn_printf(struct dsn_out *o, const char *fmt, ...)
 	free(s);
 }
 
-/* RFC 5322 3.3 date-time, local time, numeric zone, no locale names. */
+/* RFC 5322 3.3 date-time (datefmt.h); the epoch when t cannot be converted. */
 static void
 dsn_date(char *buf, size_t sz, time_t t)
 {
-	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char *const months[] = {
-	    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	struct tm tm;
-	long off;
-
-	if (localtime_r(&t, &tm) == NULL || tm.tm_wday < 0 || tm.tm_wday > 6 || tm.tm_mon < 0 ||
-	    tm.tm_mon > 11) {
+	if (datefmt_rfc5322(buf, sz, t) == -1)
 		strlcpy(buf, "Thu, 1 Jan 1970 00:00:00 +0000", sz);
-		return;
-	}
-	off = tm.tm_gmtoff / 60;
-	snprintf(buf, sz, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday],
-	    tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
 }
 
 /* "3 days", "5 hours", "12 minutes": how long a message was queued. */
