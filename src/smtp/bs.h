@@ -54,7 +54,7 @@ struct bs_relay {
 	 * open transaction; else no relay took the transaction (cause says
 	 * why) and the message is only kept.  0 when the relay accepted it
 	 * (*final holds its reply; the callback has removed the spool and any
-	 * queue entry of it, as the queue policy is main.c's), else -1 with e
+	 * queue entry of it, as the queue policy is src/mode/bsrelay.c's), else -1 with e
 	 * filled (e->reply_code and e->reply when the relay refused) and the
 	 * spool still at env->spool_path, which the reply names.  Either way
 	 * no transaction is left open.
