@@ -112,12 +112,14 @@ main_harden(void)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	setrlimit(RLIMIT_CORE, &none);
 	if (getuid() != geteuid() || getgid() != getegid()) {
-		fprintf(stderr,
-		    "smtps-send: refusing to run set-user-ID or set-group-ID (real uid %ld, "
-		    "effective %ld; real gid %ld, effective %ld)\n"
-		    "smtps-send: hint: install it without the set-id bits (chmod ug-s); it "
-		    "needs no privileges\n",
+		/* Before the options are read: always text. */
+		diag_say(NULL, "error", STAGE_NONE, NULL, 0,
+		    "refusing to run set-user-ID or set-group-ID (real uid %ld, effective %ld; "
+		    "real gid %ld, effective %ld)",
 		    (long)getuid(), (long)geteuid(), (long)getgid(), (long)getegid());
+		diag_say(NULL, "hint", STAGE_NONE, NULL, 0,
+		    "hint: install it without the set-id bits (chmod ug-s); it needs no "
+		    "privileges");
 		return -1;
 	}
 	return 0;
@@ -133,11 +135,12 @@ main(int argc, char *argv[])
 		return EX_CONFIG;
 	signal(SIGPIPE, SIG_IGN);
 	sx_clear(&r.err);
-	diag_init(&r.diag, stderr, 0, 0);
 	if (cli_parse(argc, argv, &r.opt, &r.err) == -1) {
-		fprintf(stderr, "smtps-send: %s\n", r.err.detail);
+		/* JSON once --diag-format=json was read, before the bad argument. */
+		diag_init(&r.diag, stderr, 0, r.opt.diag_json);
+		diag_say(&r.diag, "error", r.err.stage, NULL, 0, "%s", r.err.detail);
 		if (r.err.hint[0] != '\0')
-			fprintf(stderr, "smtps-send: %s\n", r.err.hint);
+			diag_say(&r.diag, "hint", r.err.stage, NULL, 0, "%s", r.err.hint);
 		return sx_exitcode(&r.err);
 	}
 	switch (r.opt.mode) {
@@ -163,8 +166,8 @@ main(int argc, char *argv[])
 		diag_report_queued(&r.diag, &r.err, r.queued_id);
 	if (rc == -1 && !r.reported) {
 		diag_report_failure(&r.diag, &r.err, r.context);
-		if (r.note[0] != '\0' && !r.opt.diag_json)
-			fprintf(stderr, "smtps-send: %s\n", r.note);
+		if (r.note[0] != '\0')
+			diag_say(&r.diag, "note", r.err.stage, NULL, 0, "%s", r.note);
 	}
 	conf_account_free(&r.acct);
 	if (rc == 0)

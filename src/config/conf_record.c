@@ -126,6 +126,12 @@ conf_from_record(struct account *a, char *const *kv, size_t npairs, struct sx_er
 	if ((ent.a.name == NULL && (ent.a.name = strdup("default")) == NULL) ||
 	    (src = calloc(1, sizeof(*src))) == NULL)
 		goto nomem;
+	/*
+	 * The record holds resolved values, not what someone typed: its
+	 * "auth on" is the default it was written from (AUTH when a user is
+	 * set), not a demand for a user that a relay without AUTH never had.
+	 */
+	memset(ent.on, 0, sizeof(ent.on));
 	if (conf_finish(&none, &ent, 0, e) == -1)
 		goto fail;
 	for (i = 0; i < K_NKEYS; i++)

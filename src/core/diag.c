@@ -36,38 +36,100 @@ diag_json_string(FILE *fp, const char *s)
 	fputc('"', fp);
 }
 
+/* How an event reads as text: a -v stage line, a transcript line, or a plain line. */
+enum diag_form { DIAG_FORM_STAGE, DIAG_FORM_WIRE, DIAG_FORM_SAY };
+
 static void
-diag_emit(struct diag *d, const char *event, enum sx_stage st, const char *msg)
+diag_emit_fields(struct diag *d, const char *event, enum sx_stage st, const struct diag_field *f,
+    size_t nf, const char *msg, enum diag_form form)
 {
 	long long t = (long long)(clock_now_ms() - d->t0_ms);
+	size_t i;
 
 	if (d->json) {
 		fprintf(d->out, "{\"t_ms\":%lld,\"event\":\"%s\",\"stage\":\"%s\",\"msg\":", t,
 		    event, sx_stage_name(st));
 		diag_json_string(d->out, msg);
+		for (i = 0; i < nf; i++) {
+			fputc(',', d->out);
+			diag_json_string(d->out, f[i].name);
+			fputc(':', d->out);
+			if (f[i].str != NULL)
+				diag_json_string(d->out, f[i].str);
+			else
+				fprintf(d->out, "%lld", f[i].num);
+		}
 		fputs("}\n", d->out);
-	} else if (strcmp(event, "stage") == 0) {
+	} else if (form == DIAG_FORM_STAGE) {
 		fprintf(d->out, "smtps-send: [%5lld ms] %s: %s\n", t, sx_stage_name(st), msg);
-	} else {
+	} else if (form == DIAG_FORM_WIRE) {
 		fprintf(d->out, "smtps-send:            %s\n", msg);
+	} else {
+		fprintf(d->out, "smtps-send: %s\n", msg);
 	}
 	fflush(d->out);
+}
+
+static void
+diag_emit(struct diag *d, const char *event, enum sx_stage st, const char *msg)
+{
+	diag_emit_fields(d, event, st, NULL, 0, msg,
+	    strcmp(event, "stage") == 0 ? DIAG_FORM_STAGE : DIAG_FORM_WIRE);
+}
+
+/* Format, sanitise and emit: what diag_stage, diag_stage_event and diag_say share. */
+static void
+diag_vemit(struct diag *d, const char *event, enum sx_stage st, const struct diag_field *f,
+    size_t nf, enum diag_form form, const char *fmt, va_list ap)
+{
+	char buf[8192], clean[8192];
+
+	diag_wire_flush(d);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	sx_sanitize(clean, sizeof(clean), buf, strlen(buf), 0);
+	diag_emit_fields(d, event, st, f, nf, clean, form);
 }
 
 void
 diag_stage(struct diag *d, enum sx_stage st, const char *fmt, ...)
 {
-	char buf[1024], clean[1024];
 	va_list ap;
 
 	if (d == NULL || d->verbose < 1)
 		return;
-	diag_wire_flush(d);
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	diag_vemit(d, "stage", st, NULL, 0, DIAG_FORM_STAGE, fmt, ap);
 	va_end(ap);
-	sx_sanitize(clean, sizeof(clean), buf, strlen(buf), 0);
-	diag_emit(d, "stage", st, clean);
+}
+
+void
+diag_stage_event(struct diag *d, const char *event, enum sx_stage st, const struct diag_field *f,
+    size_t nf, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (d == NULL || d->verbose < 1)
+		return;
+	va_start(ap, fmt);
+	diag_vemit(d, event, st, f, nf, DIAG_FORM_STAGE, fmt, ap);
+	va_end(ap);
+}
+
+void
+diag_say(struct diag *d, const char *event, enum sx_stage st, const struct diag_field *f, size_t nf,
+    const char *fmt, ...)
+{
+	struct diag text;
+	va_list ap;
+
+	if (d == NULL) {
+		/* No diag yet (before the options are read, a unit test): text. */
+		diag_init(&text, stderr, 0, 0);
+		d = &text;
+	}
+	va_start(ap, fmt);
+	diag_vemit(d, event, st, f, nf, DIAG_FORM_SAY, fmt, ap);
+	va_end(ap);
 }
 
 static void
@@ -159,6 +221,22 @@ diag_report_reply_hint(struct diag *d, const struct sx_err *e)
 		fprintf(d->out, "smtps-send: hint: %s\n", e->hint);
 }
 
+/* The server's reply as a JSON event, with its code and enhanced code when known. */
+static void
+diag_json_reply(struct diag *d, const struct sx_err *e)
+{
+	struct diag_field f[2];
+	size_t nf = 0;
+
+	if (e->reply[0] == '\0')
+		return;
+	if (e->reply_code != 0)
+		f[nf++] = (struct diag_field){"code", NULL, e->reply_code};
+	if (e->enhanced[0] != '\0')
+		f[nf++] = (struct diag_field){"enhanced", e->enhanced, 0};
+	diag_emit_fields(d, "reply", e->stage, f, nf, e->reply, DIAG_FORM_SAY);
+}
+
 void
 diag_report_queued(struct diag *d, const struct sx_err *e, const char *id)
 {
@@ -168,9 +246,10 @@ diag_report_queued(struct diag *d, const struct sx_err *e, const char *id)
 	snprintf(msg, sizeof(msg), "queued as %s: %s: %s; will be retried", id,
 	    sx_stage_name(e->stage), e->detail);
 	if (d->json) {
-		diag_emit(d, "queued", e->stage, msg);
-		if (e->reply[0] != '\0')
-			diag_emit(d, "reply", e->stage, e->reply);
+		struct diag_field f = {"id", id, 0};
+
+		diag_emit_fields(d, "queued", e->stage, &f, 1, msg, DIAG_FORM_SAY);
+		diag_json_reply(d, e);
 		if (e->hint[0] != '\0')
 			diag_emit(d, "hint", e->stage, e->hint);
 		return;
@@ -186,8 +265,7 @@ diag_report_failure(struct diag *d, const struct sx_err *e, const char *context)
 	diag_wire_flush(d);
 	if (d->json) {
 		diag_emit(d, "error", e->stage, e->detail);
-		if (e->reply[0] != '\0')
-			diag_emit(d, "reply", e->stage, e->reply);
+		diag_json_reply(d, e);
 		if (e->hint[0] != '\0')
 			diag_emit(d, "hint", e->stage, e->hint);
 		if (context != NULL && context[0] != '\0')

@@ -1,8 +1,11 @@
 /*
  * diag.h — what the user sees on stderr: one line per stage with elapsed
  * milliseconds under -v, the wire transcript under -vv (secrets masked),
- * the same events as JSON lines with --diag-format=json, and the failure
- * report.  Quiet when verbose is 0, except diag_report_failure().
+ * the failure report, and the lines every mode says whatever the
+ * verbosity (diag_say).  With --diag-format=json every one of them is a
+ * JSON object on its own line instead: nothing else is written to stderr
+ * (smtps-send(1), DIAGNOSTICS, lists the events).  Quiet when verbose is
+ * 0, except diag_report_*() and diag_say().
  */
 #ifndef SX_DIAG_H
 #define SX_DIAG_H
@@ -30,6 +33,25 @@ struct diag {
 };
 
 void diag_init(struct diag *, FILE *out, int verbose, int json);
+
+/* One more field of a JSON event: a string, or the number num when str is NULL. */
+struct diag_field {
+	const char *name;
+	const char *str;
+	long long num;
+};
+
+/*
+ * A line said at every verbosity (a warning, a queued message's result, a
+ * summary): "smtps-send: MSG" as text; as JSON the event with its stage,
+ * msg (the same text) and the fields.  d may be NULL: text on stderr.
+ */
+void diag_say(struct diag *, const char *event, enum sx_stage, const struct diag_field *,
+    size_t nfields, const char *fmt, ...) __attribute__((__format__(printf, 6, 7)));
+
+/* diag_stage under another event name, with fields (the queue runner's start, a result). */
+void diag_stage_event(struct diag *, const char *event, enum sx_stage, const struct diag_field *,
+    size_t nfields, const char *fmt, ...) __attribute__((__format__(printf, 6, 7)));
 
 /* A stage event ("-v" line). */
 void diag_stage(struct diag *, enum sx_stage, const char *fmt, ...)

@@ -118,13 +118,17 @@ queue_job_account(void *arg, struct queue_meta *m, struct sx_err *e)
 	sx_clear(&re);
 	q->have_rec = conf_from_record(&q->rec, m->relay, m->nrelay, &re) == 0;
 	if (cur != NULL) {
-		if (q->have_rec && !queue_same_relay(cur, &q->rec))
-			fprintf(stderr,
-			    "smtps-send: %s: queued for %s port %u%s%s; account %s now says %s "
-			    "port %u%s%s: sending it there\n",
+		if (q->have_rec && !queue_same_relay(cur, &q->rec)) {
+			struct diag_field f[] = {
+			    {"id", m->id, 0}, {"host", cur->host, 0}, {"port", NULL, cur->port}};
+
+			diag_say(&r->diag, "relay_changed", STAGE_QUEUE, f, 3,
+			    "%s: queued for %s port %u%s%s; account %s now says %s port %u%s%s: "
+			    "sending it there",
 			    m->id, q->rec.host, q->rec.port, q->rec.user != NULL ? " as " : "",
 			    q->rec.user != NULL ? q->rec.user : "", cur->name, cur->host, cur->port,
 			    cur->user != NULL ? " as " : "", cur->user != NULL ? cur->user : "");
+		}
 		return queue_requalify(r, cur, m, e) == 0 ? cur : NULL;
 	}
 	if (!q->have_rec) {
@@ -138,39 +142,70 @@ queue_job_account(void *arg, struct queue_meta *m, struct sx_err *e)
 	return queue_requalify(r, &q->rec, m, e) == 0 ? &q->rec : NULL;
 }
 
+/*
+ * A queued message's fields for its JSON events: its id, what became of
+ * it, and the server's reply code when a reply was the cause.  f has room
+ * for 4.
+ */
+static size_t
+queue_fields(
+    struct diag_field *f, const struct queue_meta *m, const char *state, const struct sx_err *err)
+{
+	size_t n = 0;
+
+	f[n++] = (struct diag_field){"id", m->id, 0};
+	f[n++] = (struct diag_field){"state", state, 0};
+	if (err != NULL && err->reply_code != 0)
+		f[n++] = (struct diag_field){"code", NULL, err->reply_code};
+	if (err != NULL && err->enhanced[0] != '\0')
+		f[n++] = (struct diag_field){"enhanced", err->enhanced, 0};
+	return n;
+}
+
 static void
 queue_report(void *arg, const struct queue_meta *m, enum flush_event ev,
     const struct deliver_result *res, const struct sx_err *err)
 {
 	struct queue_jobs *q = arg;
 	struct run *r = q->r;
+	struct diag_field f[4];
+	const char *to = m->nrcpts > 0 ? m->rcpts[0] : "?";
+	size_t n;
 
 	(void)res;
 	switch (ev) {
 	case FLUSH_SENT:
+		n = queue_fields(f, m, "sent", NULL);
 		if (err != NULL)
-			fprintf(stderr, "smtps-send: %s: sent, but %s\n", m->id, err->detail);
+			diag_say(&r->diag, "result", STAGE_QUEUE, f, n, "%s: sent, but %s", m->id,
+			    err->detail);
 		else
-			diag_stage(&r->diag, STAGE_QUEUE, "message %s: sent", m->id);
+			diag_stage_event(
+			    &r->diag, "result", STAGE_QUEUE, f, n, "message %s: sent", m->id);
 		return;
 	case FLUSH_BOUNCED:
-		if (err != NULL)
-			fprintf(stderr, "smtps-send: %s: no delivery status notification: %s\n",
-			    m->id, err->detail);
-		else
-			fprintf(stderr,
-			    "smtps-send: %s: delivery status notification to <%s> queued\n", m->id,
-			    m->nrcpts > 0 ? m->rcpts[0] : "?");
+		/* On success m is the notification, queued to the sender. */
+		n = queue_fields(f, m, err != NULL ? "failed" : "queued", NULL);
+		if (err != NULL) {
+			diag_say(&r->diag, "dsn", STAGE_QUEUE, f, n,
+			    "%s: no delivery status notification: %s", m->id, err->detail);
+			return;
+		}
+		f[n++] = (struct diag_field){"to", to, 0};
+		diag_say(&r->diag, "dsn", STAGE_QUEUE, f, n,
+		    "%s: delivery status notification to <%s> queued", m->id, to);
 		return;
 	case FLUSH_REMOVED:
-		fprintf(stderr,
-		    "smtps-send: %s: removed: failed longer ago than queue_keep_failed (%s)\n",
-		    m->id, m->err_text != NULL ? m->err_text : "?");
+		n = queue_fields(f, m, "removed", NULL);
+		diag_say(&r->diag, "result", STAGE_QUEUE, f, n,
+		    "%s: removed: failed longer ago than queue_keep_failed (%s)", m->id,
+		    m->err_text != NULL ? m->err_text : "?");
 		return;
 	case FLUSH_EXPIRED:
-		fprintf(stderr,
-		    "smtps-send: %s: expired (queued for longer than queue_max_age); kept: "
-		    "--flush-id %s retries it, --queue-remove %s deletes it\n",
+		n = queue_fields(f, m, "expired", NULL);
+		diag_say(&r->diag, "result", STAGE_QUEUE, f, n,
+		    "%s: expired (queued for longer than queue_max_age); kept: --flush-id %s "
+		    "retries it, --queue-remove %s deletes it",
 		    m->id, m->id, m->id);
 		return;
 	default:
@@ -178,7 +213,13 @@ queue_report(void *arg, const struct queue_meta *m, enum flush_event ev,
 	}
 	if (q->automatic && r->opt.verbose == 0)
 		return;
-	fprintf(stderr, "smtps-send: %s: %s: %s: %s\n", m->id,
+	n = queue_fields(f, m,
+	    ev == FLUSH_FAILED     ? "failed"
+	    : ev == FLUSH_DEFERRED ? "deferred"
+				   : "unreadable",
+	    err);
+	diag_say(&r->diag, "result", err != NULL ? err->stage : STAGE_QUEUE, f, n, "%s: %s: %s: %s",
+	    m->id,
 	    ev == FLUSH_FAILED     ? "failed"
 	    : ev == FLUSH_DEFERRED ? "deferred"
 				   : "cannot be read",
@@ -207,11 +248,13 @@ run_queue_pass(struct run *r, const struct flush_opts *o, int automatic, struct 
 	dc.now = o->now;
 	dc.hold = !r->acct.queue;
 	rc = flush_queue(&dc, o, &t, &ops, st, e);
-	if (st->whole > 0)
-		fprintf(stderr,
-		    "smtps-send: queue: %u message(s) whose sender died before queuing them "
-		    "were queued\n",
+	if (st->whole > 0) {
+		struct diag_field f = {"count", NULL, st->whole};
+
+		diag_say(&r->diag, "recovered", STAGE_QUEUE, &f, 1,
+		    "queue: %u message(s) whose sender died before queuing them were queued",
 		    st->whole);
+	}
 	if (st->partial > 0)
 		diag_stage(&r->diag, STAGE_QUEUE,
 		    "%u partial message(s) removed (their sender died while reading them; it was "
@@ -244,7 +287,7 @@ mode_flush(struct run *r, int automatic)
 	struct flush_opts o;
 	struct flush_stats st;
 	struct sx_err e;
-	int rc;
+	int rc, tell;
 
 	queue_opts_init(r, &o);
 	o.respect_backoff = automatic;
@@ -259,15 +302,24 @@ mode_flush(struct run *r, int automatic)
 	rc = run_queue_pass(r, &o, automatic, &st, &e);
 	if (automatic)
 		return 0;
-	if (rc == -1) {
+	if (rc == -1)
 		sx_adopt(&r->err, &e, STAGE_QUEUE);
-		if (st.sent + st.deferred + st.failed + st.bad > 0 && o.only_id == NULL) {
-			fprintf(stderr, "smtps-send: queue: %u sent, %u deferred, %u failed%s\n",
-			    st.sent, st.deferred, st.failed,
-			    sigflag_caught() ? " (interrupted by a signal)" : "");
-			r->reported = 1;
-		}
+	/*
+	 * The summary stands for the failure report when some messages were
+	 * tried; JSON has one after every -q, so a reader needs no special case.
+	 */
+	tell = rc == -1 && st.sent + st.deferred + st.failed + st.bad > 0 && o.only_id == NULL;
+	if (tell || (r->diag.json && o.only_id == NULL)) {
+		struct diag_field f[] = {{"sent", NULL, st.sent}, {"deferred", NULL, st.deferred},
+		    {"failed", NULL, st.failed}, {"unreadable", NULL, st.bad},
+		    {"interrupted", NULL, sigflag_caught() != 0}};
+
+		diag_say(&r->diag, "summary", STAGE_QUEUE, f, 5,
+		    "queue: %u sent, %u deferred, %u failed%s", st.sent, st.deferred, st.failed,
+		    sigflag_caught() ? " (interrupted by a signal)" : "");
 	}
+	if (tell)
+		r->reported = 1;
 	return rc;
 }
 
@@ -288,8 +340,8 @@ queue_runner_pass(struct run *r, long interval, time_t *next)
 	sx_clear(&e);
 	rc = run_queue_pass(r, &o, 0, &st, &e);
 	if (rc == -1 && st.sent + st.deferred + st.failed + st.bad == 0 && e.cls != SX_OK)
-		fprintf(
-		    stderr, "smtps-send: queue runner: %s: %s\n", sx_stage_name(e.stage), e.detail);
+		diag_say(&r->diag, "runner_error", e.stage, NULL, 0, "queue runner: %s: %s",
+		    sx_stage_name(e.stage), e.detail);
 	*next = st.next_due;
 	return rc;
 }

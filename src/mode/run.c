@@ -30,8 +30,8 @@ run_queue_dir(struct run *r)
 		r->exit_code = EX_CANTCREAT;
 		return -1;
 	}
-	fprintf(stderr, "smtps-send: queue: %s; sending without a durable copy (queue_fallback)\n",
-	    qe.detail);
+	diag_say(&r->diag, "queue_fallback", STAGE_QUEUE, NULL, 0,
+	    "queue: %s; sending without a durable copy (queue_fallback)", qe.detail);
 	if ((tmp = getenv("TMPDIR")) == NULL || tmp[0] != '/')
 		tmp = "/tmp";
 	snprintf(r->spool_dir, sizeof(r->spool_dir), "%s/smtps-send.XXXXXX", tmp);

@@ -140,6 +140,7 @@ runner_drain(int ino)
 int
 mode_runner(struct run *r, long interval, int (*pass)(struct run *, long, time_t *))
 {
+	struct diag_field f[2];
 	struct sx_err e;
 	time_t next;
 	int lock, ino;
@@ -155,12 +156,14 @@ mode_runner(struct run *r, long interval, int (*pass)(struct run *, long, time_t
 	ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	/* New messages arrive by rename; a -odq one also writes its metadata. */
 	if (ino == -1 || inotify_add_watch(ino, r->spool_dir, IN_MOVED_TO | IN_CLOSE_WRITE) == -1)
-		fprintf(stderr,
-		    "smtps-send: queue runner: cannot watch %s (%s): checking every interval\n",
-		    r->spool_dir, strerror(errno));
+		diag_say(&r->diag, "runner_warning", STAGE_QUEUE, NULL, 0,
+		    "queue runner: cannot watch %s (%s): checking every interval", r->spool_dir,
+		    strerror(errno));
 	sigflag_install();
-	diag_stage(&r->diag, STAGE_QUEUE, "queue runner on %s: retries at least every %ld s",
-	    r->spool_dir, interval);
+	f[0] = (struct diag_field){"dir", r->spool_dir, 0};
+	f[1] = (struct diag_field){"interval", NULL, interval};
+	diag_stage_event(&r->diag, "runner_start", STAGE_QUEUE, f, 2,
+	    "queue runner on %s: retries at least every %ld s", r->spool_dir, interval);
 	while (!sigflag_caught()) {
 		next = 0;
 		runner_drain(ino);
@@ -171,7 +174,9 @@ mode_runner(struct run *r, long interval, int (*pass)(struct run *, long, time_t
 			next = time(NULL) + interval;
 		runner_wait(ino, next);
 	}
-	diag_stage(&r->diag, STAGE_QUEUE, "queue runner: stopped by signal %d", sigflag_caught());
+	f[0] = (struct diag_field){"signal", NULL, sigflag_caught()};
+	diag_stage_event(&r->diag, "runner_stop", STAGE_QUEUE, f, 1,
+	    "queue runner: stopped by signal %d", sigflag_caught());
 	if (ino != -1)
 		close(ino);
 	close(lock);

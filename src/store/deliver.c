@@ -72,6 +72,7 @@ deliver_log(const struct deliver_ctx *dc, const struct account *a, const struct 
 		le.kept = kept;
 		le.result = sx_about_message(err) ? "failed" : dc->hold ? "held" : "queued";
 	}
+	le.diag = dc->diag;
 	maillog_write(a, &le);
 }
 

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/diag.h"
 #include "store/maillog.h"
 
 /*
@@ -99,8 +100,9 @@ maillog_format(const struct account *a, const struct maillog_entry *le, char *bu
  * a file of their choice.
  */
 static FILE *
-maillog_open(const char *path)
+maillog_open(const char *path, struct diag *d)
 {
+	struct diag_field f[2];
 	const char *why = NULL;
 	struct stat sb;
 	FILE *fp;
@@ -119,8 +121,11 @@ maillog_open(const char *path)
 		why = "it has more than one name (hard link)";
 	if (why == NULL && (fp = fdopen(fd, "a")) != NULL)
 		return fp;
-	fprintf(stderr, "smtps-send: log: not writing log file %s: %s\n", path,
-	    why != NULL ? why : strerror(errno));
+	if (why == NULL)
+		why = strerror(errno);
+	f[0] = (struct diag_field){"file", path, 0};
+	f[1] = (struct diag_field){"reason", why, 0};
+	diag_say(d, "log_error", STAGE_NONE, f, 2, "log: not writing log file %s: %s", path, why);
 	if (fd != -1)
 		close(fd);
 	return NULL;
@@ -147,7 +152,7 @@ maillog_write(const struct account *a, const struct maillog_entry *le)
 
 		if (strcmp(a->logfile, "-") == 0)
 			fp = stdout;
-		else if ((fp = maillog_open(a->logfile)) == NULL)
+		else if ((fp = maillog_open(a->logfile, le->diag)) == NULL)
 			return;
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%b %d %H:%M:%S", &tm);

@@ -11,6 +11,8 @@
 #include "config/conf.h"
 #include "core/err.h"
 
+struct diag;
+
 struct maillog_entry {
 	const char *from;
 	char *const *rcpts;
@@ -27,6 +29,7 @@ struct maillog_entry {
 	 * NULL: "failed".  Only held and failed have an exit status to log.
 	 */
 	const char *result;
+	struct diag *diag; /* where a failure to log is said (NULL: stderr, as text) */
 };
 
 /*
@@ -35,7 +38,10 @@ struct maillog_entry {
  */
 char *maillog_format(const struct account *, const struct maillog_entry *, char *buf, size_t bufsz);
 
-/* Write the line where the account says; failures to log are ignored but said once on stderr. */
+/*
+ * Write the line where the account says; a failure to log is ignored but
+ * said on stderr (through le->diag).
+ */
 void maillog_write(const struct account *, const struct maillog_entry *);
 
 #endif

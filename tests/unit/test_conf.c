@@ -1158,6 +1158,66 @@ test_argv_redirect_drops_file_secret(void **state)
 	conf_account_free(&a);
 }
 
+/* conf_record's pairs, collected (at most 64). */
+struct rec_pairs {
+	char *kv[128];
+	size_t n;
+};
+
+static void
+rec_put(void *arg, const char *key, const char *value)
+{
+	struct rec_pairs *p = arg;
+
+	assert_true(p->n < 64);
+	p->kv[2 * p->n] = strdup(key);
+	p->kv[2 * p->n + 1] = strdup(value);
+	assert_non_null(p->kv[2 * p->n + 1]);
+	p->n++;
+}
+
+/*
+ * The relay recorded with a queued message rebuilds the account, also one
+ * with no user (a relay that takes mail without AUTH): the record writes
+ * the default "auth on", which must not read as a demand for a user.
+ */
+static void
+test_record_round_trip(void **state)
+{
+	struct rec_pairs p = {{NULL}, 0};
+	struct account a, b;
+	size_t i;
+
+	(void)state;
+	setenv("SMTPS_SEND_HOST", "relay.example.org", 1);
+	setenv("SMTPS_SEND_PORT", "25", 1);
+	setenv("SMTPS_SEND_TLS", "starttls", 1);
+	assert_int_equal(load(&a, NULL, 0), 0);
+	assert_null(a.user);
+	conf_record(&a, rec_put, &p);
+	sx_clear(&err);
+	if (conf_from_record(&b, p.kv, p.n, &err) == -1)
+		fail_msg("the record is refused: %s", err.detail);
+	assert_string_equal(b.host, "relay.example.org");
+	assert_int_equal(b.port, 25);
+	assert_int_equal(b.tls, TLS_MODE_STARTTLS);
+	assert_int_equal(b.auth, a.auth);
+	assert_null(b.user);
+	conf_account_free(&b);
+	conf_account_free(&a);
+	for (i = 0; i < 2 * p.n; i++)
+		free(p.kv[i]);
+
+	/* A mechanism named (plain) still needs a user, in a record as in a file. */
+	{
+		char *kv[] = {(char *)(uintptr_t) "host", (char *)(uintptr_t) "h.example",
+		    (char *)(uintptr_t) "auth", (char *)(uintptr_t) "plain"};
+
+		sx_clear(&err);
+		assert_config_error(conf_from_record(&b, kv, 2, &err), "no user");
+	}
+}
+
 int
 main(void)
 {
@@ -1184,6 +1244,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_password_cmd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_argv_redirect_drops_file_secret, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_record_round_trip, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);

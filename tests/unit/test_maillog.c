@@ -5,10 +5,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "core/diag.h"
 #include "store/maillog.h"
 
 static void
@@ -125,6 +128,39 @@ test_field_injection(void **state)
 	}
 }
 
+/* A log file it cannot write is said through the diag: a JSON event with --diag-format=json. */
+static void
+test_unwritable_json(void **state)
+{
+	struct account a;
+	struct maillog_entry le;
+	struct diag d;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	memset(&le, 0, sizeof(le));
+	a.host = (char *)(uintptr_t) "smtp.example.com";
+	a.logfile = (char *)(uintptr_t) "/";
+	le.from = "a@b";
+	assert_non_null(fp = open_memstream(&out, &len));
+	diag_init(&d, fp, 0, 1);
+	le.diag = &d;
+	maillog_write(&a, &le);
+	fclose(fp);
+	assert_non_null(out);
+	assert_int_equal(strncmp(out, "{\"t_ms\":", 8), 0);
+	assert_non_null(strstr(out, ",\"event\":\"log_error\",\"stage\":\"smtps-send\",\"msg\":"
+				    "\"log: not writing log file /: "));
+	assert_non_null(strstr(out, "\"file\":\"/\",\"reason\":\""));
+	/* One line, one object. */
+	assert_ptr_equal(strchr(out, '\n') + 1, out + len);
+	assert_int_equal(out[len - 2], '}');
+	free(out);
+}
+
 int
 main(void)
 {
@@ -132,6 +168,7 @@ main(void)
 	    cmocka_unit_test(test_success_line),
 	    cmocka_unit_test(test_failure_line),
 	    cmocka_unit_test(test_field_injection),
+	    cmocka_unit_test(test_unwritable_json),
 	};
 
 	return cmocka_run_group_tests_name("maillog", tests, NULL, NULL);
