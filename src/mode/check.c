@@ -39,8 +39,6 @@ mode_check(struct run *r)
 		rl.sp.check_only = 1;
 		rc = smtp_session(&rl.c, &rl.sp, NULL, &res, &r->err);
 	}
-	if (rc != 0)
-		relay_free(&rl);
 	if (rc == 0) {
 		printf("smtps-send: %s port %u: TLS %s, AUTH %s: OK\n", r->acct.host, r->acct.port,
 		    conf_tls_name(r->acct.tls),
@@ -51,8 +49,7 @@ mode_check(struct run *r)
 		if (rl.oauth.from != NULL) /* OAuth2: where the token came from, never the token */
 			check_oauth2(&rl.oauth);
 	}
-	if (rc == 0)
-		relay_free(&rl);
+	relay_free(&rl); /* after the report: it wipes the OAuth2 token */
 	smtp_result_free(&res);
 	return rc;
 }
