@@ -76,7 +76,7 @@ no_secret() {
 }
 
 python3 tests/e2e/idp.py --port "$SX_PORT_IDP" --cert "$SX_RUNDIR/tls/good.crt" \
-	--key "$SX_RUNDIR/tls/good.key" --user "$SX_USER" --rotate --refresh-delay 0.5 \
+	--key "$SX_RUNDIR/tls/good.key" --user "$SX_USER" --rotate --refresh-delay 0.5 --client-secret cs-1 \
 	--max-seconds 200 --log "$T/idp.log" >"$T/idp.out" 2>&1 &
 IDP_PID=$!
 i=0
@@ -216,9 +216,31 @@ grep -q "^oauth2_token  *\*\*\*\*\*\*\*\*" "$T/out" || sx_fail "token not masked
 grep -q "very-secret" "$T/out" && sx_fail "a secret in --dump-config"
 grep -q "^oauth2_provider  *custom" "$T/out" || sx_fail "oauth2_provider not shown"
 
+# 10. Client credentials (Microsoft's application-only tokens, the container
+# case): no authorization step, the client secret from a file, the token
+# stored and reused by the next send.
+printf 'cs-1\n' >"$T/cs"
+chmod 600 "$T/cs"
+sed 's/^oauth2_provider .*/oauth2_provider custom\noauth2_flow client_credentials/' "$T/conf" >"$T/conf-cc"
+printf 'oauth2_client_secret_file %s\n' "$T/cs" >>"$T/conf-cc"
+chmod 600 "$T/conf-cc"
+for i in 1 2; do
+	next_marker
+	printf 'Subject: %s\n\nx\n' "$m" | SMTPS_SEND_CONFIG=$T/conf-cc SMTPS_SEND_STATE_DIR=$T/state-cc \
+		run 0 "client credentials $i" -f alice@localhost rcpt@example.org || exit 1
+	delivered "$m"
+done
+[ "$(idp_stat client_credentials)" = 1 ] || sx_fail "client credentials: expected one token request"
+printf 'wrong\n' >"$T/cs"
+rm -rf "$T/state-cc"
+printf 'Subject: x\n\nx\n' | SMTPS_SEND_CONFIG=$T/conf-cc SMTPS_SEND_STATE_DIR=$T/state-cc \
+	run 78 "client credentials, bad secret" -f alice@localhost rcpt@example.org || exit 1
+grep -q "invalid_client" "$T/err" || sx_fail "bad secret: $(cat "$T/err")"
+grep -q "wrong" "$T/err" && sx_fail "the client secret appears in the error"
+
 # ---- Part 2: the scripted server.
 tok=$T/token
-# 10. An 8 KiB token from oauth2_token_file, in one AUTH line (RFC 4954's 12288).
+# 11. An 8 KiB token from oauth2_token_file, in one AUTH line (RFC 4954's 12288).
 python3 -c "print('T' * 8192)" >"$tok"
 chmod 600 "$tok"
 cat >"$T/conf2" <<EOF
@@ -238,7 +260,7 @@ fake_wait 5
 [ "$(fake_json 'c[0]["oauth"][0]["token_len"]')" = 8192 ] || sx_fail "8 KiB token not sent whole"
 grep -q "TTTTTTTT" "$T/err" && sx_fail "the token appears in -vv"
 
-# 11. The error challenge, both mechanisms: a stale token from a command, the
+# 12. The error challenge, both mechanisms: a stale token from a command, the
 # server's 334 JSON answered with the dummy response, one more token from
 # the command, accepted in the same session.
 printf 'good-token-2\n' >"$tok"
@@ -267,7 +289,7 @@ for mech in xoauth2 oauthbearer; do
 	grep -q "token refused" "$T/err" || sx_fail "$mech: the refusal is not shown"
 done
 
-# 12. A token the server keeps refusing: the JSON's status and scope in the error.
+# 13. A token the server keeps refusing: the JSON's status and scope in the error.
 echo other-token >"$tok"
 rm -f "$T/count"
 fake_start good --oauth-token "$tok"
