@@ -48,17 +48,23 @@ HARDEN_CPPFLAGS := $(filter-out -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=%,$(HARDEN_C
 endif
 
 ALL_CPPFLAGS = -I. -Isrc -D_GNU_SOURCE $(HARDEN_CPPFLAGS) $(CPPFLAGS) \
-	-DSYSCONFDIR='"$(sysconfdir)"' -DDEFAULT_CONFIG='"$(DEFAULT_CONFIG)"'
+	-DSYSCONFDIR='"$(sysconfdir)"' -DDEFAULT_CONFIG='"$(DEFAULT_CONFIG)"' \
+	-DLIBEXECDIR='"$(libexecdir)"'
 ALL_CFLAGS = -std=c11 $(WARN) $(WERROR) $(HARDEN_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) \
-	$(GNUTLS_CFLAGS) $(LIBBSD_CFLAGS)
+	$(GNUTLS_CFLAGS) $(LIBBSD_CFLAGS) $(JANSSON_CFLAGS)
 ALL_LDFLAGS = $(HARDEN_LDFLAGS) $(LDFLAGS) $(EXTRA_LDFLAGS)
-ALL_LIBS = $(GNUTLS_LIBS) $(LIBBSD_LIBS) $(LIBS)
+ALL_LIBS = $(GNUTLS_LIBS) $(LIBBSD_LIBS) $(JANSSON_LIBS) $(LIBS)
 # Each object also writes its header dependencies (.d, read back below).
 DEPFLAGS = -MMD -MP
 
 LIB_SRCS = $(sort $(wildcard src/*/*.c))
 LIB_OBJS = $(LIB_SRCS:%.c=$(O)/%.o)
 BIN = $(O)/smtps-send
+# The OAuth2 companion (src/auth/helper): the only program linked with
+# libcurl, run by smtps-send when a token must be fetched (src/auth/oauth2.h).
+HELPER_SRCS = $(sort $(wildcard src/auth/helper/*.c))
+HELPER_OBJS = $(HELPER_SRCS:%.c=$(O)/%.o)
+HELPER = $(O)/smtps-send-oauth2
 
 # The compile and link flags of the last build in $(O): when they change
 # (WERROR, EXTRA_CFLAGS, a new configure), every object is rebuilt.
@@ -97,7 +103,7 @@ SAN_E2E = t_session t_faults
 # Keep objects of the pattern chains (unit runners) between runs.
 .SECONDARY:
 
-all: $(BIN)
+all: $(BIN) $(HELPER)
 
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
@@ -145,6 +151,15 @@ $(BIN): $(O)/src/main.o $(O)/libsmtps.a
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
+$(O)/src/auth/helper/%.o: src/auth/helper/%.c config.h $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(CURL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+$(HELPER): $(HELPER_OBJS) $(O)/libsmtps.a
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(CURL_LIBS) $(ALL_LIBS)
+
 # Unit tests: one cmocka runner per module, each linked with the support
 # files in tests/unit (the scripted transport) and the convenience library.
 $(O)/tests/unit/%.o: tests/unit/%.c config.h $(FLAGS_STAMP)
@@ -161,7 +176,7 @@ ifneq ($(HAVE_CMOCKA),yes)
 	@echo "unit: cmocka was not found by configure: no unit-test runners built"
 endif
 
-check-unit: $(BIN) $(UNIT_RUN)
+check-unit: $(BIN) $(HELPER) $(UNIT_RUN)
 	@HAVE_CMOCKA=$(HAVE_CMOCKA) sh tests/run-unit.sh $(UNIT_RUN)
 
 # Unit tests and the session/fault end-to-end tests again with ASan+UBSan.
@@ -217,10 +232,12 @@ systemdunitdir ?= $(prefix)/lib/systemd/system
 crondir ?= /etc/cron.d
 INSTALL_SUBST = sed -e 's|@bindir@|$(bindir)|g'
 
-install: $(BIN)
+install: $(BIN) $(HELPER)
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man5 \
 		$(DESTDIR)$(systemdunitdir) $(DESTDIR)$(crondir) $(DESTDIR)$(sysconfdir)
 	install -m 755 $(BIN) $(DESTDIR)$(bindir)/smtps-send
+	install -d $(DESTDIR)$(libexecdir)/smtps-send
+	install -m 755 $(HELPER) $(DESTDIR)$(libexecdir)/smtps-send/smtps-send-oauth2
 	install -m 644 man/smtps-send.1 $(DESTDIR)$(mandir)/man1/smtps-send.1
 	install -m 644 man/smtps-send.conf.5 $(DESTDIR)$(mandir)/man5/smtps-send.conf.5
 	$(INSTALL_SUBST) dist/systemd/smtps-send-queue.service.in >$(O)/smtps-send-queue.service
@@ -262,6 +279,7 @@ uninstall:
 		systemctl disable --now smtps-send-queue.timer 2>/dev/null || :; \
 	fi
 	rm -f $(DESTDIR)$(bindir)/smtps-send $(DESTDIR)$(mandir)/man1/smtps-send.1 \
+		$(DESTDIR)$(libexecdir)/smtps-send/smtps-send-oauth2 \
 		$(DESTDIR)$(mandir)/man5/smtps-send.conf.5 \
 		$(DESTDIR)$(systemdunitdir)/smtps-send-queue.service \
 		$(DESTDIR)$(systemdunitdir)/smtps-send-queue.timer $(DESTDIR)$(crondir)/smtps-send
@@ -324,4 +342,4 @@ distcheck: dist
 
 # Header dependencies written by the compiler (-MMD -MP); last, so that no
 # rule in them becomes the default goal.
--include $(wildcard $(O)/src/*.d $(O)/src/*/*.d $(O)/tests/unit/*.d)
+-include $(wildcard $(O)/src/*.d $(O)/src/*/*.d $(O)/src/auth/helper/*.d $(O)/tests/unit/*.d)

@@ -11,6 +11,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "auth/oauth2.h"
 #include "mode/run.h"
 #include "msg/aliases.h"
 
@@ -94,6 +95,8 @@ main_dispatch(struct run *r)
 		return mode_queue(r);
 	case CLI_NEWALIASES:
 		return main_newaliases(r);
+	case CLI_OAUTH2_AUTHORIZE:
+		return oauth2_authorize(&r->acct, NULL, &r->err);
 	default:
 		return sx_fail(&r->err, SX_USAGE, STAGE_ARGS, "this mode is not implemented yet");
 	}

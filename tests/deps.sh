@@ -2,7 +2,7 @@
 # Install what smtps-send needs to build and test, when it is missing.
 # make deps, make check and make demo call it; a plain make never does.
 # (automake only for aclocal, which autoreconf uses to find pkg.m4.)
-#   sh tests/deps.sh build   compiler, autoconf, pkg-config, GnuTLS, libbsd, cmocka
+#   sh tests/deps.sh build   compiler, autoconf, pkg-config, GnuTLS, libbsd, jansson, libcurl, cmocka
 #   sh tests/deps.sh test    the above plus the real-server, lint and packaging tools
 #   sh tests/deps.sh only P… exactly these packages (tests/package uses it)
 # As root, missing Debian packages are installed with apt-get; otherwise the
@@ -10,7 +10,7 @@
 # Quick and silent when everything is present.
 set -eu
 
-build_pkgs="gcc libc6-dev make autoconf automake pkg-config libgnutls28-dev libbsd-dev libcmocka-dev"
+build_pkgs="gcc libc6-dev make autoconf automake pkg-config libgnutls28-dev libbsd-dev libjansson-dev libcurl4-gnutls-dev libcmocka-dev"
 test_pkgs="postfix dovecot-core gnutls-bin openssl iproute2 procps time python3 mandoc clang-format cppcheck valgrind clang libclang-rt-14-dev php-cli php-symfony-mailer"
 # make check-package: the .debs, lintian, a Debian 12 chroot.
 package_pkgs="dpkg-dev debhelper fakeroot lintian debootstrap"
@@ -44,7 +44,7 @@ if [ "$(id -u)" != 0 ]; then
 	echo "  apt-get install -y --no-install-recommends$missing" >&2
 	[ "$mode" = only ] && exit 1
 	case " $missing " in
-	*" gcc "*|*" autoconf "*|*" pkg-config "*|*" libgnutls28-dev "*|*" libbsd-dev "*)
+	*" gcc "*|*" autoconf "*|*" pkg-config "*|*" libgnutls28-dev "*|*" libbsd-dev "*|*" libjansson-dev "*|*" libcurl4-gnutls-dev "*)
 		exit 1 ;;
 	esac
 	exit 0

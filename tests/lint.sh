@@ -8,7 +8,7 @@ skip() {
 	echo "lint: $1 not installed: skipped" >&2
 	[ "${CI:-}" = true ] && rc=1
 }
-files=$(ls src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c 2>/dev/null)
+files=$(ls src/*.c src/*/*.c src/*/*.h src/auth/helper/*.c src/auth/helper/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c 2>/dev/null)
 
 if command -v clang-format >/dev/null 2>&1; then
 	bad=0

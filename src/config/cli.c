@@ -32,6 +32,7 @@ enum cli_long_id {
 	L_USER,
 	L_TRUST,
 	L_CHECK,
+	L_OAUTH2_AUTHORIZE,
 	L_QLIST,
 	L_FLUSH,
 	L_FLUSH_ID,
@@ -60,6 +61,7 @@ static const struct cli_long cli_longs[] = {
     {"user", 1, L_USER},
     {"tls-trust-file", 1, L_TRUST},
     {"check", 0, L_CHECK},
+    {"oauth2-authorize", 0, L_OAUTH2_AUTHORIZE},
     {"queue-list", 0, L_QLIST},
     {"flush", 0, L_FLUSH},
     {"flush-id", 1, L_FLUSH_ID},
@@ -482,6 +484,8 @@ cli_long(struct cli_state *st, struct cli_options *o, struct sx_err *e)
 		break;
 	case L_CHECK:
 		return cli_set_mode(st, o, CLI_CHECK, "--check", e);
+	case L_OAUTH2_AUTHORIZE:
+		return cli_set_mode(st, o, CLI_OAUTH2_AUTHORIZE, "--oauth2-authorize", e);
 	case L_QLIST:
 		return cli_set_mode(st, o, CLI_QUEUE_LIST, "--queue-list", e);
 	case L_FLUSH:

@@ -48,6 +48,7 @@ cli_usage(FILE *fp)
 	      "  --tls starttls|implicit|opportunistic|off|on      --user USER\n"
 	      "  --tls-trust-file FILE               --from ADDR    --read-recipients\n"
 	      "  --check          connect, TLS, EHLO, AUTH, QUIT; send nothing\n"
+	      "  --oauth2-authorize  authorize the account's OAuth2 access (oauth2_provider)\n"
 	      "  --queue-list     same as -bp          --flush   same as -q\n"
 	      "  --flush-id ID    retry one queued message now, even a failed or expired one\n"
 	      "  --queue-remove ID  delete one queued message\n"

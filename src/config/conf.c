@@ -298,7 +298,9 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 		const char *v;
 	} ov[] = {{K_HOST, req->host}, {K_PORT, req->port}, {K_TLS, req->tls}, {K_USER, req->user},
 	    {K_TLS_TRUST_FILE, req->tls_trust_file}};
-	static const enum conf_kid secrets[] = {K_PASSWORD, K_PASSWORD_FILE, K_PASSWORDEVAL};
+	/* And the OAuth2 token sources: a bearer token is a password too. */
+	static const enum conf_kid secrets[] = {K_PASSWORD, K_PASSWORD_FILE, K_PASSWORDEVAL,
+	    K_OAUTH2_TOKEN, K_OAUTH2_TOKEN_FILE, K_OAUTH2_TOKEN_COMMAND};
 	const char *why = NULL, *moved = NULL;
 	char where[4200] = "";
 	size_t k;
@@ -329,6 +331,13 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 		*p = NULL;
 		memset(&ent->org[secrets[k]], 0, sizeof(ent->org[secrets[k]]));
 	}
+	if (moved != NULL && ent->a.oauth2_provider != OAUTH2_PROVIDER_NONE &&
+	    ent->org[K_OAUTH2_PROVIDER].kind == ORG_FILE) {
+		if (where[0] == '\0')
+			snprintf(where, sizeof(where), "oauth2_provider");
+		ent->a.oauth2_provider = OAUTH2_PROVIDER_NONE;
+		memset(&ent->org[K_OAUTH2_PROVIDER], 0, sizeof(ent->org[K_OAUTH2_PROVIDER]));
+	}
 	if (where[0] != '\0' && ent->a.user != NULL && ent->a.auth != AUTH_MODE_OFF) {
 		sx_fail(e, SX_CONFIG, STAGE_CONFIG,
 		    "%s points the account at another server, so the %s from the config file "
@@ -338,6 +347,35 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 			   "SMTPS_SEND_PASSWORDEVAL, or use a config file (-C) for that server");
 		return -1;
 	}
+	return 0;
+}
+
+/* OAuth2 (issue 17): a mechanism needs a token source, management needs a client. */
+static int
+conf_finish_oauth2(const struct account *a, struct sx_err *e)
+{
+	int source = a->oauth2_token != NULL || a->oauth2_token_file != NULL ||
+		     a->oauth2_token_command != NULL || a->oauth2_provider != OAUTH2_PROVIDER_NONE;
+
+	if ((a->auth == AUTH_MODE_XOAUTH2 || a->auth == AUTH_MODE_OAUTHBEARER) && !source) {
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "account %s: auth %s needs an OAuth2 token",
+		    a->name, a->auth == AUTH_MODE_XOAUTH2 ? "xoauth2" : "oauthbearer");
+		sx_hint(e, "set oauth2_provider (with oauth2_client_id), oauth2_token_command or "
+			   "oauth2_token_file (smtps-send.conf(5))");
+		return -1;
+	}
+	if (a->oauth2_provider == OAUTH2_PROVIDER_NONE)
+		return 0;
+	if (a->oauth2_client_id == NULL) {
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+		    "account %s: oauth2_provider needs oauth2_client_id", a->name);
+		sx_hint(e, "register an application with the provider and give its client id "
+			   "(smtps-send.conf(5), OAUTH2)");
+		return -1;
+	}
+	if (a->oauth2_provider == OAUTH2_PROVIDER_CUSTOM && a->oauth2_token_url == NULL)
+		return sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+		    "account %s: oauth2_provider custom needs oauth2_token_url", a->name);
 	return 0;
 }
 
@@ -378,10 +416,13 @@ conf_finish(struct conf_ctx *c, struct conf_ent *ent, int relay_optional, struct
 			    c->files[c->nfiles - 1]);
 		return -1;
 	}
-	if ((ent->on[K_AUTH] || a->auth == AUTH_MODE_PLAIN || a->auth == AUTH_MODE_LOGIN) &&
+	if ((ent->on[K_AUTH] || a->auth == AUTH_MODE_PLAIN || a->auth == AUTH_MODE_LOGIN ||
+		a->auth == AUTH_MODE_XOAUTH2 || a->auth == AUTH_MODE_OAUTHBEARER) &&
 	    a->user == NULL)
 		return sx_fail(
 		    e, SX_CONFIG, STAGE_CONFIG, "account %s: auth is on but no user is set", name);
+	if (conf_finish_oauth2(a, e) == -1)
+		return -1;
 	if (a->tls == TLS_MODE_OFF && a->auth != AUTH_MODE_OFF && a->user != NULL &&
 	    !a->auth_cleartext) {
 		sx_fail(e, SX_CONFIG, STAGE_CONFIG,

@@ -72,7 +72,23 @@ struct account {
 	long queue_keep_failed; /* seconds a failed message is kept; 0: forever */
 	int bounce;             /* tell the sender when a queued message finally fails */
 	char *admin_address;    /* mail for local users (no domain) goes here */
-	struct conf_src *src;   /* origins and files read; owned */
+	/* OAuth2 (issue 17): token sources and token management, src/auth/oauth2.h. */
+	char *oauth2_token;         /* an access token as is (SMTPS_SEND_OAUTH2_TOKEN); secret */
+	char *oauth2_token_file;    /* its first line is the access token */
+	char *oauth2_token_command; /* its first output line is the access token */
+	int oauth2_provider;        /* enum oauth2_provider: built-in token management */
+	int oauth2_flow;            /* enum oauth2_flow; 0: the provider's default */
+	char *oauth2_client_id;
+	char *oauth2_client_secret; /* secret, like password */
+	char *oauth2_client_secret_file;
+	char *oauth2_client_secret_eval;
+	char *oauth2_tenant;     /* Microsoft: tenant id or domain; default "common" */
+	char *oauth2_scope;      /* NULL: the provider's */
+	char *oauth2_token_url;  /* NULL: the provider's */
+	char *oauth2_auth_url;   /* authorization endpoint (browser flow) */
+	char *oauth2_device_url; /* device authorization endpoint (RFC 8628) */
+	char *oauth2_trust_file; /* CA file for the endpoints; NULL: the system store */
+	struct conf_src *src;    /* origins and files read; owned */
 };
 
 /* What the command line contributes to choosing and overriding an account. */

@@ -87,7 +87,9 @@ conf_value(const struct account *a, enum conf_kid k, char *buf, size_t sz)
 		v = *conf_strp(&tmp, k);
 		if (v == NULL)
 			return k == K_TLS_TRUST_FILE ? "system" : "(unset)";
-		return k == K_PASSWORD ? "********" : v;
+		return k == K_PASSWORD || k == K_OAUTH2_TOKEN || k == K_OAUTH2_CLIENT_SECRET
+			   ? "********"
+			   : v;
 	}
 }
 

@@ -209,11 +209,11 @@ conf_parse_key(struct conf_ctx *c, int fi, unsigned line, char *key, char *val,
 	}
 	if (conf_unquote(val, &why) == -1)
 		return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s:%u: %s: %s", path, line, key, why);
-	if (kid == K_PASSWORD && *val != '\0' &&
-	    (st->st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0) {
+	if ((kid == K_PASSWORD || kid == K_OAUTH2_TOKEN || kid == K_OAUTH2_CLIENT_SECRET) &&
+	    *val != '\0' && (st->st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0) {
 		sx_fail(e, SX_CONFIG, STAGE_CONFIG,
-		    "%s:%u: password: %s is readable or writable by group or others (mode %04o)",
-		    path, line, path, (unsigned)(st->st_mode & 07777));
+		    "%s:%u: %s: %s is readable or writable by group or others (mode %04o)", path,
+		    line, conf_keys[kid].name, path, (unsigned)(st->st_mode & 07777));
 		sx_hint(e, "run: chmod 600 %s (or use password_file or passwordeval)", path);
 		return -1;
 	}

@@ -54,6 +54,22 @@ enum conf_kid {
 	K_ALLOW_8BIT,
 	K_STRICT_LINE_LENGTH,
 	K_SENDER_FROM_HEADER,
+	/* OAuth2 (issue 17; src/auth/oauth2.h) */
+	K_OAUTH2_TOKEN,
+	K_OAUTH2_TOKEN_FILE,
+	K_OAUTH2_TOKEN_COMMAND,
+	K_OAUTH2_PROVIDER,
+	K_OAUTH2_FLOW,
+	K_OAUTH2_CLIENT_ID,
+	K_OAUTH2_CLIENT_SECRET,
+	K_OAUTH2_CLIENT_SECRET_FILE,
+	K_OAUTH2_CLIENT_SECRET_EVAL,
+	K_OAUTH2_TENANT,
+	K_OAUTH2_SCOPE,
+	K_OAUTH2_TOKEN_URL,
+	K_OAUTH2_AUTH_URL,
+	K_OAUTH2_DEVICE_URL,
+	K_OAUTH2_TRUST_FILE,
 	K_NKEYS
 };
 
@@ -65,6 +81,7 @@ enum conf_type {
 	T_DOMAIN,  /* EHLO name or [literal] */
 	T_TRUST,   /* path or "system" */
 	T_FPR,     /* SHA-256 hex, colons allowed */
+	T_URL,     /* https:// (http:// to localhost only) */
 	T_ENUM,    /* one of the key's spellings (on/off, tls modes, ...) */
 	T_PORT,    /* 1..65535 */
 	T_TIMEOUT, /* 1s..1h */

@@ -50,6 +50,8 @@ static const struct conf_enum conf_auth_values[] = {
     {"off", AUTH_MODE_OFF, 0},
     {"plain", AUTH_MODE_PLAIN, CONF_EV_NOCASE},
     {"login", AUTH_MODE_LOGIN, CONF_EV_NOCASE},
+    {"xoauth2", AUTH_MODE_XOAUTH2, CONF_EV_NOCASE},
+    {"oauthbearer", AUTH_MODE_OAUTHBEARER, CONF_EV_NOCASE},
     {"", AUTH_MODE_DEFAULT, CONF_EV_ON | CONF_EV_ALIAS},
     {NULL, 0, 0},
 };
@@ -76,6 +78,22 @@ static const struct conf_enum conf_syslog_values[] = {
     {NULL, 0, 0},
 };
 
+static const struct conf_enum conf_oauth2_provider_values[] = {
+    {"google", OAUTH2_PROVIDER_GOOGLE, 0},
+    {"microsoft", OAUTH2_PROVIDER_MICROSOFT, 0},
+    {"custom", OAUTH2_PROVIDER_CUSTOM, 0},
+    {"off", OAUTH2_PROVIDER_NONE, 0},
+    {NULL, 0, 0},
+};
+
+static const struct conf_enum conf_oauth2_flow_values[] = {
+    {"default", OAUTH2_FLOW_DEFAULT, 0},
+    {"browser", OAUTH2_FLOW_BROWSER, 0},
+    {"device", OAUTH2_FLOW_DEVICE, 0},
+    {"client_credentials", OAUTH2_FLOW_CLIENT_CREDENTIALS, 0},
+    {NULL, 0, 0},
+};
+
 #define BOOL(k, f)                                                                                 \
 	{                                                                                          \
 		k, T_ENUM, ENT(f), NULL, conf_bool_values, "on or off", 0                          \
@@ -97,7 +115,7 @@ const struct conf_key conf_keys[K_NKEYS] = {
     [K_TLS_CERTCHECK] = BOOL("tls_certcheck", tls_certcheck),
     [K_TLS_RESUME] = BOOL("tls_resume", tls_resume),
     [K_AUTH] = {"auth", T_ENUM, ENT(auth), NULL, conf_auth_values,
-	"on, off, plain or login (no other mechanism is supported)", 0},
+	"on, off, plain, login, xoauth2 or oauthbearer", 0},
     [K_AUTH_CLEARTEXT] = BOOL("auth_cleartext", auth_cleartext),
     [K_USER] = {"user", T_STR, ENT(user), "--user", NULL, NULL, 0},
     [K_PASSWORD] = {"password", T_STR, ENT(password), NULL, NULL, NULL, 0},
@@ -127,6 +145,30 @@ const struct conf_key conf_keys[K_NKEYS] = {
     [K_ALLOW_8BIT] = BOOL("allow_8bit", allow_8bit),
     [K_STRICT_LINE_LENGTH] = BOOL("strict_line_length", strict_line_length),
     [K_SENDER_FROM_HEADER] = BOOL("sender_from_header", sender_from_header),
+    [K_OAUTH2_TOKEN] = {"oauth2_token", T_STR, ENT(oauth2_token), NULL, NULL, NULL, 0},
+    [K_OAUTH2_TOKEN_FILE] = {"oauth2_token_file", T_PATH, ENT(oauth2_token_file), NULL, NULL, NULL,
+	0},
+    [K_OAUTH2_TOKEN_COMMAND] = {"oauth2_token_command", T_STR, ENT(oauth2_token_command), NULL,
+	NULL, NULL, 0},
+    [K_OAUTH2_PROVIDER] = {"oauth2_provider", T_ENUM, ENT(oauth2_provider), NULL,
+	conf_oauth2_provider_values, "google, microsoft, custom or off", 0},
+    [K_OAUTH2_FLOW] = {"oauth2_flow", T_ENUM, ENT(oauth2_flow), NULL, conf_oauth2_flow_values,
+	"default, browser, device or client_credentials", 0},
+    [K_OAUTH2_CLIENT_ID] = {"oauth2_client_id", T_STR, ENT(oauth2_client_id), NULL, NULL, NULL, 0},
+    [K_OAUTH2_CLIENT_SECRET] = {"oauth2_client_secret", T_STR, ENT(oauth2_client_secret), NULL,
+	NULL, NULL, 0},
+    [K_OAUTH2_CLIENT_SECRET_FILE] = {"oauth2_client_secret_file", T_PATH,
+	ENT(oauth2_client_secret_file), NULL, NULL, NULL, 0},
+    [K_OAUTH2_CLIENT_SECRET_EVAL] = {"oauth2_client_secret_eval", T_STR,
+	ENT(oauth2_client_secret_eval), NULL, NULL, NULL, 0},
+    [K_OAUTH2_TENANT] = {"oauth2_tenant", T_HOST, ENT(oauth2_tenant), NULL, NULL, NULL, 0},
+    [K_OAUTH2_SCOPE] = {"oauth2_scope", T_STR, ENT(oauth2_scope), NULL, NULL, NULL, 0},
+    [K_OAUTH2_TOKEN_URL] = {"oauth2_token_url", T_URL, ENT(oauth2_token_url), NULL, NULL, NULL, 0},
+    [K_OAUTH2_AUTH_URL] = {"oauth2_auth_url", T_URL, ENT(oauth2_auth_url), NULL, NULL, NULL, 0},
+    [K_OAUTH2_DEVICE_URL] = {"oauth2_device_url", T_URL, ENT(oauth2_device_url), NULL, NULL, NULL,
+	0},
+    [K_OAUTH2_TRUST_FILE] = {"oauth2_trust_file", T_PATH, ENT(oauth2_trust_file), NULL, NULL, NULL,
+	0},
 };
 
 const struct conf_alias conf_aliases[] = {
@@ -147,7 +189,7 @@ static int
 conf_is_str(enum conf_type t)
 {
 	return t == T_STR || t == T_PATH || t == T_HOST || t == T_ADDR || t == T_DOMAIN ||
-	       t == T_TRUST || t == T_FPR;
+	       t == T_TRUST || t == T_FPR || t == T_URL;
 }
 
 void
@@ -350,6 +392,18 @@ conf_check_value(enum conf_kid k, const char *v, const char **why)
 			if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
 				goto baddomain;
 		break;
+	case T_URL:
+		/* Tokens and secrets go there: only https, or http to this host (tests). */
+		if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://127.0.0.1", 16) != 0 &&
+		    strncmp(v, "http://localhost", 16) != 0) {
+			*why = "an https:// URL (http:// only to 127.0.0.1 or localhost)";
+			return -1;
+		}
+		if (strpbrk(v, " \t") != NULL) {
+			*why = "a URL without blanks";
+			return -1;
+		}
+		break;
 	case T_FPR:
 		/* Only the shape: the TLS layer decodes it (colons are separators). */
 		for (p = v; *p != '\0'; p++) {
@@ -384,7 +438,15 @@ static int
 conf_set_str(
     struct conf_ent *e, enum conf_kid k, const char *v, struct conf_org org, const char **why)
 {
-	static const enum conf_kid secrets[] = {K_PASSWORD, K_PASSWORD_FILE, K_PASSWORDEVAL};
+	static const enum conf_kid pw[] = {K_PASSWORD, K_PASSWORD_FILE, K_PASSWORDEVAL};
+	static const enum conf_kid cs[] = {
+	    K_OAUTH2_CLIENT_SECRET, K_OAUTH2_CLIENT_SECRET_FILE, K_OAUTH2_CLIENT_SECRET_EVAL};
+	const enum conf_kid *secrets =
+	    k == K_PASSWORD || k == K_PASSWORD_FILE || k == K_PASSWORDEVAL ? pw
+	    : k == K_OAUTH2_CLIENT_SECRET || k == K_OAUTH2_CLIENT_SECRET_FILE ||
+		    k == K_OAUTH2_CLIENT_SECRET_EVAL
+		? cs
+		: NULL;
 	enum conf_type t = conf_keys[k].type;
 	const char *home = getenv("HOME");
 	size_t j;
@@ -392,15 +454,17 @@ conf_set_str(
 
 	if (*v != '\0' && conf_check_value(k, v, why) == -1)
 		return -1;
-	for (j = 0; (k == K_PASSWORD || k == K_PASSWORD_FILE || k == K_PASSWORDEVAL) &&
-		    j < sizeof(secrets) / sizeof(secrets[0]);
-	     j++) {
+	for (j = 0; secrets != NULL && j < 3; j++) {
 		enum conf_kid o = secrets[j];
 
 		if (o == k || *conf_strp(e, o) == NULL)
 			continue;
 		if (e->org[o].section == org.section && *v != '\0') {
-			*why = "only one of password, password_file and passwordeval may be set";
+			*why = secrets == pw ? "only one of password, password_file and "
+					       "passwordeval may be set"
+					     : "only one of oauth2_client_secret, "
+					       "oauth2_client_secret_file and "
+					       "oauth2_client_secret_eval may be set";
 			return -1;
 		}
 		p = conf_strp(e, o);

@@ -40,11 +40,26 @@ static const enum conf_kid conf_record_keys[] = {
     K_QUEUE_MAX_AGE,
     K_QUEUE_KEEP_FAILED,
     K_BOUNCE,
+    /* OAuth2: where the token comes from, never a token or a client secret. */
+    K_OAUTH2_TOKEN_FILE,
+    K_OAUTH2_TOKEN_COMMAND,
+    K_OAUTH2_PROVIDER,
+    K_OAUTH2_FLOW,
+    K_OAUTH2_CLIENT_ID,
+    K_OAUTH2_CLIENT_SECRET_FILE,
+    K_OAUTH2_CLIENT_SECRET_EVAL,
+    K_OAUTH2_TENANT,
+    K_OAUTH2_SCOPE,
+    K_OAUTH2_TOKEN_URL,
+    K_OAUTH2_AUTH_URL,
+    K_OAUTH2_DEVICE_URL,
+    K_OAUTH2_TRUST_FILE,
 };
 #define CONF_NRECORD (sizeof(conf_record_keys) / sizeof(conf_record_keys[0]))
 
 /* The environment variable a password may be named by in a record. */
-#define CONF_PASSWORD_ENV "SMTPS_SEND_PASSWORD"
+#define CONF_PASSWORD_ENV     "SMTPS_SEND_PASSWORD"
+#define CONF_OAUTH2_TOKEN_ENV "SMTPS_SEND_OAUTH2_TOKEN"
 
 void
 conf_record(const struct account *a, void (*put)(void *, const char *, const char *), void *arg)
@@ -64,11 +79,15 @@ conf_record(const struct account *a, void (*put)(void *, const char *, const cha
 		/* Strings that are not set are left out (a default stays a default). */
 		if ((key->type == T_STR || key->type == T_PATH || key->type == T_HOST ||
 			key->type == T_ADDR || key->type == T_DOMAIN || key->type == T_TRUST ||
-			key->type == T_FPR) &&
+			key->type == T_FPR || key->type == T_URL) &&
 		    *conf_strp(&tmp, k) == NULL)
 			continue;
 		put(arg, key->name, conf_value(a, k, buf, sizeof(buf)));
 	}
+	/* An OAuth2 token from the environment is named like the password. */
+	if (a->oauth2_token != NULL && a->src != NULL &&
+	    a->src->org[K_OAUTH2_TOKEN].kind == ORG_ENV)
+		put(arg, "oauth2_token_env", CONF_OAUTH2_TOKEN_ENV);
 	if (a->password == NULL)
 		return;
 	/* Where the password was, so a later run can find it or say why not. */
@@ -105,6 +124,11 @@ conf_from_record(struct account *a, char *const *kv, size_t npairs, struct sx_er
 			if (strcmp(val, CONF_PASSWORD_ENV) == 0 &&
 			    (v = getenv(CONF_PASSWORD_ENV)) != NULL && *v != '\0' &&
 			    conf_set(&ent, K_PASSWORD, v, org, &why) == -1)
+				goto bad;
+		} else if (strcmp(key, "oauth2_token_env") == 0) {
+			if (strcmp(val, CONF_OAUTH2_TOKEN_ENV) == 0 &&
+			    (v = getenv(CONF_OAUTH2_TOKEN_ENV)) != NULL && *v != '\0' &&
+			    conf_set(&ent, K_OAUTH2_TOKEN, v, org, &why) == -1)
 				goto bad;
 		} else if (strcmp(key, "password_origin") == 0) {
 			pw_origin = val;

@@ -17,7 +17,25 @@ enum auth_mode {
 	AUTH_MODE_DEFAULT = 0, /* authenticate when a user is set: best offered mechanism */
 	AUTH_MODE_OFF,
 	AUTH_MODE_PLAIN,
-	AUTH_MODE_LOGIN
+	AUTH_MODE_LOGIN,
+	AUTH_MODE_XOAUTH2, /* OAuth2 (issue 17): needs a token source, src/auth/oauth2.h */
+	AUTH_MODE_OAUTHBEARER
+};
+
+/* OAuth2 token management (account key oauth2_provider, src/auth/oauth2.h). */
+enum oauth2_provider {
+	OAUTH2_PROVIDER_NONE = 0,
+	OAUTH2_PROVIDER_GOOGLE,
+	OAUTH2_PROVIDER_MICROSOFT,
+	OAUTH2_PROVIDER_CUSTOM
+};
+
+/* How tokens are had (oauth2_flow); DEFAULT: browser for Google, device otherwise. */
+enum oauth2_flow {
+	OAUTH2_FLOW_DEFAULT = 0,
+	OAUTH2_FLOW_BROWSER,           /* authorization code + PKCE, loopback redirect (RFC 8252) */
+	OAUTH2_FLOW_DEVICE,            /* device authorization grant (RFC 8628) */
+	OAUTH2_FLOW_CLIENT_CREDENTIALS /* app-only: no user, no refresh token */
 };
 
 /* What to do with the From header (msmtp's set_from_header). */

@@ -27,7 +27,7 @@
 
 static int secret_read_child(int, char *, size_t, size_t *, int);
 static int secret_first_line(char *, size_t, const char *, char **, struct sx_err *);
-static int secret_run(const char *, int, char **, struct sx_err *);
+static int secret_run(const char *, const char *, size_t, int, char **, struct sx_err *);
 
 /*
  * A password command's output until EOF or max bytes, waiting at most
@@ -82,6 +82,7 @@ secret_read_child(int fd, char *buf, size_t max, size_t *len, int timeout_s)
 static int
 secret_first_line(char *buf, size_t len, const char *what, char **out, struct sx_err *e)
 {
+	const char *noun = strncmp(what, "oauth2", 6) == 0 ? "output" : "password";
 	size_t n;
 
 	for (n = 0; n < len && buf[n] != '\n'; n++)
@@ -89,10 +90,10 @@ secret_first_line(char *buf, size_t len, const char *what, char **out, struct sx
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	if (n == 0)
-		return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s: the password is empty", what);
+		return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s: the %s is empty", what, noun);
 	if (memchr(buf, '\0', n) != NULL)
 		return sx_fail(
-		    e, SX_CONFIG, STAGE_CONFIG, "%s: the password contains a NUL byte", what);
+		    e, SX_CONFIG, STAGE_CONFIG, "%s: the %s contains a NUL byte", what, noun);
 	if ((*out = strndup(buf, n)) == NULL)
 		return sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "out of memory");
 	return 0;
@@ -107,9 +108,10 @@ secret_first_line(char *buf, size_t len, const char *what, char **out, struct sx
  * killed: a temporary failure, so the message waits in the queue.
  */
 static int
-secret_run(const char *cmd, int timeout_s, char **out, struct sx_err *e)
+secret_run(
+    const char *cmd, const char *what, size_t max, int timeout_s, char **out, struct sx_err *e)
 {
-	char buf[CONF_SECRET_MAX + 1];
+	char *buf = malloc(max + 1);
 	char *words[SECRET_WORDS_MAX + 1];
 	char *copy = NULL, *tok, *save = NULL;
 	int pfd[2] = {-1, -1};
@@ -117,31 +119,37 @@ secret_run(const char *cmd, int timeout_s, char **out, struct sx_err *e)
 	int shell, status, rc = -1, devnull, timed_out;
 	pid_t pid;
 
+	if (buf == NULL)
+		return sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "out of memory");
 	shell = strpbrk(cmd, "|&;<>()$`\\\"'*?[]#~=%{}!") != NULL;
 	if (!shell) {
-		if ((copy = strdup(cmd)) == NULL)
+		if ((copy = strdup(cmd)) == NULL) {
+			free(buf);
 			return sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "out of memory");
+		}
 		for (tok = strtok_r(copy, " \t", &save); tok != NULL;
 		     tok = strtok_r(NULL, " \t", &save)) {
 			if (nw == SECRET_WORDS_MAX) {
 				free(copy);
-				return sx_fail(e, SX_CONFIG, STAGE_CONFIG,
-				    "passwordeval: more than %d words", SECRET_WORDS_MAX);
+				free(buf);
+				return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s: more than %d words",
+				    what, SECRET_WORDS_MAX);
 			}
 			words[nw++] = tok;
 		}
 		words[nw] = NULL;
 		if (nw == 0) {
 			free(copy);
-			return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "passwordeval: empty command");
+			free(buf);
+			return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s: empty command", what);
 		}
 	}
 	if (pipe2(pfd, O_CLOEXEC) == -1) {
-		sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "passwordeval: pipe: %s", strerror(errno));
+		sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "%s: pipe: %s", what, strerror(errno));
 		goto out;
 	}
 	if ((pid = fork()) == -1) {
-		sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "passwordeval: fork: %s", strerror(errno));
+		sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "%s: fork: %s", what, strerror(errno));
 		goto out;
 	}
 	if (pid == 0) {
@@ -151,6 +159,8 @@ secret_run(const char *cmd, int timeout_s, char **out, struct sx_err *e)
 		signal(SIGPIPE, SIG_DFL);
 		/* The command needs no secret of ours in its environment. */
 		unsetenv("SMTPS_SEND_PASSWORD");
+		unsetenv("SMTPS_SEND_OAUTH2_TOKEN");
+		unsetenv("SMTPS_SEND_OAUTH2_CLIENT_SECRET");
 		if (shell)
 			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		else
@@ -159,50 +169,50 @@ secret_run(const char *cmd, int timeout_s, char **out, struct sx_err *e)
 	}
 	close(pfd[1]);
 	pfd[1] = -1;
-	timed_out = secret_read_child(pfd[0], buf, sizeof(buf), &n, timeout_s);
+	timed_out = secret_read_child(pfd[0], buf, max + 1, &n, timeout_s);
 	if (timed_out == -1)
 		n = 0;
 	if (timed_out == 1)
 		kill(pid, SIGKILL);
-	else if (n == sizeof(buf))
+	else if (n == max + 1)
 		kill(pid, SIGTERM); /* it may block writing more */
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR) {
-			sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "passwordeval: waitpid: %s",
-			    strerror(errno));
+			sx_fail(
+			    e, SX_INTERNAL, STAGE_CONFIG, "%s: waitpid: %s", what, strerror(errno));
 			goto out;
 		}
 	if (timed_out == 1) {
-		sx_fail(e, SX_TEMP, STAGE_CONFIG, "passwordeval: no password within %d s (killed)",
-		    timeout_s);
+		sx_fail(e, SX_TEMP, STAGE_CONFIG, "%s: no %s within %d s (killed)", what,
+		    strncmp(what, "oauth2", 6) == 0 ? "token" : "password", timeout_s);
 		sx_hint(e, "a command that asks for a passphrase (gpg, pass) needs its agent to "
 			   "have it cached when there is no terminal, as under cron");
 		goto out;
 	}
-	if (n == sizeof(buf)) {
-		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "passwordeval: output longer than %d bytes",
-		    CONF_SECRET_MAX);
+	if (n == max + 1) {
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s: output longer than %zu bytes", what, max);
 		goto out;
 	}
 	if (WIFSIGNALED(status)) {
-		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "passwordeval: command killed by signal %d",
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s: command killed by signal %d", what,
 		    WTERMSIG(status));
 		goto out;
 	}
 	if (WEXITSTATUS(status) == 127 || WEXITSTATUS(status) == 126) {
 		sx_fail(e, SX_CONFIG, STAGE_CONFIG,
-		    "passwordeval: command not found or not executable (exit status %d)",
+		    "%s: command not found or not executable (exit status %d)", what,
 		    WEXITSTATUS(status));
 		goto out;
 	}
 	if (WEXITSTATUS(status) != 0) {
-		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "passwordeval: command exited with status %d",
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s: command exited with status %d", what,
 		    WEXITSTATUS(status));
 		goto out;
 	}
-	rc = secret_first_line(buf, n, "passwordeval", out, e);
+	rc = secret_first_line(buf, n, what, out, e);
 out:
-	explicit_bzero(buf, sizeof(buf));
+	explicit_bzero(buf, max + 1);
+	free(buf);
 	if (pfd[0] != -1)
 		close(pfd[0]);
 	if (pfd[1] != -1)
@@ -214,11 +224,6 @@ out:
 int
 conf_read_secret(const struct account *a, char **secret, struct sx_err *e)
 {
-	char buf[CONF_SECRET_MAX + 1];
-	struct stat st;
-	size_t n = 0;
-	int fd, rc = -1;
-
 	*secret = NULL;
 	if (a->password != NULL) {
 		if ((*secret = strdup(a->password)) == NULL)
@@ -226,33 +231,56 @@ conf_read_secret(const struct account *a, char **secret, struct sx_err *e)
 		return 0;
 	}
 	if (a->passwordeval != NULL)
-		return secret_run(a->passwordeval,
+		return secret_run(a->passwordeval, "passwordeval", CONF_SECRET_MAX,
 		    a->timeout > 0 ? a->timeout : CLOCK_DEFAULT_TIMEOUT_S, secret, e);
 	if (a->password_file == NULL)
 		return 0;
-	fd = open(a->password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1)
-		return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "password_file %s: %s", a->password_file,
-		    strerror(errno));
+	return conf_secret_file(a->password_file, "password_file", CONF_SECRET_MAX, secret, e);
+}
+
+int
+conf_secret_command(
+    const char *cmd, const char *what, size_t max, int timeout_s, char **out, struct sx_err *e)
+{
+	*out = NULL;
+	return secret_run(
+	    cmd, what, max, timeout_s > 0 ? timeout_s : CLOCK_DEFAULT_TIMEOUT_S, out, e);
+}
+
+int
+conf_secret_file(const char *path, const char *what, size_t max, char **out, struct sx_err *e)
+{
+	char *buf = malloc(max + 1);
+	struct stat st;
+	size_t n = 0;
+	int fd, rc = -1;
+
+	*out = NULL;
+	if (buf == NULL)
+		return sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "out of memory");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1) {
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s %s: %s", what, path, strerror(errno));
+		free(buf);
+		return -1;
+	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "password_file %s: not a regular file",
-		    a->password_file);
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s %s: not a regular file", what, path);
 		goto out;
 	}
-	if (conf_read_fd(fd, buf, sizeof(buf), &n) == -1) {
-		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "password_file %s: %s", a->password_file,
-		    strerror(errno));
+	if (conf_read_fd(fd, buf, max + 1, &n) == -1) {
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s %s: %s", what, path, strerror(errno));
 		goto out;
 	}
-	if (n == sizeof(buf) && memchr(buf, '\n', n) == NULL) {
-		sx_fail(e, SX_CONFIG, STAGE_CONFIG,
-		    "password_file %s: first line longer than %d bytes", a->password_file,
-		    CONF_SECRET_MAX);
+	if (n == max + 1 && memchr(buf, '\n', n) == NULL) {
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s %s: first line longer than %zu bytes", what,
+		    path, max);
 		goto out;
 	}
-	rc = secret_first_line(buf, n, "password_file", secret, e);
+	rc = secret_first_line(buf, n, what, out, e);
 out:
-	explicit_bzero(buf, sizeof(buf));
+	explicit_bzero(buf, max + 1);
+	free(buf);
 	close(fd);
 	return rc;
 }

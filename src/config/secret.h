@@ -23,6 +23,16 @@ struct account;
  */
 int conf_read_secret(const struct account *, char **secret, struct sx_err *);
 
+/*
+ * The same sources for other secrets (OAuth2 tokens, client secrets): the
+ * first line of a command's output (run as passwordeval is, within
+ * timeout_s) or of a file, at most max bytes; what names the key in
+ * errors.  0, or -1 as conf_read_secret.
+ */
+int conf_secret_command(
+    const char *cmd, const char *what, size_t max, int timeout_s, char **out, struct sx_err *);
+int conf_secret_file(const char *path, const char *what, size_t max, char **out, struct sx_err *);
+
 /* Wipe and free a secret from conf_read_secret (NULL is fine): str_free_secret. */
 void conf_secret_free(char *);
 

@@ -3,9 +3,24 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "mode/run.h"
 #include "net/relay.h"
+
+static void
+check_oauth2(const struct oauth2 *o)
+{
+	long long left = (long long)(o->expires_at - time(NULL));
+
+	if (o->expires_at == 0)
+		printf("  OAuth2 token: from %s, expiry not known\n", o->from);
+	else if (left > 0)
+		printf("  OAuth2 token: from %s, expires in %lld min %lld s\n", o->from, left / 60,
+		    left % 60);
+	else
+		printf("  OAuth2 token: from %s, expired %lld s ago\n", o->from, -left);
+}
 
 int
 mode_check(struct run *r)
@@ -24,7 +39,6 @@ mode_check(struct run *r)
 		rl.sp.check_only = 1;
 		rc = smtp_session(&rl.c, &rl.sp, NULL, &res, &r->err);
 	}
-	relay_free(&rl);
 	if (rc == 0) {
 		printf("smtps-send: %s port %u: TLS %s, AUTH %s: OK\n", r->acct.host, r->acct.port,
 		    conf_tls_name(r->acct.tls),
@@ -32,7 +46,10 @@ mode_check(struct run *r)
 		printf("  capabilities: %s\n", smtp_caps_describe(&res.caps, desc, sizeof(desc)));
 		if (res.caps.size > 0)
 			printf("  size limit: %llu bytes\n", res.caps.size);
+		if (rl.oauth.from != NULL) /* OAuth2: where the token came from, never the token */
+			check_oauth2(&rl.oauth);
 	}
+	relay_free(&rl); /* after the report: it wipes the OAuth2 token */
 	smtp_result_free(&res);
 	return rc;
 }

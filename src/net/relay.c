@@ -27,7 +27,20 @@ relay_state_dir(const struct relay_opts *o)
 static enum sasl_mech
 relay_mech(enum auth_mode m)
 {
-	return m == AUTH_MODE_PLAIN ? SASL_PLAIN : m == AUTH_MODE_LOGIN ? SASL_LOGIN : SASL_NONE;
+	switch (m) {
+	case AUTH_MODE_PLAIN:
+		return SASL_PLAIN;
+	case AUTH_MODE_LOGIN:
+		return SASL_LOGIN;
+	case AUTH_MODE_XOAUTH2:
+		return SASL_XOAUTH2;
+	case AUTH_MODE_OAUTHBEARER:
+		return SASL_OAUTHBEARER;
+	case AUTH_MODE_DEFAULT:
+	case AUTH_MODE_OFF:
+		break;
+	}
+	return SASL_NONE;
 }
 
 void
@@ -109,7 +122,13 @@ relay_connect(struct relay *rl, const struct account *a, const struct relay_opts
 		rl->sp.user = a->user;
 		/* No core dump may carry the secret. */
 		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-		if (rl->secret == NULL && conf_read_secret(a, &rl->secret, e) == -1)
+		if (oauth2_configured(a)) {
+			/* OAuth2 (issue 17): a token instead of the password. */
+			if (rl->oauth.token == NULL &&
+			    oauth2_open(&rl->oauth, a, relay_state_dir(o), e) == -1)
+				return -1;
+			rl->sp.oauth2 = &rl->oauth.src;
+		} else if (rl->secret == NULL && conf_read_secret(a, &rl->secret, e) == -1)
 			return -1;
 		rl->sp.secret = rl->secret;
 	}
@@ -151,4 +170,5 @@ relay_free(struct relay *rl)
 	relay_disconnect(rl);
 	conf_secret_free(rl->secret);
 	rl->secret = NULL;
+	oauth2_close(&rl->oauth);
 }

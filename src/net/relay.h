@@ -9,6 +9,7 @@
 #ifndef SX_RELAY_H
 #define SX_RELAY_H
 
+#include "auth/oauth2.h"
 #include "config/conf.h"
 #include "net/conn.h"
 #include "core/err.h"
@@ -39,6 +40,7 @@ struct relay {
 	struct sock sk;
 	struct conn c; /* the connected stream */
 	char *secret;
+	struct oauth2 oauth;     /* the OAuth2 token, when the account uses one (auth/oauth2.h) */
 	char session_file[4096]; /* tls_resume: the ticket file for this relay */
 	struct diag *diag;
 	int connected;

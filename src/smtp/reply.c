@@ -16,8 +16,11 @@
 
 #include "smtp/reply.h"
 
-/* Longest command we format (AUTH PLAIN with long credentials fits). */
-#define SMTP_CMD_MAX 4096
+/*
+ * Longest command we format: RFC 4954's 12288 octets of an AUTH line (an
+ * OAuth2 token is long), plus CRLF and the NUL.
+ */
+#define SMTP_CMD_MAX (12288 + 3)
 
 int
 smtp_parse_reply_line(const char *line, size_t len, int *code, int *last, const char **text)

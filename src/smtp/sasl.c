@@ -84,6 +84,9 @@ sasl_pick(enum sasl_mech wanted, int offers_plain, int offers_login)
 		return offers_login ? SASL_LOGIN : SASL_NONE;
 	case SASL_NONE:
 		break;
+	case SASL_XOAUTH2: /* OAuth2 (issue 17): oauth_pick, smtp/oauthsasl.h */
+	case SASL_OAUTHBEARER:
+		return SASL_NONE;
 	}
 	if (offers_plain)
 		return SASL_PLAIN;
@@ -95,5 +98,17 @@ sasl_pick(enum sasl_mech wanted, int offers_plain, int offers_login)
 const char *
 sasl_name(enum sasl_mech m)
 {
-	return m == SASL_PLAIN ? "PLAIN" : m == SASL_LOGIN ? "LOGIN" : "none";
+	switch (m) {
+	case SASL_PLAIN:
+		return "PLAIN";
+	case SASL_LOGIN:
+		return "LOGIN";
+	case SASL_XOAUTH2:
+		return "XOAUTH2";
+	case SASL_OAUTHBEARER:
+		return "OAUTHBEARER";
+	case SASL_NONE:
+		break;
+	}
+	return "none";
 }

@@ -10,7 +10,8 @@
 
 #include "core/err.h"
 
-enum sasl_mech { SASL_NONE = 0, SASL_PLAIN, SASL_LOGIN };
+/* XOAUTH2 and OAUTHBEARER: smtp/oauthsasl.h (OAuth2, issue 17). */
+enum sasl_mech { SASL_NONE = 0, SASL_PLAIN, SASL_LOGIN, SASL_XOAUTH2, SASL_OAUTHBEARER };
 
 /* base64("" NUL user NUL pass) (RFC 4616; empty authzid).  0 or -1 (SX_INTERNAL/SX_CONFIG). */
 int sasl_plain(const char *user, const char *pass, char **b64, struct sx_err *);

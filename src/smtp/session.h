@@ -55,6 +55,14 @@ int smtp_open(struct smtp_session_state *);
 void smtp_quit(struct smtp_session_state *, int ok);
 
 /*
+ * oauth.c: AUTH with the OAuth2 token of s->p->oauth2 (XOAUTH2,
+ * OAUTHBEARER); and the hint for a provider's AUTH refusal text (1 when
+ * one was given; oauth: the refusal was of a token).
+ */
+int smtp_auth_oauth(struct smtp_session_state *);
+int smtp_oauth_hint(struct sx_err *, const struct smtp_reply *, int oauth);
+
+/*
  * mail.c: one mail transaction.  smtp_transaction_begin picks its
  * recipients; after a transaction whose data was accepted,
  * smtp_transaction_end marks them delivered and returns how many remain

@@ -138,9 +138,12 @@ smtp_auth_reply(struct smtp_session_state *s, struct smtp_reply *r)
 					    : SX_PROTO,
 	    STAGE_AUTH, r->code, r->enhanced, r->text, "authentication as %s failed (%d)",
 	    s->p->user, r->code);
-	if (r->code == 535)
+	if (smtp_oauth_hint(s->e, r, 0))
+		; /* a provider's text said what to do (oauth.c) */
+	else if (r->code == 535)
 		sx_hint(s->e, "check user and password; providers such as Gmail require an app "
-			      "password or OAuth2");
+			      "password or OAuth2 (oauth2_provider, oauth2_token_command: "
+			      "smtps-send.conf(5))");
 	else if (r->code == 534)
 		sx_hint(s->e, "the provider wants a web login or an app password first");
 	else if (r->code == 504)
@@ -181,12 +184,16 @@ smtp_auth(struct smtp_session_state *s)
 				      "AUTH only after TLS");
 		return -1;
 	}
+	/* OAuth2 (issue 17): a configured token means XOAUTH2 or OAUTHBEARER (oauth.c). */
+	if (s->p->oauth2 != NULL)
+		return smtp_auth_oauth(s);
 	mech = sasl_pick(s->p->mech, s->r->caps.auth_plain, s->r->caps.auth_login);
 	if (mech == SASL_NONE) {
 		sx_fail(s->e, SX_PERM, STAGE_AUTH,
 		    "no supported authentication mechanism (server offers: %s)",
 		    s->r->caps.auth_list);
-		sx_hint(s->e, "smtps-send supports PLAIN and LOGIN");
+		sx_hint(s->e, "smtps-send supports PLAIN and LOGIN with a password, XOAUTH2 and "
+			      "OAUTHBEARER with an OAuth2 token (oauth2_ keys)");
 		return -1;
 	}
 	s->r->mech = mech;

@@ -16,6 +16,8 @@
 #include "smtp/reply.h"
 #include "smtp/sasl.h"
 
+struct oauth_token_source; /* smtp/oauthsasl.h */
+
 /* Session inputs (from the account and the command line). */
 struct smtp_params {
 	const char *host; /* for messages */
@@ -24,8 +26,9 @@ struct smtp_params {
 	const char *ehlo_name;
 	const char *user; /* NULL: no AUTH */
 	const char *secret;
-	enum sasl_mech mech;    /* SASL_NONE: best offered */
-	int auth_cleartext;     /* AUTH allowed without TLS (tls off only) */
+	enum sasl_mech mech;               /* SASL_NONE: best offered */
+	struct oauth_token_source *oauth2; /* an OAuth2 token: XOAUTH2/OAUTHBEARER, not secret */
+	int auth_cleartext;                /* AUTH allowed without TLS (tls off only) */
 	int allow_partial;      /* send to the accepted recipients when some are refused */
 	int allow_8bit;         /* 8-bit body to a server without 8BITMIME */
 	int check_only;         /* --check: stop after AUTH */

@@ -446,7 +446,8 @@ class Session:
         if not tls and self.starttls:
             caps.append("STARTTLS")
         if (self.auth_tls if tls else self.auth_plain):
-            caps.append("AUTH PLAIN LOGIN")
+            caps.append("AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER" if self.opts.oauth_token
+                        else "AUTH PLAIN LOGIN")
         caps += self.opts.caps or []
         if self.caps_hook:
             caps = self.caps_hook(tls, caps)
@@ -623,6 +624,9 @@ class Session:
                 if len(fields) != 3:
                     raise ValueError
                 user, pw = fields[1], fields[2]
+            elif mech in ("XOAUTH2", "OAUTHBEARER") and self.opts.oauth_token:
+                self.do_oauth(mech, ir)
+                return
             elif mech == "LOGIN":
                 if ir is None:
                     self.reply("334 VXNlcm5hbWU6")
@@ -653,6 +657,43 @@ class Session:
             self.reply("235 2.7.0 Authentication successful")
         else:
             self.reply("535 5.7.8 Error: authentication failed")
+
+    def do_oauth(self, mech, ir):
+        """XOAUTH2 / OAUTHBEARER (issue 17): the token in --oauth-token is good; any other
+        gets the error challenge (RFC 7628 3.2.2), whose dummy response is checked."""
+        if ir is None:
+            self.reply("334 ")
+            ir = self.read_auth_line()
+        raw = base64.b64decode(ir, validate=True).decode("latin-1")
+        if mech == "XOAUTH2":
+            m = re.fullmatch(r"user=([^\x01]*)\x01auth=Bearer ([^\x01]*)\x01\x01", raw)
+        else:
+            m = re.fullmatch(r"n,a=([^,]*),\x01(?:host=[^\x01]*\x01)?(?:port=[0-9]+\x01)?"
+                             r"auth=Bearer ([^\x01]*)\x01\x01", raw)
+        if m is None:
+            violate(self.rec, "oauth-malformed")
+            self.reply("501 5.5.2 Cannot decode response")
+            return
+        user, token = m.group(1), m.group(2)
+        want = open(self.opts.oauth_token).read().strip()
+        ok = token == want and user == USER
+        self.rec.setdefault("oauth", []).append({"mechanism": mech, "user": user, "ok": ok,
+                                                 "token_len": len(token),
+                                                 "line_len": len(ir) + len(mech) + 6})
+        self.rec["auth"] = {"mechanism": mech, "user": user, "ok": ok}
+        if ok:
+            self.authed = True
+            self.reply("235 2.7.0 Accepted")
+            return
+        if mech == "XOAUTH2":
+            ch = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
+        else:
+            ch = {"status": "invalid_token", "scope": "smtp"}
+        self.reply("334 " + base64.b64encode(json.dumps(ch).encode()).decode())
+        dummy = self.read_auth_line()
+        if dummy != ("" if mech == "XOAUTH2" else "AQ=="):
+            violate(self.rec, "oauth-bad-dummy-response")
+        self.reply("535 5.7.8 Username and Password not accepted")
 
     def do_MAIL(self, arg):
         rec = self.rec
@@ -1188,6 +1229,8 @@ def parse_args(argv):
     p.add_argument("--bind", default="127.0.0.1", choices=("127.0.0.1", "::1"))
     p.add_argument("--make-certs", metavar="DIR")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--oauth-token", metavar="FILE",
+                   help="offer XOAUTH2 and OAUTHBEARER; the token in FILE is accepted")
     opts = p.parse_args(argv)
     if opts.make_certs or opts.list:
         return opts

@@ -26,6 +26,10 @@
 #                             mail from loopback without AUTH (for tls=none tests)
 #   SX_PORT_RCPTLIMIT         STARTTLS, good leaf, smtpd_recipient_limit 50 (452 4.5.3
 #                             after 50 recipients); logs as postfix/rcptlimit/smtpd
+#   SX_PORT_OAUTH2            STARTTLS, good leaf, AUTH XOAUTH2 OAUTHBEARER only: Dovecot's
+#                             oauth2 passdb asks the test identity provider (tests/e2e/idp.py,
+#                             started by the test on SX_PORT_IDP, HTTPS with the good leaf)
+#                             at https://localhost:SX_PORT_IDP/introspect (issue 17)
 #   SX_USER / SX_PASS         alice / alice-secret-1
 #   SX_PASS_FILE              0600 file: alice's password plus a newline
 #   SX_USER2 / SX_PASS2       bob / a password with UTF-8, spaces, a colon and +/=
@@ -34,7 +38,8 @@
 #                             (files appear in $SX_MAILDIR/new; pick by Delivered-To/marker)
 #   SX_SIZE_LIMIT_SMALL       20000 (the small port's limit)
 #   SX_RCPT_LIMIT             50 (the rcptlimit port's recipients per transaction)
-# Ports are SX_PORT_BASE (default 20500) + 0..10; when one of them is busy the
+# Ports are SX_PORT_BASE (default 20500) + 0..10, 18 (OAuth2) and 19 (the
+# identity provider, not started here); when one of 0..10 is busy the
 # next block of 20 is tried (up to 10 blocks).
 #
 # Server behaviour on every port (deterministic failures, fast):
@@ -147,10 +152,12 @@ _sx_pick_ports() {
 	SX_PORT_SMALLSIZE=$((base + 8))
 	SX_PORT_PLAIN=$((base + 9))
 	SX_PORT_RCPTLIMIT=$((base + 10))
-	_sx_all_ports="$base $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)) $((base + 6)) $((base + 7)) $((base + 8)) $((base + 9)) $((base + 10))"
+	SX_PORT_OAUTH2=$((base + 18))
+	SX_PORT_IDP=$((base + 19))
+	_sx_all_ports="$base $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)) $((base + 6)) $((base + 7)) $((base + 8)) $((base + 9)) $((base + 10)) $SX_PORT_OAUTH2"
 	export SX_PORT_STARTTLS SX_PORT_IMPLICIT SX_PORT_EXPIRED SX_PORT_EXPIRED_IMPLICIT \
 		SX_PORT_WRONGNAME SX_PORT_UNTRUSTED SX_PORT_SELFSIGNED SX_PORT_TLS12 \
-		SX_PORT_SMALLSIZE SX_PORT_PLAIN SX_PORT_RCPTLIMIT
+		SX_PORT_SMALLSIZE SX_PORT_PLAIN SX_PORT_RCPTLIMIT SX_PORT_OAUTH2 SX_PORT_IDP
 }
 
 # _sx_cert NAME SIGNER TEMPLATE-LINES: key NAME.key, cert NAME.crt in $SX_RUNDIR/tls.
@@ -220,6 +227,17 @@ _sx_write_dovecot() {
 	esac
 	printf '%s:%s\n%s:%s\n' "$SX_USER" "$h1" "$SX_USER2" "$h2" >"$dv/users"
 	chown root:dovecot "$dv/users" && chmod 640 "$dv/users" || return 1
+	# OAuth2 (issue 17): tokens checked at the test provider's introspection endpoint.
+	cat >"$dv/oauth2.conf.ext" <<EOF
+introspection_mode = post
+introspection_url = https://localhost:$SX_PORT_IDP/introspect
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+tls_ca_cert_file = $SX_RUNDIR/tls/ca.crt
+timeout_msecs = 5000
+EOF
 	cat >"$dv/dovecot.conf" <<EOF
 # SASL provider only, for the smtps-send e2e harness
 base_dir = $dv/run
@@ -229,7 +247,8 @@ log_path = $SX_RUNDIR/log/dovecot.log
 protocols =
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+# xoauth2 and oauthbearer: only on SX_PORT_OAUTH2 (smtpd_sasl_mechanism_filter)
+auth_mechanisms = plain login xoauth2 oauthbearer
 auth_failure_delay = 0
 auth_cache_size = 0
 default_internal_user = dovecot
@@ -237,6 +256,12 @@ default_login_user = dovenull
 passdb {
   driver = passwd-file
   args = scheme=SHA512-CRYPT $dv/users
+  mechanisms = plain login
+}
+passdb {
+  driver = oauth2
+  args = $dv/oauth2.conf.ext
+  mechanisms = xoauth2 oauthbearer
 }
 userdb {
   driver = static
@@ -334,6 +359,7 @@ smtpd_forbid_bare_newline_exclusions =
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = $SX_RUNDIR/dv/auth-postfix
 smtpd_sasl_auth_enable = yes
+smtpd_sasl_mechanism_filter = plain, login
 smtpd_tls_auth_only = yes
 smtpd_tls_security_level = encrypt
 smtpd_tls_chain_files = $r/tls/good.key, $r/tls/good.crt
@@ -359,6 +385,7 @@ EOF
 127.0.0.1:$SX_PORT_SMALLSIZE $s -o message_size_limit=$SX_SIZE_LIMIT_SMALL
 127.0.0.1:$SX_PORT_PLAIN $s -o smtpd_tls_security_level=none -o smtpd_sasl_auth_enable=no -o smtpd_tls_auth_only=no -o smtpd_relay_restrictions=permit_mynetworks,reject
 127.0.0.1:$SX_PORT_RCPTLIMIT $s -o smtpd_recipient_limit=$SX_RCPT_LIMIT -o syslog_name=postfix/rcptlimit
+127.0.0.1:$SX_PORT_OAUTH2 $s -o smtpd_sasl_mechanism_filter=xoauth2,oauthbearer -o syslog_name=postfix/oauth2
 cleanup   unix n - n - 0 cleanup
 qmgr      unix n - n 300 1 qmgr
 rewrite   unix - - n - - trivial-rewrite

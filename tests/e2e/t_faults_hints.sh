@@ -66,9 +66,24 @@ ok "TLS off with a user: 78 config before connecting"
 fx auth-535 -f "$FX_FROM" rcpt@example.org <"$T/msg"
 want 77 auth 'authentication as alice failed \(535\)$'
 grep -q '^smtps-send: server said: 5.7.8 Error: authentication failed$' "$T/err" || fx_fail "reply"
-want_hint 'check user and password; providers such as Gmail require an app password or OAuth2$'
+want_hint 'check user and password; providers such as Gmail require an app password or OAuth2 \(oauth2_provider, oauth2_token_command: smtps-send.conf\(5\)\)$'
 want_kept
 ok "535: 77 auth, app-password hint"
+
+# Microsoft 365's texts (issue 17): SMTP AUTH off for the mailbox; passwords refused.
+FX_FAKE="--at AUTH" FX_FAKE1="--reply=AUTH=535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant." \
+	fx good -f "$FX_FROM" rcpt@example.org <"$T/msg"
+want 77 auth 'authentication as alice failed \(535\)$'
+want_hint 'Microsoft 365: SMTP AUTH is disabled for this mailbox or tenant'
+want_kept
+ok "535 5.7.139: the administrator must enable SMTP AUTH"
+
+FX_FAKE="--at AUTH" FX_FAKE1="--reply=AUTH=535 5.7.30 Basic authentication is not supported for Client Submission" \
+	fx good -f "$FX_FROM" rcpt@example.org <"$T/msg"
+want 77 auth 'authentication as alice failed \(535\)$'
+want_hint "the server takes no passwords: use OAuth2, e.g. for Microsoft 365 add 'oauth2_provider microsoft' and 'oauth2_client_id ID'"
+want_kept
+ok "535 5.7.30: configure OAuth2, with the two lines"
 
 FX_NOAUTH=1 fx auth-530-required -f "$FX_FROM" rcpt@example.org <"$T/msg"
 want 69 mail 'refused sender \(530\)$'

@@ -18,7 +18,7 @@ cd "$top" || exit 1
 CC=${CC:-clang}
 out=${FUZZ_OUT:-build-fuzz}
 secs=${FUZZ_SECONDS:-30}
-all="reply caps body address message conf conf_env cli bs dsn queue_meta"
+all="reply caps body address message conf conf_env cli bs dsn queue_meta oauth"
 names=${*:-$all}
 
 missing() {
@@ -41,7 +41,7 @@ printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\n%s
     missing "$CC cannot link -fsanitize=fuzzer (install libclang-rt-dev for your clang)"
 [ -f config.h ] || missing "config.h missing: run ./configure (or make) first"
 
-pkgs="gnutls libbsd-overlay"
+pkgs="gnutls libbsd-overlay jansson"
 # shellcheck disable=SC2086
 pkg_cflags=$(pkg-config --cflags $pkgs) || missing "pkg-config $pkgs failed"
 # shellcheck disable=SC2086
