@@ -1,7 +1,7 @@
 /*
  * sock_tls.c — GnuTLS over the connected socket: the transport callbacks,
- * the handshake (prepared ahead while a round trip is under way), the
- * deferred peer check, records in and out, the ticket cache, close_notify.
+ * the handshake, the peer check, records in and out, the ticket cache,
+ * close_notify.
  */
 #include "config.h"
 
@@ -33,34 +33,20 @@ sock_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 	return n;
 }
 
-/* A primed handshake waits here (sock_tls_prime); GnuTLS keeps the bytes. */
-static int
-sock_held(const struct sock *sk)
-{
-	if (!sk->hold)
-		return 0;
-	errno = EAGAIN;
-	return 1;
-}
-
 static ssize_t
 sock_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
 {
-	struct sock *sk = p;
+	const struct sock *sk = p;
 
-	if (sock_held(sk))
-		return -1;
 	return send(sk->fd, buf, len, MSG_NOSIGNAL);
 }
 
 static ssize_t
 sock_vec_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
 {
-	struct sock *sk = p;
+	const struct sock *sk = p;
 	struct msghdr mh;
 
-	if (sock_held(sk))
-		return -1;
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
 	mh.msg_iovlen = (size_t)iovcnt;
@@ -202,33 +188,6 @@ sock_tls_session(struct sock *sk, gnutls_session_t *sp, struct sx_err *e)
 	return 0;
 }
 
-void
-sock_tls_prime(struct sock *sk)
-{
-	struct sx_err ignored;
-
-	if (sk->tc == NULL || sk->tls != NULL || sk->primed != NULL || sk->fd == -1)
-		return;
-	sx_clear(&ignored);
-	if (sock_tls_session(sk, &sk->primed, &ignored) == -1) {
-		sk->primed = NULL;
-		return;
-	}
-	sk->hold = 1;
-	/* Builds the ClientHello (key shares included) and stops at the held push. */
-	if (gnutls_handshake(sk->primed) != GNUTLS_E_AGAIN) {
-		gnutls_deinit(sk->primed);
-		sk->primed = NULL;
-	}
-	sk->hold = 0;
-}
-
-void
-sock_tls_prepare(void *ctx)
-{
-	sock_tls_prime(ctx);
-}
-
 int
 sock_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
 {
@@ -237,13 +196,8 @@ sock_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
 
 	if (sk->tc == NULL)
 		return sx_fail(e, SX_INTERNAL, STAGE_TLS, "TLS is not configured");
-	sk->hold = 0;
-	if (sk->primed != NULL) {
-		sk->tls = sk->primed;
-		sk->primed = NULL;
-	} else if (sock_tls_session(sk, &sk->tls, e) == -1) {
+	if (sock_tls_session(sk, &sk->tls, e) == -1)
 		return -1;
-	}
 	/* Plaintext already read from this server: this handshake follows STARTTLS. */
 	after_starttls = sk->nfirst > 0;
 	sk->nfirst = 0;
