@@ -23,6 +23,7 @@ struct sock {
 	char peer[96];          /* "127.0.0.1 port 587" */
 	unsigned char first[8]; /* first bytes the server sent (plaintext-vs-TLS hints) */
 	size_t nfirst;
+	size_t pulled;      /* bytes the TLS session read so far */
 	int resume_offered; /* a saved session was offered (tlscache.h) */
 	int verified;       /* the peer passed sock_ops.tls_verify */
 	int ticket_saved;   /* this session's ticket is in the cache */

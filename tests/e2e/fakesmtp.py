@@ -1077,11 +1077,47 @@ NEED_TLS = ("good", "good-implicit", "greeting-tls", "stall-in-tls", "starttls-i
 CERT_NAMES = ("ca", "good", "expired", "notyet", "wrongname", "selfsigned", "untrusted", "ca2")
 
 
+# Leaves added after the first set, each in its own directory NAME.d/ (leaf.pem, leaf.key)
+# made next to a set that may already exist: rsa1024 (a 1024-bit RSA key, signed by ca).
+EXTRA_LEAVES = ("rsa1024",)
+
+
+def make_extra_leaf(top, name):
+    """Make top/NAME.d once (a temporary dir renamed into place: parallel callers never see
+    half a pair, and the first one wins)."""
+    final = os.path.join(top, name + ".d")
+    if os.path.exists(os.path.join(final, "leaf.pem")):
+        return
+    d = tempfile.mkdtemp(prefix=".%s-" % name, dir=top)
+
+    def ossl(*args):
+        subprocess.run(("openssl",) + args, cwd=d, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+
+    if name == "rsa1024":
+        ossl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024",
+             "-out", "leaf.key")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n"
+                "extendedKeyUsage=serverAuth,clientAuth\n")
+    ossl("req", "-new", "-key", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost")
+    ossl("x509", "-req", "-in", "leaf.csr", "-CA", os.path.join(top, "ca.pem"),
+         "-CAkey", os.path.join(top, "ca.key"), "-set_serial", str(int.from_bytes(os.urandom(8), "big")),
+         "-days", "3650", "-sha256", "-extfile", "ext.cnf", "-out", "leaf.pem")
+    try:
+        os.rename(d, final)
+    except OSError:   # someone else finished first: use theirs
+        subprocess.run(["rm", "-rf", d], check=False)
+
+
 def make_certs(top):
     """CA + leaves under `top` (idempotent; built in a temporary dir then renamed, so parallel
     callers never see half a set). Leaves: good (localhost, 127.0.0.1, ::1), expired, notyet,
-    wrongname (wrong.example.net), selfsigned, untrusted (signed by ca2, not by ca)."""
+    wrongname (wrong.example.net), selfsigned, untrusted (signed by ca2, not by ca); and
+    EXTRA_LEAVES."""
     if os.path.exists(os.path.join(top, "ready")):
+        for name in EXTRA_LEAVES:
+            make_extra_leaf(top, name)
         return top
     parent = os.path.dirname(os.path.abspath(top))
     os.makedirs(parent, exist_ok=True)
@@ -1136,6 +1172,8 @@ def make_certs(top):
         subprocess.run(["rm", "-rf", d], check=False)
         if not os.path.exists(os.path.join(top, "ready")):
             raise
+    for name in EXTRA_LEAVES:
+        make_extra_leaf(top, name)
     return top
 
 
@@ -1143,6 +1181,9 @@ def print_certs(top):
     for n in CERT_NAMES:
         print("%s=%s" % (n.upper() + "_CERT", os.path.join(top, n + ".pem")))
         print("%s=%s" % (n.upper() + "_KEY", os.path.join(top, n + ".key")))
+    for n in EXTRA_LEAVES:
+        print("%s=%s" % (n.upper() + "_CERT", os.path.join(top, n + ".d", "leaf.pem")))
+        print("%s=%s" % (n.upper() + "_KEY", os.path.join(top, n + ".d", "leaf.key")))
 
 
 # ---------------------------------------------------------------- main
@@ -1151,7 +1192,12 @@ def make_context(opts, rec_holder):
     if not opts.cert:
         return None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(opts.cert, opts.key or None)
+    try:
+        ctx.load_cert_chain(opts.cert, opts.key or None)
+    except ssl.SSLError:
+        # A weak leaf on purpose (rsa1024): OpenSSL's security level refuses to serve it.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.load_cert_chain(opts.cert, opts.key or None)
     if opts.scenario == "tls12-only":
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     if opts.scenario == "tls11-only":

@@ -6,13 +6,7 @@
 . tests/e2e/faults_lib.sh
 
 # --- wrong TLS mode for the port ---------------------------------------------------------
-FX_TLS=implicit fx plaintext-on-implicit -f "$FX_FROM" rcpt@example.org <"$T/msg"
-want 69 tls 'the server greeted in plaintext instead of starting TLS$'
-want_hint 'this port expects STARTTLS \(like 587\): use tls starttls, or port 465 for implicit TLS$'
-want_kept
-rec 'cleartext_ok()' 'cmds == [] or "tls-on-plaintext" in viol()' 'w["auth"] is None'
-ok "implicit TLS against a plaintext greeting: 69 tls, 'expects STARTTLS' hint"
-
+# (implicit TLS against a plaintext greeting: t_faults_tls.sh, 20 times)
 fx greeting-tls -f "$FX_FROM" rcpt@example.org <"$T/msg"
 want 75 greeting 'no answer from the server within 2 s$'
 want_hint "no greeting: if port $FAKE_PORT expects implicit TLS \\(like 465\\), use tls implicit\$"
