@@ -262,6 +262,7 @@ tls_peer_leaf(gnutls_session_t s)
 	return crt;
 }
 
+/* The certificate's names (SANs, else its CN), printable only: they are the server's text. */
 static void
 tls_crt_names(gnutls_x509_crt_t crt, char *buf, size_t sz)
 {
@@ -269,36 +270,38 @@ tls_crt_names(gnutls_x509_crt_t crt, char *buf, size_t sz)
 
 	buf[0] = '\0';
 	for (i = 0; i < 64; i++) {
-		char name[256];
+		char name[256], clean[256];
 		size_t nlen = sizeof(name) - 1;
 		int type = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &nlen, NULL);
 
 		if (type < 0)
 			break;
 		if (type == GNUTLS_SAN_DNSNAME) {
-			name[nlen] = '\0';
+			sx_sanitize(clean, sizeof(clean), name, nlen, 0);
 		} else if (type == GNUTLS_SAN_IPADDRESS && (nlen == 4 || nlen == 16)) {
-			char ip[INET6_ADDRSTRLEN];
 			unsigned char raw[16];
 
 			memcpy(raw, name, nlen);
-			if (inet_ntop(nlen == 4 ? AF_INET : AF_INET6, raw, ip, sizeof(ip)) == NULL)
+			if (inet_ntop(nlen == 4 ? AF_INET : AF_INET6, raw, clean, sizeof(clean)) ==
+			    NULL)
 				continue;
-			strlcpy(name, ip, sizeof(name));
 		} else {
 			continue;
 		}
 		if (buf[0] != '\0')
 			strlcat(buf, ", ", sz);
-		strlcat(buf, name, sz);
+		strlcat(buf, clean, sz);
 	}
 	if (buf[0] == '\0') {
 		/* No SANs: fall back to the subject's common name. */
-		size_t nlen = sz - 1;
+		char cn[256];
+		size_t nlen = sizeof(cn) - 1;
 
 		if (gnutls_x509_crt_get_dn_by_oid(
-			crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &nlen) < 0)
+			crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &nlen) < 0)
 			strlcpy(buf, "(no names)", sz);
+		else
+			sx_sanitize(buf, sz, cn, nlen, 0);
 	}
 }
 

@@ -945,6 +945,47 @@ def sc_caps_differ(s):
     s.caps_hook = hook
 
 
+# Terminal and log injection bait (issue 21 item 7): CSI and OSC escape sequences (7-bit and
+# the 8-bit CSI 0x9b), a bare CR that would rewrite the line, BEL, and U+202E (right-to-left
+# override, UTF-8) -- as latin-1 text, which Conn.send writes byte for byte.
+HOSTILE = "\x1b[31mRED\x1b[0m \x1b]0;owned\x07 \rOVER\x1b[2K \x9b1m \xe2\x80\xaeevil"
+
+
+@scenario("hostile-text")
+def sc_hostile(s):
+    """HOSTILE in the greeting, in EHLO lines (greeting name, an unknown keyword, AUTH
+    mechanism names) before and after TLS, and in every reply of a successful session; with
+    --at STAGE that stage refuses with a 5xx carrying it (GREETING 554, AUTH 535, else 550)."""
+    h = HOSTILE
+    s.greeting = "220 localhost ESMTP " + h
+
+    def ehlo(sess):
+        caps = sess.caps()
+        caps = [c for c in caps if not c.startswith("AUTH")]
+        if sess.c.tls is not None:
+            caps.append("AUTH PLAIN LOGIN \x1b[31mX-EVIL\x1b[0m CRAM\rMD5 \xe2\x80\xaeNIGOL")
+        caps.append("X-\x1b]8;;http://evil.example/\x07LINK\x1b]8;;\x07 " + h)
+        lines = ["localhost greets you " + h] + caps
+        sess.reply("".join("250%s%s\r\n" % ("-" if i < len(lines) - 1 else " ", l)
+                           for i, l in enumerate(lines)))
+        sess.ehlo_done = True
+        sess.advertised = set(c.split(" ")[0].upper() for c in caps)
+    s.replies["EHLO"] = ehlo
+    s.replies["AUTH"] = "235 2.7.0 Authentication successful " + h
+    s.replies["MAIL"] = "250 2.1.0 Ok " + h
+    s.replies["RCPT"] = "250 2.1.5 Ok " + h
+    s.replies["DATA"] = "354 End data with <CR><LF>.<CR><LF> " + h
+    s.replies["EOM"] = "250 2.0.0 Ok: queued as \x1b[1mQ1\x1b[0m " + h
+    s.replies["QUIT"] = "221 2.0.0 Bye " + h
+    at = s.opts.at
+    if at == "GREETING":
+        s.greeting = "554 5.3.2 go away " + h
+    elif at == "AUTH":
+        s.replies["AUTH"] = "535 5.7.8 Error: authentication failed " + h
+    elif at is not None:
+        s.replies[at] = "550 5.7.1 refused " + h
+
+
 @scenario("greeting-421")
 def sc_421(s):
     s.greeting = "421 4.3.2 Service not available, closing channel"
