@@ -28,7 +28,7 @@ mode_check(struct run *r)
 	struct smtp_result res;
 	struct relay_opts ro;
 	struct relay rl;
-	char desc[256];
+	char desc[256], clean[256];
 	int rc = -1;
 
 	memset(&res, 0, sizeof(res));
@@ -43,7 +43,10 @@ mode_check(struct run *r)
 		printf("smtps-send: %s port %u: TLS %s, AUTH %s: OK\n", r->acct.host, r->acct.port,
 		    conf_tls_name(r->acct.tls),
 		    res.mech != SASL_NONE ? sasl_name(res.mech) : "not used");
-		printf("  capabilities: %s\n", smtp_caps_describe(&res.caps, desc, sizeof(desc)));
+		/* Built from validated names already; sanitised again as all server text is. */
+		smtp_caps_describe(&res.caps, desc, sizeof(desc));
+		sx_sanitize(clean, sizeof(clean), desc, strlen(desc), 0);
+		printf("  capabilities: %s\n", clean);
 		if (res.caps.size > 0)
 			printf("  size limit: %llu bytes\n", res.caps.size);
 		if (rl.oauth.from != NULL) /* OAuth2: where the token came from, never the token */

@@ -151,18 +151,13 @@ conn_readline(
 int
 conn_flush(struct conn *c, enum sx_stage st, struct sx_err *e)
 {
-	if (c->out_len > 0 && conn_tls_verify(c, e) == -1)
-		return -1;
-	return conn_flush_unverified(c, st, e);
-}
-
-int
-conn_flush_unverified(struct conn *c, enum sx_stage st, struct sx_err *e)
-{
 	struct sx_err be;
 
 	if (c->out_len == 0)
 		return 0;
+	/* Nothing goes out to a TLS peer that was not checked (RFC 3207 4.1). */
+	if (conn_tls_verify(c, e) == -1)
+		return -1;
 	if (c->broken)
 		return sx_fail(e, SX_TEMP, st, "connection lost");
 	c->writes++;
@@ -229,13 +224,6 @@ conn_tls_start(struct conn *c, struct sx_err *e)
 	}
 	c->tls_unverified = c->ops->tls_verify != NULL;
 	return 0;
-}
-
-void
-conn_tls_prepare(struct conn *c)
-{
-	if (c->ops->tls_prepare != NULL)
-		c->ops->tls_prepare(c->ctx);
 }
 
 void

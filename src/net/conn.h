@@ -47,8 +47,6 @@ struct conn_ops {
 	 * or -1 with SX_TLS.  NULL: tls_start checked it already.
 	 */
 	int (*tls_verify)(void *ctx, struct sx_err *e);
-	/* Optional: build the TLS handshake's first flight now, send it in tls_start. */
-	void (*tls_prepare)(void *ctx);
 };
 
 struct conn {
@@ -112,30 +110,18 @@ int conn_flush(struct conn *, enum sx_stage, struct sx_err *);
 void conn_discard(struct conn *);
 
 /*
- * conn_flush that may run ahead of the TLS peer check: only for the EHLO
- * after a STARTTLS handshake, which repeats what already went out in
- * cleartext.  Its reply is read only after the check.
- */
-int conn_flush_unverified(struct conn *, enum sx_stage, struct sx_err *);
-
-/*
- * Start TLS (errors name STAGE_TLS).  Refuses (SX_PROTO) when the server already sent bytes we have
- * not read: after STARTTLS they would be cleartext injected ahead of the
- * handshake (CVE-2011-0411 class).
+ * Start TLS (errors name STAGE_TLS).  Refuses (SX_PROTO) when the server
+ * already sent bytes we have not read: after STARTTLS they would be
+ * cleartext injected ahead of the handshake (CVE-2011-0411 class).
  *
- * The peer check (ops->tls_verify) is left until the first read or write,
- * so its CPU time overlaps the round trip that follows the handshake; no
- * byte from the server is consumed and nothing is sent (but see
- * conn_flush_unverified) before it passed.  After a failed check the
- * stream is broken: not even QUIT goes out.
+ * The peer check (ops->tls_verify) runs before the first byte is read from
+ * or written to the new session (RFC 3207 4.1): with implicit TLS its CPU
+ * time overlaps the wait for the greeting; after STARTTLS it runs before
+ * the EHLO.  After a failed check the stream is broken: not even QUIT
+ * goes out.
  */
 int conn_tls_start(struct conn *, struct sx_err *);
 
-/*
- * While STARTTLS's reply is on its way: prepare the handshake so that
- * conn_tls_start only has to send it.  Nothing is sent.
- */
-void conn_tls_prepare(struct conn *);
 int conn_is_tls(const struct conn *);
 
 /* Nothing failed on the stream and the peer did not close: more may be said. */

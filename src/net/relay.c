@@ -51,11 +51,7 @@ relay_start(struct relay *rl, const struct account *a, struct diag *d)
 	sock_connect_start(&rl->sk, a->host, a->port, d, &rl->early_err);
 }
 
-/*
- * Finish relay_start's set-up, or start afresh when there was none or it
- * went stale; with implicit TLS the ClientHello is built while the connect
- * is under way.
- */
+/* Finish relay_start's set-up, or start afresh when there was none or it went stale. */
 static int
 relay_sock(
     struct relay *rl, const struct account *a, int timeout_ms, struct diag *d, struct sx_err *e)
@@ -74,8 +70,6 @@ relay_sock(
 	if (!started && sock_connect_start(&rl->sk, a->host, a->port, d, e) == -1)
 		return -1;
 	rl->sk.tc = a->tls != TLS_MODE_OFF ? &rl->tc : NULL;
-	if (a->tls == TLS_MODE_IMPLICIT)
-		sock_tls_prime(&rl->sk);
 	return sock_connect_finish(&rl->sk, timeout_ms, e);
 }
 

@@ -173,9 +173,6 @@ sock_connect_finish(struct sock *sk, int timeout_ms, struct sx_err *e)
 void
 sock_connect_abandon(struct sock *sk)
 {
-	if (sk->primed != NULL)
-		gnutls_deinit(sk->primed);
-	sk->primed = NULL;
 	if (sk->addrs != NULL)
 		freeaddrinfo(sk->addrs);
 	sk->addrs = sk->next_addr = NULL;

@@ -16,15 +16,14 @@ struct diag;
 
 struct sock {
 	int fd;
-	gnutls_session_t tls;    /* NULL until TLS is started */
-	gnutls_session_t primed; /* sock_tls_prime's session, its ClientHello held back */
-	int hold;                /* the push function refuses to send (EAGAIN) */
+	gnutls_session_t tls; /* NULL until TLS is started */
 	struct tls_client *tc;
 	struct tls_info info;
 	struct diag *diag;
 	char peer[96];          /* "127.0.0.1 port 587" */
 	unsigned char first[8]; /* first bytes the server sent (plaintext-vs-TLS hints) */
 	size_t nfirst;
+	size_t pulled;      /* bytes the TLS session read so far */
 	int resume_offered; /* a saved session was offered (tlscache.h) */
 	int verified;       /* the peer passed sock_ops.tls_verify */
 	int ticket_saved;   /* this session's ticket is in the cache */
@@ -57,14 +56,6 @@ int sock_connect(
 int sock_connect_start(
     struct sock *, const char *host, unsigned port, struct diag *, struct sx_err *);
 int sock_connect_finish(struct sock *, int timeout_ms, struct sx_err *);
-
-/*
- * Build the TLS session and its ClientHello now, while waiting for the
- * connect (implicit TLS) or the reply to STARTTLS, and hold it back until
- * sock_ops.tls_start sends it.  Costs nothing when it fails: tls_start then
- * starts afresh and reports.
- */
-void sock_tls_prime(struct sock *);
 
 /* Give up a set-up under way (or done): close the socket, free the addresses. */
 void sock_connect_abandon(struct sock *);

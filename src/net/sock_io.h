@@ -25,9 +25,8 @@ ssize_t sock_tls_read(struct sock *, void *, size_t, int64_t deadline, struct sx
 int sock_tls_write(struct sock *, const void *, size_t, int64_t deadline, struct sx_err *);
 void sock_tls_close(struct sock *, int graceful, int64_t deadline);
 
-/* conn_ops.tls_start, .tls_verify and .tls_prepare (ctx: struct sock). */
+/* conn_ops.tls_start and .tls_verify (ctx: struct sock). */
 int sock_tls_start(void *ctx, int64_t deadline, struct sx_err *);
 int sock_tls_verify(void *ctx, struct sx_err *);
-void sock_tls_prepare(void *ctx);
 
 #endif

@@ -127,9 +127,6 @@ sock_close(void *ctx, int graceful, int64_t deadline)
 
 	if (sk->tls != NULL)
 		sock_tls_close(sk, graceful, deadline);
-	if (sk->primed != NULL)
-		gnutls_deinit(sk->primed);
-	sk->primed = NULL;
 	if (sk->fd != -1)
 		close(sk->fd);
 	sk->fd = -1;
@@ -142,5 +139,4 @@ const struct conn_ops sock_ops = {
     sock_is_tls,
     sock_close,
     sock_tls_verify,
-    sock_tls_prepare,
 };

@@ -1,7 +1,7 @@
 /*
  * sock_tls.c — GnuTLS over the connected socket: the transport callbacks,
- * the handshake (prepared ahead while a round trip is under way), the
- * deferred peer check, records in and out, the ticket cache, close_notify.
+ * the handshake, the peer check, records in and out, the ticket cache,
+ * close_notify.
  */
 #include "config.h"
 
@@ -22,6 +22,8 @@ sock_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 	struct sock *sk = p;
 	ssize_t n = recv(sk->fd, buf, len, 0);
 
+	if (n > 0)
+		sk->pulled += (size_t)n;
 	if (n > 0 && sk->nfirst < sizeof(sk->first)) {
 		size_t k = sizeof(sk->first) - sk->nfirst;
 
@@ -33,34 +35,20 @@ sock_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 	return n;
 }
 
-/* A primed handshake waits here (sock_tls_prime); GnuTLS keeps the bytes. */
-static int
-sock_held(const struct sock *sk)
-{
-	if (!sk->hold)
-		return 0;
-	errno = EAGAIN;
-	return 1;
-}
-
 static ssize_t
 sock_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
 {
-	struct sock *sk = p;
+	const struct sock *sk = p;
 
-	if (sock_held(sk))
-		return -1;
 	return send(sk->fd, buf, len, MSG_NOSIGNAL);
 }
 
 static ssize_t
 sock_vec_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
 {
-	struct sock *sk = p;
+	const struct sock *sk = p;
 	struct msghdr mh;
 
-	if (sock_held(sk))
-		return -1;
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
 	mh.msg_iovlen = (size_t)iovcnt;
@@ -202,31 +190,50 @@ sock_tls_session(struct sock *sk, gnutls_session_t *sp, struct sx_err *e)
 	return 0;
 }
 
-void
-sock_tls_prime(struct sock *sk)
+/*
+ * After a failed handshake: did the server speak SMTP where a TLS record
+ * was expected?  A record starts with a content type byte (20-24, or a
+ * high bit for SSLv2), never with an ASCII digit, so the first byte the
+ * handshake read decides; the rest of the line, for the report, is peeked
+ * from the socket without waiting.  Whatever the server said (a 220
+ * greeting, a 421 because it is busy) and however much of it the handshake
+ * had read, this port speaks plaintext SMTP first.  -1 with SX_TLS when it
+ * did, else 0.
+ */
+static int
+sock_plaintext_answer(struct sock *sk, int after_starttls, struct sx_err *e)
 {
-	struct sx_err ignored;
+	char line[512], text[512];
+	ssize_t n = 0;
+	size_t len;
+	int code = 0;
 
-	if (sk->tc == NULL || sk->tls != NULL || sk->primed != NULL || sk->fd == -1)
-		return;
-	sx_clear(&ignored);
-	if (sock_tls_session(sk, &sk->primed, &ignored) == -1) {
-		sk->primed = NULL;
-		return;
+	if (sk->nfirst == 0 || sk->first[0] < '0' || sk->first[0] > '9')
+		return 0;
+	len = sk->nfirst < sizeof(sk->first) ? sk->nfirst : sizeof(sk->first);
+	memcpy(line, sk->first, len);
+	/* What the handshake did not read is still in the socket. */
+	if (sk->pulled == sk->nfirst)
+		n = recv(sk->fd, line + len, sizeof(line) - 1 - len, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0)
+		len += (size_t)n;
+	line[len] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strlen(line) >= 3 && line[1] >= '0' && line[1] <= '9' && line[2] >= '0' &&
+	    line[2] <= '9' && (line[3] == '\0' || line[3] == ' ' || line[3] == '-'))
+		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	strlcpy(text, code != 0 ? line + (line[3] != '\0' ? 4 : 3) : line, sizeof(text));
+	if (after_starttls) {
+		sx_fail_reply(e, SX_TLS, STAGE_TLS, code, NULL, text,
+		    "the server answered in plaintext instead of the TLS handshake it agreed to");
+		return -1;
 	}
-	sk->hold = 1;
-	/* Builds the ClientHello (key shares included) and stops at the held push. */
-	if (gnutls_handshake(sk->primed) != GNUTLS_E_AGAIN) {
-		gnutls_deinit(sk->primed);
-		sk->primed = NULL;
-	}
-	sk->hold = 0;
-}
-
-void
-sock_tls_prepare(void *ctx)
-{
-	sock_tls_prime(ctx);
+	sx_fail_reply(e, SX_TLS, STAGE_TLS, code, NULL, text,
+	    "the server %s in plaintext instead of starting TLS",
+	    code == 220 ? "greeted" : "answered");
+	sx_hint(e, "this port expects STARTTLS (like 587): use tls starttls, or port 465 for "
+		   "implicit TLS");
+	return -1;
 }
 
 int
@@ -237,16 +244,11 @@ sock_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
 
 	if (sk->tc == NULL)
 		return sx_fail(e, SX_INTERNAL, STAGE_TLS, "TLS is not configured");
-	sk->hold = 0;
-	if (sk->primed != NULL) {
-		sk->tls = sk->primed;
-		sk->primed = NULL;
-	} else if (sock_tls_session(sk, &sk->tls, e) == -1) {
+	if (sock_tls_session(sk, &sk->tls, e) == -1)
 		return -1;
-	}
 	/* Plaintext already read from this server: this handshake follows STARTTLS. */
 	after_starttls = sk->nfirst > 0;
-	sk->nfirst = 0;
+	sk->nfirst = sk->pulled = 0;
 	do {
 		rc = gnutls_handshake(sk->tls);
 		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
@@ -265,13 +267,8 @@ sock_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
 			}
 		}
 	} while (rc < 0 && gnutls_error_is_fatal(rc) == 0);
-	if (rc < 0 && sk->nfirst >= 4 && memcmp(sk->first, "220", 3) == 0) {
-		sx_fail(e, SX_TLS, STAGE_TLS,
-		    "the server greeted in plaintext instead of starting TLS");
-		sx_hint(e, "this port expects STARTTLS (like 587): use tls starttls, or port 465 "
-			   "for implicit TLS");
+	if (rc < 0 && sock_plaintext_answer(sk, after_starttls, e) == -1)
 		return -1;
-	}
 	return tls_check_handshake(sk->tls, rc, e);
 }
 

@@ -5,7 +5,9 @@
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <gnutls/crypto.h>
@@ -13,8 +15,13 @@
 
 #include "net/tls.h"
 
-/* Refuse TLS 1.0/1.1 on top of the system's default priorities (RFC 8996). */
-#define TLS_DEFAULT_APPEND "-VERS-TLS1.1:-VERS-TLS1.0:-VERS-DTLS-ALL"
+/*
+ * Refuse TLS 1.0/1.1 on top of the system's default priorities (RFC 8996),
+ * and check certificates with GnuTLS' "medium" profile, not the "low" one
+ * NORMAL sets: a 1024-bit RSA key no longer passes (tls_priority_string).
+ */
+#define TLS_PROFILE_DEFAULT "%PROFILE_MEDIUM"
+#define TLS_DEFAULT_APPEND  "-VERS-TLS1.1:-VERS-TLS1.0:-VERS-DTLS-ALL:" TLS_PROFILE_DEFAULT
 
 int
 tls_is_ip_literal(const char *s)
@@ -70,6 +77,69 @@ tls_fingerprint_text(const unsigned char *md, size_t len, char *out, size_t outs
 	out[n] = '\0';
 }
 
+/*
+ * The profile a user's priority string names ("%PROFILE_LOW"), or UNKNOWN.
+ * (Not gnutls_certificate_verification_profile_get_id: declared const, it
+ * lets the compiler drop the copy of the name it is given.)
+ */
+static gnutls_certificate_verification_profiles_t
+tls_profile_named(const char *s)
+{
+	static const struct {
+		const char *kw;
+		gnutls_certificate_verification_profiles_t p;
+	} names[] = {
+	    {"VERY_WEAK", GNUTLS_PROFILE_VERY_WEAK},
+	    {"LOW", GNUTLS_PROFILE_LOW},
+	    {"LEGACY", GNUTLS_PROFILE_LEGACY},
+	    {"MEDIUM", GNUTLS_PROFILE_MEDIUM},
+	    {"HIGH", GNUTLS_PROFILE_HIGH},
+	    {"ULTRA", GNUTLS_PROFILE_ULTRA},
+	    {"FUTURE", GNUTLS_PROFILE_FUTURE},
+	    {"SUITEB128", GNUTLS_PROFILE_SUITEB128},
+	    {"SUITEB192", GNUTLS_PROFILE_SUITEB192},
+	};
+	const char *p = strcasestr(s, "%PROFILE_");
+	size_t i, n;
+
+	if (p == NULL)
+		return GNUTLS_PROFILE_UNKNOWN;
+	p += strlen("%PROFILE_");
+	n = strcspn(p, ":");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i].kw) == n && strncasecmp(p, names[i].kw, n) == 0)
+			return names[i].p;
+	return GNUTLS_PROFILE_UNKNOWN;
+}
+
+int
+tls_priority_string(
+    const char *user, char **out, gnutls_certificate_verification_profiles_t *profile)
+{
+	*out = NULL;
+	*profile = GNUTLS_PROFILE_MEDIUM;
+	if (user == NULL)
+		return 0;
+	if (strcasestr(user, "%PROFILE_") != NULL) {
+		/* The user's own choice, lower or higher. */
+		*profile = tls_profile_named(user);
+	} else if (strcasestr(user, "SECURE192") != NULL || strcasestr(user, "SECURE256") != NULL) {
+		*profile = GNUTLS_PROFILE_HIGH;
+	} else if (strcasestr(user, "SUITEB") != NULL) {
+		/* Suite B sets its own profile; appending ours would replace it. */
+		*profile = GNUTLS_PROFILE_UNKNOWN;
+	} else {
+		if (asprintf(out, "%s:%s", user, TLS_PROFILE_DEFAULT) == -1) {
+			*out = NULL;
+			return -1;
+		}
+		return 0;
+	}
+	if ((*out = strdup(user)) == NULL)
+		return -1;
+	return 0;
+}
+
 int
 tls_client_init(struct tls_client *tc, const struct tls_params *p, struct sx_err *e)
 {
@@ -78,6 +148,8 @@ tls_client_init(struct tls_client *tc, const struct tls_params *p, struct sx_err
 	memset(tc, 0, sizeof(*tc));
 	tc->p = *p;
 	tc->host_is_ip = tls_is_ip_literal(p->host);
+	if (tls_priority_string(p->priorities, &tc->priorities, &tc->profile) == -1)
+		return sx_fail(e, SX_INTERNAL, STAGE_TLS, "out of memory");
 	if (p->fingerprint != NULL) {
 		if (tls_parse_fingerprint(p->fingerprint, tc->pin) == -1)
 			return sx_fail(e, SX_CONFIG, STAGE_TLS,
@@ -123,6 +195,8 @@ tls_client_free(struct tls_client *tc)
 	if (tc->cred != NULL)
 		gnutls_certificate_free_credentials(tc->cred);
 	tc->cred = NULL;
+	free(tc->priorities);
+	tc->priorities = NULL;
 }
 
 int
@@ -134,11 +208,15 @@ tls_session_new(struct tls_client *tc, gnutls_session_t *sp, struct sx_err *e)
 
 	if ((rc = gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NONBLOCK)) < 0)
 		return sx_fail(e, SX_INTERNAL, STAGE_TLS, "%s", gnutls_strerror(rc));
-	if (tc->p.priorities != NULL)
-		rc = gnutls_priority_set_direct(s, tc->p.priorities, &errpos);
+	if (tc->priorities != NULL)
+		rc = gnutls_priority_set_direct(s, tc->priorities, &errpos);
 	else
 		rc = gnutls_set_default_priority_append(s, TLS_DEFAULT_APPEND, &errpos, 0);
 	if (rc < 0) {
+		/* Point into the user's string, not the copy with our profile appended. */
+		if (tc->priorities != NULL && errpos != NULL && errpos >= tc->priorities &&
+		    (size_t)(errpos - tc->priorities) < strlen(tc->p.priorities))
+			errpos = tc->p.priorities + (errpos - tc->priorities);
 		gnutls_deinit(s);
 		return sx_fail(e, SX_CONFIG, STAGE_TLS, "tls_priorities: %s at \"%s\"",
 		    gnutls_strerror(rc), errpos != NULL ? errpos : "");
@@ -184,6 +262,7 @@ tls_peer_leaf(gnutls_session_t s)
 	return crt;
 }
 
+/* The certificate's names (SANs, else its CN), printable only: they are the server's text. */
 static void
 tls_crt_names(gnutls_x509_crt_t crt, char *buf, size_t sz)
 {
@@ -191,36 +270,38 @@ tls_crt_names(gnutls_x509_crt_t crt, char *buf, size_t sz)
 
 	buf[0] = '\0';
 	for (i = 0; i < 64; i++) {
-		char name[256];
+		char name[256], clean[256];
 		size_t nlen = sizeof(name) - 1;
 		int type = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &nlen, NULL);
 
 		if (type < 0)
 			break;
 		if (type == GNUTLS_SAN_DNSNAME) {
-			name[nlen] = '\0';
+			sx_sanitize(clean, sizeof(clean), name, nlen, 0);
 		} else if (type == GNUTLS_SAN_IPADDRESS && (nlen == 4 || nlen == 16)) {
-			char ip[INET6_ADDRSTRLEN];
 			unsigned char raw[16];
 
 			memcpy(raw, name, nlen);
-			if (inet_ntop(nlen == 4 ? AF_INET : AF_INET6, raw, ip, sizeof(ip)) == NULL)
+			if (inet_ntop(nlen == 4 ? AF_INET : AF_INET6, raw, clean, sizeof(clean)) ==
+			    NULL)
 				continue;
-			strlcpy(name, ip, sizeof(name));
 		} else {
 			continue;
 		}
 		if (buf[0] != '\0')
 			strlcat(buf, ", ", sz);
-		strlcat(buf, name, sz);
+		strlcat(buf, clean, sz);
 	}
 	if (buf[0] == '\0') {
 		/* No SANs: fall back to the subject's common name. */
-		size_t nlen = sz - 1;
+		char cn[256];
+		size_t nlen = sizeof(cn) - 1;
 
 		if (gnutls_x509_crt_get_dn_by_oid(
-			crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &nlen) < 0)
+			crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &nlen) < 0)
 			strlcpy(buf, "(no names)", sz);
+		else
+			sx_sanitize(buf, sz, cn, nlen, 0);
 	}
 }
 
@@ -237,6 +318,75 @@ tls_crt_dn(gnutls_x509_crt_t crt, int issuer, char *buf, size_t sz)
 	}
 	sx_sanitize(buf, sz, (const char *)dn.data, dn.size, 0);
 	gnutls_free(dn.data);
+}
+
+/* The security parameter a profile's keys must reach, as GnuTLS checks it. */
+static gnutls_sec_param_t
+tls_profile_level(gnutls_certificate_verification_profiles_t p)
+{
+	switch (p) {
+	case GNUTLS_PROFILE_VERY_WEAK:
+		return GNUTLS_SEC_PARAM_VERY_WEAK;
+	case GNUTLS_PROFILE_LOW:
+		return GNUTLS_SEC_PARAM_LOW;
+	case GNUTLS_PROFILE_LEGACY:
+		return GNUTLS_SEC_PARAM_LEGACY;
+	case GNUTLS_PROFILE_MEDIUM:
+		return GNUTLS_SEC_PARAM_MEDIUM;
+	case GNUTLS_PROFILE_HIGH:
+		return GNUTLS_SEC_PARAM_HIGH;
+	case GNUTLS_PROFILE_ULTRA:
+		return GNUTLS_SEC_PARAM_ULTRA;
+	case GNUTLS_PROFILE_FUTURE:
+		return GNUTLS_SEC_PARAM_FUTURE;
+	default:
+		return GNUTLS_SEC_PARAM_UNKNOWN;
+	}
+}
+
+/*
+ * A certificate the server sent whose key is below the verification
+ * profile (RSA 1024 under "medium"): name it, its size and the size
+ * wanted.  0 when none is (the weak part is elsewhere, e.g. a signature).
+ */
+static int
+tls_weak_key_words(const struct tls_client *tc, gnutls_session_t s, struct sx_err *e)
+{
+	gnutls_sec_param_t want = tls_profile_level(tc->profile);
+	const gnutls_datum_t *certs;
+	unsigned int i, n = 0;
+
+	if (want == GNUTLS_SEC_PARAM_UNKNOWN ||
+	    (certs = gnutls_certificate_get_peers(s, &n)) == NULL)
+		return 0;
+	for (i = 0; i < n; i++) {
+		gnutls_x509_crt_t crt;
+		unsigned int bits = 0;
+		int alg, found = 0;
+		char dn[256];
+
+		if (gnutls_x509_crt_init(&crt) < 0)
+			return 0;
+		if (gnutls_x509_crt_import(crt, &certs[i], GNUTLS_X509_FMT_DER) >= 0 &&
+		    (alg = gnutls_x509_crt_get_pk_algorithm(crt, &bits)) >= 0 &&
+		    gnutls_pk_bits_to_sec_param(alg, bits) < want) {
+			const char *name = gnutls_pk_get_name(alg);
+
+			found = 1;
+			tls_crt_dn(crt, 0, dn, sizeof(dn));
+			sx_fail(e, SX_TLS, STAGE_TLS,
+			    "%s key too weak: %s %u bits, at least %u required (%s)",
+			    i == 0 ? "certificate" : "CA certificate", name != NULL ? name : "?",
+			    bits, gnutls_sec_param_to_pk_bits(alg, want), dn);
+			sx_hint(e, "the server's administrator must replace the key; to accept it "
+				   "anyway, end tls_priorities with %%PROFILE_LOW (e.g. "
+				   "NORMAL:%%PROFILE_LOW)");
+		}
+		gnutls_x509_crt_deinit(crt);
+		if (found)
+			return 1;
+	}
+	return 0;
 }
 
 /* Words for the first verification problem that matters most to a user. */
@@ -272,6 +422,8 @@ tls_verify_words(
 			? "the trust file does not hold the issuer's CA certificate"
 			: "self-signed or private CA: set tls_trust_file to its CA certificate, or "
 			  "pin it with tls_fingerprint");
+	} else if ((status & GNUTLS_CERT_INSECURE_ALGORITHM) && tls_weak_key_words(tc, s, e)) {
+		/* Named above. */
 	} else {
 		gnutls_datum_t out = {NULL, 0};
 

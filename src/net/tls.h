@@ -6,6 +6,7 @@
 #define SX_TLS_H
 
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 
 #include "core/err.h"
 
@@ -23,6 +24,8 @@ struct tls_params {
 struct tls_client {
 	gnutls_certificate_credentials_t cred;
 	struct tls_params p;
+	char *priorities; /* what tls_priority_string made of p.priorities */
+	gnutls_certificate_verification_profiles_t profile;
 	unsigned char pin[32];
 	int has_pin;
 	int host_is_ip;
@@ -40,6 +43,20 @@ struct tls_info {
 	long days_left;
 	char verify[64];
 };
+
+/*
+ * The priority string a session gets for tls_priorities (NULL: the
+ * defaults), and the verification profile it sets.  Certificates are
+ * checked with at least GnuTLS' "medium" profile (keys of 112-bit strength:
+ * RSA 2048, ECDSA 224), which ":%PROFILE_MEDIUM" appended to the string
+ * asks for, unless the string names a profile itself (%PROFILE_LOW lowers
+ * it on purpose) or a level that sets a stronger one (SECURE192,
+ * SECURE256, SUITEB128, SUITEB192).  *out is NULL for the defaults (then
+ * TLS_DEFAULT_APPEND goes with the system's priorities), else malloc'd.
+ * -1 when out of memory.
+ */
+int tls_priority_string(
+    const char *priorities, char **out, gnutls_certificate_verification_profiles_t *profile);
 
 /*
  * Load trust anchors and the optional client certificate.  -1 with

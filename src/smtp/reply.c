@@ -93,13 +93,16 @@ smtp_read_reply_lines(struct conn *c, enum sx_stage st, struct smtp_reply *r, st
 		if (++r->nlines > SMTP_REPLY_MAX_LINES)
 			return sx_fail(
 			    e, SX_PROTO, st, "reply has more than %d lines", SMTP_REPLY_MAX_LINES);
-		/* Keep what fits of the text; the reply itself is fully consumed. */
+		/*
+		 * Keep what fits of the text, printable only: no escape sequence,
+		 * CR or bidi override from the server reaches a terminal, a log or
+		 * JSON through any path.  The reply itself is fully consumed.
+		 */
 		if (tlen + 2 < sizeof(r->text)) {
 			if (tlen > 0)
 				r->text[tlen++] = '\n';
-			tlen += strlcpy(r->text + tlen, text, sizeof(r->text) - tlen);
-			if (tlen >= sizeof(r->text))
-				tlen = sizeof(r->text) - 1;
+			sx_sanitize(r->text + tlen, sizeof(r->text) - tlen, text, strlen(text), 0);
+			tlen += strlen(r->text + tlen);
 		}
 	}
 	return 0;
@@ -116,12 +119,41 @@ smtp_read_reply(struct conn *c, enum sx_stage st, struct smtp_reply *r, struct s
 	return rc;
 }
 
-/* Note one AUTH mechanism, each name once in the list. */
-static void
-smtp_caps_mech(struct smtp_caps *caps, const char *mech)
+/*
+ * A SASL mechanism name (RFC 4422 3.1): 1 to 20 of A-Z, 0-9, '-', '_'.
+ * Lower case is taken (some servers send it) and shown in upper case.
+ */
+static int
+smtp_sasl_name(const char *s, char *out, size_t outsz)
 {
-	char *p, *save = NULL, list[sizeof(caps->auth_list)];
+	size_t i, n = strlen(s);
 
+	if (n == 0 || n > SMTP_SASL_NAME_MAX || n >= outsz)
+		return -1;
+	for (i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (ch >= 'a' && ch <= 'z')
+			ch = (char)(ch - 'a' + 'A');
+		else if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+			     ch == '_'))
+			return -1;
+		out[i] = ch;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* Note one AUTH mechanism, each name once in the list; others are counted, not kept. */
+static void
+smtp_caps_mech(struct smtp_caps *caps, const char *raw)
+{
+	char *p, *save = NULL, list[sizeof(caps->auth_list)], mech[SMTP_SASL_NAME_MAX + 1];
+
+	if (smtp_sasl_name(raw, mech, sizeof(mech)) == -1) {
+		caps->auth_dropped++;
+		return;
+	}
 	if (strcasecmp(mech, "PLAIN") == 0)
 		caps->auth_plain = 1;
 	else if (strcasecmp(mech, "LOGIN") == 0)
@@ -246,6 +278,14 @@ smtp_caps_describe(const struct smtp_caps *caps, char *buf, size_t sz)
 	if (caps->auth) {
 		strlcat(buf, buf[0] != '\0' ? " AUTH " : "AUTH ", sz);
 		strlcat(buf, caps->auth_list, sz);
+		if (caps->auth_dropped > 0) {
+			char note[64];
+
+			snprintf(note, sizeof(note), "%s(%u malformed name%s ignored)",
+			    caps->auth_list[0] != '\0' ? " " : "", caps->auth_dropped,
+			    caps->auth_dropped == 1 ? "" : "s");
+			strlcat(buf, note, sz);
+		}
 	}
 	if (buf[0] == '\0')
 		strlcpy(buf, "no extensions", sz);

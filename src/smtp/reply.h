@@ -14,11 +14,13 @@
 
 /* Most lines one reply may have (EHLO answers have ~20). */
 #define SMTP_REPLY_MAX_LINES 256
+/* Longest SASL mechanism name (RFC 4422 3.1). */
+#define SMTP_SASL_NAME_MAX 20
 
 struct smtp_reply {
 	int code;
 	char enhanced[16];       /* "2.1.5", or "" */
-	char text[SX_REPLY_MAX]; /* the lines' text without codes, joined by '\n' */
+	char text[SX_REPLY_MAX]; /* the lines' text without codes, printable, joined by '\n' */
 	size_t nlines;
 };
 
@@ -36,7 +38,8 @@ struct smtp_caps {
 	int auth;                /* any AUTH line */
 	int auth_plain;
 	int auth_login;
-	char auth_list[128]; /* mechanisms as offered (each once), for diagnostics */
+	char auth_list[128];   /* valid mechanism names offered (each once, upper case) */
+	unsigned auth_dropped; /* names outside the SASL charset, not kept */
 };
 
 /*
@@ -47,8 +50,10 @@ int smtp_parse_reply_line(const char *line, size_t len, int *code, int *last, co
 
 /*
  * Read one complete reply: bounded line length (conn) and line count, the
- * same code on every line.  -1 with SX_PROTO (malformed: the reply code 0
- * and the offending line kept as the reply) or SX_TEMP (lost).
+ * same code on every line.  Its text is sanitised (sx_sanitize: every byte
+ * that is not printable ASCII becomes '?'), so no caller can print server
+ * text raw.  -1 with SX_PROTO (malformed: the reply code 0 and the
+ * offending line kept as the reply) or SX_TEMP (lost).
  */
 int smtp_read_reply(struct conn *, enum sx_stage, struct smtp_reply *, struct sx_err *);
 
@@ -58,7 +63,9 @@ char *smtp_caps_describe(const struct smtp_caps *, char *buf, size_t sz);
 /*
  * Fill caps from an EHLO reply (clears caps first): one keyword per line
  * after the first, ending at a space or at '=' (the old "AUTH=LOGIN PLAIN"
- * form), its parameters after that.
+ * form), its parameters after that.  AUTH mechanism names are kept only
+ * when they are SASL names (RFC 4422: 1-20 of A-Z 0-9 - _); others are
+ * counted in auth_dropped.
  */
 void smtp_caps_parse(const struct smtp_reply *, struct smtp_caps *);
 

@@ -57,9 +57,9 @@ smtp_ehlo(struct smtp_session_state *s)
 	char desc[256];
 
 	s->stage = STAGE_EHLO;
-	/* After STARTTLS the EHLO may leave before the certificate check (conn.h). */
+	/* After STARTTLS the flush checks the certificate first (conn.h). */
 	if (smtp_cmd(s->c, s->stage, 0, s->e, "EHLO %s", s->p->ehlo_name) == -1 ||
-	    conn_flush_unverified(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
+	    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
 		return -1;
 	if (r.code == 250) {
 		smtp_caps_parse(&r, &s->r->caps);
@@ -105,8 +105,6 @@ smtp_starttls(struct smtp_session_state *s)
 	if (smtp_cmd(s->c, s->stage, 0, s->e, "STARTTLS") == -1 ||
 	    conn_flush(s->c, s->stage, s->e) == -1)
 		return -1;
-	/* Build the ClientHello while the reply travels; it leaves after the 220. */
-	conn_tls_prepare(s->c);
 	if (smtp_reply(s, &r) == -1)
 		return -1;
 	if (r.code != 220) {

@@ -986,6 +986,47 @@ def sc_caps_differ(s):
     s.caps_hook = hook
 
 
+# Terminal and log injection bait (issue 21 item 7): CSI and OSC escape sequences (7-bit and
+# the 8-bit CSI 0x9b), a bare CR that would rewrite the line, BEL, and U+202E (right-to-left
+# override, UTF-8) -- as latin-1 text, which Conn.send writes byte for byte.
+HOSTILE = "\x1b[31mRED\x1b[0m \x1b]0;owned\x07 \rOVER\x1b[2K \x9b1m \xe2\x80\xaeevil"
+
+
+@scenario("hostile-text")
+def sc_hostile(s):
+    """HOSTILE in the greeting, in EHLO lines (greeting name, an unknown keyword, AUTH
+    mechanism names) before and after TLS, and in every reply of a successful session; with
+    --at STAGE that stage refuses with a 5xx carrying it (GREETING 554, AUTH 535, else 550)."""
+    h = HOSTILE
+    s.greeting = "220 localhost ESMTP " + h
+
+    def ehlo(sess):
+        caps = sess.caps()
+        caps = [c for c in caps if not c.startswith("AUTH")]
+        if sess.c.tls is not None:
+            caps.append("AUTH PLAIN LOGIN \x1b[31mX-EVIL\x1b[0m CRAM\rMD5 \xe2\x80\xaeNIGOL")
+        caps.append("X-\x1b]8;;http://evil.example/\x07LINK\x1b]8;;\x07 " + h)
+        lines = ["localhost greets you " + h] + caps
+        sess.reply("".join("250%s%s\r\n" % ("-" if i < len(lines) - 1 else " ", l)
+                           for i, l in enumerate(lines)))
+        sess.ehlo_done = True
+        sess.advertised = set(c.split(" ")[0].upper() for c in caps)
+    s.replies["EHLO"] = ehlo
+    s.replies["AUTH"] = "235 2.7.0 Authentication successful " + h
+    s.replies["MAIL"] = "250 2.1.0 Ok " + h
+    s.replies["RCPT"] = "250 2.1.5 Ok " + h
+    s.replies["DATA"] = "354 End data with <CR><LF>.<CR><LF> " + h
+    s.replies["EOM"] = "250 2.0.0 Ok: queued as \x1b[1mQ1\x1b[0m " + h
+    s.replies["QUIT"] = "221 2.0.0 Bye " + h
+    at = s.opts.at
+    if at == "GREETING":
+        s.greeting = "554 5.3.2 go away " + h
+    elif at == "AUTH":
+        s.replies["AUTH"] = "535 5.7.8 Error: authentication failed " + h
+    elif at is not None:
+        s.replies[at] = "550 5.7.1 refused " + h
+
+
 @scenario("greeting-421")
 def sc_421(s):
     s.greeting = "421 4.3.2 Service not available, closing channel"
@@ -1118,11 +1159,47 @@ NEED_TLS = ("good", "good-implicit", "greeting-tls", "stall-in-tls", "starttls-i
 CERT_NAMES = ("ca", "good", "expired", "notyet", "wrongname", "selfsigned", "untrusted", "ca2")
 
 
+# Leaves added after the first set, each in its own directory NAME.d/ (leaf.pem, leaf.key)
+# made next to a set that may already exist: rsa1024 (a 1024-bit RSA key, signed by ca).
+EXTRA_LEAVES = ("rsa1024",)
+
+
+def make_extra_leaf(top, name):
+    """Make top/NAME.d once (a temporary dir renamed into place: parallel callers never see
+    half a pair, and the first one wins)."""
+    final = os.path.join(top, name + ".d")
+    if os.path.exists(os.path.join(final, "leaf.pem")):
+        return
+    d = tempfile.mkdtemp(prefix=".%s-" % name, dir=top)
+
+    def ossl(*args):
+        subprocess.run(("openssl",) + args, cwd=d, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+
+    if name == "rsa1024":
+        ossl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024",
+             "-out", "leaf.key")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n"
+                "extendedKeyUsage=serverAuth,clientAuth\n")
+    ossl("req", "-new", "-key", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost")
+    ossl("x509", "-req", "-in", "leaf.csr", "-CA", os.path.join(top, "ca.pem"),
+         "-CAkey", os.path.join(top, "ca.key"), "-set_serial", str(int.from_bytes(os.urandom(8), "big")),
+         "-days", "3650", "-sha256", "-extfile", "ext.cnf", "-out", "leaf.pem")
+    try:
+        os.rename(d, final)
+    except OSError:   # someone else finished first: use theirs
+        subprocess.run(["rm", "-rf", d], check=False)
+
+
 def make_certs(top):
     """CA + leaves under `top` (idempotent; built in a temporary dir then renamed, so parallel
     callers never see half a set). Leaves: good (localhost, 127.0.0.1, ::1), expired, notyet,
-    wrongname (wrong.example.net), selfsigned, untrusted (signed by ca2, not by ca)."""
+    wrongname (wrong.example.net), selfsigned, untrusted (signed by ca2, not by ca); and
+    EXTRA_LEAVES."""
     if os.path.exists(os.path.join(top, "ready")):
+        for name in EXTRA_LEAVES:
+            make_extra_leaf(top, name)
         return top
     parent = os.path.dirname(os.path.abspath(top))
     os.makedirs(parent, exist_ok=True)
@@ -1177,6 +1254,8 @@ def make_certs(top):
         subprocess.run(["rm", "-rf", d], check=False)
         if not os.path.exists(os.path.join(top, "ready")):
             raise
+    for name in EXTRA_LEAVES:
+        make_extra_leaf(top, name)
     return top
 
 
@@ -1184,6 +1263,9 @@ def print_certs(top):
     for n in CERT_NAMES:
         print("%s=%s" % (n.upper() + "_CERT", os.path.join(top, n + ".pem")))
         print("%s=%s" % (n.upper() + "_KEY", os.path.join(top, n + ".key")))
+    for n in EXTRA_LEAVES:
+        print("%s=%s" % (n.upper() + "_CERT", os.path.join(top, n + ".d", "leaf.pem")))
+        print("%s=%s" % (n.upper() + "_KEY", os.path.join(top, n + ".d", "leaf.key")))
 
 
 # ---------------------------------------------------------------- main
@@ -1192,7 +1274,12 @@ def make_context(opts, rec_holder):
     if not opts.cert:
         return None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(opts.cert, opts.key or None)
+    try:
+        ctx.load_cert_chain(opts.cert, opts.key or None)
+    except ssl.SSLError:
+        # A weak leaf on purpose (rsa1024): OpenSSL's security level refuses to serve it.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.load_cert_chain(opts.cert, opts.key or None)
     if opts.scenario == "tls12-only":
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     if opts.scenario == "tls11-only":

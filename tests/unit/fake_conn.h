@@ -3,8 +3,8 @@
  * server from a table and checks every byte the client writes, so every
  * protocol branch can be tested without sockets.  Replies are handed out in
  * chunks of a chosen size (1 byte up to everything) to test reassembly.
- * After TLS starts, it fails the test when the client reads, or writes
- * anything but EHLO, before the peer check (conn.h, conn_tls_start).
+ * After TLS starts, it fails the test when the client reads or writes
+ * anything before the peer check (conn.h, conn_tls_start).
  */
 #ifndef FAKE_CONN_H
 #define FAKE_CONN_H

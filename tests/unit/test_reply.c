@@ -56,7 +56,9 @@ test_caps_parser(void **state)
 		    caps.dsn && caps.enhancedstatuscodes && caps.starttls);
 	assert_int_equal(caps.size, 2048);
 	assert_true(caps.auth && caps.auth_plain && caps.auth_login);
-	assert_string_equal(caps.auth_list, "PLAIN CRAM-MD5 login");
+	/* Names are shown in upper case (RFC 4422 spells them so). */
+	assert_string_equal(caps.auth_list, "PLAIN CRAM-MD5 LOGIN");
+	assert_int_equal(caps.auth_dropped, 0);
 
 	strlcpy(r.text, "mx\nSIZE\nSIZE junk", sizeof(r.text));
 	smtp_caps_parse(&r, &caps);
@@ -103,6 +105,77 @@ test_caps_auth_old_form(void **state)
 	smtp_caps_parse(&r, &caps);
 	assert_false(caps.auth);
 	assert_false(caps.size_offered);
+}
+
+/*
+ * AUTH mechanism names are SASL names (RFC 4422 3.1: 1-20 of A-Z 0-9 - _):
+ * escape sequences, CR, bidi overrides or overlong words are not kept, so
+ * the list --check and -v print holds none of them; they are counted.
+ */
+static void
+test_caps_auth_hostile(void **state)
+{
+	struct smtp_reply r;
+	struct smtp_caps caps;
+	char desc[256];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.code = 250;
+	strlcpy(r.text,
+	    "mx.example\nAUTH PLAIN \x1b[31mEVIL\x1b[0m CRAM\rMD5 \xe2\x80\xaeNIGOL login "
+	    "ABCDEFGHIJKLMNOPQRSTU SCRAM-SHA-256 x_y \x9b"
+	    "2J\nAUTH=\x1b]0;title\x07 XOAUTH2",
+	    sizeof(r.text));
+	smtp_caps_parse(&r, &caps);
+	assert_true(caps.auth && caps.auth_plain && caps.auth_login);
+	assert_string_equal(caps.auth_list, "PLAIN LOGIN SCRAM-SHA-256 X_Y XOAUTH2");
+	/* ESC[31m…, CR, U+202E, 21 letters, CSI, OSC: six dropped. */
+	assert_int_equal(caps.auth_dropped, 6);
+	smtp_caps_describe(&caps, desc, sizeof(desc));
+	assert_string_equal(
+	    desc, "AUTH PLAIN LOGIN SCRAM-SHA-256 X_Y XOAUTH2 (6 malformed names ignored)");
+
+	/* Twenty characters is the longest name. */
+	strlcpy(r.text, "mx\nAUTH ABCDEFGHIJKLMNOPQRST", sizeof(r.text));
+	smtp_caps_parse(&r, &caps);
+	assert_string_equal(caps.auth_list, "ABCDEFGHIJKLMNOPQRST");
+	/* Nothing valid at all: AUTH is still offered, the list is empty. */
+	strlcpy(r.text, "mx\nAUTH \x1b[2J", sizeof(r.text));
+	smtp_caps_parse(&r, &caps);
+	assert_true(caps.auth);
+	assert_false(caps.auth_plain || caps.auth_login);
+	assert_string_equal(caps.auth_list, "");
+	smtp_caps_describe(&caps, desc, sizeof(desc));
+	assert_string_equal(desc, "AUTH (1 malformed name ignored)");
+}
+
+/* Every byte of reply text that is not printable ASCII is replaced when read. */
+static void
+test_read_reply_sanitised(void **state)
+{
+	static const struct fk_step steps[] = {
+	    {FK_REPLY,
+		"220 mx \x1b[31mred\x1b[0m \x1b]0;owned\x07 CR\rhere \xe2\x80\xae\x9b\tx\r\n"},
+	    {FK_REPLY, "250-mx\r\n250-AUTH PLAIN \x1b[2J\r\n250 SIZE 10\r\n"},
+	    {FK_END, NULL},
+	};
+	struct fake_conn f;
+	struct conn c;
+	struct smtp_reply r;
+	struct sx_err e;
+
+	(void)state;
+	fake_conn_setup(&f, &c, steps, 3);
+	sx_clear(&e);
+	assert_int_equal(smtp_read_reply(&c, STAGE_GREETING, &r, &e), 0);
+	assert_int_equal(r.code, 220);
+	assert_string_equal(r.text, "mx ?[31mred?[0m ?]0;owned? CR?here ???? x");
+	assert_int_equal(smtp_read_reply(&c, STAGE_EHLO, &r, &e), 0);
+	assert_string_equal(r.text, "mx\nAUTH PLAIN ?[2J\nSIZE 10");
+	fake_conn_assert_done(&f);
+	conn_close(&c, 0);
+	fake_conn_free(&f);
 }
 
 /* A whole reply over the transport, one byte per read: lines joined, enhanced code kept. */
@@ -176,6 +249,8 @@ main(void)
 	    cmocka_unit_test(test_reply_parser),
 	    cmocka_unit_test(test_caps_parser),
 	    cmocka_unit_test(test_caps_auth_old_form),
+	    cmocka_unit_test(test_caps_auth_hostile),
+	    cmocka_unit_test(test_read_reply_sanitised),
 	    cmocka_unit_test(test_read_reply),
 	    cmocka_unit_test(test_cmd),
 	};

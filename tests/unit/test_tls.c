@@ -1,7 +1,8 @@
 /*
  * test_tls.c — the parts of tls.c that need no peer: the tls_fingerprint
- * syntax and IP literals (no SNI for those).  Handshakes, verification
- * and pins against real servers: tests/e2e/t_tls_options.sh.
+ * syntax, IP literals (no SNI for those) and the priority string with its
+ * verification profile.  Handshakes, verification and pins against real
+ * servers: tests/e2e/t_tls_options.sh, t_faults_tls.sh.
  */
 #include "config.h"
 
@@ -9,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -65,12 +67,54 @@ test_ip_literal(void **state)
 	assert_false(tls_is_ip_literal("127.0.0.1.example"));
 }
 
+/*
+ * Certificates are checked with at least the "medium" profile (no 1024-bit
+ * RSA): appended to a user's string, unless it names a profile itself (to
+ * lower it on purpose) or a level that sets a stronger one.
+ */
+static void
+test_priority_profile(void **state)
+{
+	gnutls_certificate_verification_profiles_t prof;
+	gnutls_priority_t pc;
+	const char *errpos;
+	char *s;
+
+	(void)state;
+	assert_int_equal(tls_priority_string(NULL, &s, &prof), 0);
+	assert_null(s);
+	assert_int_equal(prof, GNUTLS_PROFILE_MEDIUM);
+
+	assert_int_equal(tls_priority_string("NORMAL:-VERS-TLS1.3", &s, &prof), 0);
+	assert_string_equal(s, "NORMAL:-VERS-TLS1.3:%PROFILE_MEDIUM");
+	assert_int_equal(prof, GNUTLS_PROFILE_MEDIUM);
+	/* GnuTLS takes it. */
+	assert_int_equal(gnutls_priority_init(&pc, s, &errpos), 0);
+	gnutls_priority_deinit(pc);
+	free(s);
+
+	assert_int_equal(tls_priority_string("NORMAL:%PROFILE_LOW", &s, &prof), 0);
+	assert_string_equal(s, "NORMAL:%PROFILE_LOW");
+	assert_int_equal(prof, GNUTLS_PROFILE_LOW);
+	free(s);
+	assert_int_equal(tls_priority_string("NORMAL:%profile_high:-VERS-TLS1.2", &s, &prof), 0);
+	assert_string_equal(s, "NORMAL:%profile_high:-VERS-TLS1.2");
+	assert_int_equal(prof, GNUTLS_PROFILE_HIGH);
+	free(s);
+	/* A level with a stronger profile of its own is not lowered. */
+	assert_int_equal(tls_priority_string("SECURE256", &s, &prof), 0);
+	assert_string_equal(s, "SECURE256");
+	assert_int_equal(prof, GNUTLS_PROFILE_HIGH);
+	free(s);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fingerprint),
 	    cmocka_unit_test(test_ip_literal),
+	    cmocka_unit_test(test_priority_profile),
 	};
 
 	return cmocka_run_group_tests_name("tls", tests, NULL, NULL);
