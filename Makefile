@@ -177,7 +177,7 @@ VALGRIND_UNIT = valgrind -q --error-exitcode=99 --leak-check=full \
 check-valgrind: $(BIN) $(UNIT_RUN)
 	@HAVE_CMOCKA=$(HAVE_CMOCKA) UNIT_WRAPPER="$(VALGRIND_UNIT)" sh tests/run-unit.sh $(UNIT_RUN)
 	@VALGRIND_SMTPS_SEND=$(abspath $(BIN)) SMTPS_SEND=$(abspath tests/valgrind-smtps-send) \
-	    SX_TIME_FACTOR=10 sh tests/e2e/run.sh t_session
+	    SX_TIME_FACTOR=5 sh tests/e2e/run.sh t_session
 
 check-e2e: $(BIN)
 	@SMTPS_SEND=$(abspath $(BIN)) sh tests/e2e/run.sh

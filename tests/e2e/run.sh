@@ -8,7 +8,7 @@
 # times SX_TIME_FACTOR, and its time is shown beside its result.
 # SX_TIME_FACTOR (a whole number, default 1) says how much slower than a
 # plain build this run may be: the Makefile passes 3 for the sanitizer build
-# and 10 under valgrind; lib.sh's sx_scale gives tests their waits scaled by
+# and 5 under valgrind; lib.sh's sx_scale gives tests their waits scaled by
 # it.  Without root or the server packages every test is skipped -- except
 # with CI=true, where a skip is a failure.
 set -u
