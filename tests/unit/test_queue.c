@@ -154,6 +154,7 @@ test_round_trip(void **state)
 	assert_null(strpbrk(r.err_text, "\r\n\x1b"));
 	assert_non_null(strstr(r.err_text, "server said: 450 4.2.0 busy/450 try later"));
 	free(m.err_text);
+	free(m.err_enhanced);
 	queue_meta_free(&r);
 }
 
