@@ -183,7 +183,7 @@ check-unit: $(BIN) $(HELPER) $(UNIT_RUN)
 check-sanitize:
 	$(MAKE) O=build-san EXTRA_CFLAGS="$(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" check-unit
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=98 \
-	    UBSAN_OPTIONS=halt_on_error=1:exitcode=98 \
+	    UBSAN_OPTIONS=halt_on_error=1:exitcode=98 SX_TIME_FACTOR=3 \
 	    SMTPS_SEND=$(abspath build-san/smtps-send) sh tests/e2e/run.sh $(SAN_E2E)
 
 # Unit tests and the session end-to-end tests under valgrind.
@@ -192,7 +192,7 @@ VALGRIND_UNIT = valgrind -q --error-exitcode=99 --leak-check=full \
 check-valgrind: $(BIN) $(UNIT_RUN)
 	@HAVE_CMOCKA=$(HAVE_CMOCKA) UNIT_WRAPPER="$(VALGRIND_UNIT)" sh tests/run-unit.sh $(UNIT_RUN)
 	@VALGRIND_SMTPS_SEND=$(abspath $(BIN)) SMTPS_SEND=$(abspath tests/valgrind-smtps-send) \
-	    sh tests/e2e/run.sh t_session
+	    SX_TIME_FACTOR=5 sh tests/e2e/run.sh t_session
 
 check-e2e: $(BIN)
 	@SMTPS_SEND=$(abspath $(BIN)) sh tests/e2e/run.sh

@@ -11,7 +11,7 @@
 set -eu
 
 build_pkgs="gcc libc6-dev make autoconf automake pkg-config libgnutls28-dev libbsd-dev libjansson-dev libcurl4-gnutls-dev libcmocka-dev"
-test_pkgs="postfix dovecot-core gnutls-bin openssl iproute2 procps time python3 mandoc clang-format cppcheck valgrind clang libclang-rt-14-dev php-cli php-symfony-mailer"
+test_pkgs="postfix dovecot-core gnutls-bin openssl iproute2 procps time python3 strace mandoc clang-format cppcheck valgrind clang libclang-rt-14-dev php-cli php-symfony-mailer"
 # make check-package: the .debs, lintian, a Debian 12 chroot.
 package_pkgs="dpkg-dev debhelper fakeroot lintian debootstrap"
 

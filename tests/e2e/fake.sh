@@ -1,9 +1,9 @@
 # tests/e2e/fake.sh - sourced by e2e tests (POSIX sh) to drive tests/e2e/fakesmtp.py.
 #
 #   fake_start SCENARIO [fakesmtp args...]  start it in the background (stopping a previous
-#                                 one first); waits <= 5 s for its port; sets and exports
+#                                 one first); waits <= 10 s for its port; sets and exports
 #                                 FAKE_PORT FAKE_RECORD FAKE_PID FAKE_DIR FAKE_CA FAKE_CERTS
-#   fake_wait [SECONDS]           wait (bounded) for it to exit; returns its exit status
+#   fake_wait [SECONDS]           wait (bounded, times SX_TIME_FACTOR) for it to exit; returns its exit status
 #                                 (124 when it had to be killed)
 #   fake_stop                     kill it if still running, remove FAKE_DIR (keep it when
 #                                 FAKE_KEEP is set); idempotent, for traps
@@ -12,7 +12,8 @@
 #                                 (JSON for true/false/null/lists, raw for strings/numbers)
 #
 # Settings: FAKE_LEAF=good|expired|notyet|wrongname|selfsigned|untrusted picks the server
-# certificate (or pass --cert/--key); FAKE_TIMEOUT (default 20) is the server's lifetime;
+# certificate (or pass --cert/--key); FAKE_TIMEOUT (default 20) is the server's lifetime,
+# and like fake_start's wait for the port (10 s) it is multiplied by SX_TIME_FACTOR (lib.sh);
 # FAKE_CERTS is where the test certificates are made once and reused. The cwd is the repo top.
 
 if [ -x /usr/bin/python3 ]; then
@@ -24,6 +25,7 @@ FAKE_PY=${FAKE_PY:-$(pwd)/tests/e2e/fakesmtp.py}
 FAKE_CERTS=${FAKE_CERTS:-${TMPDIR:-/tmp}/smtps-send-e2e-certs.$(id -u)}
 FAKE_PID=
 FAKE_DIR=
+case ${SX_TIME_FACTOR:-1} in '' | *[!0-9]* | 0) _fake_factor=1 ;; *) _fake_factor=$SX_TIME_FACTOR ;; esac
 
 fake_certs() {
 	# make-certs is idempotent and safe against parallel callers
@@ -43,11 +45,11 @@ fake_start() {
 	"$FAKE_PYTHON" "$FAKE_PY" --scenario "$_fake_scenario" \
 	    --port-file "$FAKE_DIR/port" --record "$FAKE_RECORD" \
 	    --cert "$FAKE_CERTS/$_fake_leaf.pem" --key "$FAKE_CERTS/$_fake_leaf.key" \
-	    --timeout "${FAKE_TIMEOUT:-20}" "$@" >"$FAKE_DIR/log" 2>&1 &
+	    --timeout "$((${FAKE_TIMEOUT:-20} * _fake_factor))" "$@" >"$FAKE_DIR/log" 2>&1 &
 	FAKE_PID=$!
 	_fake_i=0
 	while [ ! -s "$FAKE_DIR/port" ]; do
-		if [ $_fake_i -ge 50 ] || ! kill -0 "$FAKE_PID" 2>/dev/null; then
+		if [ $_fake_i -ge $((100 * _fake_factor)) ] || ! kill -0 "$FAKE_PID" 2>/dev/null; then
 			echo "fake_start: $_fake_scenario did not start:" >&2
 			cat "$FAKE_DIR/log" >&2
 			fake_stop
@@ -62,7 +64,7 @@ fake_start() {
 
 fake_wait() {
 	[ -n "$FAKE_PID" ] || return 0
-	_fake_left=$(( (${1:-$((${FAKE_TIMEOUT:-20} + 5))}) * 10 ))
+	_fake_left=$(( (${1:-$((${FAKE_TIMEOUT:-20} + 5))}) * 10 * _fake_factor ))
 	while kill -0 "$FAKE_PID" 2>/dev/null; do
 		if [ $_fake_left -le 0 ]; then
 			echo "fake_wait: server still running; killing it" >&2

@@ -39,8 +39,14 @@
 #   SX_SIZE_LIMIT_SMALL       20000 (the small port's limit)
 #   SX_RCPT_LIMIT             50 (the rcptlimit port's recipients per transaction)
 # Ports are SX_PORT_BASE (default 20500) + 0..10, 18 (OAuth2) and 19 (the
-# identity provider, not started here); when one of 0..10 is busy the
-# next block of 20 is tried (up to 10 blocks).
+# identity provider, not started here); a run owns its whole block of 20
+# (tests take +11..17 for their own listeners: contract_lib.sh's relay
+# proxies +11..15).  A block is taken when one of its ports listens or a
+# live run claimed it (a file in /tmp/sxe-ports/ naming that run's
+# directory); then the next block of 20 is tried (up to 10 blocks).
+# Picking, claiming and starting the daemons happen under one lock (flock
+# /tmp/sxe-ports/lock), so runners started at the same moment never pick
+# the same block.
 #
 # Server behaviour on every port (deterministic failures, fast):
 #   RCPT reject*@  -> 550 5.1.1     RCPT tempfail*@ -> 450 4.2.0
@@ -59,9 +65,24 @@
 #   sx_client_env MODE [PORT]          export SMTPS_SEND_* for starttls|implicit (PORT overrides)
 #   sx_fail MSG / sx_expect_exit EXPECTED ACTUAL WHAT / sx_grep_file ERE FILE   assertions
 #   sx_leftover_pids                   pids of daemons of this run still alive (empty = none)
+#   sx_scale SECONDS                   SECONDS times SX_TIME_FACTOR (see run.sh), for
+#                                      a test's own waits and deadlines
 
 SX_HOST=localhost
 export SX_HOST
+
+# How much slower than a plain build this run may be (run.sh; the Makefile
+# sets it for the sanitizer build and valgrind): a whole number >= 1.
+case ${SX_TIME_FACTOR:-1} in
+'' | *[!0-9]* | 0) SX_TIME_FACTOR=1 ;;
+esac
+SX_TIME_FACTOR=${SX_TIME_FACTOR:-1}
+export SX_TIME_FACTOR
+
+# sx_scale N: N (seconds, or any count of a deadline loop) times the factor.
+sx_scale() {
+	echo $(($1 * SX_TIME_FACTOR))
+}
 
 _sx_log() { echo "e2e-server: $*" >&2; }
 
@@ -122,15 +143,53 @@ _sx_ports_listening() {
 	[ -S "$SX_RUNDIR/dv/auth-postfix" ]
 }
 
+_SX_PORTS_DIR=/tmp/sxe-ports
+
+# The port lock, on descriptor 9 of this shell (flock(1); at most 2 minutes).
+_sx_ports_lock() {
+	mkdir -p "$_SX_PORTS_DIR" && exec 9>>"$_SX_PORTS_DIR/lock" || return 1
+	if ! flock -w 120 9; then
+		exec 9>&-
+		_sx_log "the port lock $_SX_PORTS_DIR/lock was not free within 2 minutes"
+		return 1
+	fi
+}
+
+_sx_ports_unlock() {
+	exec 9>&-
+}
+
+# _sx_block_claimed BASE: a live run (its directory exists) claimed a block
+# of 20 that overlaps BASE..BASE+19.
+_sx_block_claimed() {
+	local f c dir
+	for f in "$_SX_PORTS_DIR"/[0-9]*; do
+		[ -f "$f" ] || continue
+		c=${f##*/}
+		[ "$c" -gt $(($1 - 20)) ] && [ "$c" -lt $(($1 + 20)) ] || continue
+		dir=$(cat "$f" 2>/dev/null)
+		[ -n "$dir" ] && [ -d "$dir" ] && return 0
+		rm -f "$f" # its run is gone
+	done
+	return 1
+}
+
+# _sx_pick_ports: with the port lock held (sx_server_start), the first
+# block that nothing listens on and no live run claimed; claims it.
 _sx_pick_ports() {
-	local base try i busy
+	local base try i busy ls
 	base=${SX_PORT_BASE:-20500}
 	try=0
 	while [ $try -lt 10 ]; do
 		busy=
+		_sx_block_claimed $base && busy=1
+		ls=$(ss -Hltn 2>/dev/null | awk '{print $4}' | sed 's/.*[:.]//')
 		i=0
-		while [ $i -lt 11 ]; do
-			if _sx_port_busy $((base + i)); then busy=1; break; fi
+		while [ -z "$busy" ] && [ $i -lt 20 ]; do
+			if printf '%s\n' "$ls" | grep -q -x -e $((base + i)); then
+				busy=1
+				break
+			fi
 			i=$((i + 1))
 		done
 		[ -z "$busy" ] && break
@@ -138,9 +197,11 @@ _sx_pick_ports() {
 		try=$((try + 1))
 	done
 	if [ -n "$busy" ]; then
-		_sx_log "no free block of 11 ports from ${SX_PORT_BASE:-20500}"
+		_sx_log "no free block of 20 ports from ${SX_PORT_BASE:-20500}"
 		return 1
 	fi
+	printf '%s\n' "$SX_RUNDIR" >"$_SX_PORTS_DIR/$base" || return 1
+	_sx_claim=$_SX_PORTS_DIR/$base
 	SX_PORT_STARTTLS=$base
 	SX_PORT_IMPLICIT=$((base + 1))
 	SX_PORT_EXPIRED=$((base + 2))
@@ -451,13 +512,14 @@ sx_server_start() {
 		sx_server_stop
 		return 1
 	}
-	if ! _sx_pick_ports || ! _sx_make_certs || ! _sx_write_dovecot ||
-		! _sx_write_postfix; then
+	if ! _sx_make_certs || ! _sx_write_dovecot; then
 		_sx_log "setting up $SX_RUNDIR failed"
 		cat "$SX_RUNDIR/tls/certtool.log" >&2 2>/dev/null
 		sx_server_stop
 		return 1
 	fi
+	# Dovecot listens on a socket in the run directory only; every TCP port
+	# is Postfix's, picked and bound under the port lock.
 	if ! dovecot -c "$SX_RUNDIR/dv/dovecot.conf" </dev/null \
 		>>"$SX_RUNDIR/log/dovecot.start" 2>&1; then
 		_sx_log "dovecot failed to start:"
@@ -465,20 +527,34 @@ sx_server_start() {
 		sx_server_stop
 		return 1
 	fi
-	if ! postfix -c "$SX_RUNDIR/pf" start </dev/null \
+	if ! _sx_ports_lock; then
+		sx_server_stop
+		return 1
+	fi
+	if ! _sx_pick_ports || ! _sx_write_postfix; then
+		_sx_ports_unlock
+		_sx_log "setting up $SX_RUNDIR failed"
+		sx_server_stop
+		return 1
+	fi
+	# The lock's descriptor must not live on in the daemons.
+	if ! postfix -c "$SX_RUNDIR/pf" start </dev/null 9>&- \
 		>>"$SX_RUNDIR/log/postfix.start" 2>&1; then
+		_sx_ports_unlock
 		_sx_log "postfix failed to start:"
 		cat "$SX_RUNDIR/log/postfix.start" "$SX_RUNDIR/log/postfix.log" >&2 2>/dev/null
 		sx_server_stop
 		return 1
 	fi
-	if ! _sx_poll 800 _sx_ports_listening; then
-		_sx_log "server not ready after 8 s; logs:"
+	if ! _sx_poll 3000 _sx_ports_listening; then
+		_sx_ports_unlock
+		_sx_log "server not ready after 30 s; logs:"
 		tail -n 30 "$SX_RUNDIR/log/postfix.start" "$SX_RUNDIR/log/postfix.log" \
 			"$SX_RUNDIR/log/dovecot.log" >&2 2>/dev/null
 		sx_server_stop
 		return 1
 	fi
+	_sx_ports_unlock
 	_sx_start_watchdog
 	_sx_log "ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $SX_RUNDIR, ports $SX_PORT_STARTTLS-$SX_PORT_RCPTLIMIT"
 	return 0
@@ -551,6 +627,12 @@ sx_server_stop() {
 	else
 		rm -rf "$SX_RUNDIR"
 	fi
+	# The block is free again (a claim naming a run directory that is gone
+	# is ignored anyway: see _sx_block_claimed).
+	if [ -n "${_sx_claim:-}" ] && [ "$(cat "$_sx_claim" 2>/dev/null)" = "$SX_RUNDIR" ]; then
+		rm -f "$_sx_claim"
+	fi
+	_sx_claim=
 	SX_RUNDIR=
 	if [ -n "$left" ]; then
 		_sx_log "LEAK: processes of $_sx_last_rundir still alive: $left"
@@ -627,10 +709,11 @@ _sx_exit() {
 }
 
 # sx_wait_delivery MARKER [TIMEOUT]: print the path of the first delivered
-# file (in $SX_MAILDIR/new) that contains MARKER; fail after TIMEOUT s (10).
+# file (in $SX_MAILDIR/new) that contains MARKER; fail after TIMEOUT s (10)
+# times SX_TIME_FACTOR.
 sx_wait_delivery() {
 	local marker=$1 n f
-	n=$(( ${2:-10} * 20 ))
+	n=$(($(sx_scale "${2:-10}") * 20))
 	while :; do
 		if [ -d "$SX_MAILDIR/new" ]; then
 			f=$(grep -l -F -r -e "$marker" "$SX_MAILDIR/new" 2>/dev/null | sort | head -n 1)
@@ -643,7 +726,7 @@ sx_wait_delivery() {
 		sleep 0.05
 		n=$((n - 1))
 	done
-	echo "sx_wait_delivery: nothing containing '$marker' in $SX_MAILDIR/new after ${2:-10} s" >&2
+	echo "sx_wait_delivery: nothing containing '$marker' in $SX_MAILDIR/new after $(sx_scale "${2:-10}") s" >&2
 	return 1
 }
 

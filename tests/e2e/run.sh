@@ -4,9 +4,13 @@
 # Starts the real-server harness once (lib.sh), runs every tests/e2e/t_*.sh
 # (or those whose name contains FILTER) in sorted order as "sh FILE", and
 # stops the server whatever happens.  A test exits 0 (pass), 77 (skip) or
-# anything else (fail); each is limited to SX_TEST_TIMEOUT seconds (120).
-# Without root or the server packages every test is skipped -- except with
-# CI=true, where a skip is a failure.
+# anything else (fail); each is limited to SX_TEST_TIMEOUT seconds (240)
+# times SX_TIME_FACTOR, and its time is shown beside its result.
+# SX_TIME_FACTOR (a whole number, default 1) says how much slower than a
+# plain build this run may be: the Makefile passes 3 for the sanitizer build
+# and 5 under valgrind; lib.sh's sx_scale gives tests their waits scaled by
+# it.  Without root or the server packages every test is skipped -- except
+# with CI=true, where a skip is a failure.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 SX_LIB=$here/lib.sh
@@ -16,7 +20,7 @@ export SX_LIB
 filter="$*"
 : "${SMTPS_SEND:=$(cd "$here/../.." && pwd)/build/smtps-send}"
 export SMTPS_SEND
-timeout_s=${SX_TEST_TIMEOUT:-120}
+timeout_s=$(sx_scale "${SX_TEST_TIMEOUT:-240}")
 
 tests=
 for f in "$here"/t_*.sh; do
@@ -82,14 +86,16 @@ for f in $tests; do
 	fi
 	# In the background so that a signal reaches our trap at once; timeout
 	# puts the test in its own process group and kills all of it.
+	t0=$(date +%s)
 	timeout -k 5 "$timeout_s" sh "$f" </dev/null >"$out" 2>&1 &
 	tpid=$!
 	wait "$tpid"
 	rc=$?
 	tpid=
+	secs="$(($(date +%s) - t0)) s"
 	case $rc in
 	0)
-		echo "PASS $n"
+		echo "PASS $n ($secs)"
 		pass=$((pass + 1))
 		;;
 	77)
@@ -98,13 +104,13 @@ for f in $tests; do
 			sed 's/^/    /' "$out"
 			fail=$((fail + 1))
 		else
-			echo "SKIP $n"
+			echo "SKIP $n ($secs)"
 			skip=$((skip + 1))
 		fi
 		;;
 	*)
 		[ $rc -eq 124 ] && echo "    (timed out after ${timeout_s} s)" >>"$out"
-		echo "FAIL $n (exit $rc)"
+		echo "FAIL $n (exit $rc after $secs)"
 		sed 's/^/    /' "$out"
 		fail=$((fail + 1))
 		;;
