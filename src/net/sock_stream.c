@@ -143,4 +143,5 @@ const struct conn_ops sock_ops = {
     sock_close,
     sock_tls_verify,
     sock_tls_prepare,
+    sock_tls_binding,
 };

@@ -25,6 +25,7 @@ struct smtp_params {
 	const char *user; /* NULL: no AUTH */
 	const char *secret;
 	enum sasl_mech mech;    /* SASL_NONE: best offered */
+	int client_cert;        /* a TLS client certificate is configured (EXTERNAL) */
 	int auth_cleartext;     /* AUTH allowed without TLS (tls off only) */
 	int allow_partial;      /* send to the accepted recipients when some are refused */
 	int allow_8bit;         /* 8-bit body to a server without 8BITMIME */
