@@ -36,7 +36,7 @@ struct smtp_caps {
 	int auth;                /* any AUTH line */
 	int auth_plain;
 	int auth_login;
-	char auth_list[128]; /* mechanisms as offered (each once), for diagnostics */
+	char auth_list[512]; /* mechanisms as offered (each once), for diagnostics and the choice */
 };
 
 /*

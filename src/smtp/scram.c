@@ -23,22 +23,11 @@ enum { SCRAM_ST_NEW = 0, SCRAM_ST_FIRST, SCRAM_ST_FINAL, SCRAM_ST_VERIFIED, SCRA
 /* Longest server message read, and user name accepted. */
 #define SCRAM_MSG_MAX  4096
 #define SCRAM_USER_MAX 1024
-/* Longest salt accepted (servers use 16 to 32 bytes). */
-#define SCRAM_SALT_MAX 256
 
 static const char *const scram_gs2[] = {
     [SCRAM_CB_NONE] = "n,,",
     [SCRAM_CB_UNUSED] = "y,,",
     [SCRAM_CB_EXPORTER] = "p=tls-exporter,,",
-};
-
-/* What the server-first-message says (pointers into it). */
-struct scram_challenge {
-	const char *nonce;
-	size_t noncelen;
-	unsigned char salt[SCRAM_SALT_MAX];
-	size_t saltlen;
-	unsigned long iterations;
 };
 
 static size_t
@@ -119,11 +108,8 @@ scram_has_ctl(const char *msg, size_t len)
 	return 0;
 }
 
-/*
- * The server-first-message: r=nonce,s=salt,i=count[,extensions], after no
- * mandatory extension (m=).  Each way of getting it wrong has its words.
- */
-static int
+/* Each way of getting the server-first-message wrong has its words. */
+int
 scram_parse_challenge(const struct scram *s, const char *msg, size_t len,
     struct scram_challenge *ch, struct sx_err *e)
 {

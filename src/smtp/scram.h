@@ -92,6 +92,27 @@ int scram_final(
  */
 int scram_verify(struct scram *, const char *msg, size_t len, struct sx_err *);
 
+/* Longest salt accepted (servers use 16 to 32 bytes). */
+#define SCRAM_SALT_MAX 256
+
+/* What a server-first-message says (nonce points into it). */
+struct scram_challenge {
+	const char *nonce;
+	size_t noncelen;
+	unsigned char salt[SCRAM_SALT_MAX];
+	size_t saltlen;
+	unsigned long iterations;
+};
+
+/*
+ * The parser scram_final uses, on its own for tests and the fuzzer:
+ * r=nonce,s=salt,i=count[,extensions] with no mandatory extension (m=),
+ * the nonce ours and more, the salt base64, the count within bounds.  0,
+ * or -1 with SX_PROTO.
+ */
+int scram_parse_challenge(
+    const struct scram *, const char *msg, size_t len, struct scram_challenge *, struct sx_err *);
+
 /* Did scram_verify accept the server's signature? */
 int scram_verified(const struct scram *);
 

@@ -2,7 +2,7 @@
 # tests/fuzz/run.sh — build the libFuzzer harnesses into build-fuzz/ and run
 # each for FUZZ_SECONDS (default 30) seconds.
 #
-#   sh tests/fuzz/run.sh [NAME...]   NAME: reply, caps, body, address, message, conf, cli, bs, dsn
+#   sh tests/fuzz/run.sh [NAME...]   NAME: reply, caps, body, address, message, conf, cli, bs, dsn, scram
 #
 # Environment: FUZZ_SECONDS, FUZZ_BUILD_ONLY=1 (build, do not run), CI=true
 # (a missing clang or fuzzer runtime is a failure, not a skip), CC (default
@@ -17,7 +17,7 @@ cd "$top" || exit 1
 CC=${CC:-clang}
 out=${FUZZ_OUT:-build-fuzz}
 secs=${FUZZ_SECONDS:-30}
-all="reply caps body address message conf cli bs dsn"
+all="reply caps body address message conf cli bs dsn scram"
 names=${*:-$all}
 
 missing() {
