@@ -108,6 +108,29 @@ scram_has_ctl(const char *msg, size_t len)
 	return 0;
 }
 
+static int
+scram_is(const char *v, size_t vlen, const char *word)
+{
+	return vlen == strlen(word) && memcmp(v, word, vlen) == 0;
+}
+
+/* A server-error (e=...) in the server-final-message: its words, and what it likely means. */
+static int
+scram_server_error(const char *v, size_t vlen, struct sx_err *e)
+{
+	sx_fail(e, SX_AUTH, STAGE_AUTH, "the server refused the SCRAM exchange: %.*s",
+	    vlen > 64 ? 64 : (int)vlen, v);
+	if (scram_is(v, vlen, "invalid-proof"))
+		sx_hint(e, "check user and password");
+	else if (scram_is(v, vlen, "channel-bindings-dont-match"))
+		sx_hint(e, "the server saw another TLS connection than ours: something between "
+			   "us and the server terminates TLS (a man in the middle)");
+	else if (scram_is(v, vlen, "server-does-support-channel-binding"))
+		sx_hint(e, "the server supports channel binding, but its capability list showed "
+			   "no -PLUS mechanism: something between us removed it");
+	return -1;
+}
+
 /* Each way of getting the server-first-message wrong has its words. */
 int
 scram_parse_challenge(const struct scram *s, const char *msg, size_t len,
@@ -123,6 +146,9 @@ scram_parse_challenge(const struct scram *s, const char *msg, size_t len,
 	if (scram_has_ctl(msg, len))
 		return sx_fail(e, SX_PROTO, STAGE_AUTH,
 		    "malformed SCRAM challenge: it holds control characters");
+	/* Not in RFC 5802's grammar here, but servers end a doomed exchange so. */
+	if (scram_attr(&p, end, 'e', &v, &vlen) == 0)
+		return scram_server_error(v, vlen, e);
 	if (len >= 2 && msg[0] == 'm' && msg[1] == '=')
 		return sx_fail(e, SX_PROTO, STAGE_AUTH,
 		    "the server requires a SCRAM extension (m=) that smtps-send does not know");
@@ -402,29 +428,6 @@ scram_equal(const unsigned char *a, const unsigned char *b, size_t n)
 	for (i = 0; i < n; i++)
 		d |= a[i] ^ b[i];
 	return d == 0;
-}
-
-static int
-scram_is(const char *v, size_t vlen, const char *word)
-{
-	return vlen == strlen(word) && memcmp(v, word, vlen) == 0;
-}
-
-/* A server-error (e=...) in the server-final-message: its words, and what it likely means. */
-static int
-scram_server_error(const char *v, size_t vlen, struct sx_err *e)
-{
-	sx_fail(e, SX_AUTH, STAGE_AUTH, "the server refused the SCRAM exchange: %.*s",
-	    vlen > 64 ? 64 : (int)vlen, v);
-	if (scram_is(v, vlen, "invalid-proof"))
-		sx_hint(e, "check user and password");
-	else if (scram_is(v, vlen, "channel-bindings-dont-match"))
-		sx_hint(e, "the server saw another TLS connection than ours: something between "
-			   "us and the server terminates TLS (a man in the middle)");
-	else if (scram_is(v, vlen, "server-does-support-channel-binding"))
-		sx_hint(e, "the server supports channel binding, but its capability list showed "
-			   "no -PLUS mechanism: something between us removed it");
-	return -1;
 }
 
 int

@@ -26,6 +26,9 @@
 #                             mail from loopback without AUTH (for tls=none tests)
 #   SX_PORT_RCPTLIMIT         STARTTLS, good leaf, smtpd_recipient_limit 50 (452 4.5.3
 #                             after 50 recipients); logs as postfix/rcptlimit/smtpd
+#   SX_PORT_SASL              STARTTLS, good leaf, every mechanism Dovecot has: PLAIN
+#                             LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 (the other ports
+#                             announce only PLAIN LOGIN); logs as postfix/sasl/smtpd
 #   SX_USER / SX_PASS         alice / alice-secret-1
 #   SX_PASS_FILE              0600 file: alice's password plus a newline
 #   SX_USER2 / SX_PASS2       bob / a password with UTF-8, spaces, a colon and +/=
@@ -34,7 +37,8 @@
 #                             (files appear in $SX_MAILDIR/new; pick by Delivered-To/marker)
 #   SX_SIZE_LIMIT_SMALL       20000 (the small port's limit)
 #   SX_RCPT_LIMIT             50 (the rcptlimit port's recipients per transaction)
-# Ports are SX_PORT_BASE (default 20500) + 0..10; when one of them is busy the
+# Ports are SX_PORT_BASE (default 20500) + 0..10 and 16 (11..15 are for
+# contract_lib.sh's proxies); when one of them is busy the
 # next block of 20 is tried (up to 10 blocks).
 #
 # Server behaviour on every port (deterministic failures, fast):
@@ -123,17 +127,16 @@ _sx_pick_ports() {
 	try=0
 	while [ $try -lt 10 ]; do
 		busy=
-		i=0
-		while [ $i -lt 11 ]; do
+		# 11..15 belong to contract_lib.sh's proxies.
+		for i in 0 1 2 3 4 5 6 7 8 9 10 16; do
 			if _sx_port_busy $((base + i)); then busy=1; break; fi
-			i=$((i + 1))
 		done
 		[ -z "$busy" ] && break
 		base=$((base + 20))
 		try=$((try + 1))
 	done
 	if [ -n "$busy" ]; then
-		_sx_log "no free block of 11 ports from ${SX_PORT_BASE:-20500}"
+		_sx_log "no free block of ports from ${SX_PORT_BASE:-20500}"
 		return 1
 	fi
 	SX_PORT_STARTTLS=$base
@@ -147,10 +150,11 @@ _sx_pick_ports() {
 	SX_PORT_SMALLSIZE=$((base + 8))
 	SX_PORT_PLAIN=$((base + 9))
 	SX_PORT_RCPTLIMIT=$((base + 10))
-	_sx_all_ports="$base $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)) $((base + 6)) $((base + 7)) $((base + 8)) $((base + 9)) $((base + 10))"
+	SX_PORT_SASL=$((base + 16))
+	_sx_all_ports="$base $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)) $((base + 6)) $((base + 7)) $((base + 8)) $((base + 9)) $((base + 10)) $((base + 16))"
 	export SX_PORT_STARTTLS SX_PORT_IMPLICIT SX_PORT_EXPIRED SX_PORT_EXPIRED_IMPLICIT \
 		SX_PORT_WRONGNAME SX_PORT_UNTRUSTED SX_PORT_SELFSIGNED SX_PORT_TLS12 \
-		SX_PORT_SMALLSIZE SX_PORT_PLAIN SX_PORT_RCPTLIMIT
+		SX_PORT_SMALLSIZE SX_PORT_PLAIN SX_PORT_RCPTLIMIT SX_PORT_SASL
 }
 
 # _sx_cert NAME SIGNER TEMPLATE-LINES: key NAME.key, cert NAME.crt in $SX_RUNDIR/tls.
@@ -210,14 +214,14 @@ encryption_key"
 _sx_write_dovecot() {
 	local dv=$SX_RUNDIR/dv h1 h2
 	mkdir -p "$dv/state" || return 1
-	h1=$(doveadm -c /dev/null pw -s SHA512-CRYPT -p "$SX_PASS" 2>/dev/null) ||
-		h1=$(printf '%s' "$SX_PASS" | openssl passwd -6 -stdin | sed 's/^/{SHA512-CRYPT}/')
-	h2=$(doveadm -c /dev/null pw -s SHA512-CRYPT -p "$SX_PASS2" 2>/dev/null) ||
-		h2=$(printf '%s' "$SX_PASS2" | openssl passwd -6 -stdin | sed 's/^/{SHA512-CRYPT}/')
-	case "$h1$h2" in '{SHA512-CRYPT}$6$'*'{SHA512-CRYPT}$6$'*) ;; *)
-		_sx_log "cannot hash the test passwords"
-		return 1 ;;
-	esac
+	# The passwords themselves (base64: bob's has a colon, passwd-file's
+	# separator), so that Dovecot can compute what CRAM-MD5 and SCRAM need;
+	# a test-only file of mode 0640 in the private run directory.
+	h1=$(printf '%s' "$SX_PASS" | base64 | tr -d '\n')
+	h2=$(printf '%s' "$SX_PASS2" | base64 | tr -d '\n')
+	case "$h1" in '') _sx_log "cannot encode the test passwords"; return 1 ;; esac
+	h1="{PLAIN.B64}$h1"
+	h2="{PLAIN.B64}$h2"
 	printf '%s:%s\n%s:%s\n' "$SX_USER" "$h1" "$SX_USER2" "$h2" >"$dv/users"
 	chown root:dovecot "$dv/users" && chmod 640 "$dv/users" || return 1
 	cat >"$dv/dovecot.conf" <<EOF
@@ -229,14 +233,14 @@ log_path = $SX_RUNDIR/log/dovecot.log
 protocols =
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
 auth_failure_delay = 0
 auth_cache_size = 0
 default_internal_user = dovecot
 default_login_user = dovenull
 passdb {
   driver = passwd-file
-  args = scheme=SHA512-CRYPT $dv/users
+  args = $dv/users
 }
 userdb {
   driver = static
@@ -334,6 +338,8 @@ smtpd_forbid_bare_newline_exclusions =
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = $SX_RUNDIR/dv/auth-postfix
 smtpd_sasl_auth_enable = yes
+# PLAIN and LOGIN only, as before; SX_PORT_SASL announces all Dovecot has.
+smtpd_sasl_mechanism_filter = plain, login
 smtpd_tls_auth_only = yes
 smtpd_tls_security_level = encrypt
 smtpd_tls_chain_files = $r/tls/good.key, $r/tls/good.crt
@@ -359,6 +365,7 @@ EOF
 127.0.0.1:$SX_PORT_SMALLSIZE $s -o message_size_limit=$SX_SIZE_LIMIT_SMALL
 127.0.0.1:$SX_PORT_PLAIN $s -o smtpd_tls_security_level=none -o smtpd_sasl_auth_enable=no -o smtpd_tls_auth_only=no -o smtpd_relay_restrictions=permit_mynetworks,reject
 127.0.0.1:$SX_PORT_RCPTLIMIT $s -o smtpd_recipient_limit=$SX_RCPT_LIMIT -o syslog_name=postfix/rcptlimit
+127.0.0.1:$SX_PORT_SASL $s -o smtpd_sasl_mechanism_filter=static:all -o syslog_name=postfix/sasl
 cleanup   unix n - n - 0 cleanup
 qmgr      unix n - n 300 1 qmgr
 rewrite   unix - - n - - trivial-rewrite
@@ -453,7 +460,7 @@ sx_server_start() {
 		return 1
 	fi
 	_sx_start_watchdog
-	_sx_log "ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $SX_RUNDIR, ports $SX_PORT_STARTTLS-$SX_PORT_RCPTLIMIT"
+	_sx_log "ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $SX_RUNDIR, ports $SX_PORT_STARTTLS-$SX_PORT_RCPTLIMIT, $SX_PORT_SASL"
 	return 0
 }
 
