@@ -134,16 +134,30 @@ sasl_unusable(enum sasl_mech m, unsigned have, const char *nobind, char *buf, si
 		return "needs an OAuth2 token";
 	if (missing & SASL_HAVE_PASSWORD)
 		return "needs a user";
+	if (sasl_mechs[m].step == NULL)
+		return "not implemented";
 	return NULL;
+}
+
+/* Why m is not used when auth is on (NULL: it can be). */
+static const char *
+sasl_auto_unusable(size_t m, unsigned have, const char *nobind, char *buf, size_t sz)
+{
+	const char *r = sasl_unusable((enum sasl_mech)m, have, nobind, buf, sz);
+
+	if (r == NULL && sasl_mechs[m].rank == 0)
+		return "used only when pinned (auth external)";
+	return r;
 }
 
 enum sasl_mech
 sasl_pick(enum sasl_mech wanted, unsigned offered, unsigned have, const char *nobind, char *why,
     size_t whysz)
 {
-	char buf[160], notes[320] = "";
+	char buf[160], notes[320] = "", last[160] = "";
 	const char *r;
-	size_t m, best = SASL_NONE;
+	size_t m, n, best = SASL_NONE;
+	int rank;
 
 	if (wanted != SASL_NONE) {
 		if ((offered & SASL_BIT(wanted)) == 0) {
@@ -158,25 +172,34 @@ sasl_pick(enum sasl_mech wanted, unsigned offered, unsigned have, const char *no
 		snprintf(why, whysz, "pinned by the auth setting");
 		return wanted;
 	}
-	for (m = 1; m < SASL_NMECH; m++) {
-		if ((offered & SASL_BIT(m)) == 0)
-			continue;
-		if (sasl_mechs[m].rank == 0)
-			r = "used only when pinned (auth external)";
-		else
-			r = sasl_unusable((enum sasl_mech)m, have, nobind, buf, sizeof(buf));
-		if (r != NULL) {
-			/* Say why a stronger one was passed over (and, when none fits, every one). */
-			if (best == SASL_NONE || sasl_mechs[m].rank > sasl_mechs[best].rank) {
-				size_t n = strlen(notes);
-
+	for (m = 1; m < SASL_NMECH; m++)
+		if ((offered & SASL_BIT(m)) != 0 &&
+		    sasl_auto_unusable(m, have, nobind, buf, sizeof(buf)) == NULL &&
+		    (best == SASL_NONE || sasl_mechs[m].rank > sasl_mechs[best].rank))
+			best = m;
+	/*
+	 * Why each stronger one offered was passed over (every one, when none
+	 * fits), strongest first, those with the same reason together.
+	 */
+	for (rank = 100; rank >= 0; rank--) {
+		for (m = 1; m < SASL_NMECH; m++) {
+			if (sasl_mechs[m].rank != rank || (offered & SASL_BIT(m)) == 0 ||
+			    (best != SASL_NONE && rank <= sasl_mechs[best].rank))
+				continue;
+			r = sasl_auto_unusable(m, have, nobind, buf, sizeof(buf));
+			n = strlen(notes);
+			if (n >= strlen(last) + 2 && strcmp(r, last) == 0 &&
+			    strcmp(notes + n - strlen(last), last) == 0) {
+				/* "A: why" becomes "A, B: why". */
+				n -= strlen(last) + 2;
+				snprintf(notes + n, sizeof(notes) - n, ", %s: %s",
+				    sasl_mechs[m].name, r);
+			} else {
 				snprintf(notes + n, sizeof(notes) - n, "%s%s: %s",
 				    n > 0 ? "; " : "", sasl_mechs[m].name, r);
 			}
-			continue;
+			strlcpy(last, r, sizeof(last));
 		}
-		if (best == SASL_NONE || sasl_mechs[m].rank > sasl_mechs[best].rank)
-			best = m;
 	}
 	if (best == SASL_NONE) {
 		snprintf(why, whysz, "none of the offered mechanisms is usable%s%s",

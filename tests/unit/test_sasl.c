@@ -227,7 +227,7 @@ test_offered(void **state)
 #define ALL    ALL_PW " SCRAM-SHA-1-PLUS SCRAM-SHA-256-PLUS EXTERNAL XOAUTH2 OAUTHBEARER"
 #define TLS_PW (SASL_HAVE_TLS | SASL_HAVE_PASSWORD)
 
-/* auth on: the strongest offered that this session can use, and why. */
+/* auth on: the strongest offered that this session can use, and why (stronger ones passed over). */
 static void
 test_pick_strongest(void **state)
 {
@@ -239,8 +239,11 @@ test_pick_strongest(void **state)
 	} cases[] = {
 	    {ALL, TLS_PW | SASL_HAVE_BINDING, SASL_SCRAM_SHA_256_PLUS, "the strongest offered"},
 	    {ALL, TLS_PW, SASL_SCRAM_SHA_256,
-		"passed over SCRAM-SHA-1-PLUS: no channel binding on this connection (TLS 1.2 "
-		"without extended master secret); SCRAM-SHA-256-PLUS"},
+		"the strongest offered (passed over SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS: no "
+		"channel binding on this connection (TLS 1.2 without extended master secret))"},
+	    /* Only weaker ones are passed over in silence. */
+	    {"CRAM-MD5 PLAIN EXTERNAL SCRAM-SHA-1", TLS_PW, SASL_SCRAM_SHA_1,
+		"=the strongest offered"},
 	    {"SCRAM-SHA-1-PLUS SCRAM-SHA-256 PLAIN", TLS_PW | SASL_HAVE_BINDING,
 		SASL_SCRAM_SHA_1_PLUS, NULL},
 	    {"SCRAM-SHA-1 PLAIN LOGIN", TLS_PW | SASL_HAVE_BINDING, SASL_SCRAM_SHA_1, NULL},
@@ -251,7 +254,10 @@ test_pick_strongest(void **state)
 	    {"CRAM-MD5", SASL_HAVE_PASSWORD, SASL_NONE, "CRAM-MD5: used only over TLS"},
 	    {"CRAM-MD5 PLAIN", SASL_HAVE_PASSWORD, SASL_PLAIN, NULL},
 	    /* OAuth2 only with a token; EXTERNAL only when pinned. */
-	    {"XOAUTH2 OAUTHBEARER", TLS_PW, SASL_NONE, "XOAUTH2: needs an OAuth2 token"},
+	    {"XOAUTH2 OAUTHBEARER", TLS_PW, SASL_NONE,
+		"usable: OAUTHBEARER, XOAUTH2: needs an OAuth2 token"},
+	    {"CRAM-MD5 EXTERNAL", SASL_HAVE_PASSWORD, SASL_NONE,
+		"usable: CRAM-MD5, EXTERNAL: used only over TLS"},
 	    {"XOAUTH2 PLAIN", TLS_PW, SASL_PLAIN, NULL},
 	    {"EXTERNAL", TLS_PW | SASL_HAVE_CERT, SASL_NONE, "used only when pinned"},
 	    {"GSSAPI NTLM", TLS_PW, SASL_NONE, "none of the offered mechanisms is usable"},
@@ -268,7 +274,12 @@ test_pick_strongest(void **state)
 		if (got != cases[k].want)
 			fail_msg("case %zu (%s): %s, expected %s", k, cases[k].offered,
 			    sasl_name(got), sasl_name(cases[k].want));
-		if (cases[k].why != NULL && strstr(why, cases[k].why) == NULL)
+		/* "=text": why is exactly text; else it contains it. */
+		if (cases[k].why != NULL && cases[k].why[0] == '=' &&
+		    strcmp(why, cases[k].why + 1) != 0)
+			fail_msg("case %zu: why \"%s\", expected \"%s\"", k, why, cases[k].why + 1);
+		if (cases[k].why != NULL && cases[k].why[0] != '=' &&
+		    strstr(why, cases[k].why) == NULL)
 			fail_msg("case %zu: why \"%s\" lacks \"%s\"", k, why, cases[k].why);
 	}
 }
