@@ -269,6 +269,8 @@ sasl_decode(const char *b64, unsigned char **out, size_t *len, struct sx_err *e)
 		memcpy(*out, d.data, d.size);
 	(*out)[d.size] = '\0';
 	*len = d.size;
+	if (d.data != NULL)
+		explicit_bzero(d.data, d.size);
 	gnutls_free(d.data);
 	return 0;
 }
@@ -347,7 +349,7 @@ sasl_cram_md5(const char *user, const char *pass, const unsigned char *challenge
 	return rc;
 }
 
-static int
+int
 sasl_is_scram(enum sasl_mech m)
 {
 	return m == SASL_SCRAM_SHA_1 || m == SASL_SCRAM_SHA_256 || m == SASL_SCRAM_SHA_1_PLUS ||

@@ -51,6 +51,9 @@ enum sasl_mech {
 
 const char *sasl_name(enum sasl_mech);
 
+/* SCRAM-SHA-1, SCRAM-SHA-256 or a -PLUS one? */
+int sasl_is_scram(enum sasl_mech);
+
 /* The mechanism an auth setting pins; SASL_NONE for on (best offered) and off. */
 enum sasl_mech sasl_from_auth_mode(enum auth_mode);
 

@@ -217,7 +217,7 @@ smtp_auth_exchange(
 			smtp_auth_cancel(s);
 			return -1;
 		}
-		conn_mask_input(s->c, x->scram.state != 0 && x->step == 1);
+		conn_mask_input(s->c, sasl_is_scram(x->mech) && x->step == 1);
 		rc = smtp_cmd(s->c, s->stage, 1, s->e, "%s", resp) == -1 ||
 			     conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, r) == -1
 			 ? -1
@@ -247,7 +247,7 @@ smtp_auth_done(struct smtp_session_state *s, const struct sasl_exchange *x,
 	};
 	char scram[256] = "";
 
-	if (x->scram.state != 0)
+	if (sasl_is_scram(x->mech))
 		snprintf(scram, sizeof(scram),
 		    " (server signature verified, %lu iterations, gs2 flag %s%s)",
 		    x->scram.iterations, flags[cb], preps[x->scram.prep]);
