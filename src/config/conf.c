@@ -416,11 +416,17 @@ conf_finish(struct conf_ctx *c, struct conf_ent *ent, int relay_optional, struct
 			    c->files[c->nfiles - 1]);
 		return -1;
 	}
-	if ((ent->on[K_AUTH] || a->auth == AUTH_MODE_PLAIN || a->auth == AUTH_MODE_LOGIN ||
-		a->auth == AUTH_MODE_XOAUTH2 || a->auth == AUTH_MODE_OAUTHBEARER) &&
-	    a->user == NULL)
+	/* A pinned mechanism needs a user, but EXTERNAL needs the client certificate. */
+	if (a->auth == AUTH_MODE_EXTERNAL) {
+		if (a->tls_cert_file == NULL)
+			return sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+			    "account %s: auth external needs tls_cert_file and tls_key_file", name);
+	} else if ((ent->on[K_AUTH] ||
+		       (a->auth != AUTH_MODE_DEFAULT && a->auth != AUTH_MODE_OFF)) &&
+		   a->user == NULL) {
 		return sx_fail(
 		    e, SX_CONFIG, STAGE_CONFIG, "account %s: auth is on but no user is set", name);
+	}
 	if (conf_finish_oauth2(a, e) == -1)
 		return -1;
 	if (a->tls == TLS_MODE_OFF && a->auth != AUTH_MODE_OFF && a->user != NULL &&

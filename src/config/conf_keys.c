@@ -44,12 +44,21 @@ static const struct conf_enum conf_tls_values[] = {
     {NULL, 0, 0},
 };
 
-/* "on": the best mechanism offered, and a user is then required. */
+/*
+ * "on": the strongest mechanism offered, and a user is then required; a
+ * mechanism's name (in any case) pins it (smtp/sasl.c ranks them).
+ */
 static const struct conf_enum conf_auth_values[] = {
     {"on", AUTH_MODE_DEFAULT, CONF_EV_ON},
     {"off", AUTH_MODE_OFF, 0},
+    {"scram-sha-256-plus", AUTH_MODE_SCRAM_SHA_256_PLUS, CONF_EV_NOCASE},
+    {"scram-sha-1-plus", AUTH_MODE_SCRAM_SHA_1_PLUS, CONF_EV_NOCASE},
+    {"scram-sha-256", AUTH_MODE_SCRAM_SHA_256, CONF_EV_NOCASE},
+    {"scram-sha-1", AUTH_MODE_SCRAM_SHA_1, CONF_EV_NOCASE},
     {"plain", AUTH_MODE_PLAIN, CONF_EV_NOCASE},
     {"login", AUTH_MODE_LOGIN, CONF_EV_NOCASE},
+    {"cram-md5", AUTH_MODE_CRAM_MD5, CONF_EV_NOCASE},
+    {"external", AUTH_MODE_EXTERNAL, CONF_EV_NOCASE},
     {"xoauth2", AUTH_MODE_XOAUTH2, CONF_EV_NOCASE},
     {"oauthbearer", AUTH_MODE_OAUTHBEARER, CONF_EV_NOCASE},
     {"", AUTH_MODE_DEFAULT, CONF_EV_ON | CONF_EV_ALIAS},
@@ -115,7 +124,9 @@ const struct conf_key conf_keys[K_NKEYS] = {
     [K_TLS_CERTCHECK] = BOOL("tls_certcheck", tls_certcheck),
     [K_TLS_RESUME] = BOOL("tls_resume", tls_resume),
     [K_AUTH] = {"auth", T_ENUM, ENT(auth), NULL, conf_auth_values,
-	"on, off, plain, login, xoauth2 or oauthbearer", 0},
+	"on, off, or a mechanism: scram-sha-256-plus, scram-sha-1-plus, scram-sha-256, "
+	"scram-sha-1, xoauth2, oauthbearer, plain, login, cram-md5, external",
+	0},
     [K_AUTH_CLEARTEXT] = BOOL("auth_cleartext", auth_cleartext),
     [K_USER] = {"user", T_STR, ENT(user), "--user", NULL, NULL, 0},
     [K_PASSWORD] = {"password", T_STR, ENT(password), NULL, NULL, NULL, 0},

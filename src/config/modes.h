@@ -16,9 +16,16 @@ enum tls_mode {
 enum auth_mode {
 	AUTH_MODE_DEFAULT = 0, /* authenticate when a user is set: best offered mechanism */
 	AUTH_MODE_OFF,
+	/* A pinned mechanism (sasl_from_auth_mode, smtp/sasl.h). */
 	AUTH_MODE_PLAIN,
 	AUTH_MODE_LOGIN,
-	AUTH_MODE_XOAUTH2, /* OAuth2 (issue 17): needs a token source, src/auth/oauth2.h */
+	AUTH_MODE_CRAM_MD5,
+	AUTH_MODE_SCRAM_SHA_1,
+	AUTH_MODE_SCRAM_SHA_256,
+	AUTH_MODE_SCRAM_SHA_1_PLUS,
+	AUTH_MODE_SCRAM_SHA_256_PLUS,
+	AUTH_MODE_EXTERNAL, /* the TLS client certificate; no password */
+	AUTH_MODE_XOAUTH2,  /* OAuth2 (issue 17): needs a token source, src/auth/oauth2.h */
 	AUTH_MODE_OAUTHBEARER
 };
 

@@ -107,7 +107,7 @@ conn_fill(struct conn *c, enum sx_stage st, int64_t deadline, struct sx_err *e)
 		c->eof = 1;
 		return sx_fail(e, SX_TEMP, st, "connection closed by server");
 	}
-	diag_wire(c->diag, DIAG_WIRE_IN, c->in + c->in_end, (size_t)n, 0);
+	diag_wire(c->diag, DIAG_WIRE_IN, c->in + c->in_end, (size_t)n, c->mask_in);
 	c->in_end += (size_t)n;
 	return 0;
 }
@@ -239,6 +239,26 @@ conn_set_timeout(struct conn *c, int timeout_ms)
 {
 	if (timeout_ms > 0)
 		c->timeout_ms = timeout_ms;
+}
+
+int
+conn_tls_binding(struct conn *c, unsigned char *buf, size_t bufsz, const char **why)
+{
+	if (!conn_is_tls(c)) {
+		*why = "no TLS";
+		return -1;
+	}
+	if (c->ops->tls_binding == NULL) {
+		*why = "not available";
+		return -1;
+	}
+	return c->ops->tls_binding(c->ctx, buf, bufsz, why);
+}
+
+void
+conn_mask_input(struct conn *c, int on)
+{
+	c->mask_in = on;
 }
 
 int

@@ -47,6 +47,12 @@ struct conn_ops {
 	 * or -1 with SX_TLS.  NULL: tls_start checked it already.
 	 */
 	int (*tls_verify)(void *ctx, struct sx_err *e);
+	/*
+	 * Optional: the session's tls-exporter channel binding (RFC 9266)
+	 * into buf: its length, or -1 with *why (static words) when it has
+	 * none (TLS 1.2 without extended master secret).
+	 */
+	int (*tls_binding)(void *ctx, unsigned char *buf, size_t bufsz, const char **why);
 };
 
 struct conn {
@@ -58,6 +64,7 @@ struct conn {
 	int eof;                /* peer closed the stream */
 	int broken;             /* I/O failed: nothing more may be sent */
 	int tls_unverified;     /* TLS up, peer not checked yet: see conn_tls_start */
+	int mask_in;            /* the transcript masks what arrives (conn_mask_input) */
 	char in[CONN_INBUF_SIZE];
 	size_t in_start, in_end;
 	char *out;
@@ -123,6 +130,15 @@ void conn_discard(struct conn *);
 int conn_tls_start(struct conn *, struct sx_err *);
 
 int conn_is_tls(const struct conn *);
+
+/*
+ * The channel binding of the TLS session (conn_ops.tls_binding): its
+ * length, or -1 with *why when there is none (no TLS, or none to be had).
+ */
+int conn_tls_binding(struct conn *, unsigned char *buf, size_t bufsz, const char **why);
+
+/* While on, the -vv transcript masks received lines (proof-like AUTH data). */
+void conn_mask_input(struct conn *, int on);
 
 /* Nothing failed on the stream and the peer did not close: more may be said. */
 int conn_is_open(const struct conn *);

@@ -24,25 +24,6 @@ relay_state_dir(const struct relay_opts *o)
 	return d != NULL && d[0] == '/' ? d : NULL;
 }
 
-static enum sasl_mech
-relay_mech(enum auth_mode m)
-{
-	switch (m) {
-	case AUTH_MODE_PLAIN:
-		return SASL_PLAIN;
-	case AUTH_MODE_LOGIN:
-		return SASL_LOGIN;
-	case AUTH_MODE_XOAUTH2:
-		return SASL_XOAUTH2;
-	case AUTH_MODE_OAUTHBEARER:
-		return SASL_OAUTHBEARER;
-	case AUTH_MODE_DEFAULT:
-	case AUTH_MODE_OFF:
-		break;
-	}
-	return SASL_NONE;
-}
-
 void
 relay_start(struct relay *rl, const struct account *a, struct diag *d)
 {
@@ -108,11 +89,15 @@ relay_connect(struct relay *rl, const struct account *a, const struct relay_opts
 	rl->sp.auth_cleartext = a->auth_cleartext;
 	rl->sp.allow_partial = a->allow_partial;
 	rl->sp.allow_8bit = a->allow_8bit;
-	rl->sp.mech = relay_mech(a->auth);
+	rl->sp.mech = sasl_from_auth_mode(a->auth);
+	rl->sp.client_cert = a->tls_cert_file != NULL;
 	rl->sp.dsn_notify = o->dsn_notify;
 	rl->sp.dsn_ret = o->dsn_ret;
 	rl->sp.dsn_envid = o->dsn_envid;
-	if (a->auth != AUTH_MODE_OFF && a->user != NULL) {
+	/* EXTERNAL needs no secret: the certificate is the credential. */
+	if (a->auth == AUTH_MODE_EXTERNAL) {
+		rl->sp.user = a->user;
+	} else if (a->auth != AUTH_MODE_OFF && a->user != NULL) {
 		rl->sp.user = a->user;
 		/* No core dump may carry the secret. */
 		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -29,4 +29,7 @@ void sock_tls_close(struct sock *, int graceful, int64_t deadline);
 int sock_tls_start(void *ctx, int64_t deadline, struct sx_err *);
 int sock_tls_verify(void *ctx, struct sx_err *);
 
+/* conn_ops.tls_binding: tls-exporter (RFC 9266), never on TLS 1.2 without EMS. */
+int sock_tls_binding(void *ctx, unsigned char *buf, size_t bufsz, const char **why);
+
 #endif

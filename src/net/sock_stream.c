@@ -139,4 +139,5 @@ const struct conn_ops sock_ops = {
     sock_is_tls,
     sock_close,
     sock_tls_verify,
+    sock_tls_binding,
 };

@@ -309,3 +309,40 @@ sock_tls_verify(void *ctx, struct sx_err *e)
 	    sk->info.days_left, sk->info.verify);
 	return 0;
 }
+
+/*
+ * RFC 9266: tls-exporter binds to this TLS session.  On TLS 1.2 it is
+ * unique only with the extended master secret (RFC 7627): without it a
+ * man in the middle can make two sessions share it, so there is none.
+ */
+int
+sock_tls_binding(void *ctx, unsigned char *buf, size_t bufsz, const char **why)
+{
+	struct sock *sk = ctx;
+	gnutls_datum_t cb = {NULL, 0};
+	gnutls_protocol_t v;
+	int n;
+
+	if (sk->tls == NULL) {
+		*why = "no TLS";
+		return -1;
+	}
+	v = gnutls_protocol_get_version(sk->tls);
+	if (v != GNUTLS_TLS1_3 &&
+	    (v != GNUTLS_TLS1_2 ||
+		(gnutls_session_get_flags(sk->tls) & GNUTLS_SFLAGS_EXT_MASTER_SECRET) == 0)) {
+		*why = v == GNUTLS_TLS1_2 ? "TLS 1.2 without extended master secret"
+					  : "TLS older than 1.2";
+		return -1;
+	}
+	if (gnutls_session_channel_binding(sk->tls, GNUTLS_CB_TLS_EXPORTER, &cb) < 0 ||
+	    cb.size == 0 || cb.size > bufsz) {
+		gnutls_free(cb.data);
+		*why = "GnuTLS gives no tls-exporter value";
+		return -1;
+	}
+	memcpy(buf, cb.data, cb.size);
+	n = (int)cb.size;
+	gnutls_free(cb.data);
+	return n;
+}

@@ -38,7 +38,7 @@ struct smtp_caps {
 	int auth;                /* any AUTH line */
 	int auth_plain;
 	int auth_login;
-	char auth_list[128];   /* valid mechanism names offered (each once, upper case) */
+	char auth_list[512];   /* valid mechanism names offered (each once, upper case) */
 	unsigned auth_dropped; /* names outside the SASL charset, not kept */
 };
 

@@ -135,7 +135,7 @@ smtp_auth_reply(struct smtp_session_state *s, struct smtp_reply *r)
 	    : r->code >= 500                ? SX_AUTH
 					    : SX_PROTO,
 	    STAGE_AUTH, r->code, r->enhanced, r->text, "authentication as %s failed (%d)",
-	    s->p->user, r->code);
+	    s->p->user != NULL ? s->p->user : "the certificate's identity", r->code);
 	if (smtp_oauth_hint(s->e, r, 0))
 		; /* a provider's text said what to do (oauth.c) */
 	else if (r->code == 535)
@@ -150,16 +150,129 @@ smtp_auth_reply(struct smtp_session_state *s, struct smtp_reply *r)
 	return -1;
 }
 
+/*
+ * What this session has for a mechanism: TLS, channel binding (its data
+ * into cb, *cblen), a user, a client certificate.  *nobind: why there is
+ * no binding.
+ */
+static unsigned
+smtp_auth_have(struct smtp_session_state *s, unsigned char *cb, size_t cbsz, size_t *cblen,
+    const char **nobind)
+{
+	unsigned have = 0;
+	int n;
+
+	*cblen = 0;
+	if (conn_is_tls(s->c))
+		have |= SASL_HAVE_TLS;
+	if ((n = conn_tls_binding(s->c, cb, cbsz, nobind)) > 0) {
+		have |= SASL_HAVE_BINDING;
+		*cblen = (size_t)n;
+		*nobind = NULL;
+	}
+	if (s->p->user != NULL)
+		have |= SASL_HAVE_PASSWORD;
+	if (s->p->client_cert)
+		have |= SASL_HAVE_CERT;
+	/* OAuth2: SASL_HAVE_TOKEN when a token is configured (the OAuth2 work). */
+	return have;
+}
+
+/* RFC 4954: "*" abandons the exchange (the server answers 501); the session ends after. */
+static void
+smtp_auth_cancel(struct smtp_session_state *s)
+{
+	struct smtp_reply r;
+	struct sx_err ignored;
+
+	sx_clear(&ignored);
+	if (!conn_is_open(s->c) || s->desync)
+		return;
+	conn_set_timeout(s->c, SMTP_QUIT_TIMEOUT_MS);
+	if (smtp_cmd(s->c, s->stage, 0, &ignored, "*") == 0 &&
+	    conn_flush(s->c, s->stage, &ignored) == 0)
+		(void)smtp_read_reply(s->c, s->stage, &r, &ignored);
+}
+
+/*
+ * The exchange: AUTH NAME [initial response], then an answer to each 334
+ * until the server decides (*r).  What we send is masked in the
+ * transcript; so is the server's answer to a SCRAM proof (its signature is
+ * as good as a proof for guessing the password).
+ */
+static int
+smtp_auth_exchange(
+    struct smtp_session_state *s, struct sasl_exchange *x, const char *ir, struct smtp_reply *r)
+{
+	const char *name = sasl_name(x->mech);
+	char *resp = NULL;
+	int rc;
+
+	rc = ir == NULL
+		 ? smtp_cmd(s->c, s->stage, 0, s->e, "AUTH %s", name)
+		 : smtp_cmd(s->c, s->stage, 1, s->e, "AUTH %s %s", name, ir[0] != '\0' ? ir : "=");
+	if (rc == -1 || conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, r) == -1)
+		return -1;
+	while (r->code == 334) {
+		if (sasl_step(x, r->text, &resp, s->e) == -1) {
+			smtp_auth_cancel(s);
+			return -1;
+		}
+		conn_mask_input(s->c, sasl_is_scram(x->mech) && x->step == 1);
+		rc = smtp_cmd(s->c, s->stage, 1, s->e, "%s", resp) == -1 ||
+			     conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, r) == -1
+			 ? -1
+			 : 0;
+		conn_mask_input(s->c, 0);
+		sasl_free(resp);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* -v: how it went, with what SCRAM checked. */
+static void
+smtp_auth_done(struct smtp_session_state *s, const struct sasl_exchange *x,
+    const struct smtp_reply *r, enum scram_cbind cb)
+{
+	static const char *const flags[] = {
+	    [SCRAM_CB_NONE] = "n (no channel binding here)",
+	    [SCRAM_CB_UNUSED] = "y (we could bind; the server offers no -PLUS)",
+	    [SCRAM_CB_EXPORTER] = "p=tls-exporter",
+	};
+	static const char *const preps[] = {
+	    [SCRAM_PREP_ASCII] = "",
+	    [SCRAM_PREP_OPAQUE] = ", non-ASCII password normalised (RFC 8265)",
+	    [SCRAM_PREP_RAW] = ", non-ASCII password used as bytes (not valid for SASLprep)",
+	};
+	char scram[256] = "";
+
+	if (sasl_is_scram(x->mech))
+		snprintf(scram, sizeof(scram),
+		    " (server signature verified, %lu iterations, gs2 flag %s%s)",
+		    x->scram.iterations, flags[cb], preps[x->scram.prep]);
+	diag_stage(s->diag, STAGE_AUTH, "%s as %s: %d %.200s%s", sasl_name(x->mech),
+	    s->p->user != NULL ? s->p->user : "the certificate's identity", r->code, r->text,
+	    scram);
+}
+
 static int
 smtp_auth(struct smtp_session_state *s)
 {
 	struct smtp_reply r;
+	struct sasl_exchange x;
+	unsigned char cb[SCRAM_CB_MAX];
 	enum sasl_mech mech;
-	char *b64 = NULL;
+	enum scram_cbind cbflag;
+	const char *nobind = NULL;
+	char why[512], *ir = NULL;
+	unsigned offered, have;
+	size_t cblen;
 	int rc = -1;
 
 	s->stage = STAGE_AUTH;
-	if (s->p->user == NULL)
+	if (s->p->user == NULL && s->p->mech != SASL_EXTERNAL)
 		return 0;
 	/* Never a password in cleartext, unless the user turned TLS off and said so. */
 	if (!conn_is_tls(s->c) && !(s->p->tls == TLS_MODE_OFF && s->p->auth_cleartext)) {
@@ -182,59 +295,43 @@ smtp_auth(struct smtp_session_state *s)
 				      "AUTH only after TLS");
 		return -1;
 	}
-	/* OAuth2 (issue 17): a configured token means XOAUTH2 or OAUTHBEARER (oauth.c). */
+	/*
+	 * OAuth2 (issue 17): a configured token means XOAUTH2 or OAUTHBEARER
+	 * (oauth.c: its 334 error challenge and the refresh-and-retry); the
+	 * account has a token instead of a password, so nothing ranks above.
+	 */
 	if (s->p->oauth2 != NULL)
 		return smtp_auth_oauth(s);
-	mech = sasl_pick(s->p->mech, s->r->caps.auth_plain, s->r->caps.auth_login);
+	offered = sasl_offered(s->r->caps.auth_list);
+	have = smtp_auth_have(s, cb, sizeof(cb), &cblen, &nobind);
+	mech = sasl_pick(s->p->mech, offered, have, nobind, why, sizeof(why));
 	if (mech == SASL_NONE) {
 		sx_fail(s->e, SX_PERM, STAGE_AUTH,
-		    "no supported authentication mechanism (server offers: %s)",
+		    "no usable authentication mechanism: %s (server offers: %s)", why,
 		    s->r->caps.auth_list);
-		sx_hint(s->e, "smtps-send supports PLAIN and LOGIN with a password, XOAUTH2 and "
-			      "OAUTHBEARER with an OAuth2 token (oauth2_ keys)");
+		sx_hint(
+		    s->e, s->p->mech != SASL_NONE
+			      ? "set auth on to use the strongest mechanism the server offers"
+			      : "smtps-send supports SCRAM-SHA-256(-PLUS), SCRAM-SHA-1(-PLUS), "
+				"PLAIN, LOGIN, CRAM-MD5 (over TLS) and EXTERNAL (auth external), "
+				"and XOAUTH2/OAUTHBEARER with an OAuth2 token (oauth2_ keys)");
+		explicit_bzero(cb, sizeof(cb));
 		return -1;
 	}
+	diag_stage(s->diag, STAGE_AUTH, "%s chosen: %s (server offers: %s)", sasl_name(mech), why,
+	    s->r->caps.auth_list);
 	s->r->mech = mech;
-	if (mech == SASL_PLAIN) {
-		/* RFC 4954 initial response: one round trip. */
-		if (sasl_plain(s->p->user, s->p->secret != NULL ? s->p->secret : "", &b64, s->e) ==
-			-1 ||
-		    smtp_cmd(s->c, s->stage, 1, s->e, "AUTH PLAIN %s", b64) == -1 ||
-		    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
-			goto out;
-		if (r.code == 334 && r.text[0] == '\0') {
-			/* A server that ignored the initial response asks for it again. */
-			if (smtp_cmd(s->c, s->stage, 1, s->e, "%s", b64) == -1 ||
-			    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
-				goto out;
-		}
-	} else {
-		if (smtp_cmd(s->c, s->stage, 0, s->e, "AUTH LOGIN") == -1 ||
-		    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
-			goto out;
-		if (r.code == 334) {
-			if (sasl_base64(s->p->user, &b64, s->e) == -1 ||
-			    smtp_cmd(s->c, s->stage, 1, s->e, "%s", b64) == -1 ||
-			    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
-				goto out;
-			sasl_free(b64);
-			b64 = NULL;
-		}
-		if (r.code == 334) {
-			if (sasl_base64(s->p->secret != NULL ? s->p->secret : "", &b64, s->e) ==
-				-1 ||
-			    smtp_cmd(s->c, s->stage, 1, s->e, "%s", b64) == -1 ||
-			    conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &r) == -1)
-				goto out;
-		}
-	}
-	if (smtp_auth_reply(s, &r) == -1)
+	cbflag = sasl_cbind(mech, offered, have);
+	if (sasl_begin(&x, mech, s->p->user, s->p->secret, cbflag, cb, cblen, &ir, s->e) == -1 ||
+	    smtp_auth_exchange(s, &x, ir, &r) == -1 || smtp_auth_reply(s, &r) == -1 ||
+	    sasl_end(&x, s->e) == -1)
 		goto out;
-	diag_stage(s->diag, STAGE_AUTH, "%s as %s: %d %.200s", sasl_name(mech), s->p->user, r.code,
-	    r.text);
+	smtp_auth_done(s, &x, &r, cbflag);
 	rc = 0;
 out:
-	sasl_free(b64);
+	sasl_free(ir);
+	sasl_exchange_clear(&x);
+	explicit_bzero(cb, sizeof(cb));
 	return rc;
 }
 

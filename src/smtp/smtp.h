@@ -28,6 +28,7 @@ struct smtp_params {
 	const char *secret;
 	enum sasl_mech mech;               /* SASL_NONE: best offered */
 	struct oauth_token_source *oauth2; /* an OAuth2 token: XOAUTH2/OAUTHBEARER, not secret */
+	int client_cert;                   /* a TLS client certificate is configured (EXTERNAL) */
 	int auth_cleartext;                /* AUTH allowed without TLS (tls off only) */
 	int allow_partial;      /* send to the accepted recipients when some are refused */
 	int allow_8bit;         /* 8-bit body to a server without 8BITMIME */

@@ -348,6 +348,7 @@ class Session:
         self.auth_plain = False       # advertise AUTH before TLS
         self.auth_tls = True          # advertise AUTH after TLS
         self.auth_ok = True           # accept alice's correct password
+        self.auth_mechs = "PLAIN LOGIN"   # the AUTH line's mechanisms
         self.auth_required = False    # MAIL before AUTH gets 530
         self.size = opts.size
         self.caps_hook = None         # f(tls, caps) -> caps
@@ -446,8 +447,8 @@ class Session:
         if not tls and self.starttls:
             caps.append("STARTTLS")
         if (self.auth_tls if tls else self.auth_plain):
-            caps.append("AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER" if self.opts.oauth_token
-                        else "AUTH PLAIN LOGIN")
+            caps.append("AUTH " + self.auth_mechs +
+                        (" XOAUTH2 OAUTHBEARER" if self.opts.oauth_token else ""))
         caps += self.opts.caps or []
         if self.caps_hook:
             caps = self.caps_hook(tls, caps)
@@ -613,6 +614,26 @@ class Session:
         mech = parts[0].upper() if parts else ""
         ir = parts[1] if len(parts) > 1 else None
         try:
+            if mech == "EXTERNAL" and mech in self.auth_mechs.split():
+                # RFC 4422 appendix A: the authorization identity ("=": empty, the
+                # certificate's); accepted only with a client certificate presented.
+                if ir is None:
+                    self.reply("334 ")
+                    ir = self.read_auth_line()
+                if ir == "*":
+                    self.reply("501 5.7.0 Authentication cancelled")
+                    return
+                authzid = b"" if ir == "=" else base64.b64decode(ir, validate=True)
+                cert = self.rec["client_cert"]
+                ok = self.auth_ok and cert is not None and authzid in (b"", USER.encode())
+                self.rec["auth"] = {"mechanism": mech, "user": authzid.decode("latin-1"),
+                                    "client_cert": cert, "ok": ok}
+                if ok:
+                    self.authed = True
+                    self.reply("235 2.7.0 Authentication successful")
+                else:
+                    self.reply("535 5.7.8 Error: no acceptable client certificate")
+                return
             if mech == "PLAIN":
                 if ir is None:
                     self.reply("334 ")
@@ -941,6 +962,13 @@ def sc_good(s):
     that expected implicit TLS."""
 
 
+@scenario("external")
+def sc_external(s):
+    """STARTTLS port offering AUTH PLAIN LOGIN EXTERNAL (EXTERNAL: the client certificate,
+    see --client-ca)."""
+    s.auth_mechs = "PLAIN LOGIN EXTERNAL"
+
+
 @scenario("good-implicit", "greeting-tls")
 def sc_implicit(s):
     """Implicit TLS. greeting-tls: a plaintext client gets no greeting (we want a ClientHello)."""
@@ -1153,7 +1181,7 @@ def sc_tls11(s):
 
 # ---------------------------------------------------------------- certificates
 
-NEED_TLS = ("good", "good-implicit", "greeting-tls", "stall-in-tls", "starttls-injection",
+NEED_TLS = ("good", "external", "good-implicit", "greeting-tls", "stall-in-tls", "starttls-injection",
             "starttls-no-handshake", "tls12-only", "tls11-only", "caps-differ",
             "auth-before-tls-only")
 CERT_NAMES = ("ca", "good", "expired", "notyet", "wrongname", "selfsigned", "untrusted", "ca2")

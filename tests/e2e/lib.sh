@@ -30,6 +30,9 @@
 #                             oauth2 passdb asks the test identity provider (tests/e2e/idp.py,
 #                             started by the test on SX_PORT_IDP, HTTPS with the good leaf)
 #                             at https://localhost:SX_PORT_IDP/introspect (issue 17)
+#   SX_PORT_SASL              STARTTLS, good leaf, every mechanism Dovecot has: PLAIN
+#                             LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 (the other ports
+#                             announce only PLAIN LOGIN); logs as postfix/sasl/smtpd
 #   SX_USER / SX_PASS         alice / alice-secret-1
 #   SX_PASS_FILE              0600 file: alice's password plus a newline
 #   SX_USER2 / SX_PASS2       bob / a password with UTF-8, spaces, a colon and +/=
@@ -38,15 +41,15 @@
 #                             (files appear in $SX_MAILDIR/new; pick by Delivered-To/marker)
 #   SX_SIZE_LIMIT_SMALL       20000 (the small port's limit)
 #   SX_RCPT_LIMIT             50 (the rcptlimit port's recipients per transaction)
-# Ports are SX_PORT_BASE (default 20500) + 0..10, 18 (OAuth2) and 19 (the
-# identity provider, not started here); a run owns its whole block of 20
-# (tests take +11..17 for their own listeners: contract_lib.sh's relay
-# proxies +11..15).  A block is taken when one of its ports listens or a
-# live run claimed it (a file in /tmp/sxe-ports/ naming that run's
-# directory); then the next block of 20 is tried (up to 10 blocks).
-# Picking, claiming and starting the daemons happen under one lock (flock
-# /tmp/sxe-ports/lock), so runners started at the same moment never pick
-# the same block.
+# Ports are SX_PORT_BASE (default 20500) + 0..10, 16 (SASL), 18 (OAuth2)
+# and 19 (the identity provider, not started here); a run owns its whole
+# block of 20 (tests take +11..15 and +17 for their own listeners:
+# contract_lib.sh's relay proxies +11..15).  A block is taken when one of
+# its ports listens or a live run claimed it (a file in /tmp/sxe-ports/
+# naming that run's directory); then the next block of 20 is tried (up to
+# 10 blocks).  Picking, claiming and starting the daemons happen under one
+# lock (flock /tmp/sxe-ports/lock), so runners started at the same moment
+# never pick the same block.
 #
 # Server behaviour on every port (deterministic failures, fast):
 #   RCPT reject*@  -> 550 5.1.1     RCPT tempfail*@ -> 450 4.2.0
@@ -213,12 +216,14 @@ _sx_pick_ports() {
 	SX_PORT_SMALLSIZE=$((base + 8))
 	SX_PORT_PLAIN=$((base + 9))
 	SX_PORT_RCPTLIMIT=$((base + 10))
+	SX_PORT_SASL=$((base + 16))
 	SX_PORT_OAUTH2=$((base + 18))
 	SX_PORT_IDP=$((base + 19))
-	_sx_all_ports="$base $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)) $((base + 6)) $((base + 7)) $((base + 8)) $((base + 9)) $((base + 10)) $SX_PORT_OAUTH2"
+	_sx_all_ports="$base $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)) $((base + 6)) $((base + 7)) $((base + 8)) $((base + 9)) $((base + 10)) $SX_PORT_SASL $SX_PORT_OAUTH2"
 	export SX_PORT_STARTTLS SX_PORT_IMPLICIT SX_PORT_EXPIRED SX_PORT_EXPIRED_IMPLICIT \
 		SX_PORT_WRONGNAME SX_PORT_UNTRUSTED SX_PORT_SELFSIGNED SX_PORT_TLS12 \
-		SX_PORT_SMALLSIZE SX_PORT_PLAIN SX_PORT_RCPTLIMIT SX_PORT_OAUTH2 SX_PORT_IDP
+		SX_PORT_SMALLSIZE SX_PORT_PLAIN SX_PORT_RCPTLIMIT SX_PORT_SASL SX_PORT_OAUTH2 \
+		SX_PORT_IDP
 }
 
 # _sx_cert NAME SIGNER TEMPLATE-LINES: key NAME.key, cert NAME.crt in $SX_RUNDIR/tls.
@@ -278,14 +283,14 @@ encryption_key"
 _sx_write_dovecot() {
 	local dv=$SX_RUNDIR/dv h1 h2
 	mkdir -p "$dv/state" || return 1
-	h1=$(doveadm -c /dev/null pw -s SHA512-CRYPT -p "$SX_PASS" 2>/dev/null) ||
-		h1=$(printf '%s' "$SX_PASS" | openssl passwd -6 -stdin | sed 's/^/{SHA512-CRYPT}/')
-	h2=$(doveadm -c /dev/null pw -s SHA512-CRYPT -p "$SX_PASS2" 2>/dev/null) ||
-		h2=$(printf '%s' "$SX_PASS2" | openssl passwd -6 -stdin | sed 's/^/{SHA512-CRYPT}/')
-	case "$h1$h2" in '{SHA512-CRYPT}$6$'*'{SHA512-CRYPT}$6$'*) ;; *)
-		_sx_log "cannot hash the test passwords"
-		return 1 ;;
-	esac
+	# The passwords themselves (base64: bob's has a colon, passwd-file's
+	# separator), so that Dovecot can compute what CRAM-MD5 and SCRAM need;
+	# a test-only file of mode 0640 in the private run directory.
+	h1=$(printf '%s' "$SX_PASS" | base64 | tr -d '\n')
+	h2=$(printf '%s' "$SX_PASS2" | base64 | tr -d '\n')
+	case "$h1" in '') _sx_log "cannot encode the test passwords"; return 1 ;; esac
+	h1="{PLAIN.B64}$h1"
+	h2="{PLAIN.B64}$h2"
 	printf '%s:%s\n%s:%s\n' "$SX_USER" "$h1" "$SX_USER2" "$h2" >"$dv/users"
 	chown root:dovecot "$dv/users" && chmod 640 "$dv/users" || return 1
 	# OAuth2 (issue 17): tokens checked at the test provider's introspection endpoint.
@@ -308,16 +313,17 @@ log_path = $SX_RUNDIR/log/dovecot.log
 protocols =
 ssl = no
 disable_plaintext_auth = no
-# xoauth2 and oauthbearer: only on SX_PORT_OAUTH2 (smtpd_sasl_mechanism_filter)
-auth_mechanisms = plain login xoauth2 oauthbearer
+# Every port announces plain and login only (smtpd_sasl_mechanism_filter),
+# but SX_PORT_SASL (and SCRAM/CRAM-MD5) and SX_PORT_OAUTH2 (xoauth2/oauthbearer).
+auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256 xoauth2 oauthbearer
 auth_failure_delay = 0
 auth_cache_size = 0
 default_internal_user = dovecot
 default_login_user = dovenull
 passdb {
   driver = passwd-file
-  args = scheme=SHA512-CRYPT $dv/users
-  mechanisms = plain login
+  args = $dv/users
+  mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
 }
 passdb {
   driver = oauth2
@@ -420,6 +426,7 @@ smtpd_forbid_bare_newline_exclusions =
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = $SX_RUNDIR/dv/auth-postfix
 smtpd_sasl_auth_enable = yes
+# PLAIN and LOGIN only, as before; SX_PORT_SASL announces all Dovecot has.
 smtpd_sasl_mechanism_filter = plain, login
 smtpd_tls_auth_only = yes
 smtpd_tls_security_level = encrypt
@@ -446,6 +453,7 @@ EOF
 127.0.0.1:$SX_PORT_SMALLSIZE $s -o message_size_limit=$SX_SIZE_LIMIT_SMALL
 127.0.0.1:$SX_PORT_PLAIN $s -o smtpd_tls_security_level=none -o smtpd_sasl_auth_enable=no -o smtpd_tls_auth_only=no -o smtpd_relay_restrictions=permit_mynetworks,reject
 127.0.0.1:$SX_PORT_RCPTLIMIT $s -o smtpd_recipient_limit=$SX_RCPT_LIMIT -o syslog_name=postfix/rcptlimit
+127.0.0.1:$SX_PORT_SASL $s -o smtpd_sasl_mechanism_filter=plain,login,cram-md5,scram-sha-1,scram-sha-256 -o syslog_name=postfix/sasl
 127.0.0.1:$SX_PORT_OAUTH2 $s -o smtpd_sasl_mechanism_filter=xoauth2,oauthbearer -o syslog_name=postfix/oauth2
 cleanup   unix n - n - 0 cleanup
 qmgr      unix n - n 300 1 qmgr
@@ -512,18 +520,9 @@ sx_server_start() {
 		sx_server_stop
 		return 1
 	}
-	if ! _sx_make_certs || ! _sx_write_dovecot; then
+	if ! _sx_make_certs; then
 		_sx_log "setting up $SX_RUNDIR failed"
 		cat "$SX_RUNDIR/tls/certtool.log" >&2 2>/dev/null
-		sx_server_stop
-		return 1
-	fi
-	# Dovecot listens on a socket in the run directory only; every TCP port
-	# is Postfix's, picked and bound under the port lock.
-	if ! dovecot -c "$SX_RUNDIR/dv/dovecot.conf" </dev/null \
-		>>"$SX_RUNDIR/log/dovecot.start" 2>&1; then
-		_sx_log "dovecot failed to start:"
-		cat "$SX_RUNDIR/log/dovecot.start" "$SX_RUNDIR/log/dovecot.log" >&2 2>/dev/null
 		sx_server_stop
 		return 1
 	fi
@@ -531,9 +530,20 @@ sx_server_start() {
 		sx_server_stop
 		return 1
 	fi
-	if ! _sx_pick_ports || ! _sx_write_postfix; then
+	# Dovecot's config names a port too (the OAuth2 provider's).
+	if ! _sx_pick_ports || ! _sx_write_postfix || ! _sx_write_dovecot; then
 		_sx_ports_unlock
 		_sx_log "setting up $SX_RUNDIR failed"
+		sx_server_stop
+		return 1
+	fi
+	# Dovecot listens on a socket in the run directory only; every TCP port
+	# is Postfix's, bound under the port lock.
+	if ! dovecot -c "$SX_RUNDIR/dv/dovecot.conf" </dev/null 9>&- \
+		>>"$SX_RUNDIR/log/dovecot.start" 2>&1; then
+		_sx_ports_unlock
+		_sx_log "dovecot failed to start:"
+		cat "$SX_RUNDIR/log/dovecot.start" "$SX_RUNDIR/log/dovecot.log" >&2 2>/dev/null
 		sx_server_stop
 		return 1
 	fi
@@ -556,7 +566,7 @@ sx_server_start() {
 	fi
 	_sx_ports_unlock
 	_sx_start_watchdog
-	_sx_log "ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $SX_RUNDIR, ports $SX_PORT_STARTTLS-$SX_PORT_RCPTLIMIT"
+	_sx_log "ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $SX_RUNDIR, ports $SX_PORT_STARTTLS-$SX_PORT_RCPTLIMIT, $SX_PORT_SASL"
 	return 0
 }
 

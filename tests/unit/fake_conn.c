@@ -170,6 +170,7 @@ const struct conn_ops fake_conn_ops = {
     fake_is_tls,
     fake_close,
     fake_tls_verify,
+    NULL,
 };
 
 void

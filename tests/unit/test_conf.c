@@ -300,7 +300,7 @@ test_grammar_errors(void **state)
 	    {"host x\nport 70000\n", "config:2: port"},
 	    {"host x\nport smtp\n", "config:2: port"},
 	    {"host x\ntls maybe\n", "config:2: tls: starttls, implicit"},
-	    {"host x\nauth cram-md5\n", "config:2: auth: on, off, plain, login, xoauth2"},
+	    {"host x\nauth digest-md5\n", "config:2: auth: on, off, or a mechanism: scram-sha-256"},
 	    {"host x\ntls_starttls perhaps\n", "config:2: tls_starttls: on or off"},
 	    {"host x\ntimeout off\n", "config:2: timeout"},
 	    {"host x\ntimeout 2h\n", "config:2: timeout"},
@@ -332,6 +332,8 @@ test_grammar_errors(void **state)
 	    {"host x\noauth2_provider yahoo\n", "config:2: oauth2_provider"},
 	    {"host x\noauth2_client_secret s\noauth2_client_secret_eval echo s\n",
 		"config:3: oauth2_client_secret_eval: only one of oauth2_client_secret"},
+	    {"host x\nauth Scram-SHA-256\n", "auth is on but no user"},
+	    {"host x\nauth external\n", "auth external needs tls_cert_file"},
 	    {"host x\ntls_cert_file /c.pem\n", "tls_cert_file and tls_key_file"},
 	};
 	size_t k;
