@@ -40,7 +40,7 @@ CACHE=${SX_PKG_CACHE:-/var/cache/smtps-send-check}
 # replace, systemd for systemd-analyze, the libraries smtps-send needs
 # (so that installing the .debs needs no download).  A change here (or in
 # RECIPE) makes a new tarball.
-CHROOT_PKGS="postfix systemd ca-certificates libgnutls30 libbsd0"
+CHROOT_PKGS="postfix systemd ca-certificates libgnutls30 libbsd0 libjansson4 libcurl3-gnutls"
 RECIPE=1
 
 say() { echo "check-package: $*"; }
