@@ -316,14 +316,16 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 	}
 	/*
 	 * argv may be a web application's, with attacker text in it
-	 * (--host=evil.example): a config file's password never follows the
-	 * connection to a server the command line chose.  The environment's
-	 * still does (whoever sets it could set the host as well).
+	 * (--host=evil.example): a configured password never follows the
+	 * connection to a server the command line chose.  Neither a config
+	 * file's nor the environment's: a container's SMTPS_SEND_* variables
+	 * are set by whoever runs it, not by the application whose argv this is.
 	 */
 	for (k = 0; moved != NULL && k < sizeof(secrets) / sizeof(secrets[0]); k++) {
 		char **p = conf_strp(ent, secrets[k]);
 
-		if (*p == NULL || ent->org[secrets[k]].kind != ORG_FILE)
+		if (*p == NULL ||
+		    (ent->org[secrets[k]].kind != ORG_FILE && ent->org[secrets[k]].kind != ORG_ENV))
 			continue;
 		if (where[0] == '\0')
 			snprintf(where, sizeof(where), "%s", conf_keys[secrets[k]].name);
@@ -332,7 +334,8 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 		memset(&ent->org[secrets[k]], 0, sizeof(ent->org[secrets[k]]));
 	}
 	if (moved != NULL && ent->a.oauth2_provider != OAUTH2_PROVIDER_NONE &&
-	    ent->org[K_OAUTH2_PROVIDER].kind == ORG_FILE) {
+	    (ent->org[K_OAUTH2_PROVIDER].kind == ORG_FILE ||
+		ent->org[K_OAUTH2_PROVIDER].kind == ORG_ENV)) {
 		if (where[0] == '\0')
 			snprintf(where, sizeof(where), "oauth2_provider");
 		ent->a.oauth2_provider = OAUTH2_PROVIDER_NONE;
@@ -340,11 +343,12 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 	}
 	if (where[0] != '\0' && ent->a.user != NULL && ent->a.auth != AUTH_MODE_OFF) {
 		sx_fail(e, SX_CONFIG, STAGE_CONFIG,
-		    "%s points the account at another server, so the %s from the config file "
-		    "is not used",
+		    "%s points the account at another server, so its configured %s is not "
+		    "used",
 		    moved, where);
-		sx_hint(e, "give the password in SMTPS_SEND_PASSWORD, SMTPS_SEND_PASSWORD_FILE or "
-			   "SMTPS_SEND_PASSWORDEVAL, or use a config file (-C) for that server");
+		sx_hint(e, "configure that server as an account of its own and pick it with -a "
+			   "NAME (a command line may carry an attacker's text; the password never "
+			   "follows it)");
 		return -1;
 	}
 	return 0;
