@@ -63,6 +63,25 @@ tlscache_path(const char *dir, const struct tls_params *p, unsigned port, char *
 	return n < 0 || (size_t)n >= sz ? -1 : 0;
 }
 
+/*
+ * Is the ticket's directory ours alone (fs_trust_fd)?  Another user who can
+ * write there could swap tickets or plant a second name for one.
+ */
+static int
+tlscache_dir_trusted(const char *path)
+{
+	char dir[4096], *slash;
+	int fd;
+
+	if (strlcpy(dir, path, sizeof(dir)) >= sizeof(dir) || (slash = strrchr(dir, '/')) == NULL)
+		return 0;
+	*slash = '\0';
+	if ((fd = fs_open_trusted_dir(dir, "ticket", NULL, STAGE_TLS)) == -1)
+		return 0;
+	close(fd);
+	return 1;
+}
+
 int
 tlscache_load(const char *path, gnutls_session_t s)
 {
@@ -73,12 +92,13 @@ tlscache_load(const char *path, gnutls_session_t s)
 	ssize_t n;
 	int fd, ok = 0;
 
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if (!tlscache_dir_trusted(path) ||
+	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return 0;
 	/* Ours alone, or not used: a ticket lets its holder resume as us. */
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
-	    (sb.st_mode & 077) != 0 || sb.st_size <= 0 || sb.st_size > TLSCACHE_MAX ||
-	    (buf = malloc((size_t)sb.st_size)) == NULL) {
+	    (sb.st_mode & 077) != 0 || sb.st_nlink != 1 || sb.st_size <= 0 ||
+	    sb.st_size > TLSCACHE_MAX || (buf = malloc((size_t)sb.st_size)) == NULL) {
 		close(fd);
 		return 0;
 	}
@@ -129,7 +149,7 @@ tlscache_store(const char *path, gnutls_session_t s)
 		return;
 	/* Best effort: a ticket that cannot be kept costs the next resumption only. */
 	sx_clear(&ignored);
-	if (tlscache_mkdirs(path, &ignored) == 0)
+	if (tlscache_mkdirs(path, &ignored) == 0 && tlscache_dir_trusted(path))
 		fs_write_atomic(path, d.data, d.size, &ignored, STAGE_TLS);
 	explicit_bzero(d.data, d.size);
 	gnutls_free(d.data);

@@ -100,3 +100,20 @@ f=$(find "$TICKETS" -type f)
 send 0 "perm, third"
 resumed || sx_fail "perm: the replacement ticket was not used"
 echo "ok - a ticket file readable by others is ignored and replaced by a private one"
+
+# --- a ticket directory others can write, or a second name: not trusted ---------------------
+rm -rf "$TICKETS"
+send 0 "dir, first"
+send 0 "dir, second"
+resumed || sx_fail "dir: the ticket was not used to begin with"
+chmod 0770 "$TICKETS"
+send 0 "dir, group-writable"
+resumed && sx_fail "a ticket in a group-writable directory was used"
+chmod 0700 "$TICKETS"
+send 0 "dir, back to 0700"
+resumed || sx_fail "dir: the ticket was not used once the directory was private again"
+f=$(find "$TICKETS" -type f | head -1)
+ln "$f" "$T/second-name"
+send 0 "dir, hard link"
+resumed && sx_fail "a ticket with a second name (hard link) was used"
+echo "ok - a ticket directory others can write, or a ticket with two names, is not used"
