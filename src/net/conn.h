@@ -60,6 +60,7 @@ struct conn {
 	int eof;                /* peer closed the stream */
 	int broken;             /* I/O failed: nothing more may be sent */
 	int tls_unverified;     /* TLS up, peer not checked yet: see conn_tls_start */
+	int failed;             /* the session failed: closing was no choice (diagnostics) */
 	char in[CONN_INBUF_SIZE];
 	size_t in_start, in_end;
 	char *out;

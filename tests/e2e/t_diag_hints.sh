@@ -1,0 +1,116 @@
+#!/bin/sh
+# Diagnostics, second round (issue 18): hints that point the right way (a
+# connect time-out on any port, DNS), a stall in the message data named at
+# its stage with the bytes written and within the timeout, -v lines for the
+# failing stage and an end that says what happened, the STARTTLS-on-465
+# mistake caught before connecting, the lone-dot warning, UTF-8 shown as
+# UTF-8, msmtp's command-line options.  Against the scripted server
+# (fakesmtp) or nothing at all; t_diag_postfix.sh has the real-server cases.
+. tests/e2e/faults_lib.sh
+
+# --- connect time-out on any port, DNS -------------------------------------------------------
+# A listener whose accept queue is full: the kernel drops further SYNs, so
+# a connect gets no answer at all (a firewall that drops, as seen from here).
+"$FAKE_PYTHON" - "$T/blackhole.port" <<'EOF' &
+import socket, sys, time
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(0)
+fill = []
+for _ in range(3):
+    c = socket.socket()
+    c.setblocking(False)
+    try:
+        c.connect(l.getsockname())
+    except BlockingIOError:
+        pass
+    fill.append(c)
+time.sleep(0.3)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d\n" % l.getsockname()[1])
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(60)
+EOF
+bh_pid=$!
+sx_on_exit 'kill "$bh_pid" 2>/dev/null; fake_stop; rm -rf "$T"'
+i=0
+while [ ! -s "$T/blackhole.port" ] && [ $i -lt 50 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+BH_PORT=$(cat "$T/blackhole.port") || sx_fail "the blackhole listener did not start"
+FX_ENV="SMTPS_SEND_HOST=127.0.0.1 SMTPS_SEND_PORT=$BH_PORT" FX_NOCONN=1 \
+    fx good -f "$FX_FROM" rcpt@example.org <"$T/msg"
+want 75 connect "cannot connect to 127.0.0.1 port $BH_PORT: Connection timed out\$"
+want_hint "a firewall or the provider may block port $BH_PORT; try 587 \\(STARTTLS\\) or 465 \\(implicit TLS\\), or another network\$"
+want_kept
+kill "$bh_pid" 2>/dev/null
+ok "connect time-out on port $BH_PORT (not 25): 75 connect, 'firewall or provider' hint"
+
+FX_ENV="SMTPS_SEND_HOST=no-such-host.invalid" FX_NOCONN=1 fx good -f "$FX_FROM" rcpt@example.org <"$T/msg"
+case "$rc" in
+68 | 75) ;;
+*) fx_fail "exit status $rc, expected 68 (unknown host) or 75 (DNS did not answer)" ;;
+esac
+head -n 1 "$T/err" | grep -q -E '^smtps-send: resolve: (unknown host|cannot resolve) no-such-host\.invalid: ' ||
+    fx_fail "no resolve failure line"
+want_hint '(check the spelling of host \(no-such-host\.invalid\), and that this machine.s DNS works: getent hosts no-such-host\.invalid|the DNS server did not answer: check the network and /etc/resolv\.conf \(getent hosts no-such-host\.invalid\))$'
+want_kept
+ok "unknown host: resolve, 'check the spelling / DNS' hint"
+
+# --- a stall in the message data ----------------------------------------------------------
+# 8 MB: more than the socket buffers hold, so the writes block once the
+# server stops reading.  Timeout 3 s: the whole stage ends within it (plus
+# the start-up), not after a second wait for QUIT.
+"$FAKE_PYTHON" -c '
+import sys
+line = "x" * 76 + "\n"
+sys.stdout.write("Subject: big\n\n" + line * (8 * 1024 * 1024 // len(line)))
+' >"$T/big"
+for sc in stall-in-data stall-in-bdat; do
+	FX_TIMEOUT=3 FX_FAKE="--stall 8" fx $sc -v -f "$FX_FROM" rcpt@example.org <"$T/big"
+	grep -v '^smtps-send: \[' "$T/err" >"$T/err.report"
+	cp "$T/err" "$T/err.v"
+	cp "$T/err.report" "$T/err"
+	want 75 data 'no answer from the server within 3 s while sending the message \([0-9]+ of [0-9]+ bytes written\)$'
+	want_hint 'the server or the network stalled the transfer'
+	want_ms_below 5500
+	want_kept
+	# -v ends saying what happened, not as if we chose to quit.
+	last=$(grep '^smtps-send: \[' "$T/err.v" | tail -n 1)
+	case "$last" in
+	*"] quit: connection closed after the failure ("*) ;;
+	*) fx_fail "last -v line is '$last'" ;;
+	esac
+	ok "$sc: 75 data with the bytes written, in $ms ms (timeout 3 s)"
+done
+
+# --- -v: the failing stage's own line, the wait for the greeting, the end ---------------------
+fx auth-535 -v -f "$FX_FROM" rcpt@example.org <"$T/msg"
+[ "$rc" = 77 ] || fx_fail "exit status $rc, expected 77"
+grep -q -E '^smtps-send: \[ *[0-9]+ ms\] greeting: waiting for the greeting \(at most 2 s\)$' "$T/err" ||
+    fx_fail "no 'waiting for the greeting' line"
+grep -q -E '^smtps-send: \[ *[0-9]+ ms\] auth: PLAIN as alice: 535 5\.7\.8 Error: authentication failed$' "$T/err" ||
+    fx_fail "no auth line with the mechanism and the refusal"
+grep -q -E '\] quit: after the failure: 221 ' "$T/err" || fx_fail "no QUIT line after the failure"
+! grep -q -E '\] quit: closed \(' "$T/err" || fx_fail "a 'quit: closed' line after a failure"
+grep -q -E '\] quit: connection closed after the failure \(' "$T/err" || fx_fail "no closing line"
+rm -f "$Q"/*
+ok "-v after a 535: greeting wait, AUTH mechanism and reply, 'closed after the failure'"
+
+FX_FAKE1="--reply=MAIL=553 5.7.1 Sender address rejected: not owned by user alice" \
+    fx good -v -f "$FX_FROM" rcpt@example.org <"$T/msg"
+[ "$rc" = 69 ] || fx_fail "exit status $rc, expected 69"
+grep -q -E '\] mail: <alice@localhost>: 553 5\.7\.1 Sender address rejected: not owned by user alice$' "$T/err" ||
+    fx_fail "no mail line with the refusal"
+rm -f "$Q"/*
+ok "-v after a refused MAIL: the MAIL reply is shown"
+
+fx good -v -f "$FX_FROM" rcpt@example.org <"$T/msg"
+[ "$rc" = 0 ] || fx_fail "exit status $rc"
+grep '^smtps-send: \[' "$T/err" | tail -n 1 | grep -q -E '\] quit: closed \(' ||
+    fx_fail "a good session does not end with 'quit: closed'"
+ok "-v after a good session: ends with 'quit: closed'"
+
+exit 0
