@@ -400,6 +400,23 @@ conf_finish(struct conf_ctx *c, struct conf_ent *ent, int relay_optional, struct
 	}
 	if (a->port == 0)
 		a->port = a->tls == TLS_MODE_IMPLICIT ? 465 : 587;
+	/*
+	 * Port 465 is implicit TLS (RFC 8314): STARTTLS there waits a whole
+	 * timeout for a greeting that never comes.  msmtp's "tls on" means
+	 * STARTTLS unless tls_starttls is off, so an msmtprc that worked on 465
+	 * says both; "tls on" alone there never did.
+	 */
+	if (a->port == 465 && (a->tls == TLS_MODE_STARTTLS || a->tls == TLS_MODE_OPPORTUNISTIC)) {
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+		    "account %s: %s on port 465, which expects implicit TLS: the server would "
+		    "never greet",
+		    name,
+		    ent->on[K_TLS]                ? "tls on (STARTTLS, as msmtp reads it)"
+		    : a->tls == TLS_MODE_STARTTLS ? "STARTTLS"
+						  : "tls opportunistic (STARTTLS)");
+		sx_hint(e, "set tls implicit (msmtp: tls_starttls off), or port 587 for STARTTLS");
+		return -1;
+	}
 	if (a->host == NULL && !relay_optional) {
 		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "account %s: no host set", name);
 		if (c->unreadable[0] != '\0')

@@ -113,4 +113,15 @@ grep '^smtps-send: \[' "$T/err" | tail -n 1 | grep -q -E '\] quit: closed \(' ||
     fx_fail "a good session does not end with 'quit: closed'"
 ok "-v after a good session: ends with 'quit: closed'"
 
+# --- STARTTLS on port 465 (msmtp's "tls on" there): refused before connecting ---------------
+FX_TLS=on FX_ENV=SMTPS_SEND_PORT=465 FX_NOCONN=1 fx good -f "$FX_FROM" rcpt@example.org <"$T/msg"
+want 78 config 'account default: tls on \(STARTTLS, as msmtp reads it\) on port 465, which expects implicit TLS: the server would never greet$'
+want_hint 'set tls implicit \(msmtp: tls_starttls off\), or port 587 for STARTTLS$'
+want_nothing_kept
+rec 'c == []'
+FX_TLS=starttls FX_ENV=SMTPS_SEND_PORT=465 FX_NOCONN=1 fx good -f "$FX_FROM" rcpt@example.org <"$T/msg"
+want 78 config 'account default: STARTTLS on port 465, which expects implicit TLS'
+rec 'c == []'
+ok "tls on / starttls with port 465: 78 config before connecting, 'tls implicit' hint"
+
 exit 0

@@ -463,7 +463,6 @@ test_tls_modes(void **state)
 	    {"host h\ntls\n", TLS_MODE_STARTTLS, 587},
 	    {"host h\ntls on\ntls_starttls off\n", TLS_MODE_IMPLICIT, 465},
 	    {"host h\ntls_starttls off\ntls on\n", TLS_MODE_IMPLICIT, 465},
-	    {"host h\ntls on\ntls_starttls on\nport 465\n", TLS_MODE_STARTTLS, 465},
 	    {"host h\ntls implicit\n", TLS_MODE_IMPLICIT, 465},
 	    {"host h\ntls implicit\nport 4650\n", TLS_MODE_IMPLICIT, 4650},
 	    {"host h\ntls opportunistic\n", TLS_MODE_OPPORTUNISTIC, 587},
@@ -482,6 +481,45 @@ test_tls_modes(void **state)
 		assert_int_equal(a.port, cases[k].port);
 		conf_account_free(&a);
 	}
+}
+
+/*
+ * STARTTLS on port 465 never works (the server waits for a ClientHello,
+ * we for a greeting): refused before connecting, the hint naming tls
+ * implicit; msmtp's "tls on" alone means STARTTLS, its port 465 habit.
+ */
+static void
+test_starttls_on_465(void **state)
+{
+	static const char *const refused[] = {
+	    "host h\ntls on\nport 465\n",
+	    "host h\ntls\nport 465\n",
+	    "host h\ntls starttls\nport 465\n",
+	    "host h\ntls on\ntls_starttls on\nport 465\n",
+	    "host h\ntls opportunistic\nport 465\n",
+	};
+	struct conf_request r;
+	struct account a;
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+		write_file(cfg, 0600, refused[k]);
+		assert_config_error(load(&a, NULL, 1), "on port 465, which expects implicit TLS");
+		assert_non_null(strstr(err.hint, "set tls implicit"));
+	}
+	write_file(cfg, 0600, "host h\ntls on\nport 465\n");
+	assert_config_error(load(&a, NULL, 1), "tls on (STARTTLS, as msmtp reads it)");
+	/* The same mistake made on the command line. */
+	write_file(cfg, 0600, "host h\ntls starttls\n");
+	memset(&r, 0, sizeof(r));
+	r.port = "465";
+	assert_config_error(load(&a, &r, 1), "STARTTLS on port 465");
+	/* What works: implicit TLS (or msmtp's spelling of it), or STARTTLS elsewhere. */
+	write_file(cfg, 0600, "host h\ntls on\ntls_starttls off\nport 465\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_int_equal(a.tls, TLS_MODE_IMPLICIT);
+	conf_account_free(&a);
 }
 
 static void
@@ -1240,6 +1278,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_long_line_and_nul, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_values, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_modes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_starttls_on_465, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_password_permissions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_env_and_argv_precedence, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_secret_layers, setup, teardown),
