@@ -65,4 +65,28 @@ grep -q 'e2e harness delivers nothing off-host' "$T/err" || sx_fail "relay with 
 rm -rf "$T/q"
 ok "the same recipient with user and password: relayed (the harness refuses off-host), no hint"
 
+# --- a lone "." without -i: sendmail's rule, but the rest is not dropped unsaid ----------------
+m="dot$$"
+printf 'X-Test-Id: %s\nSubject: dot\n\nbefore the dot\n.\nafter the dot\n' "$m" >"$T/dot.msg"
+sx_client_env starttls
+send 0 "lone dot" -f alice@localhost rcpt@example.org <"$T/dot.msg"
+grep -q -E '^smtps-send: warning: the line "\." \(line 5\) ended the message; 14 byte\(s\) of input after it were ignored \(-i or -oi keeps them\)$' "$T/err" ||
+    { cat "$T/err" >&2; sx_fail "lone dot: no warning with the bytes ignored"; }
+f=$(sx_wait_delivery "$m" 10) || sx_fail "lone dot: not delivered"
+grep -q 'before the dot' "$f" || sx_fail "lone dot: the part before is missing"
+! grep -q 'after the dot' "$f" || sx_fail "lone dot: the part after was sent"
+rm -f "$f"
+# From a pipe: "at least", since more may come.
+cat "$T/dot.msg" | "$BIN" -f alice@localhost rcpt@example.org >"$T/out" 2>"$T/err" || sx_fail "lone dot from a pipe: exit $?"
+grep -q -E '^smtps-send: warning: .*; (at least )?14 byte\(s\) of input after it were ignored' "$T/err" ||
+    { cat "$T/err" >&2; sx_fail "lone dot from a pipe: no warning"; }
+f=$(sx_wait_delivery "$m" 10) || sx_fail "lone dot from a pipe: not delivered"
+rm -f "$f"
+# -i keeps it all and says nothing.
+send 0 "lone dot, -i" -i -f alice@localhost rcpt@example.org <"$T/dot.msg"
+[ ! -s "$T/err" ] || sx_fail "lone dot with -i: stderr not empty"
+f=$(sx_wait_delivery "$m" 10) || sx_fail "lone dot with -i: not delivered"
+grep -q 'after the dot' "$f" || sx_fail "lone dot with -i: the part after is missing"
+ok "lone '.' without -i: delivered up to it with a warning (bytes ignored, -i keeps them); -i keeps all"
+
 exit 0

@@ -367,6 +367,59 @@ test_dot_rule(void **state)
 	    "Subject: x\n" ADDED("alice@host.example.org") "\n.\nbody\n");
 }
 
+/*
+ * What the lone "." left unread is counted, for the warning: exactly from
+ * a file, at least what is there from a pipe; the dot line's own CRLF is
+ * not content; nothing after it, or -i: nothing to say.
+ */
+static void
+test_dot_rule_after(void **state)
+{
+	struct fixture *f = *state;
+	const char *in = "Subject: x\n\nline1\n.\nafter\n";
+	int p[2];
+
+	set_rcpts(f, "bob@example.com", NULL, NULL);
+	assert_int_equal(run(f, in), 0);
+	assert_int_equal(f->env.dot_line, 4);
+	assert_int_equal(f->env.after_dot, strlen("after\n"));
+	assert_false(f->env.after_dot_more);
+	assert_int_equal(run(f, "Subject: x\r\n\r\na\r\n.\r\n"), 0);
+	assert_int_equal(f->env.dot_line, 4);
+	assert_int_equal(f->env.after_dot, 0);
+	assert_int_equal(run(f, "Subject: x\r\n\r\na\r\n.\r\nb\r\n"), 0);
+	assert_int_equal(f->env.after_dot, 3);
+	assert_int_equal(run(f, "Subject: x\n\nno dot\n"), 0);
+	assert_int_equal(f->env.dot_line, 0);
+	assert_int_equal(f->env.after_dot, 0);
+	f->pol.ignore_dots = 1;
+	assert_int_equal(run(f, in), 0);
+	assert_int_equal(f->env.dot_line, 0);
+	assert_int_equal(f->env.after_dot, 0);
+	f->pol.ignore_dots = 0;
+
+	/* From a pipe (the writer still open): what is there, as a lower bound. */
+	unlink(f->env.spool_path);
+	msg_envelope_free(&f->env);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], in, strlen(in)), (ssize_t)strlen(in));
+	assert_int_equal(msg_intake(p[0], &f->pol, &f->env, &f->err), 0);
+	assert_int_equal(f->env.after_dot, strlen("after\n"));
+	assert_true(f->env.after_dot_more);
+	close(p[0]);
+	close(p[1]);
+	/* The dot last in a pipe with nothing more there: no wait, nothing counted. */
+	unlink(f->env.spool_path);
+	msg_envelope_free(&f->env);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "Subject: x\n\na\n.\n", 16), 16);
+	assert_int_equal(msg_intake(p[0], &f->pol, &f->env, &f->err), 0);
+	assert_int_equal(f->env.dot_line, 4);
+	assert_int_equal(f->env.after_dot, 0);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* ---- line endings ---- */
 
 static void
@@ -1317,6 +1370,7 @@ main(void)
 	    T(test_missing_blank_line),
 	    T(test_header_forms),
 	    T(test_dot_rule),
+	    T(test_dot_rule_after),
 	    T(test_line_endings),
 	    T(test_crlf_across_reads),
 	    T(test_bcc_removed),
