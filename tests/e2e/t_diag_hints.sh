@@ -113,6 +113,30 @@ grep '^smtps-send: \[' "$T/err" | tail -n 1 | grep -q -E '\] quit: closed \(' ||
     fx_fail "a good session does not end with 'quit: closed'"
 ok "-v after a good session: ends with 'quit: closed'"
 
+# --- UTF-8 shown as UTF-8 in a UTF-8 locale, sanitised; multi-line replies keep their lines ---
+# fakesmtp sends its text as latin-1: give it the UTF-8 bytes as latin-1 characters.
+u8() { printf '%s' "$1" | iconv -f latin1 -t utf-8; }
+RLO=$(printf '\342\200\256')
+FX_ENV="LC_ALL=C.UTF-8" FX_FAKE1="--reply=RCPT=$(u8 "550 5.1.1 Empfänger unbekannt ${RLO}gnp.exe")" \
+    fx good -f "$FX_FROM" dörte@example.org <"$T/msg"
+want 67 rcpt 'recipient <dörte@example\.org> refused \(550\)$'
+grep -q -x 'smtps-send: server said: 5\.1\.1 Empfänger unbekannt ?gnp\.exe' "$T/err" ||
+    fx_fail "reply not shown as UTF-8 with the bidi override replaced"
+rm -f "$Q"/*
+FX_ENV="LC_ALL=C" FX_FAKE1="--reply=RCPT=$(u8 "550 5.1.1 Empfänger unbekannt")" \
+    fx good -f "$FX_FROM" dörte@example.org <"$T/msg"
+want 67 rcpt 'recipient <d\?\?rte@example\.org> refused \(550\)$'
+grep -q -x 'smtps-send: server said: 5\.1\.1 Empf??nger unbekannt' "$T/err" || fx_fail "not ASCII in the C locale"
+rm -f "$Q"/*
+ok "UTF-8 address and reply: UTF-8 in a UTF-8 locale (bidi override replaced), '?' in C"
+
+FX_FAKE1="--reply=GREETING=220-localhost ESMTP first line\r\n220 second line" \
+    fx good -v -f "$FX_FROM" rcpt@example.org <"$T/msg"
+[ "$rc" = 0 ] || fx_fail "exit status $rc"
+grep -q -E '\] greeting: 220 localhost ESMTP first line$' "$T/err" || fx_fail "no first greeting line"
+grep -q -E '^smtps-send: +second line$' "$T/err" || fx_fail "the second line is not a line of its own"
+ok "-v: a multi-line greeting keeps its lines"
+
 # --- STARTTLS on port 465 (msmtp's "tls on" there): refused before connecting ---------------
 FX_TLS=on FX_ENV=SMTPS_SEND_PORT=465 FX_NOCONN=1 fx good -f "$FX_FROM" rcpt@example.org <"$T/msg"
 want 78 config 'account default: tls on \(STARTTLS, as msmtp reads it\) on port 465, which expects implicit TLS: the server would never greet$'
