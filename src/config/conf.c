@@ -167,6 +167,24 @@ conf_read_files(struct conf_ctx *c, const struct conf_request *req, struct sx_er
 	return conf_read_file(c, path, CONF_ROLE_USER, e);
 }
 
+void
+conf_account_names(const struct conf_ctx *c, char *buf, size_t sz)
+{
+	size_t k, j;
+
+	buf[0] = '\0';
+	for (k = 0; k < c->nents; k++) {
+		/* A name in both files is one account (the user file's). */
+		for (j = 0; j < k && strcmp(c->ents[j]->a.name, c->ents[k]->a.name) != 0; j++)
+			;
+		if (j < k)
+			continue;
+		if (buf[0] != '\0')
+			strlcat(buf, ", ", sz);
+		strlcat(buf, c->ents[k]->a.name, sz);
+	}
+}
+
 /* Account by name, the user file's first (it was read last). */
 static struct conf_ent *
 conf_lookup(struct conf_ctx *c, const char *name)
@@ -223,12 +241,17 @@ conf_choose(struct conf_ctx *c, const struct conf_request *req, const struct con
 		snprintf(by, bysz, "env SMTPS_SEND_ACCOUNT");
 	}
 	if (want != NULL) {
+		char names[256];
+
 		if ((*chosen = conf_lookup(c, want)) != NULL)
 			return 0;
 		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s: no account %.128s in %s", by, want,
 		    c->nfiles == 0 ? "any config file (none was found)" : "the config");
+		conf_account_names(c, names, sizeof(names));
 		if (c->nfiles > 0)
-			sx_hint(e, "config files read: %s%s%s", c->files[0],
+			sx_hint(e, "%s%s%s; config files read: %s%s%s",
+			    names[0] != '\0' ? "the accounts are: " : "no account is defined",
+			    names, names[0] != '\0' ? " (pick one with -a NAME)" : "", c->files[0],
 			    c->nfiles > 1 ? ", " : "", c->nfiles > 1 ? c->files[1] : "");
 		return -1;
 	}
@@ -248,6 +271,7 @@ conf_choose(struct conf_ctx *c, const struct conf_request *req, const struct con
 		snprintf(by, bysz, "default account");
 	else if (c->nfiles > 0) {
 		*chosen = c->defs[c->nfiles - 1];
+		c->fell_to_defaults = c->nents > 0;
 		snprintf(by, bysz, "defaults of %s", c->files[c->nfiles - 1]);
 	} else
 		snprintf(by, bysz, "no config file: environment and argv");
@@ -350,6 +374,16 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 	return 0;
 }
 
+/* local@domain: one '@' with text on both sides, nothing an address cannot hold. */
+static int
+conf_is_address(const char *s)
+{
+	const char *at = strchr(s, '@');
+
+	return at != NULL && at != s && at[1] != '\0' && strchr(at + 1, '@') == NULL &&
+	       strpbrk(s, " \t<>()[],;:\"\\") == NULL && strlen(s) <= 320;
+}
+
 /* OAuth2 (issue 17): a mechanism needs a token source, management needs a client. */
 static int
 conf_finish_oauth2(const struct account *a, struct sx_err *e)
@@ -417,6 +451,18 @@ conf_finish(struct conf_ctx *c, struct conf_ent *ent, int relay_optional, struct
 		sx_hint(e, "set tls implicit (msmtp: tls_starttls off), or port 587 for STARTTLS");
 		return -1;
 	}
+	if (a->host == NULL && !relay_optional && c->fell_to_defaults) {
+		char names[256];
+
+		/* msmtp's "no account specified and no default account", with the way out. */
+		conf_account_names(c, names, sizeof(names));
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+		    "no account chosen: %s defines %s but no account default",
+		    c->files[c->nfiles - 1], names);
+		sx_hint(e, "pick one with -a NAME, or add 'account default : NAME' to %s",
+		    c->files[c->nfiles - 1]);
+		return -1;
+	}
 	if (a->host == NULL && !relay_optional) {
 		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "account %s: no host set", name);
 		if (c->unreadable[0] != '\0')
@@ -449,6 +495,14 @@ conf_finish(struct conf_ctx *c, struct conf_ent *ent, int relay_optional, struct
 		sx_hint(e, "turn tls on, or set auth_cleartext on if the network path is trusted");
 		return -1;
 	}
+	/*
+	 * A user that is an address is the sender too when nothing else names
+	 * one (providers accept no other): a container configured with host,
+	 * user and password alone then sends as the user, not as root@host.
+	 */
+	if (a->from == NULL && a->user != NULL && !a->sender_from_header &&
+	    conf_is_address(a->user) && (a->from = strdup(a->user)) == NULL)
+		return sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "out of memory");
 	/* queue_on_tempfail off (its old default) asked for a failure status: queue off. */
 	if (!a->queue_on_tempfail)
 		a->queue = 0;
@@ -488,6 +542,7 @@ conf_load(const struct conf_request *req, struct account *acct, struct sx_err *e
 		goto fail;
 	}
 	memcpy(src->org, res.org, sizeof(src->org));
+	memcpy(src->dur, res.dur, sizeof(src->dur));
 	strlcpy(src->chosen, chosen_by, sizeof(src->chosen));
 	for (k = 0; k < c.nfiles; k++) {
 		src->files[k] = c.files[k];

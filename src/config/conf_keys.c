@@ -529,6 +529,12 @@ conf_set_enum(struct conf_ent *e, enum conf_kid k, const char *v, const char **w
 	return 0;
 }
 
+int
+conf_dur_index(enum conf_kid k)
+{
+	return k == K_TIMEOUT ? 0 : k == K_QUEUE_MAX_AGE ? 1 : k == K_QUEUE_KEEP_FAILED ? 2 : -1;
+}
+
 /* Set key k of e from text v, recording its origin. */
 int
 conf_set(struct conf_ent *e, enum conf_kid k, const char *v, struct conf_org org, const char **why)
@@ -575,6 +581,10 @@ conf_set(struct conf_ent *e, enum conf_kid k, const char *v, struct conf_org org
 			return -1;
 		break;
 	}
+	if (conf_dur_index(k) >= 0)
+		/* Shown as written: "5d" stays 5d, not 432000s (a longer text: seconds). */
+		if (strlcpy(e->dur[conf_dur_index(k)], v, CONF_DUR_MAX) >= CONF_DUR_MAX)
+			e->dur[conf_dur_index(k)][0] = '\0';
 	e->org[k] = org;
 	return 0;
 }

@@ -261,6 +261,113 @@ test_inheritance(void **state)
 	assert_config_error(load(&a, &r, 1), "no account nope");
 }
 
+/*
+ * Which account, when the choice fails: -a with an unknown name lists the
+ * known ones; no -a and no default account says which the file defines and
+ * how to pick one (the file's defaults alone name no server).
+ */
+static void
+test_account_choice_hints(void **state)
+{
+	struct account a;
+	struct conf_request r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	write_file(cfg, 0600,
+	    "defaults\n"
+	    "tls starttls\n"
+	    "account gmail\n"
+	    "host smtp.gmail.com\n"
+	    "account work\n"
+	    "host mail.work.example\n");
+	r.account = "gmial";
+	assert_config_error(load(&a, &r, 1), "no account gmial");
+	assert_non_null(strstr(err.hint, "the accounts are: gmail, work (pick one with -a NAME)"));
+	setenv("SMTPS_SEND_ACCOUNT", "nope", 1);
+	assert_config_error(load(&a, NULL, 1), "env SMTPS_SEND_ACCOUNT: no account nope");
+	assert_non_null(strstr(err.hint, "gmail, work"));
+	unsetenv("SMTPS_SEND_ACCOUNT");
+
+	assert_config_error(load(&a, NULL, 1), "no account chosen: ");
+	assert_non_null(strstr(err.detail, " defines gmail, work but no account default"));
+	assert_non_null(strstr(err.hint, "pick one with -a NAME, or add 'account default : NAME'"));
+	/* The way out the hint names. */
+	write_file(cfg, 0600,
+	    "account gmail\n"
+	    "host smtp.gmail.com\n"
+	    "account work\n"
+	    "host mail.work.example\n"
+	    "account default : work\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.host, "mail.work.example");
+	conf_account_free(&a);
+	/* Defaults that name a server still serve without an account chosen. */
+	write_file(cfg, 0600, "host relay.example\naccount work\nhost mail.work.example\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.host, "relay.example");
+	conf_account_free(&a);
+}
+
+/* from defaults to user when user is an address, and only then. */
+static void
+test_from_defaults_to_user(void **state)
+{
+	struct account a;
+
+	(void)state;
+	write_file(cfg, 0600, "host h\nuser app@example.com\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.from, "app@example.com");
+	conf_account_free(&a);
+	write_file(cfg, 0600, "host h\nuser app@example.com\nfrom other@example.com\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.from, "other@example.com");
+	conf_account_free(&a);
+	write_file(cfg, 0600, "host h\nuser alice\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_null(a.from);
+	conf_account_free(&a);
+	/* The From header is to give the sender: the user does not take its place. */
+	write_file(cfg, 0600, "host h\nuser app@example.com\nsender_from_header on\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_null(a.from);
+	conf_account_free(&a);
+}
+
+/* --dump-config: the queue directory in effect, durations as written. */
+static void
+test_dump_effective(void **state)
+{
+	struct account a;
+	char *text = NULL, want[512];
+	size_t len = 0;
+	FILE *fp;
+
+	(void)state;
+	write_file(cfg, 0600, "host h\ntimeout 2m\nqueue_max_age 5d\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	fp = open_memstream(&text, &len);
+	assert_non_null(fp);
+	assert_int_equal(conf_dump(fp, &a), 0);
+	fclose(fp);
+	/* root's is fixed, everyone else's is under HOME (fs_state_dir). */
+	if (getuid() == 0)
+		strlcpy(want, "\nqueue_dir            /var/spool/smtps-send ", sizeof(want));
+	else
+		snprintf(want, sizeof(want),
+		    "\nqueue_dir            %s/.local/state/smtps-send/queue ", tmpdir);
+	if (strstr(text, want) == NULL)
+		fail_msg("no '%s' in:\n%s", want, text);
+	assert_non_null(strstr(text, "# default (the rule for this user)\n"));
+	assert_non_null(strstr(text, "\ntimeout              2m "));
+	assert_non_null(strstr(text, "\nqueue_max_age        5d "));
+	/* Defaults in their largest whole unit. */
+	assert_non_null(strstr(text, "\nqueue_keep_failed    3d "));
+	free(text);
+	conf_account_free(&a);
+}
+
 static void
 test_defaults_before_sections(void **state)
 {
@@ -1292,6 +1399,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_password_cmd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_argv_redirect_drops_file_secret, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_account_choice_hints, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_from_defaults_to_user, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dump_effective, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_record_round_trip, setup, teardown),
 	};
 
