@@ -53,6 +53,14 @@ main_request(const struct cli_options *opt, struct conf_request *req)
 	req->tls = opt->tls;
 	req->user = opt->user;
 	req->tls_trust_file = opt->tls_trust_file;
+	req->timeout = opt->timeout;
+	req->auth = opt->auth;
+	req->tls_starttls = opt->tls_starttls;
+	req->tls_certcheck = opt->tls_certcheck;
+	req->passwordeval = opt->passwordeval;
+	req->domain = opt->domain;
+	req->logfile = opt->logfile;
+	req->read_envelope_from = opt->read_envelope_from;
 	/* The queue stands on its own: listing or flushing it needs no relay. */
 	req->relay_optional = opt->mode == CLI_QUEUE_LIST || opt->mode == CLI_FLUSH ||
 			      opt->mode == CLI_QUEUE_REMOVE || opt->mode == CLI_NEWALIASES;

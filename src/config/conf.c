@@ -313,15 +313,46 @@ conf_apply_env(struct conf_ent *ent, struct sx_err *e)
 	return 0;
 }
 
+/*
+ * A command to run and a file to write may come from root's argv only:
+ * a web application puts caller-chosen text on sendmail's argv (the -C
+ * rule, conf_given_ok).  The config file and the environment set them for
+ * everyone else.
+ */
+static int
+conf_argv_trusted(const struct conf_request *req, struct sx_err *e)
+{
+	uid_t uid = req->caller_uid != NULL ? *req->caller_uid : getuid();
+	const char *flag = req->passwordeval != NULL ? "--passwordeval" : "--logfile";
+
+	if (uid == 0 || (req->passwordeval == NULL && req->logfile == NULL))
+		return 0;
+	sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+	    "argv %s: refused: only root may give a command to run or a file to write on the "
+	    "command line (a web application's arguments could)",
+	    flag);
+	sx_hint(e, "set %s in the config file (%s) or %s in the environment",
+	    req->passwordeval != NULL ? "passwordeval" : "logfile",
+	    "${XDG_CONFIG_HOME:-~/.config}/smtps-send/config",
+	    req->passwordeval != NULL ? "SMTPS_SEND_PASSWORDEVAL" : "SMTPS_SEND_LOGFILE");
+	return -1;
+}
+
 static int
 conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_err *e)
 {
 	struct conf_org org = {ORG_ARGV, 0, SEC_ARGV, 0};
+	/* moves: the value points the account at another server, or weakens its check. */
 	const struct {
 		enum conf_kid kid;
 		const char *v;
-	} ov[] = {{K_HOST, req->host}, {K_PORT, req->port}, {K_TLS, req->tls}, {K_USER, req->user},
-	    {K_TLS_TRUST_FILE, req->tls_trust_file}};
+		int moves;
+	} ov[] = {{K_HOST, req->host, 1}, {K_PORT, req->port, 1}, {K_TLS, req->tls, 1},
+	    {K_TLS_STARTTLS, req->tls_starttls, 1}, {K_TLS_CERTCHECK, req->tls_certcheck, 1},
+	    {K_TLS_TRUST_FILE, req->tls_trust_file, 1}, {K_USER, req->user, 0},
+	    {K_TIMEOUT, req->timeout, 0}, {K_AUTH, req->auth, 0}, {K_DOMAIN, req->domain, 0},
+	    {K_PASSWORDEVAL, req->passwordeval, 0}, {K_LOGFILE, req->logfile, 0},
+	    {K_SENDER_FROM_HEADER, req->read_envelope_from ? "on" : NULL, 0}};
 	/* And the OAuth2 token sources: a bearer token is a password too. */
 	static const enum conf_kid secrets[] = {K_PASSWORD, K_PASSWORD_FILE, K_PASSWORDEVAL,
 	    K_OAUTH2_TOKEN, K_OAUTH2_TOKEN_FILE, K_OAUTH2_TOKEN_COMMAND};
@@ -335,8 +366,14 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 		if (conf_set(ent, ov[k].kid, ov[k].v, org, &why) == -1)
 			return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "argv %s: %s",
 			    conf_keys[ov[k].kid].argv_flag, why);
-		if (ov[k].kid != K_USER)
+		if (ov[k].moves && moved == NULL)
 			moved = conf_keys[ov[k].kid].argv_flag;
+	}
+	/* msmtp's --read-envelope-from: the From header's address, over the account's from. */
+	if (req->read_envelope_from && ent->a.from != NULL) {
+		free(ent->a.from);
+		ent->a.from = NULL;
+		memset(&ent->org[K_FROM], 0, sizeof(ent->org[K_FROM]));
 	}
 	/*
 	 * argv may be a web application's, with attacker text in it
@@ -525,7 +562,7 @@ conf_load(const struct conf_request *req, struct account *acct, struct sx_err *e
 	memset(acct, 0, sizeof(*acct));
 	memset(&c, 0, sizeof(c));
 	conf_ent_init(&res);
-	if (conf_read_files(&c, req, e) == -1 ||
+	if (conf_argv_trusted(req, e) == -1 || conf_read_files(&c, req, e) == -1 ||
 	    conf_choose(&c, req, &chosen, chosen_by, sizeof(chosen_by), e) == -1)
 		goto fail;
 	if ((chosen != NULL && conf_ent_copy(&res, chosen) == -1) ||

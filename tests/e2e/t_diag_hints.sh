@@ -148,4 +148,52 @@ want 78 config 'account default: STARTTLS on port 465, which expects implicit TL
 rec 'c == []'
 ok "tls on / starttls with port 465: 78 config before connecting, 'tls implicit' hint"
 
+# --- msmtp's command-line options, as an msmtp script writes them ---------------------------
+# fx points the environment at the server (its port is known only there);
+# the options say the rest again, msmtp's way; the environment's password
+# still counts with argv's --host (a config file's would not).
+printf 'To: rcpt@example.org\nSubject: msmtp style\n\nhello\n' >"$T/msmtp.msg"
+fx good --host=localhost --tls=on --tls-starttls=on --tls-certcheck=on --auth=plain \
+    --user=alice --timeout=5 --domain=msmtp.example --from="$FX_FROM" --read-recipients \
+    <"$T/msmtp.msg"
+want_ok
+rec_std "seq('EHLO msmtp.example', 'STARTTLS', 'EHLO msmtp.example', 'AUTH PLAIN $FX_B64_PLAIN', 'MAIL FROM:<alice@localhost> SIZE=*', 'RCPT TO:<rcpt@example.org>', 'DATA', 'QUIT')"
+ok "msmtp-style argv (--host --tls --tls-starttls --tls-certcheck --auth --user --timeout --domain --from --read-recipients): sent"
+
+# --serverinfo is --check.
+fx good --serverinfo
+[ "$rc" = 0 ] || fx_fail "--serverinfo: exit $rc"
+grep -q '^  capabilities: ' "$T/out" || fx_fail "--serverinfo: no capabilities"
+rec_std 'w["quit_received"]' 'nobody()'
+ok "--serverinfo: connects, shows the capabilities, sends nothing"
+
+# --passwordeval: root's argv may give the command (the tests run as root).
+FX_NOAUTH=1 fx good --user=alice --passwordeval="echo $FX_PASSWORD" -f "$FX_FROM" rcpt@example.org <"$T/msg"
+want_ok
+rec 'w["auth"]["ok"]'
+ok "--passwordeval from root's argv: used"
+
+# Anyone else's argv may name no command to run and no file to write: a web
+# application's arguments could.  Nothing runs, nothing is read from stdin.
+as_nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+if command -v setpriv >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+	mkdir -p "$T/nb" && chmod 777 "$T/nb" && chmod 755 "$T"
+	for arg in "--passwordeval=touch $T/nb/pwned" "--logfile=$T/nb/shell.php"; do
+		as_nobody env -i PATH=/usr/bin:/bin HOME="$T/nb" SMTPS_SEND_HOST=localhost \
+		    SMTPS_SEND_QUEUE_DIR="$T/nb/q" "$BIN" "$arg" -f a@example.org r@example.org \
+		    <"$T/msg" >"$T/out" 2>"$T/err"
+		rc=$?
+		[ "$rc" = 78 ] || { cat "$T/err" >&2; sx_fail "nobody $arg: exit $rc, expected 78"; }
+		grep -q -E "^smtps-send: config: argv --(passwordeval|logfile): refused: only root may give a command to run or a file to write on the command line" "$T/err" ||
+		    { cat "$T/err" >&2; sx_fail "nobody $arg: no refusal line"; }
+		[ ! -e "$T/nb/pwned" ] && [ ! -e "$T/nb/shell.php" ] || sx_fail "nobody $arg: it ran or wrote"
+		[ ! -d "$T/nb/q" ] || [ -z "$(ls -A "$T/nb/q")" ] || sx_fail "nobody $arg: a message was taken"
+	done
+	ok "--passwordeval / --logfile from another user's argv: 78 before anything runs or is read"
+else
+	echo "ok - --passwordeval as another user: not tested (needs root and setpriv)"
+fi
+
 exit 0

@@ -1312,6 +1312,93 @@ test_argv_redirect_drops_file_secret(void **state)
 	conf_account_free(&a);
 }
 
+/*
+ * msmtp's options on argv: each sets its key; a command to run
+ * (--passwordeval) or a file to write (--logfile) only from root's argv;
+ * --tls-starttls and --tls-certcheck point the account elsewhere as
+ * --host does, so a config file's password is not used with them.
+ */
+static void
+test_argv_msmtp_options(void **state)
+{
+	struct account a;
+	struct conf_request r;
+	uid_t root = 0, user = 1000;
+
+	(void)state;
+	write_file(
+	    cfg, 0600, "host smtp.example.com\nuser u\npassword hunter2\nfrom a@example.com\n");
+	memset(&r, 0, sizeof(r));
+	r.timeout = "2m";
+	r.auth = "login";
+	r.domain = "client.example";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_int_equal(a.timeout, 120);
+	assert_int_equal(a.auth, AUTH_MODE_LOGIN);
+	assert_string_equal(a.domain, "client.example");
+	assert_string_equal(a.password, "hunter2");
+	assert_origin(&a, "timeout", "argv --timeout");
+	conf_account_free(&a);
+	memset(&r, 0, sizeof(r));
+	r.timeout = "off";
+	assert_config_error(load(&a, &r, 1), "argv --timeout: ");
+
+	/* The same rule as --host: the file's password stays home. */
+	memset(&r, 0, sizeof(r));
+	r.tls_certcheck = "off";
+	assert_config_error(load(&a, &r, 1), "--tls-certcheck points the account");
+	memset(&r, 0, sizeof(r));
+	r.tls_starttls = "off";
+	assert_config_error(load(&a, &r, 1), "--tls-starttls points the account");
+
+	/*
+	 * --passwordeval, --logfile: root's argv only, refused before anything
+	 * is read (the file comes from the environment here: -C has its rule).
+	 */
+	setenv("SMTPS_SEND_CONFIG", cfg, 1);
+	memset(&r, 0, sizeof(r));
+	r.passwordeval = "touch /tmp/pwned";
+	r.caller_uid = &user;
+	assert_config_error(load(&a, &r, 0), "argv --passwordeval: refused: only root");
+	assert_non_null(strstr(err.hint, "SMTPS_SEND_PASSWORDEVAL"));
+	memset(&r, 0, sizeof(r));
+	r.logfile = "/var/www/html/x.php";
+	r.caller_uid = &user;
+	assert_config_error(load(&a, &r, 0), "argv --logfile: refused: only root");
+	memset(&r, 0, sizeof(r));
+	r.timeout = "30";
+	r.caller_uid = &user;
+	assert_int_equal(load(&a, &r, 0), 0);
+	conf_account_free(&a);
+	unsetenv("SMTPS_SEND_CONFIG");
+	memset(&r, 0, sizeof(r));
+	r.passwordeval = "echo from-argv";
+	r.logfile = "/tmp/l";
+	r.caller_uid = &root;
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.passwordeval, "echo from-argv");
+	assert_null(a.password); /* one secret source: argv's */
+	assert_string_equal(a.logfile, "/tmp/l");
+	conf_account_free(&a);
+	/* Even root's --passwordeval does not keep a file password with --host. */
+	memset(&r, 0, sizeof(r));
+	r.host = "elsewhere.example";
+	r.passwordeval = "echo from-argv";
+	r.caller_uid = &root;
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.passwordeval, "echo from-argv");
+	assert_null(a.password);
+	conf_account_free(&a);
+
+	/* --read-envelope-from: the From header gives the sender, over from. */
+	memset(&r, 0, sizeof(r));
+	r.read_envelope_from = 1;
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_int_equal(a.sender_from_header, 1);
+	assert_null(a.from);
+	conf_account_free(&a);
+}
+
 /* conf_record's pairs, collected (at most 64). */
 struct rec_pairs {
 	char *kv[128];
@@ -1402,6 +1489,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_account_choice_hints, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_from_defaults_to_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump_effective, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_argv_msmtp_options, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_record_round_trip, setup, teardown),
 	};
 
