@@ -196,4 +196,26 @@ else
 	echo "ok - --passwordeval as another user: not tested (needs root and setpriv)"
 fi
 
+# --- the queue commands: -bp into a closed pipe, -q's summary after an unreachable relay ------
+QE="env -i PATH=/usr/bin:/bin HOME=$T/home SMTPS_SEND_CONFIG=$T/home/empty.conf SMTPS_SEND_QUEUE_DIR=$T/q3 SMTPS_SEND_HOST=127.0.0.1 SMTPS_SEND_PORT=1 SMTPS_SEND_TIMEOUT=2"
+for k in 1 2 3; do
+	$QE "$BIN" -odq -f "$FX_FROM" "rcpt$k@example.org" <"$T/msg" || sx_fail "-odq: exit $?"
+done
+# -bp | head: the reader went away; no "Broken pipe" error, status 0.
+"$FAKE_PYTHON" - $QE "$BIN" -bp <<'EOF2' || sx_fail "-bp into a closed pipe"
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+p = subprocess.run(sys.argv[1:], stdout=w, stderr=subprocess.PIPE)
+os.close(w)
+if p.returncode != 0 or p.stderr:
+    sys.exit("exit %d, stderr %r" % (p.returncode, p.stderr))
+EOF2
+ok "-bp into a closed pipe (| head): exit 0, nothing on stderr"
+$QE "$BIN" -q >"$T/out" 2>"$T/err"
+grep -q -x 'smtps-send: queue: 0 sent, 1 deferred, 0 failed, 2 not tried (the relay could not be reached; still queued)' "$T/err" ||
+    { cat "$T/err" >&2; sx_fail "-q: the summary does not count the messages not tried"; }
+[ "$(ls "$T/q3"/*.msg | wc -l)" = 3 ] || sx_fail "-q: not all three still queued"
+ok "-q after an unreachable relay: the summary counts the 2 messages not tried"
+
 exit 0
