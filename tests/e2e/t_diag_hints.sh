@@ -61,21 +61,21 @@ ok "unknown host: resolve, 'check the spelling / DNS' hint"
 
 # --- a stall in the message data ----------------------------------------------------------
 # 8 MB: more than the socket buffers hold, so the writes block once the
-# server stops reading.  Timeout 3 s: the whole stage ends within it (plus
-# the start-up), not after a second wait for QUIT.
+# server stops reading.  Timeout 4 s: the whole stage ends within it (plus
+# the start-up), not after a second wait for QUIT's reply (6 s and more).
 "$FAKE_PYTHON" -c '
 import sys
 line = "x" * 76 + "\n"
 sys.stdout.write("Subject: big\n\n" + line * (8 * 1024 * 1024 // len(line)))
 ' >"$T/big"
 for sc in stall-in-data stall-in-bdat; do
-	FX_TIMEOUT=3 FX_FAKE="--stall 8" fx $sc -v -f "$FX_FROM" rcpt@example.org <"$T/big"
+	FX_TIMEOUT=4 FX_FAKE="--stall 9" fx $sc -v -f "$FX_FROM" rcpt@example.org <"$T/big"
 	grep -v '^smtps-send: \[' "$T/err" >"$T/err.report"
 	cp "$T/err" "$T/err.v"
 	cp "$T/err.report" "$T/err"
-	want 75 data 'no answer from the server within 3 s while sending the message \([0-9]+ of [0-9]+ bytes written\)$'
+	want 75 data 'no answer from the server within 4 s while sending the message \([0-9]+ of [0-9]+ bytes written\)$'
 	want_hint 'the server or the network stalled the transfer'
-	want_ms_below 5500
+	want_ms_below 5300
 	want_kept
 	# -v ends saying what happened, not as if we chose to quit.
 	last=$(grep '^smtps-send: \[' "$T/err.v" | tail -n 1)
@@ -83,7 +83,7 @@ for sc in stall-in-data stall-in-bdat; do
 	*"] quit: connection closed after the failure ("*) ;;
 	*) fx_fail "last -v line is '$last'" ;;
 	esac
-	ok "$sc: 75 data with the bytes written, in $ms ms (timeout 3 s)"
+	ok "$sc: 75 data with the bytes written, in $ms ms (timeout 4 s)"
 done
 
 # --- -v: the failing stage's own line, the wait for the greeting, the end ---------------------
