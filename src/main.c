@@ -2,10 +2,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sysexits.h>
@@ -50,6 +53,14 @@ main_request(const struct cli_options *opt, struct conf_request *req)
 	req->tls = opt->tls;
 	req->user = opt->user;
 	req->tls_trust_file = opt->tls_trust_file;
+	req->timeout = opt->timeout;
+	req->auth = opt->auth;
+	req->tls_starttls = opt->tls_starttls;
+	req->tls_certcheck = opt->tls_certcheck;
+	req->passwordeval = opt->passwordeval;
+	req->domain = opt->domain;
+	req->logfile = opt->logfile;
+	req->read_envelope_from = opt->read_envelope_from;
 	/* The queue stands on its own: listing or flushing it needs no relay. */
 	req->relay_optional = opt->mode == CLI_QUEUE_LIST || opt->mode == CLI_FLUSH ||
 			      opt->mode == CLI_QUEUE_REMOVE || opt->mode == CLI_NEWALIASES;
@@ -128,6 +139,23 @@ main_harden(void)
 	return 0;
 }
 
+/*
+ * Addresses and server texts in UTF-8 are shown as UTF-8 (sanitised) when
+ * the user's locale says the terminal takes it.  The program itself stays
+ * in the C locale: no case folding of protocol words by a locale's rules.
+ */
+static void
+main_locale(void)
+{
+	const char *cs;
+	int utf8 = 0;
+
+	if (setlocale(LC_CTYPE, "") != NULL && (cs = nl_langinfo(CODESET)) != NULL)
+		utf8 = strcasecmp(cs, "UTF-8") == 0 || strcasecmp(cs, "utf8") == 0;
+	setlocale(LC_CTYPE, "C");
+	sx_set_utf8(utf8);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -137,6 +165,7 @@ main(int argc, char *argv[])
 	if (main_harden() == -1)
 		return EX_CONFIG;
 	signal(SIGPIPE, SIG_IGN);
+	main_locale();
 	sx_clear(&r.err);
 	if (cli_parse(argc, argv, &r.opt, &r.err) == -1) {
 		/* JSON once --diag-format=json was read, before the bad argument. */

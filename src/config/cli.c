@@ -43,38 +43,83 @@ enum cli_long_id {
 	L_HELP,
 	L_VERSION,
 	L_FROM,
-	L_READ_RCPTS
+	L_READ_RCPTS,
+	L_TIMEOUT,
+	L_AUTH,
+	L_TLS_STARTTLS,
+	L_TLS_CERTCHECK,
+	L_PASSWORDEVAL,
+	L_DOMAIN,
+	L_LOGFILE,
+	L_READ_ENV_FROM,
+	L_SERVERINFO
 };
+
+/* A long option's value: none, required, or optional (only as --name=value). */
+enum cli_arg { CLI_ARG_NONE, CLI_ARG_REQUIRED, CLI_ARG_OPTIONAL };
 
 struct cli_long {
 	const char *name;
-	int has_arg;
+	enum cli_arg has_arg;
 	enum cli_long_id id;
+	const char *bare; /* CLI_ARG_OPTIONAL: the value of --name alone */
 };
 
 static const struct cli_long cli_longs[] = {
-    {"config", 1, L_CONFIG},
-    {"account", 1, L_ACCOUNT},
-    {"host", 1, L_HOST},
-    {"port", 1, L_PORT},
-    {"tls", 1, L_TLS},
-    {"user", 1, L_USER},
-    {"tls-trust-file", 1, L_TRUST},
-    {"check", 0, L_CHECK},
-    {"oauth2-authorize", 0, L_OAUTH2_AUTHORIZE},
-    {"queue-list", 0, L_QLIST},
-    {"flush", 0, L_FLUSH},
-    {"flush-id", 1, L_FLUSH_ID},
-    {"queue-remove", 1, L_QREMOVE},
-    {"dump-config", 0, L_DUMP},
-    {"diag-format", 1, L_DIAG},
-    {"debug", 0, L_DEBUG},
-    {"help", 0, L_HELP},
-    {"version", 0, L_VERSION},
-    /* msmtp spellings, so msmtp command lines keep working */
-    {"from", 1, L_FROM},
-    {"read-recipients", 0, L_READ_RCPTS},
+    {"config", CLI_ARG_REQUIRED, L_CONFIG, NULL},
+    {"account", CLI_ARG_REQUIRED, L_ACCOUNT, NULL},
+    {"host", CLI_ARG_REQUIRED, L_HOST, NULL},
+    {"port", CLI_ARG_REQUIRED, L_PORT, NULL},
+    /* --tls VALUE too, for the TLS words (cli_long): it took one before msmtp's --tls */
+    {"tls", CLI_ARG_OPTIONAL, L_TLS, "on"},
+    {"user", CLI_ARG_REQUIRED, L_USER, NULL},
+    {"tls-trust-file", CLI_ARG_REQUIRED, L_TRUST, NULL},
+    {"check", CLI_ARG_NONE, L_CHECK, NULL},
+    {"oauth2-authorize", CLI_ARG_NONE, L_OAUTH2_AUTHORIZE, NULL},
+    {"queue-list", CLI_ARG_NONE, L_QLIST, NULL},
+    {"flush", CLI_ARG_NONE, L_FLUSH, NULL},
+    {"flush-id", CLI_ARG_REQUIRED, L_FLUSH_ID, NULL},
+    {"queue-remove", CLI_ARG_REQUIRED, L_QREMOVE, NULL},
+    {"dump-config", CLI_ARG_NONE, L_DUMP, NULL},
+    {"diag-format", CLI_ARG_REQUIRED, L_DIAG, NULL},
+    {"debug", CLI_ARG_NONE, L_DEBUG, NULL},
+    {"help", CLI_ARG_NONE, L_HELP, NULL},
+    {"version", CLI_ARG_NONE, L_VERSION, NULL},
+    /*
+     * msmtp's options where the meaning is the same, so scripts written for
+     * msmtp run unchanged.  msmtp's -X (--logfile) is not among them: sendmail's
+     * -X writes a traffic log, and a caller's argv must not pick a file to write.
+     */
+    {"from", CLI_ARG_REQUIRED, L_FROM, NULL},
+    {"read-recipients", CLI_ARG_NONE, L_READ_RCPTS, NULL},
+    {"file", CLI_ARG_REQUIRED, L_CONFIG, NULL},
+    {"timeout", CLI_ARG_REQUIRED, L_TIMEOUT, NULL},
+    {"auth", CLI_ARG_OPTIONAL, L_AUTH, "on"},
+    {"tls-starttls", CLI_ARG_OPTIONAL, L_TLS_STARTTLS, "on"},
+    {"tls-certcheck", CLI_ARG_OPTIONAL, L_TLS_CERTCHECK, "on"},
+    {"passwordeval", CLI_ARG_REQUIRED, L_PASSWORDEVAL, NULL},
+    {"domain", CLI_ARG_REQUIRED, L_DOMAIN, NULL},
+    {"logfile", CLI_ARG_REQUIRED, L_LOGFILE, NULL},
+    {"read-envelope-from", CLI_ARG_NONE, L_READ_ENV_FROM, NULL},
+    {"serverinfo", CLI_ARG_NONE, L_SERVERINFO, NULL},
 };
+
+/* The words --tls takes as a separate argument (a recipient is never one of them). */
+static int
+cli_tls_word(const char *v)
+{
+	return strcmp(v, "starttls") == 0 || strcmp(v, "implicit") == 0 ||
+	       strcmp(v, "opportunistic") == 0 || strcmp(v, "off") == 0 || strcmp(v, "on") == 0;
+}
+
+/* on or off: --tls-starttls=, --tls-certcheck= */
+static int
+cli_onoff(const char *flag, const char *v, struct sx_err *e)
+{
+	if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
+		return 0;
+	return sx_fail(e, SX_USAGE, STAGE_ARGS, "%s takes on or off", flag);
+}
 
 /* SMTP spellings of every -N combination, indexed by CLI_DSN_* bits. */
 static const char *const cli_notify_names[16] = {
@@ -308,6 +353,16 @@ cli_short(struct cli_state *st, struct cli_options *o, struct sx_err *e)
 		case 'e':
 		case 'A':
 			break;
+		case 'X':
+			/*
+			 * sendmail's traffic log, msmtp's log file: either way a
+			 * file the caller names would be written (a web
+			 * application's argv: CVE-2016-10033).
+			 */
+			return sx_fail(e, SX_USAGE, STAGE_ARGS,
+			    "-X is refused: it would write a file named on the command line "
+			    "(sendmail's traffic log, msmtp's log file); set logfile in the "
+			    "config (see smtps-send --help)");
 		default:
 			if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f)
 				return sx_fail(e, SX_USAGE, STAGE_ARGS,
@@ -437,9 +492,15 @@ cli_long(struct cli_state *st, struct cli_options *o, struct sx_err *e)
 		    "unknown option --%.*s (see smtps-send --help)", (int)(n > 64 ? 64 : n), arg);
 	}
 	snprintf(flag, sizeof(flag), "--%s", l->name);
-	if (!l->has_arg && eq != NULL)
+	if (l->has_arg == CLI_ARG_NONE && eq != NULL)
 		return sx_fail(e, SX_USAGE, STAGE_ARGS, "%s takes no value", flag);
-	if (l->has_arg) {
+	if (l->has_arg == CLI_ARG_OPTIONAL && eq == NULL) {
+		/* As msmtp (getopt): a value only after '='; --tls's own words as before. */
+		if (l->id == L_TLS && st->i + 1 < st->argc && cli_tls_word(st->argv[st->i + 1]))
+			v = st->argv[++st->i];
+		else
+			v = l->bare;
+	} else if (l->has_arg != CLI_ARG_NONE) {
 		if (eq != NULL)
 			v = eq + 1;
 		else if (st->i + 1 < st->argc)
@@ -447,9 +508,9 @@ cli_long(struct cli_state *st, struct cli_options *o, struct sx_err *e)
 		else
 			return sx_fail(e, SX_USAGE, STAGE_ARGS,
 			    "%s needs a value (see smtps-send --help)", flag);
-		if (cli_text(flag, v, 4096, l->id == L_FROM, e) == -1)
-			return -1;
 	}
+	if (v != NULL && cli_text(flag, v, 4096, l->id == L_FROM, e) == -1)
+		return -1;
 	switch (l->id) {
 	case L_CONFIG:
 		o->config_file = v;
@@ -524,6 +585,36 @@ cli_long(struct cli_state *st, struct cli_options *o, struct sx_err *e)
 	case L_READ_RCPTS:
 		o->read_recipients = 1;
 		break;
+	case L_TIMEOUT:
+		o->timeout = v;
+		break;
+	case L_AUTH:
+		o->auth = v;
+		break;
+	case L_TLS_STARTTLS:
+	case L_TLS_CERTCHECK:
+		if (cli_onoff(flag, v, e) == -1)
+			return -1;
+		if (l->id == L_TLS_STARTTLS)
+			o->tls_starttls = v;
+		else
+			o->tls_certcheck = v;
+		break;
+	case L_PASSWORDEVAL:
+		o->passwordeval = v;
+		break;
+	case L_DOMAIN:
+		o->domain = v;
+		break;
+	case L_LOGFILE:
+		o->logfile = v;
+		break;
+	case L_READ_ENV_FROM:
+		o->read_envelope_from = 1;
+		break;
+	case L_SERVERINFO:
+		/* msmtp's: what the server offers, which --check prints. */
+		return cli_set_mode(st, o, CLI_CHECK, "--serverinfo", e);
 	}
 	return 0;
 }

@@ -52,6 +52,15 @@ struct cli_options {
 	const char *tls;            /* --tls= (checked: starttls|implicit|opportunistic|off|on) */
 	const char *user;           /* --user */
 	const char *tls_trust_file; /* --tls-trust-file */
+	/* msmtp's options of the same meaning (values checked by conf.c). */
+	const char *timeout;        /* --timeout */
+	const char *auth;           /* --auth[=on|off|MECHANISM] */
+	const char *tls_starttls;   /* --tls-starttls[=on|off] */
+	const char *tls_certcheck;  /* --tls-certcheck[=on|off] */
+	const char *passwordeval;   /* --passwordeval (root only: conf.c) */
+	const char *domain;         /* --domain */
+	const char *logfile;        /* --logfile (root only: conf.c) */
+	int read_envelope_from;     /* --read-envelope-from */
 	const char *body_type;      /* -B: NULL, "7BIT" or "8BITMIME" */
 	const char *dsn_notify;     /* -N as SMTP wants it: "NEVER", "SUCCESS,DELAY"… */
 	const char *dsn_ret;        /* -R: NULL, "FULL" or "HDRS" */

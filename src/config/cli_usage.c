@@ -13,7 +13,7 @@ cli_usage(FILE *fp)
 {
 	fputs("usage: smtps-send [options] [--] recipient ...\n"
 	      "       smtps-send [options] -t [--] [recipient ...]\n"
-	      "       smtps-send -bp | -q | --check | --dump-config [options]\n"
+	      "       smtps-send -bp | -q | -bs | --check | --dump-config [options]\n"
 	      "       smtps-send --flush-id ID | --queue-remove ID [options]\n"
 	      "       mailq [options]     (as smtps-send -bp)\n"
 	      "       newaliases [options] (as smtps-send -bi)\n"
@@ -42,6 +42,7 @@ cli_usage(FILE *fp)
 	      "  -a NAME          account (also --account NAME)\n"
 	      "  accepted and ignored: -oem -oee -oep -oeq -oew -em -ee -ep -eq -ew -om -oo\n"
 	      "                       -m -n -G -U -h N -L LABEL -O OPTION=VALUE -Ac -Am\n"
+	      "  refused: -X FILE (it would write a file the caller names)\n"
 	      "\n"
 	      "Long options (--opt=value or --opt value):\n"
 	      "  --config FILE    --account NAME    --host HOST    --port PORT\n"
@@ -56,6 +57,12 @@ cli_usage(FILE *fp)
 	      "  --diag-format=json|text   diagnostics as JSON lines on stderr (implies -v)\n"
 	      "  --debug          same as -vv\n"
 	      "  --help           --version\n"
+	      "\n"
+	      "msmtp's options (the same meaning; an optional [=VALUE] only after '='):\n"
+	      "  --file=FILE (-C)  --timeout=SECONDS  --auth[=on|off|MECHANISM]\n"
+	      "  --tls[=on|off]    --tls-starttls[=on|off]   --tls-certcheck[=on|off]\n"
+	      "  --domain=NAME     --read-envelope-from      --serverinfo (--check)\n"
+	      "  --passwordeval=CMD  --logfile=FILE   (only as root: smtps-send(1))\n"
 	      "\n"
 	      "See smtps-send(1) and smtps-send.conf(5).\n",
 	    fp);

@@ -167,6 +167,24 @@ conf_read_files(struct conf_ctx *c, const struct conf_request *req, struct sx_er
 	return conf_read_file(c, path, CONF_ROLE_USER, e);
 }
 
+void
+conf_account_names(const struct conf_ctx *c, char *buf, size_t sz)
+{
+	size_t k, j;
+
+	buf[0] = '\0';
+	for (k = 0; k < c->nents; k++) {
+		/* A name in both files is one account (the user file's). */
+		for (j = 0; j < k && strcmp(c->ents[j]->a.name, c->ents[k]->a.name) != 0; j++)
+			;
+		if (j < k)
+			continue;
+		if (buf[0] != '\0')
+			strlcat(buf, ", ", sz);
+		strlcat(buf, c->ents[k]->a.name, sz);
+	}
+}
+
 /* Account by name, the user file's first (it was read last). */
 static struct conf_ent *
 conf_lookup(struct conf_ctx *c, const char *name)
@@ -223,12 +241,17 @@ conf_choose(struct conf_ctx *c, const struct conf_request *req, const struct con
 		snprintf(by, bysz, "env SMTPS_SEND_ACCOUNT");
 	}
 	if (want != NULL) {
+		char names[256];
+
 		if ((*chosen = conf_lookup(c, want)) != NULL)
 			return 0;
 		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s: no account %.128s in %s", by, want,
 		    c->nfiles == 0 ? "any config file (none was found)" : "the config");
+		conf_account_names(c, names, sizeof(names));
 		if (c->nfiles > 0)
-			sx_hint(e, "config files read: %s%s%s", c->files[0],
+			sx_hint(e, "%s%s%s; config files read: %s%s%s",
+			    names[0] != '\0' ? "the accounts are: " : "no account is defined",
+			    names, names[0] != '\0' ? " (pick one with -a NAME)" : "", c->files[0],
 			    c->nfiles > 1 ? ", " : "", c->nfiles > 1 ? c->files[1] : "");
 		return -1;
 	}
@@ -248,6 +271,7 @@ conf_choose(struct conf_ctx *c, const struct conf_request *req, const struct con
 		snprintf(by, bysz, "default account");
 	else if (c->nfiles > 0) {
 		*chosen = c->defs[c->nfiles - 1];
+		c->fell_to_defaults = c->nents > 0;
 		snprintf(by, bysz, "defaults of %s", c->files[c->nfiles - 1]);
 	} else
 		snprintf(by, bysz, "no config file: environment and argv");
@@ -289,15 +313,46 @@ conf_apply_env(struct conf_ent *ent, struct sx_err *e)
 	return 0;
 }
 
+/*
+ * A command to run and a file to write may come from root's argv only:
+ * a web application puts caller-chosen text on sendmail's argv (the -C
+ * rule, conf_given_ok).  The config file and the environment set them for
+ * everyone else.
+ */
+static int
+conf_argv_trusted(const struct conf_request *req, struct sx_err *e)
+{
+	uid_t uid = req->caller_uid != NULL ? *req->caller_uid : getuid();
+	const char *flag = req->passwordeval != NULL ? "--passwordeval" : "--logfile";
+
+	if (uid == 0 || (req->passwordeval == NULL && req->logfile == NULL))
+		return 0;
+	sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+	    "argv %s: refused: only root may give a command to run or a file to write on the "
+	    "command line (a web application's arguments could)",
+	    flag);
+	sx_hint(e, "set %s in the config file (%s) or %s in the environment",
+	    req->passwordeval != NULL ? "passwordeval" : "logfile",
+	    "${XDG_CONFIG_HOME:-~/.config}/smtps-send/config",
+	    req->passwordeval != NULL ? "SMTPS_SEND_PASSWORDEVAL" : "SMTPS_SEND_LOGFILE");
+	return -1;
+}
+
 static int
 conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_err *e)
 {
 	struct conf_org org = {ORG_ARGV, 0, SEC_ARGV, 0};
+	/* moves: the value points the account at another server, or weakens its check. */
 	const struct {
 		enum conf_kid kid;
 		const char *v;
-	} ov[] = {{K_HOST, req->host}, {K_PORT, req->port}, {K_TLS, req->tls}, {K_USER, req->user},
-	    {K_TLS_TRUST_FILE, req->tls_trust_file}};
+		int moves;
+	} ov[] = {{K_HOST, req->host, 1}, {K_PORT, req->port, 1}, {K_TLS, req->tls, 1},
+	    {K_TLS_STARTTLS, req->tls_starttls, 1}, {K_TLS_CERTCHECK, req->tls_certcheck, 1},
+	    {K_TLS_TRUST_FILE, req->tls_trust_file, 1}, {K_USER, req->user, 0},
+	    {K_TIMEOUT, req->timeout, 0}, {K_AUTH, req->auth, 0}, {K_DOMAIN, req->domain, 0},
+	    {K_PASSWORDEVAL, req->passwordeval, 0}, {K_LOGFILE, req->logfile, 0},
+	    {K_SENDER_FROM_HEADER, req->read_envelope_from ? "on" : NULL, 0}};
 	/* And the OAuth2 token sources: a bearer token is a password too. */
 	static const enum conf_kid secrets[] = {K_PASSWORD, K_PASSWORD_FILE, K_PASSWORDEVAL,
 	    K_OAUTH2_TOKEN, K_OAUTH2_TOKEN_FILE, K_OAUTH2_TOKEN_COMMAND};
@@ -311,8 +366,14 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 		if (conf_set(ent, ov[k].kid, ov[k].v, org, &why) == -1)
 			return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "argv %s: %s",
 			    conf_keys[ov[k].kid].argv_flag, why);
-		if (ov[k].kid != K_USER)
+		if (ov[k].moves && moved == NULL)
 			moved = conf_keys[ov[k].kid].argv_flag;
+	}
+	/* msmtp's --read-envelope-from: the From header's address, over the account's from. */
+	if (req->read_envelope_from && ent->a.from != NULL) {
+		free(ent->a.from);
+		ent->a.from = NULL;
+		memset(&ent->org[K_FROM], 0, sizeof(ent->org[K_FROM]));
 	}
 	/*
 	 * argv may be a web application's, with attacker text in it
@@ -352,6 +413,16 @@ conf_apply_argv(struct conf_ent *ent, const struct conf_request *req, struct sx_
 		return -1;
 	}
 	return 0;
+}
+
+/* local@domain: one '@' with text on both sides, nothing an address cannot hold. */
+static int
+conf_is_address(const char *s)
+{
+	const char *at = strchr(s, '@');
+
+	return at != NULL && at != s && at[1] != '\0' && strchr(at + 1, '@') == NULL &&
+	       strpbrk(s, " \t<>()[],;:\"\\") == NULL && strlen(s) <= 320;
 }
 
 /* OAuth2 (issue 17): a mechanism needs a token source, management needs a client. */
@@ -404,6 +475,35 @@ conf_finish(struct conf_ctx *c, struct conf_ent *ent, int relay_optional, struct
 	}
 	if (a->port == 0)
 		a->port = a->tls == TLS_MODE_IMPLICIT ? 465 : 587;
+	/*
+	 * Port 465 is implicit TLS (RFC 8314): STARTTLS there waits a whole
+	 * timeout for a greeting that never comes.  msmtp's "tls on" means
+	 * STARTTLS unless tls_starttls is off, so an msmtprc that worked on 465
+	 * says both; "tls on" alone there never did.
+	 */
+	if (a->port == 465 && (a->tls == TLS_MODE_STARTTLS || a->tls == TLS_MODE_OPPORTUNISTIC)) {
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+		    "account %s: %s on port 465, which expects implicit TLS: the server would "
+		    "never greet",
+		    name,
+		    ent->on[K_TLS]                ? "tls on (STARTTLS, as msmtp reads it)"
+		    : a->tls == TLS_MODE_STARTTLS ? "STARTTLS"
+						  : "tls opportunistic (STARTTLS)");
+		sx_hint(e, "set tls implicit (msmtp: tls_starttls off), or port 587 for STARTTLS");
+		return -1;
+	}
+	if (a->host == NULL && !relay_optional && c->fell_to_defaults) {
+		char names[256];
+
+		/* msmtp's "no account specified and no default account", with the way out. */
+		conf_account_names(c, names, sizeof(names));
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG,
+		    "no account chosen: %s defines %s but no account default",
+		    c->files[c->nfiles - 1], names);
+		sx_hint(e, "pick one with -a NAME, or add 'account default : NAME' to %s",
+		    c->files[c->nfiles - 1]);
+		return -1;
+	}
 	if (a->host == NULL && !relay_optional) {
 		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "account %s: no host set", name);
 		if (c->unreadable[0] != '\0')
@@ -442,6 +542,14 @@ conf_finish(struct conf_ctx *c, struct conf_ent *ent, int relay_optional, struct
 		sx_hint(e, "turn tls on, or set auth_cleartext on if the network path is trusted");
 		return -1;
 	}
+	/*
+	 * A user that is an address is the sender too when nothing else names
+	 * one (providers accept no other): a container configured with host,
+	 * user and password alone then sends as the user, not as root@host.
+	 */
+	if (a->from == NULL && a->user != NULL && !a->sender_from_header &&
+	    conf_is_address(a->user) && (a->from = strdup(a->user)) == NULL)
+		return sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "out of memory");
 	/* queue_on_tempfail off (its old default) asked for a failure status: queue off. */
 	if (!a->queue_on_tempfail)
 		a->queue = 0;
@@ -464,7 +572,7 @@ conf_load(const struct conf_request *req, struct account *acct, struct sx_err *e
 	memset(acct, 0, sizeof(*acct));
 	memset(&c, 0, sizeof(c));
 	conf_ent_init(&res);
-	if (conf_read_files(&c, req, e) == -1 ||
+	if (conf_argv_trusted(req, e) == -1 || conf_read_files(&c, req, e) == -1 ||
 	    conf_choose(&c, req, &chosen, chosen_by, sizeof(chosen_by), e) == -1)
 		goto fail;
 	if ((chosen != NULL && conf_ent_copy(&res, chosen) == -1) ||
@@ -481,6 +589,7 @@ conf_load(const struct conf_request *req, struct account *acct, struct sx_err *e
 		goto fail;
 	}
 	memcpy(src->org, res.org, sizeof(src->org));
+	memcpy(src->dur, res.dur, sizeof(src->dur));
 	strlcpy(src->chosen, chosen_by, sizeof(src->chosen));
 	for (k = 0; k < c.nfiles; k++) {
 		src->files[k] = c.files[k];

@@ -102,6 +102,16 @@ struct conf_request {
 	const char *tls;
 	const char *user;
 	const char *tls_trust_file;
+	const char *timeout;
+	const char *auth;
+	const char *tls_starttls;
+	const char *tls_certcheck;
+	const char *domain;
+	/* A command and a file to write: only from root's argv (conf_load). */
+	const char *passwordeval;
+	const char *logfile;
+	/* msmtp's --read-envelope-from: the envelope sender is the From header's. */
+	int read_envelope_from;
 	/*
 	 * The system file is the first of these that can be read: NULL
 	 * system_file means DEFAULT_CONFIG, then /etc/smtps-send.conf.  Tests
@@ -145,6 +155,14 @@ struct conf_request {
  * run (passwordeval) and the files written (logfile).
  */
 int conf_load(const struct conf_request *, struct account *, struct sx_err *);
+/*
+ * The same rule for argv's own command and file: req->passwordeval
+ * (--passwordeval) and req->logfile (--logfile) from a caller whose real
+ * uid is not 0 are refused (SX_CONFIG) before anything is read; the
+ * config file or the environment can set them.  argv that points the
+ * account elsewhere (host, port, tls, tls_starttls, tls_certcheck,
+ * tls_trust_file) makes a config file's password unused (see SECURITY.md).
+ */
 
 /* Free every string of the account (wiping the password) and zero it. */
 void conf_account_free(struct account *);

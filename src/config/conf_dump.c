@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/conf_int.h"
+#include "core/fsutil.h"
 
 static void conf_where(
     const struct conf_src *, enum conf_kid, const struct conf_org *, char *, size_t);
@@ -54,15 +55,39 @@ conf_origin(const struct account *a, const char *key, char *buf, size_t sz)
 	return buf;
 }
 
+/* A number of seconds in the largest unit that divides it ("5d", "90s"). */
+static const char *
+conf_duration(long n, char *buf, size_t sz)
+{
+	static const struct {
+		char unit;
+		long secs;
+	} units[] = {{'w', 7 * 86400}, {'d', 86400}, {'h', 3600}, {'m', 60}};
+	size_t u;
+
+	for (u = 0; u < sizeof(units) / sizeof(units[0]); u++)
+		if (n >= units[u].secs && n % units[u].secs == 0) {
+			snprintf(buf, sz, "%ld%c", n / units[u].secs, units[u].unit);
+			return buf;
+		}
+	snprintf(buf, sz, "%lds", n);
+	return buf;
+}
+
 const char *
 conf_value(const struct account *a, enum conf_kid k, char *buf, size_t sz)
 {
 	const struct conf_key *key = &conf_keys[k];
 	struct conf_ent tmp;
 	const char *v;
+	int d = conf_dur_index(k);
 
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.a = *a;
+	/* A duration as it was written. */
+	if (d >= 0 && a->src != NULL && a->src->org[k].kind != ORG_DEFAULT &&
+	    a->src->dur[d][0] != '\0')
+		return a->src->dur[d];
 	switch (key->type) {
 	case T_ENUM:
 		if (k == K_TLS_STARTTLS) /* not kept: implied by the resolved tls */
@@ -80,9 +105,8 @@ conf_value(const struct account *a, enum conf_kid k, char *buf, size_t sz)
 	case T_AGE:
 		if (*(const long *)(const void *)((const char *)&tmp + key->off) == 0)
 			return "off";
-		snprintf(
-		    buf, sz, "%lds", *(const long *)(const void *)((const char *)&tmp + key->off));
-		return buf;
+		return conf_duration(
+		    *(const long *)(const void *)((const char *)&tmp + key->off), buf, sz);
 	default:
 		v = *conf_strp(&tmp, k);
 		if (v == NULL)
@@ -96,7 +120,7 @@ conf_value(const struct account *a, enum conf_kid k, char *buf, size_t sz)
 int
 conf_dump(FILE *fp, const struct account *a)
 {
-	char val[64], where[4200];
+	char val[4200], where[4200];
 	size_t k;
 
 	fprintf(fp, "# smtps-send %s: effective configuration\n", PACKAGE_VERSION);
@@ -107,9 +131,23 @@ conf_dump(FILE *fp, const struct account *a)
 	fprintf(fp, "# account %s (%s)\n", a->name != NULL ? a->name : "default",
 	    a->src != NULL ? a->src->chosen : "?");
 	for (k = 0; k < K_NKEYS; k++) {
+		const char *v = conf_value(a, (enum conf_kid)k, val, sizeof(val));
+		struct sx_err ignored;
+
 		conf_origin(a, conf_keys[k].name, where, sizeof(where));
-		fprintf(fp, "%-20s %-32s # %s\n", conf_keys[k].name,
-		    conf_value(a, (enum conf_kid)k, val, sizeof(val)), where);
+		/* The queue directory in effect when none is set (fs_state_dir's rule). */
+		if (k == K_QUEUE_DIR && a->queue_dir == NULL) {
+			sx_clear(&ignored);
+			if (fs_state_dir("queue", val, sizeof(val), &ignored) == 0) {
+				v = val;
+				strlcat(where, " (the rule for this user)", sizeof(where));
+			}
+		}
+		/* from taken from user (conf.c) */
+		if (k == K_FROM && a->from != NULL && a->src != NULL &&
+		    a->src->org[K_FROM].kind == ORG_DEFAULT)
+			strlcat(where, " (the user, an address)", sizeof(where));
+		fprintf(fp, "%-20s %-32s # %s\n", conf_keys[k].name, v, where);
 	}
 	fflush(fp);
 	return ferror(fp) ? -1 : 0;

@@ -128,12 +128,17 @@ struct conf_org {
 	unsigned line;
 };
 
+/* The durations as they were written ("5d", "90"), for --dump-config. */
+#define CONF_NDUR    3 /* timeout, queue_max_age, queue_keep_failed */
+#define CONF_DUR_MAX 24
+
 /* struct account's record of where its values came from. */
 struct conf_src {
 	char *files[CONF_FILES_MAX]; /* files read, in order */
 	size_t nfiles;
 	struct conf_org org[K_NKEYS];
 	char chosen[160]; /* how the account was chosen */
+	char dur[CONF_NDUR][CONF_DUR_MAX];
 };
 
 /* An account while it is being built. */
@@ -144,6 +149,7 @@ struct conf_ent {
 	int has_sections;          /* for a file's defaults: the file had account lines */
 	unsigned char on[K_NKEYS]; /* the value was a CONF_EV_ON spelling */
 	struct conf_org org[K_NKEYS];
+	char dur[CONF_NDUR][CONF_DUR_MAX]; /* durations as written; "": not set */
 };
 
 /* Why a file is read: what it may hold and whether it must exist. */
@@ -165,6 +171,11 @@ struct conf_ctx {
 	char unreadable[256];            /* an optional file we could not read, for the hint */
 	char *allowed[CONF_ALLOWED_MAX]; /* allowed_config_dirs of the system file */
 	size_t nallowed;
+	/*
+	 * No account was named and none is "default": the last file's
+	 * defaults were taken, though that file defines accounts.
+	 */
+	int fell_to_defaults;
 };
 
 /* conf_keys.c: keys, values, accounts under construction. */
@@ -177,12 +188,20 @@ int *conf_intp(struct conf_ent *, size_t off);
 int conf_find_key(const char *, enum conf_kid *);
 const char *conf_enum_name(enum conf_kid, int value);
 int conf_set(struct conf_ent *, enum conf_kid, const char *, struct conf_org, const char **why);
+/* The index in dur[] of a duration key, or -1. */
+int conf_dur_index(enum conf_kid);
 
 /* conf.c: resolve what is left (tls by port, port by tls) and check the account. */
 int conf_finish(struct conf_ctx *, struct conf_ent *, int relay_optional, struct sx_err *);
 
-/* conf_dump.c: key k's value as text, in buf or a constant; the password is masked. */
+/*
+ * conf_dump.c: key k's value as text, in buf or a constant; the password is
+ * masked; a duration as it was written.
+ */
 const char *conf_value(const struct account *, enum conf_kid k, char *buf, size_t bufsz);
+
+/* conf.c: the names of the accounts defined, "a, b, c", in buf. */
+void conf_account_names(const struct conf_ctx *, char *buf, size_t bufsz);
 
 /* conf_file.c: one file's grammar. */
 int conf_read_file(struct conf_ctx *, const char *path, enum conf_role, struct sx_err *);

@@ -113,17 +113,18 @@ const struct conf_key conf_keys[K_NKEYS] = {
     [K_PORT] = {"port", T_PORT, ENT(port), "--port", NULL, NULL, 0},
     [K_TLS] = {"tls", T_ENUM, ENT(tls), "--tls", conf_tls_values,
 	"starttls, implicit, opportunistic, off or on", 0},
-    [K_TLS_STARTTLS] = {"tls_starttls", T_ENUM, offsetof(struct conf_ent, tls_starttls), NULL,
-	conf_bool_values, "on or off", 0},
+    [K_TLS_STARTTLS] = {"tls_starttls", T_ENUM, offsetof(struct conf_ent, tls_starttls),
+	"--tls-starttls", conf_bool_values, "on or off", 0},
     [K_TLS_TRUST_FILE] = {"tls_trust_file", T_TRUST, ENT(tls_trust_file), "--tls-trust-file", NULL,
 	NULL, 0},
     [K_TLS_FINGERPRINT] = {"tls_fingerprint", T_FPR, ENT(tls_fingerprint), NULL, NULL, NULL, 0},
     [K_TLS_CERT_FILE] = {"tls_cert_file", T_PATH, ENT(tls_cert_file), NULL, NULL, NULL, 0},
     [K_TLS_KEY_FILE] = {"tls_key_file", T_PATH, ENT(tls_key_file), NULL, NULL, NULL, 0},
     [K_TLS_PRIORITIES] = {"tls_priorities", T_STR, ENT(tls_priorities), NULL, NULL, NULL, 0},
-    [K_TLS_CERTCHECK] = BOOL("tls_certcheck", tls_certcheck),
+    [K_TLS_CERTCHECK] = {"tls_certcheck", T_ENUM, ENT(tls_certcheck), "--tls-certcheck",
+	conf_bool_values, "on or off", 0},
     [K_TLS_RESUME] = BOOL("tls_resume", tls_resume),
-    [K_AUTH] = {"auth", T_ENUM, ENT(auth), NULL, conf_auth_values,
+    [K_AUTH] = {"auth", T_ENUM, ENT(auth), "--auth", conf_auth_values,
 	"on, off, or a mechanism: scram-sha-256-plus, scram-sha-1-plus, scram-sha-256, "
 	"scram-sha-1, xoauth2, oauthbearer, plain, login, cram-md5, external",
 	0},
@@ -131,15 +132,15 @@ const struct conf_key conf_keys[K_NKEYS] = {
     [K_USER] = {"user", T_STR, ENT(user), "--user", NULL, NULL, 0},
     [K_PASSWORD] = {"password", T_STR, ENT(password), NULL, NULL, NULL, 0},
     [K_PASSWORD_FILE] = {"password_file", T_PATH, ENT(password_file), NULL, NULL, NULL, 0},
-    [K_PASSWORDEVAL] = {"passwordeval", T_STR, ENT(passwordeval), NULL, NULL, NULL, 0},
+    [K_PASSWORDEVAL] = {"passwordeval", T_STR, ENT(passwordeval), "--passwordeval", NULL, NULL, 0},
     [K_FROM] = {"from", T_ADDR, ENT(from), NULL, NULL, NULL, 0},
-    [K_DOMAIN] = {"domain", T_DOMAIN, ENT(domain), NULL, NULL, NULL, 0},
-    [K_TIMEOUT] = {"timeout", T_TIMEOUT, ENT(timeout), NULL, NULL, NULL, 0},
+    [K_DOMAIN] = {"domain", T_DOMAIN, ENT(domain), "--domain", NULL, NULL, 0},
+    [K_TIMEOUT] = {"timeout", T_TIMEOUT, ENT(timeout), "--timeout", NULL, NULL, 0},
     [K_ALIASES] = {"aliases", T_PATH, ENT(aliases), NULL, NULL, NULL, 0},
     [K_DEFAULT_DOMAIN] = {"default_domain", T_DOMAIN, ENT(default_domain), NULL, NULL, NULL, 0},
     [K_SET_FROM_HEADER] = {"set_from_header", T_ENUM, ENT(set_from_header), NULL,
 	conf_fromhdr_values, "auto, on or off", 0},
-    [K_LOGFILE] = {"logfile", T_PATH, ENT(logfile), NULL, NULL, NULL, 0},
+    [K_LOGFILE] = {"logfile", T_PATH, ENT(logfile), "--logfile", NULL, NULL, 0},
     [K_SYSLOG] = {"syslog", T_ENUM, ENT(syslog_facility), NULL, conf_syslog_values,
 	"on, off, or a facility LOG_MAIL, LOG_USER, LOG_LOCAL0..LOG_LOCAL7", ENT(syslog)},
     [K_QUEUE_DIR] = {"queue_dir", T_PATH, ENT(queue_dir), NULL, NULL, NULL, 0},
@@ -155,7 +156,8 @@ const struct conf_key conf_keys[K_NKEYS] = {
     [K_ALLOW_PARTIAL] = BOOL("allow_partial", allow_partial),
     [K_ALLOW_8BIT] = BOOL("allow_8bit", allow_8bit),
     [K_STRICT_LINE_LENGTH] = BOOL("strict_line_length", strict_line_length),
-    [K_SENDER_FROM_HEADER] = BOOL("sender_from_header", sender_from_header),
+    [K_SENDER_FROM_HEADER] = {"sender_from_header", T_ENUM, ENT(sender_from_header),
+	"--read-envelope-from", conf_bool_values, "on or off", 0},
     [K_OAUTH2_TOKEN] = {"oauth2_token", T_STR, ENT(oauth2_token), NULL, NULL, NULL, 0},
     [K_OAUTH2_TOKEN_FILE] = {"oauth2_token_file", T_PATH, ENT(oauth2_token_file), NULL, NULL, NULL,
 	0},
@@ -540,6 +542,12 @@ conf_set_enum(struct conf_ent *e, enum conf_kid k, const char *v, const char **w
 	return 0;
 }
 
+int
+conf_dur_index(enum conf_kid k)
+{
+	return k == K_TIMEOUT ? 0 : k == K_QUEUE_MAX_AGE ? 1 : k == K_QUEUE_KEEP_FAILED ? 2 : -1;
+}
+
 /* Set key k of e from text v, recording its origin. */
 int
 conf_set(struct conf_ent *e, enum conf_kid k, const char *v, struct conf_org org, const char **why)
@@ -586,6 +594,10 @@ conf_set(struct conf_ent *e, enum conf_kid k, const char *v, struct conf_org org
 			return -1;
 		break;
 	}
+	if (conf_dur_index(k) >= 0)
+		/* Shown as written: "5d" stays 5d, not 432000s (a longer text: seconds). */
+		if (strlcpy(e->dur[conf_dur_index(k)], v, CONF_DUR_MAX) >= CONF_DUR_MAX)
+			e->dur[conf_dur_index(k)][0] = '\0';
 	e->org[k] = org;
 	return 0;
 }

@@ -18,17 +18,26 @@ diag_init(struct diag *d, FILE *out, int verbose, int json)
 	d->t0_ms = clock_now_ms();
 }
 
-/* Print s as a JSON string (quotes included); s is already printable ASCII. */
+/*
+ * Print s as a JSON string (quotes included).  Valid UTF-8 goes out as it
+ * is (JSON text is UTF-8); control bytes and stray bytes are escaped.
+ */
 static void
 diag_json_string(FILE *fp, const char *s)
 {
+	size_t len;
+	int unsafe;
+
 	fputc('"', fp);
 	for (; *s != '\0'; s++) {
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch == '"' || ch == '\\')
 			fprintf(fp, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
+		else if (ch >= 0x80 && (len = sx_utf8_char(s, strlen(s), &unsafe)) > 0) {
+			fwrite(s, 1, len, fp);
+			s += len - 1;
+		} else if (ch < 0x20 || ch >= 0x7f)
 			fprintf(fp, "\\u%04x", ch);
 		else
 			fputc(ch, fp);
@@ -61,7 +70,20 @@ diag_emit_fields(struct diag *d, const char *event, enum sx_stage st, const stru
 		}
 		fputs("}\n", d->out);
 	} else if (form == DIAG_FORM_STAGE) {
-		fprintf(d->out, "smtps-send: [%5lld ms] %s: %s\n", t, sx_stage_name(st), msg);
+		/* A multi-line reply keeps its lines, under the first one's text. */
+		const char *line = msg, *nl = strchr(msg, '\n');
+		char head[96];
+		int indent;
+
+		indent = snprintf(head, sizeof(head), "[%5lld ms] %s: ", t, sx_stage_name(st));
+		fprintf(d->out, "smtps-send: %s%.*s\n", head,
+		    nl != NULL ? (int)(nl - line) : (int)strlen(line), line);
+		while (nl != NULL) {
+			line = nl + 1;
+			nl = strchr(line, '\n');
+			fprintf(d->out, "smtps-send: %*s%.*s\n", indent, "",
+			    nl != NULL ? (int)(nl - line) : (int)strlen(line), line);
+		}
 	} else if (form == DIAG_FORM_WIRE) {
 		fprintf(d->out, "smtps-send:            %s\n", msg);
 	} else {
@@ -86,7 +108,8 @@ diag_vemit(struct diag *d, const char *event, enum sx_stage st, const struct dia
 
 	diag_wire_flush(d);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	sx_sanitize(clean, sizeof(clean), buf, strlen(buf), 0);
+	/* Newlines stay: a multi-line reply is shown as lines (diag_emit_fields). */
+	sx_sanitize_text(clean, sizeof(clean), buf, strlen(buf), form == DIAG_FORM_STAGE);
 	diag_emit_fields(d, event, st, f, nf, clean, form);
 }
 
@@ -157,7 +180,7 @@ diag_wire_line(struct diag *d, int dir)
 		sx_sanitize(clean, sizeof(clean), d->wire[dir], keep, 0);
 		strlcat(clean, keep > 0 ? " ********" : "********", sizeof(clean));
 	} else {
-		sx_sanitize(clean, sizeof(clean), d->wire[dir], n, 0);
+		sx_sanitize_text(clean, sizeof(clean), d->wire[dir], n, 0);
 		if (d->wire_cut[dir])
 			strlcat(clean, "[…]", sizeof(clean));
 	}

@@ -57,6 +57,76 @@ sx_sanitize(char *dst, size_t dstsz, const char *src, size_t srclen, int keep_nl
 	dst[n] = '\0';
 }
 
+/* sx_sanitize_text keeps UTF-8: the user's terminal takes it (main.c). */
+static int sx_utf8_on;
+
+void
+sx_set_utf8(int on)
+{
+	sx_utf8_on = on != 0;
+}
+
+size_t
+sx_utf8_char(const char *src, size_t n, int *unsafe)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	unsigned long cp;
+	size_t len, k;
+
+	*unsafe = 0;
+	if (n == 0 || s[0] < 0xc2 || s[0] > 0xf4)
+		return 0; /* ASCII, a continuation byte, or an overlong or too large lead */
+	len = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	if (n < len)
+		return 0;
+	cp = s[0] & (0x7f >> len);
+	for (k = 1; k < len; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*unsafe = cp <= 0x9f || cp == 0x61c || cp == 0x200e || cp == 0x200f || cp == 0x2028 ||
+		  cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+	return len;
+}
+
+void
+sx_sanitize_text(char *dst, size_t dstsz, const char *src, size_t srclen, int keep_nl)
+{
+	size_t i = 0, n = 0, len;
+	int unsafe;
+
+	if (!sx_utf8_on) {
+		sx_sanitize(dst, dstsz, src, srclen, keep_nl);
+		return;
+	}
+	if (dstsz == 0)
+		return;
+	while (i < srclen && n + 1 < dstsz) {
+		if ((unsigned char)src[i] < 0x80 ||
+		    (len = sx_utf8_char(src + i, srclen - i, &unsafe)) == 0) {
+			/* ASCII, or a byte that starts no character: as sx_sanitize does. */
+			sx_sanitize(dst + n, dstsz - n, src + i, 1, keep_nl);
+			n++;
+			i++;
+			continue;
+		}
+		if (unsafe) {
+			dst[n++] = '?';
+		} else {
+			if (n + len >= dstsz)
+				break;
+			memcpy(dst + n, src + i, len);
+			n += len;
+		}
+		i += len;
+	}
+	dst[n] = '\0';
+}
+
 void
 sx_clear(struct sx_err *e)
 {
@@ -79,7 +149,7 @@ sx_record(struct sx_err *e, enum sx_class cls, enum sx_stage st, const char *fmt
 	e->cls = cls;
 	e->stage = st;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	sx_sanitize(e->detail, sizeof(e->detail), buf, strlen(buf), 0);
+	sx_sanitize_text(e->detail, sizeof(e->detail), buf, strlen(buf), 0);
 	e->fresh = 1;
 	return 1;
 }
@@ -131,7 +201,7 @@ sx_put_reply(struct sx_err *e, int code, const char *enhanced, const char *text)
 	if (enhanced != NULL)
 		sx_sanitize(e->enhanced, sizeof(e->enhanced), enhanced, strlen(enhanced), 0);
 	if (text != NULL)
-		sx_sanitize(e->reply, sizeof(e->reply), text, strlen(text), 1);
+		sx_sanitize_text(e->reply, sizeof(e->reply), text, strlen(text), 1);
 }
 
 int
@@ -176,7 +246,7 @@ sx_hint(struct sx_err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	sx_sanitize(e->hint, sizeof(e->hint), buf, strlen(buf), 0);
+	sx_sanitize_text(e->hint, sizeof(e->hint), buf, strlen(buf), 0);
 }
 
 void
@@ -192,7 +262,7 @@ sx_append(struct sx_err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	sx_sanitize(e->detail + len, sizeof(e->detail) - len, buf, strlen(buf), 0);
+	sx_sanitize_text(e->detail + len, sizeof(e->detail) - len, buf, strlen(buf), 0);
 }
 
 void

@@ -156,4 +156,26 @@ int sx_smtp_code(const struct sx_err *, const char **enhanced);
  */
 void sx_sanitize(char *dst, size_t dstsz, const char *src, size_t srclen, int keep_nl);
 
+/*
+ * sx_sanitize for text shown to the user (error details, server replies,
+ * -v lines): when the terminal's locale is UTF-8 (sx_set_utf8), valid
+ * UTF-8 is kept as it is, except C1 controls, line and paragraph
+ * separators and the bidirectional marks, overrides and isolates
+ * (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069: "Trojan Source"),
+ * which become one '?' each; a byte that starts no valid character (an
+ * overlong form, a surrogate, beyond U+10FFFF, cut off) becomes '?'.  A
+ * character that does not fit whole is left out.  Otherwise sx_sanitize.
+ */
+void sx_sanitize_text(char *dst, size_t dstsz, const char *src, size_t srclen, int keep_nl);
+
+/* Let sx_sanitize_text keep UTF-8 (main.c: the locale's codeset is UTF-8). */
+void sx_set_utf8(int on);
+
+/*
+ * Length (2..4) of the valid UTF-8 character at s (n bytes available), or
+ * 0 when none starts there; *unsafe set when it is one sx_sanitize_text
+ * replaces.
+ */
+size_t sx_utf8_char(const char *s, size_t n, int *unsafe);
+
 #endif

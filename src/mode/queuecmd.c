@@ -1,6 +1,7 @@
 /* queuecmd.c — -bp, -q / --flush-id, --queue-remove and the flush after a send (run.h). */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -312,11 +313,17 @@ mode_flush(struct run *r, int automatic)
 	if (tell || (r->diag.json && o.only_id == NULL)) {
 		struct diag_field f[] = {{"sent", NULL, st.sent}, {"deferred", NULL, st.deferred},
 		    {"failed", NULL, st.failed}, {"unreadable", NULL, st.bad},
-		    {"interrupted", NULL, sigflag_caught() != 0}};
+		    {"interrupted", NULL, sigflag_caught() != 0}, {"untried", NULL, st.untried}};
+		char untried[96] = "";
 
-		diag_say(&r->diag, "summary", STAGE_QUEUE, f, 5,
-		    "queue: %u sent, %u deferred, %u failed%s", st.sent, st.deferred, st.failed,
-		    sigflag_caught() ? " (interrupted by a signal)" : "");
+		/* Each would have waited out the same connect time-out: still queued. */
+		if (st.untried > 0)
+			snprintf(untried, sizeof(untried),
+			    ", %u not tried (the relay could not be reached; still queued)",
+			    st.untried);
+		diag_say(&r->diag, "summary", STAGE_QUEUE, f, 6,
+		    "queue: %u sent, %u deferred, %u failed%s%s", st.sent, st.deferred, st.failed,
+		    untried, sigflag_caught() ? " (interrupted by a signal)" : "");
 	}
 	if (tell)
 		r->reported = 1;
@@ -354,8 +361,14 @@ mode_queue(struct run *r)
 	switch (r->opt.mode) {
 	case CLI_QUEUE_LIST:
 		if (queue_list(stdout, r->spool_dir, time(NULL), r->acct.queue_max_age, &r->err) <
-		    0)
+		    0) {
+			/* The reader stopped (-bp | head): nothing failed that it cares about. */
+			if (r->err.sys_errno == EPIPE && r->err.stage == STAGE_QUEUE) {
+				sx_clear(&r->err);
+				return 0;
+			}
 			return -1;
+		}
 		return 0;
 	case CLI_FLUSH:
 		if (r->opt.queue_interval != NULL && r->opt.queue_interval[0] != '\0') {

@@ -68,6 +68,16 @@ mode_send(struct run *r)
 			    env.spool_path);
 		goto out;
 	}
+	if (env.after_dot > 0) {
+		struct diag_field f[] = {{"line", NULL, (long long)env.dot_line},
+		    {"ignored", NULL, (long long)env.after_dot}};
+
+		/* sendmail's rule stands, but a file piped without -i must not lose its end unsaid. */
+		diag_say(&r->diag, "warning", STAGE_INTAKE, f, 2,
+		    "warning: the line \".\" (line %zu) ended the message; %s%llu byte(s) of input "
+		    "after it were ignored (-i or -oi keeps them)",
+		    env.dot_line, env.after_dot_more ? "at least " : "", env.after_dot);
+	}
 	if (env.long_lines > 0)
 		diag_stage(&r->diag, STAGE_INTAKE,
 		    "warning: %zu line(s) longer than 998 octets (RFC 5322 limit)", env.long_lines);

@@ -18,7 +18,10 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,7 @@ static int msg_byte(struct msg_ctx *, unsigned char);
 static int msg_eof(struct msg_ctx *);
 static int msg_keep(struct msg_ctx *, struct msg_envelope *, struct sx_err *);
 static int msg_kept(struct msg_envelope *, struct sx_err *, const struct sx_err *);
+static void msg_after_dot(struct msg_ctx *, int, unsigned char *, const unsigned char *, size_t);
 
 /* Write the buffer out, counting what the session will send. */
 static int
@@ -214,6 +218,43 @@ msg_eof(struct msg_ctx *c)
 }
 
 /*
+ * The lone "." ended the message with rest (len bytes) of the last read
+ * still unused: count what the caller gave after it, so that a file piped
+ * without -i does not lose its end without a word.  The LF of the dot
+ * line's CRLF is no content.  A regular file says how much is left; from a
+ * pipe or terminal only what is there already is read (one read, never a
+ * wait: an interactive sendmail ends at the "." and must not hang).
+ */
+static void
+msg_after_dot(struct msg_ctx *c, int fd, unsigned char *buf, const unsigned char *rest, size_t len)
+{
+	struct pollfd pfd = {fd, POLLIN, 0};
+	struct stat st;
+	off_t pos;
+	ssize_t n;
+
+	c->env->dot_line = c->lineno;
+	if (len > 0 && c->prev_cr && rest[0] == '\n') {
+		len--;
+		c->prev_cr = 0;
+	}
+	c->env->after_dot = len;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		if ((pos = lseek(fd, 0, SEEK_CUR)) != -1 && st.st_size > pos)
+			c->env->after_dot += (unsigned long long)(st.st_size - pos);
+		return;
+	}
+	if (len == 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN) != 0 &&
+	    (n = read(fd, buf, MSG_READ_CHUNK)) > 0) {
+		if (c->prev_cr && buf[0] == '\n')
+			n--;
+		c->env->after_dot = (unsigned long long)n;
+	}
+	/* The writer may have more on its way. */
+	c->env->after_dot_more = c->env->after_dot > 0;
+}
+
+/*
  * The whole message is read: make the spool durable and hand it to the
  * envelope, renamed into place, or (defer_commit) still .tmp, open and
  * locked.  0 or -1.
@@ -342,6 +383,8 @@ msg_intake(int fd, const struct msg_policy *p, struct msg_envelope *env, struct 
 			if (msg_byte(c, buf[i++]) == -1)
 				goto out;
 		}
+		if (c->ended)
+			msg_after_dot(c, fd, buf, buf + i, (size_t)n - i);
 	}
 	if (msg_eof(c) == -1)
 		goto out;

@@ -61,8 +61,17 @@ struct msg_envelope {
 	int needs_smtputf8;           /* non-ASCII in the envelope sender or a recipient */
 	unsigned long long wire_size; /* size with CRLF endings (SIZE=) */
 	size_t long_lines;            /* lines over 998 octets */
-	char *spool_path;             /* the spool file's final name DIR/<id>.msg, or NULL */
-	char *spool_tmp;              /* defer_commit, until msg_commit: its name DIR/<id>.tmp */
+	/*
+	 * Without -i a lone "." line ends the message (sendmail's rule): its
+	 * line number, or 0; and the input bytes after it, which were not
+	 * read into the message (at least that many: from a pipe only what
+	 * was there already is counted).
+	 */
+	size_t dot_line;
+	unsigned long long after_dot;
+	int after_dot_more; /* after_dot is a lower bound */
+	char *spool_path;   /* the spool file's final name DIR/<id>.msg, or NULL */
+	char *spool_tmp;    /* defer_commit, until msg_commit: its name DIR/<id>.tmp */
 	/*
 	 * defer_commit: the spool file, O_RDWR, flock(LOCK_EX) held, at any
 	 * offset (lseek before reading); else -1.  Valid only while

@@ -210,12 +210,29 @@ msg_put_date(struct msg_ctx *c)
 	return msg_put(c, buf, (size_t)n);
 }
 
-/* <hex of 128 random bits@host>: unique without any state. */
+/* A domain that makes a valid msg-id (ASCII, a name rather than a [literal]). */
+static int
+msg_msgid_domain_ok(const char *dom)
+{
+	char probe[ADDR_MAX + 1];
+
+	return dom != NULL && dom[0] != '\0' && dom[0] != '[' && addr_is_ascii(dom) &&
+	       (size_t)snprintf(probe, sizeof(probe), "x@%s", dom) < sizeof(probe) &&
+	       addr_check_mailbox(probe, NULL) == 0;
+}
+
+/*
+ * <hex of 128 random bits@domain>: unique without any state.  The domain
+ * is the sender's (RFC 5322 3.6.4 only asks for uniqueness, but a short
+ * host name such as "laptop" looks like spam to filters and says where the
+ * mail was written); the host name when the sender has none (<>).
+ */
 int
 msg_put_msgid(struct msg_ctx *c)
 {
 	unsigned char rnd[MSG_MSGID_RANDOM];
-	char hex[2 * MSG_MSGID_RANDOM + 1], probe[ADDR_MAX + 1];
+	char hex[2 * MSG_MSGID_RANDOM + 1];
+	const char *from = c->env->from, *at = from != NULL ? strrchr(from, '@') : NULL;
 	const char *host = c->pol->hostname;
 	gnutls_datum_t d = {rnd, sizeof(rnd)};
 	size_t hexlen = sizeof(hex);
@@ -227,10 +244,9 @@ msg_put_msgid(struct msg_ctx *c)
 	if ((rc = gnutls_hex_encode(&d, hex, &hexlen)) < 0)
 		return sx_fail(
 		    c->err, SX_INTERNAL, STAGE_INTAKE, "hex encoding: %s", gnutls_strerror(rc));
-	/* Only a host name that makes a valid msg-id goes in. */
-	if (host == NULL || !addr_is_ascii(host) ||
-	    (size_t)snprintf(probe, sizeof(probe), "x@%s", host) >= sizeof(probe) ||
-	    addr_check_mailbox(probe, NULL) != 0 || host[0] == '[')
+	if (at != NULL && msg_msgid_domain_ok(at + 1))
+		host = at + 1;
+	else if (!msg_msgid_domain_ok(host))
 		host = "localhost";
 	if (msg_put(c, "Message-ID: <", 13) == -1 || msg_put(c, hex, strlen(hex)) == -1 ||
 	    msg_putc(c, '@') == -1 || msg_put(c, host, strlen(host)) == -1 ||

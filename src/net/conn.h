@@ -65,6 +65,7 @@ struct conn {
 	int broken;             /* I/O failed: nothing more may be sent */
 	int tls_unverified;     /* TLS up, peer not checked yet: see conn_tls_start */
 	int mask_in;            /* the transcript masks what arrives (conn_mask_input) */
+	int failed;             /* the session failed: closing was no choice (diagnostics) */
 	char in[CONN_INBUF_SIZE];
 	size_t in_start, in_end;
 	char *out;

@@ -132,7 +132,8 @@ relay_disconnect(struct relay *rl)
 {
 	if (rl->connected) {
 		conn_close(&rl->c, 1);
-		diag_stage(rl->diag, STAGE_QUIT, "closed (%zu bytes in %u writes)",
+		diag_stage(rl->diag, STAGE_QUIT, "%s (%zu bytes in %u writes)",
+		    rl->c.failed ? "connection closed after the failure" : "closed",
 		    rl->c.bytes_written, rl->c.writes);
 		rl->connected = 0;
 	}

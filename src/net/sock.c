@@ -123,11 +123,21 @@ sock_connect_start(
 	}
 	if (rc != 0) {
 		sk->addrs = NULL;
-		if (rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_FAIL)
-			return sx_fail(e, SX_NOHOST, STAGE_RESOLVE, "unknown host %s: %s", host,
+		if (rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_FAIL) {
+			sx_fail(e, SX_NOHOST, STAGE_RESOLVE, "unknown host %s: %s", host,
 			    gai_strerror(rc));
-		return sx_fail(
-		    e, SX_TEMP, STAGE_RESOLVE, "cannot resolve %s: %s", host, gai_strerror(rc));
+			sx_hint(e,
+			    "check the spelling of host (%s), and that this machine's DNS "
+			    "works: getent hosts %s",
+			    host, host);
+			return -1;
+		}
+		sx_fail(e, SX_TEMP, STAGE_RESOLVE, "cannot resolve %s: %s", host, gai_strerror(rc));
+		sx_hint(e,
+		    "the DNS server did not answer: check the network and /etc/resolv.conf "
+		    "(getent hosts %s)",
+		    host);
+		return -1;
 	}
 	for (ai = sk->addrs; ai != NULL; ai = ai->ai_next) {
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0,
@@ -167,6 +177,14 @@ sock_connect_finish(struct sock *sk, int timeout_ms, struct sx_err *e)
 			   "(STARTTLS) or 465 (implicit TLS)");
 	else if (sk->last_err == ECONNREFUSED)
 		sx_hint(e, "nothing listens on port %u there; check host and port", sk->port);
+	else if (sk->last_err == ETIMEDOUT)
+		/* No answer at all: something drops the packets on the way. */
+		sx_hint(e,
+		    "a firewall or the provider may block port %u; try %s, or another network",
+		    sk->port,
+		    sk->port == 587   ? "465 (implicit TLS)"
+		    : sk->port == 465 ? "587 (STARTTLS)"
+				      : "587 (STARTTLS) or 465 (implicit TLS)");
 	return -1;
 }
 

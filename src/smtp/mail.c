@@ -35,6 +35,12 @@ struct smtp_chunker {
 	int eof;
 };
 
+static void smtp_data_begin(struct smtp_session_state *);
+static int smtp_data_failed(struct smtp_session_state *, const struct sx_err *);
+static int smtp_data_queue(struct smtp_session_state *, const void *, size_t, enum conn_wire);
+static int smtp_data_flush(struct smtp_session_state *);
+static int smtp_data_reply(struct smtp_session_state *, struct smtp_reply *);
+
 /* Refuse early what the server told us it cannot take. */
 int
 smtp_check_message(struct smtp_session_state *s)
@@ -180,15 +186,41 @@ smtp_queue_rcpt(struct smtp_session_state *s, size_t i)
 	return smtp_cmd(s->c, s->stage, 0, s->e, "RCPT TO:<%s>", s->m->rcpts[i]);
 }
 
+/*
+ * A refusal saying the server relays only for clients that authenticated,
+ * while it offered AUTH and no user is set: the account lacks its login
+ * (Postfix "Relay access denied", sendmail "Relaying denied", Exim "relay
+ * not permitted").
+ */
+static int
+smtp_relay_denied(const struct smtp_session_state *s, int code, const char *text)
+{
+	static const char *const says[] = {"relay access denied", "relaying denied",
+	    "relay not permitted", "relaying not allowed", "not permitted to relay"};
+	size_t i;
+
+	if ((code != 550 && code != 554) || s->p->user != NULL || !s->r->caps.auth)
+		return 0;
+	for (i = 0; i < sizeof(says) / sizeof(says[0]); i++)
+		if (strcasestr(text, says[i]) != NULL)
+			return 1;
+	return 0;
+}
+
+#define SMTP_HINT_RELAY                                                                            \
+	"the server relays only for authenticated users and offers AUTH, but no user is set: "     \
+	"set user and a password"
+
 static int
 smtp_mail_reply(struct smtp_session_state *s, const struct smtp_reply *r)
 {
-	if (r->code == 250) {
-		diag_stage(s->diag, STAGE_MAIL, "<%s>: %d %.200s", s->m->from, r->code, r->text);
+	diag_stage(s->diag, STAGE_MAIL, "<%s>: %d %.200s", s->m->from, r->code, r->text);
+	if (r->code == 250)
 		return 0;
-	}
 	smtp_refused(s, r, SX_PERM, "sender");
-	if (r->code == 530)
+	if (smtp_relay_denied(s, r->code, r->text))
+		sx_hint(s->e, SMTP_HINT_RELAY);
+	else if (r->code == 530)
 		sx_hint(s->e, "the server requires authentication: set user and a password");
 	else if (r->code == 550 || r->code == 553 || r->code == 554)
 		sx_hint(s->e,
@@ -276,9 +308,16 @@ smtp_rcpt_verdict(struct smtp_session_state *s, const struct sx_err *first_refus
 	/* Anything temporary: try again later; all permanent: the recipients are bad. */
 	cls = ntemp > 0 ? SX_TEMP : s->accepted == 0 ? SX_NOUSER : SX_PERM;
 	if (s->accepted > 0)
+		/*
+		 * A first BDAT chunk may have gone with the envelope: the data is
+		 * then sent but never committed (no LAST), which QUIT discards.
+		 */
 		snprintf(detail, sizeof(detail),
-		    "%zu of %zu recipients refused (first: %.300s); nothing %s sent", refused, n,
-		    first_refusal->detail, s->r->ntransactions > 0 ? "more was" : "was");
+		    "%zu of %zu recipients refused (first: %.300s); nothing %s", refused, n,
+		    first_refusal->detail,
+		    s->data_flowing           ? "was delivered (the data sent was not committed)"
+		    : s->r->ntransactions > 0 ? "more was sent"
+					      : "was sent");
 	else if (n > 1)
 		snprintf(detail, sizeof(detail), "all %zu recipients refused (first: %.300s)", n,
 		    first_refusal->detail);
@@ -286,7 +325,9 @@ smtp_rcpt_verdict(struct smtp_session_state *s, const struct sx_err *first_refus
 		strlcpy(detail, first_refusal->detail, sizeof(detail));
 	sx_fail_reply(s->e, cls, STAGE_RCPT, first_refusal->reply_code, first_refusal->enhanced,
 	    first_refusal->reply, "%s", detail);
-	if (s->accepted > 0)
+	if (smtp_relay_denied(s, first_refusal->reply_code, first_refusal->reply))
+		sx_hint(s->e, SMTP_HINT_RELAY);
+	else if (s->accepted > 0)
 		sx_hint(s->e, "fix or remove the refused recipient, or set allow_partial on");
 	return -1;
 }
@@ -319,10 +360,10 @@ smtp_envelope(
 			return -1;
 	}
 	s->stage = STAGE_MAIL;
-	if (conn_flush(s->c, s->stage, s->e) == -1)
+	if (smtp_data_flush(s) == -1)
 		return -1;
 	s->flight_sent = 1;
-	if (smtp_reply(s, &r) == -1)
+	if (smtp_data_reply(s, &r) == -1)
 		return -1;
 	mail_ok = smtp_mail_reply(s, &r) == 0;
 	if (!mail_ok && !pipe)
@@ -333,7 +374,7 @@ smtp_envelope(
 				 conn_flush(s->c, s->stage, s->e) == -1))
 			return -1;
 		/* Pipelined: every queued command has a reply to read, refused or not. */
-		if (smtp_reply(s, &r) == -1)
+		if (smtp_data_reply(s, &r) == -1)
 			return -1;
 		if (mail_ok)
 			smtp_rcpt_reply(s, s->todo[i], &r, &first_refusal, &ntemp);
@@ -341,6 +382,78 @@ smtp_envelope(
 	if (!mail_ok)
 		return -1;
 	return smtp_rcpt_verdict(s, &first_refusal, ntemp);
+}
+
+/* The message starts here on the stream (a DATA body, or the first BDAT chunk). */
+static void
+smtp_data_begin(struct smtp_session_state *s)
+{
+	s->data_flowing = 1;
+	s->data_mark = s->c->bytes_written + s->c->out_len;
+}
+
+/*
+ * A step of the message transfer failed into le.  A time-out while the
+ * message is on its way -- a write that cannot progress, or a reply that
+ * does not come while its bytes are still being written -- is reported at
+ * the data stage with how far the message got, whatever command's reply
+ * was awaited (a pipelined MAIL's, with the first BDAT chunk behind it).
+ * Anything else is recorded as it is.  Always -1.
+ */
+static int
+smtp_data_failed(struct smtp_session_state *s, const struct sx_err *le)
+{
+	unsigned long long sent = 0;
+
+	if (!s->data_flowing || le->sys_errno != ETIMEDOUT)
+		return sx_adopt(s->e, le, s->stage);
+	if (s->c->bytes_written > s->data_mark)
+		sent = s->c->bytes_written - s->data_mark;
+	sx_fail_errno(s->e, SX_TEMP, STAGE_DATA, ETIMEDOUT,
+	    "no answer from the server within %d s while sending the message (%llu of %llu "
+	    "bytes written)",
+	    s->c->timeout_ms / 1000, sent, s->m->size);
+	sx_hint(s->e, "the server or the network stalled the transfer; if only large messages "
+		      "stall, suspect a proxy or a path that drops large packets (MTU)");
+	return -1;
+}
+
+/* conn_queue, conn_flush and smtp_reply for the message transfer (smtp_data_failed). */
+static int
+smtp_data_queue(struct smtp_session_state *s, const void *buf, size_t len, enum conn_wire w)
+{
+	struct sx_err le;
+
+	sx_clear(&le);
+	if (conn_queue(s->c, s->stage, buf, len, w, &le) == 0)
+		return 0;
+	return smtp_data_failed(s, &le);
+}
+
+static int
+smtp_data_flush(struct smtp_session_state *s)
+{
+	struct sx_err le;
+
+	sx_clear(&le);
+	if (conn_flush(s->c, s->stage, &le) == 0)
+		return 0;
+	return smtp_data_failed(s, &le);
+}
+
+static int
+smtp_data_reply(struct smtp_session_state *s, struct smtp_reply *r)
+{
+	struct sx_err *e = s->e, le;
+	int rc;
+
+	if (!s->data_flowing)
+		return smtp_reply(s, r);
+	sx_clear(&le);
+	s->e = &le;
+	rc = smtp_reply(s, r);
+	s->e = e;
+	return rc == 0 ? 0 : smtp_data_failed(s, &le);
 }
 
 int
@@ -360,6 +473,7 @@ smtp_send_body(struct smtp_session_state *s)
 	ssize_t got;
 
 	s->stage = STAGE_BODY;
+	smtp_data_begin(s);
 	body_enc_init(&enc);
 	for (;;) {
 		got = read(s->m->body_fd, in, sizeof(in));
@@ -373,12 +487,12 @@ smtp_send_body(struct smtp_session_state *s)
 		n = body_enc_feed(&enc, in, (size_t)got, out);
 		s->r->body_bytes += n;
 		/* The transcript shows the commands, not the message. */
-		if (conn_queue(s->c, s->stage, out, n, CONN_WIRE_QUIET, s->e) == -1)
+		if (smtp_data_queue(s, out, n, CONN_WIRE_QUIET) == -1)
 			return -1;
 	}
 	n = body_enc_finish(&enc, out);
 	s->r->body_bytes += n;
-	if (conn_queue(s->c, s->stage, out, n, CONN_WIRE_SHOW, s->e) == -1)
+	if (smtp_data_queue(s, out, n, CONN_WIRE_SHOW) == -1)
 		return -1;
 	s->in_data = 0;
 	return 0;
@@ -392,16 +506,21 @@ smtp_final_reply(struct smtp_session_state *s)
 
 	s->stage = STAGE_EOM;
 	sigflag_hold(1);
-	rc = conn_flush(s->c, s->stage, s->e) == -1 || smtp_reply(s, &s->r->final) == -1;
+	rc = smtp_data_flush(s) == -1;
+	/* Every byte is written: from now on the server owes its verdict. */
+	s->data_flowing = 0;
+	rc = rc || smtp_reply(s, &s->r->final) == -1;
 	sigflag_hold(0);
 	if (rc) {
-		if (s->e->sys_errno == ETIMEDOUT)
+		if (s->e->sys_errno == ETIMEDOUT && s->e->stage == STAGE_EOM)
 			sx_hint(s->e, "the server did not confirm the message; it may or may not "
 				      "have been accepted");
 		return -1;
 	}
-	if (s->r->final.code != 250)
+	if (s->r->final.code != 250) {
+		diag_stage(s->diag, STAGE_EOM, "%d %.300s", s->r->final.code, s->r->final.text);
 		return smtp_refused(s, &s->r->final, SX_PERM, "the message");
+	}
 	diag_stage(s->diag, STAGE_EOM, "%d %.300s (%llu bytes sent)", s->r->final.code,
 	    s->r->final.text, s->r->body_bytes - s->txn_bytes);
 	return 0;
@@ -435,6 +554,7 @@ smtp_transaction_data(struct smtp_session_state *s)
 	}
 	if (smtp_reply(s, &r) == -1)
 		return -1;
+	diag_stage(s->diag, STAGE_DATA, "%d %.200s", r.code, r.text);
 	if (r.code == 354) {
 		/* Only ending the data or closing can leave this state. */
 		s->in_data = 1;
@@ -483,11 +603,17 @@ smtp_chunk_next(struct smtp_session_state *s, struct smtp_chunker *ch)
 static int
 smtp_queue_chunk(struct smtp_session_state *s, const struct smtp_chunker *ch, int last)
 {
+	struct sx_err le;
+
 	s->stage = STAGE_BODY;
-	if (smtp_cmd(s->c, s->stage, 0, s->e, "BDAT %zu%s", ch->out_len, last ? " LAST" : "") == -1)
-		return -1;
+	if (!s->data_flowing)
+		smtp_data_begin(s);
+	/* Queueing the command may write out the previous chunk. */
+	sx_clear(&le);
+	if (smtp_cmd(s->c, s->stage, 0, &le, "BDAT %zu%s", ch->out_len, last ? " LAST" : "") == -1)
+		return smtp_data_failed(s, &le);
 	s->r->body_bytes += ch->out_len;
-	return conn_queue(s->c, s->stage, ch->out, ch->out_len, CONN_WIRE_QUIET, s->e);
+	return smtp_data_queue(s, ch->out, ch->out_len, CONN_WIRE_QUIET);
 }
 
 /* The first chunk, as the tail of the envelope flight. */
@@ -518,7 +644,7 @@ smtp_chunk_reply(struct smtp_session_state *s, int last)
 	s->stage = last ? STAGE_EOM : STAGE_BODY;
 	if (last)
 		return smtp_final_reply(s);
-	if (smtp_reply(s, &r) == -1)
+	if (smtp_data_reply(s, &r) == -1)
 		return -1;
 	if (r.code != 250)
 		return smtp_refused(s, &r, SX_PERM, "a message chunk");
@@ -571,8 +697,7 @@ smtp_transaction_bdat(struct smtp_session_state *s)
 			goto out;
 		}
 	} else {
-		if (!ok || smtp_queue_first_chunk(s) == -1 ||
-		    conn_flush(s->c, s->stage, s->e) == -1)
+		if (!ok || smtp_queue_first_chunk(s) == -1 || smtp_data_flush(s) == -1)
 			goto out;
 	}
 	outstanding = 1;
@@ -593,7 +718,7 @@ smtp_transaction_bdat(struct smtp_session_state *s)
 		}
 		if (smtp_queue_chunk(s, &ch, last) == -1)
 			goto out;
-		if (!pipe && conn_flush(s->c, s->stage, s->e) == -1)
+		if (!pipe && smtp_data_flush(s) == -1)
 			goto out;
 		outstanding++;
 	}
@@ -603,7 +728,7 @@ smtp_transaction_bdat(struct smtp_session_state *s)
 			goto out;
 		s->quit_sent = 1;
 	}
-	if (conn_flush(s->c, s->stage, s->e) == -1)
+	if (smtp_data_flush(s) == -1)
 		goto out;
 	for (; outstanding > 1; outstanding--)
 		if (smtp_chunk_reply(s, 0) == -1)
@@ -611,6 +736,7 @@ smtp_transaction_bdat(struct smtp_session_state *s)
 	rc = smtp_chunk_reply(s, 1);
 out:
 	s->chunk = NULL;
+	s->data_flowing = 0;
 	free(ch.in);
 	free(ch.out);
 	return rc;

@@ -108,6 +108,8 @@ smtp_session(struct conn *c, const struct smtp_params *p, const struct smtp_mess
 		goto out;
 	rc = 0;
 out:
+	if (rc == -1)
+		c->failed = 1;
 	if (s.greeted)
 		smtp_quit(&s, rc == 0);
 	smtp_recipients_free(&s);

@@ -43,6 +43,13 @@ struct smtp_session_state {
 	size_t batch_max; /* the recipient limit the server showed (SIZE_MAX: none yet) */
 	size_t accepted;  /* accepted in this transaction */
 	unsigned long long txn_bytes; /* body_bytes when this transaction began */
+	/*
+	 * The message is on its way (from its first byte queued to the last
+	 * written): a time-out then names the data stage and how far it got
+	 * (mail.c); data_mark is the stream's byte count where it began.
+	 */
+	int data_flowing;
+	unsigned long long data_mark;
 };
 
 /* session.c: replies and refusals as the steps see them. */

@@ -31,6 +31,8 @@ smtp_greeting(struct smtp_session_state *s)
 	struct smtp_reply r;
 
 	s->stage = STAGE_GREETING;
+	diag_stage(s->diag, STAGE_GREETING, "waiting for the greeting (at most %d s)",
+	    s->c->timeout_ms / 1000);
 	if (smtp_reply(s, &r) == -1) {
 		if (s->e->sys_errno == ETIMEDOUT && !conn_is_tls(s->c))
 			sx_hint(s->e,
@@ -42,11 +44,11 @@ smtp_greeting(struct smtp_session_state *s)
 		return -1;
 	}
 	s->greeted = 1;
+	diag_stage(s->diag, STAGE_GREETING, "%d %.200s", r.code, r.text);
 	if (r.code != 220) {
 		smtp_refused(s, &r, SX_PERM, "connection at greeting");
 		return -1;
 	}
-	diag_stage(s->diag, STAGE_GREETING, "%d %.200s", r.code, r.text);
 	return 0;
 }
 
@@ -79,6 +81,7 @@ smtp_ehlo(struct smtp_session_state *s)
 		diag_stage(s->diag, STAGE_EHLO, "EHLO refused; HELO accepted (no extensions)");
 		return 0;
 	}
+	diag_stage(s->diag, STAGE_EHLO, "%d %.200s", r.code, r.text);
 	return smtp_refused(s, &r, SX_PERM, "EHLO");
 }
 
@@ -323,8 +326,13 @@ smtp_auth(struct smtp_session_state *s)
 	s->r->mech = mech;
 	cbflag = sasl_cbind(mech, offered, have);
 	if (sasl_begin(&x, mech, s->p->user, s->p->secret, cbflag, cb, cblen, &ir, s->e) == -1 ||
-	    smtp_auth_exchange(s, &x, ir, &r) == -1 || smtp_auth_reply(s, &r) == -1 ||
-	    sasl_end(&x, s->e) == -1)
+	    smtp_auth_exchange(s, &x, ir, &r) == -1)
+		goto out;
+	/* The mechanism tried and the verdict, whatever it is (a success says more). */
+	if (r.code != 235)
+		diag_stage(s->diag, STAGE_AUTH, "%s as %s: %d %.200s", sasl_name(mech),
+		    s->p->user != NULL ? s->p->user : "the certificate's identity", r.code, r.text);
+	if (smtp_auth_reply(s, &r) == -1 || sasl_end(&x, s->e) == -1)
 		goto out;
 	smtp_auth_done(s, &x, &r, cbflag);
 	rc = 0;
@@ -355,27 +363,56 @@ smtp_open(struct smtp_session_state *s)
 	return smtp_auth(s);
 }
 
-/* QUIT on every path where the server can still read a command. */
+/*
+ * QUIT on every path where the server can still read a command.  After a
+ * failure it waits at most SMTP_QUIT_TIMEOUT_MS; after a time-out it goes
+ * only if it can leave at once, and its reply is not awaited: the server
+ * stopped answering (or reading), and a second wait would double what the
+ * timeout promised.  Under -v the last lines say what happened.
+ */
 void
 smtp_quit(struct smtp_session_state *s, int ok)
 {
 	struct smtp_reply r;
 	struct sx_err ignored;
+	int stalled = !ok && s->e != NULL && s->e->sys_errno == ETIMEDOUT;
 
 	sx_clear(&ignored);
 	s->stage = STAGE_QUIT;
-	if (!conn_is_open(s->c) || s->in_data)
+	if (!ok)
+		s->c->failed = 1;
+	if (!conn_is_open(s->c) || s->in_data) {
+		if (!ok)
+			diag_stage(s->diag, STAGE_QUIT, "no QUIT: %s",
+			    s->c->eof      ? "the server closed the connection"
+			    : s->c->broken ? "the connection is unusable after the failure"
+					   : "inside the message data it would be text");
 		return;
+	}
+	if (!ok)
+		conn_set_timeout(s->c, stalled ? 1 : SMTP_QUIT_TIMEOUT_MS);
 	if (!s->quit_sent) {
 		if (!ok)
 			conn_discard(s->c);
 		if (smtp_cmd(s->c, s->stage, 0, &ignored, "QUIT") == -1 ||
-		    conn_flush(s->c, s->stage, &ignored) == -1)
+		    conn_flush(s->c, s->stage, &ignored) == -1) {
+			if (!ok)
+				diag_stage(s->diag, STAGE_QUIT,
+				    "QUIT after the failure could not "
+				    "be sent");
 			return;
+		}
 		s->quit_sent = 1;
 	}
-	if (!ok)
-		conn_set_timeout(s->c, SMTP_QUIT_TIMEOUT_MS);
+	if (stalled) {
+		diag_stage(
+		    s->diag, STAGE_QUIT, "QUIT sent after the time-out; not waiting for its reply");
+		return;
+	}
 	if (smtp_read_reply(s->c, s->stage, &r, &ignored) == 0)
-		diag_stage(s->diag, STAGE_QUIT, "%d %.200s", r.code, r.text);
+		diag_stage(s->diag, STAGE_QUIT, "%s%d %.200s",
+		    ok ? "" : "after the failure: ", r.code, r.text);
+	else if (!ok)
+		diag_stage(
+		    s->diag, STAGE_QUIT, "no reply to QUIT after the failure: %s", ignored.detail);
 }

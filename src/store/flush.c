@@ -255,8 +255,10 @@ flush_queue(const struct deliver_ctx *dc, const struct flush_opts *o,
 			break;
 		/* Each further message would wait out the same connect time-out. */
 		if (o->stop_on_unreachable && (last.cls == SX_TEMP || last.cls == SX_NOHOST) &&
-		    (last.stage == STAGE_RESOLVE || last.stage == STAGE_CONNECT))
+		    (last.stage == STAGE_RESOLVE || last.stage == STAGE_CONNECT)) {
+			st->untried = (unsigned)(n - i - 1);
 			break;
+		}
 	}
 	free(v);
 	if (o->only_id != NULL && !found)

@@ -57,6 +57,7 @@ struct flush_stats {
 	unsigned sent, deferred, failed, expired, locked, bad, removed;
 	unsigned whole, partial; /* .tmp files of dead writers: queued, removed */
 	unsigned bounced;        /* DSNs queued */
+	unsigned untried;        /* left untried when the relay could not be reached */
 	time_t next_due;         /* the earliest retry of a message still deferred (0: none) */
 	struct sx_err first;     /* first failure seen (the exit status of -q) */
 };

@@ -359,6 +359,7 @@ class Session:
         self.stall_in_tls = False
         self.starttls_no_handshake = False
         self.reset_in_data = False
+        self.stall_in_data = False    # stop reading the message (see stall_reading)
         self.closing = False          # after a 421 greeting
         # state
         self.ehlo_done = False
@@ -430,6 +431,21 @@ class Session:
             self.flush()
             if st == "eof":
                 raise Stop("client")
+
+    def stall_reading(self):
+        """Stop reading client bytes, so that its writes fill the buffers and block, for
+        --stall seconds; then read and discard until the client goes away."""
+        self.rec["stalled_after"] = len(self.c.buf)
+        self.flush()
+        end = min(time.monotonic() + self.opts.stall, self.c.deadline)
+        while time.monotonic() < end:
+            time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+        drained = 0
+        while self.c.fill() != "eof":
+            drained += len(self.c.buf)
+            self.c.buf.clear()
+        self.rec["drained"] = drained
+        raise Stop("client")
 
     def caps(self):
         tls = self.c.tls is not None
@@ -801,6 +817,8 @@ class Session:
         if not text.startswith("354"):
             self.data_refused = True
             return
+        if self.stall_in_data:
+            self.stall_reading()
         self.read_data()
 
     def read_data(self):
@@ -866,6 +884,8 @@ class Session:
             self.reply("501 5.5.4 Syntax: BDAT size [LAST]")
             return
         n, last = int(parts[0]), len(parts) > 1
+        if self.stall_in_data:
+            self.stall_reading()
         chunk = bytearray()
         while len(chunk) < n:   # the chunk is binary: read exactly n octets
             if not self.c.buf and self.c.fill() == "eof":
@@ -1134,6 +1154,14 @@ def sc_stall_dot(s):
     s.replies["EOM"] = act_stall
 
 
+@scenario("stall-in-data", "stall-in-bdat")
+def sc_stall_data(s):
+    """The server stops reading the message (after DATA's 354, or at the first BDAT) for
+    --stall seconds: a large message's writes block."""
+    s.stall_in_data = True
+    s.chunking = s.opts.scenario == "stall-in-bdat"
+
+
 @scenario("size-small")
 def sc_size(s):
     s.size = 1000
@@ -1337,6 +1365,7 @@ def parse_args(argv):
     p.add_argument("--connections", type=int, default=1)
     p.add_argument("--timeout", type=float, default=20.0)
     p.add_argument("--size", type=int, default=10485760)
+    p.add_argument("--stall", type=float, default=6.0, help="stall-in-data: seconds")
     p.add_argument("--caps", action="append", help="extra EHLO keyword line")
     p.add_argument("--at", choices=STAGES, help="stage for reply-* and close-mid-reply")
     p.add_argument("--reply", action="append", default=[], metavar="STAGE=TEXT")

@@ -55,7 +55,9 @@
 #   RCPT reject*@  -> 550 5.1.1     RCPT tempfail*@ -> 450 4.2.0
 #   MAIL reject*@  -> 553 5.7.1     header "X-Test-Action: reject" -> 550 after the dot
 #   bare LF in DATA -> 550 5.5.2    unauthenticated RCPT on AUTH ports -> 554 5.7.1
-#   every domain is accepted and delivered to SX_MAILDIR; nothing leaves the host.
+#   (for a domain of ours "Access denied"; for norelay.example, which is not
+#   ours, "Relay access denied")
+#   every other domain is accepted and delivered to SX_MAILDIR; nothing leaves the host.
 # SX_KEEP=1 keeps the run directory after sx_server_stop (for debugging).
 #
 # Functions:
@@ -379,8 +381,10 @@ EOF
 	cat >"$pf/header_checks" <<'EOF'
 /^X-Test-Action:[[:space:]]*reject/  REJECT Message rejected by the e2e test server (header_checks)
 EOF
+	# Every domain is ours except norelay.example: mail for it is relaying,
+	# which needs AUTH ("Relay access denied" without it).
 	cat >"$pf/vdomains" <<'EOF'
-/./  OK
+!/^norelay\.example$/  OK
 EOF
 	cat >"$pf/main.cf" <<EOF
 # private Postfix for the smtps-send e2e harness (loopback only)
@@ -433,7 +437,7 @@ smtpd_tls_security_level = encrypt
 smtpd_tls_chain_files = $r/tls/good.key, $r/tls/good.crt
 smtpd_tls_session_cache_database =
 smtpd_tls_loglevel = 1
-smtpd_relay_restrictions = permit_sasl_authenticated, reject
+smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination, reject
 smtpd_sender_restrictions = check_sender_access regexp:$pf/sender_access
 smtpd_recipient_restrictions = check_recipient_access regexp:$pf/rcpt_access
 biff = no

@@ -28,16 +28,20 @@ rec_std "$CHUNK == $WIRE.replace('\r\n..', '\r\n.') + '\r\n'" 'eom() == 5' 'len(
     'not re.search(r"\r(?!\n)|(?<!\r)\n", "".join(chunks))' 'seq(*(cmds[:-2] + ["BDAT * LAST", "QUIT"]))'
 ok "BDAT: the same input as CRLF lines, not dot-stuffed, one LAST chunk"
 
-# Without -i a lone "." line ends the input (sendmail), whatever ends that line.
+# Without -i a lone "." line ends the input (sendmail), whatever ends that
+# line; what follows is not sent, and stderr says so (issue 18).
 for ending in 'LF:\n' 'CR:\r' 'CRLF:\r\n'; do
 	name=${ending%%:*}
 	nl=${ending#*:}
 	printf "Subject: dot\n\nbefore${nl}.${nl}after\n" >"$T/dot"
 	fx good -f "$FX_FROM" rcpt@example.org <"$T/dot"
-	want_ok
+	[ "$rc" = 0 ] || fx_fail "$name: exit status $rc, expected 0"
+	[ "$(cat "$T/err")" = 'smtps-send: warning: the line "." (line 4) ended the message; 6 byte(s) of input after it were ignored (-i or -oi keeps them)' ] ||
+	    fx_fail "$name: not the one warning line"
+	want_nothing_kept
 	rec_std "$BODY == 'before'" 'eom() == 1' 'w["eom_lookalikes"] == 0'
 done
-ok "without -i a lone dot ends the input (LF, CR, CRLF line ends)"
+ok "without -i a lone dot ends the input (LF, CR, CRLF line ends), the rest named on stderr"
 
 # A 1 MiB body of dot lines in bare-CR form: still one end, no lookalike, no bare CR.
 awk 'BEGIN { for (i = 0; i < 40000; i++) printf ".\r..%d\r", i }' >"$T/dots.body"

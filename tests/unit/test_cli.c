@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
@@ -445,6 +446,78 @@ test_long_options(void **state)
 	assert_usage(parse(&o, "-a", "", "x", END), "-a needs a non-empty value");
 }
 
+/* msmtp's options of the same meaning; optional values only after '=', as msmtp. */
+static void
+test_msmtp_options(void **state)
+{
+	struct cli_options o;
+
+	(void)state;
+	assert_int_equal(
+	    parse(&o, "--timeout", "30", "--auth", "--tls", "--tls-starttls=off", "--tls-certcheck",
+		"--passwordeval=pass show mail", "--domain=d.example", "--logfile=/tmp/l",
+		"--read-envelope-from", "--file=/etc/c", "x", END),
+	    0);
+	assert_string_equal(o.timeout, "30");
+	assert_string_equal(o.auth, "on");
+	assert_string_equal(o.tls, "on");
+	assert_string_equal(o.tls_starttls, "off");
+	assert_string_equal(o.tls_certcheck, "on");
+	assert_string_equal(o.passwordeval, "pass show mail");
+	assert_string_equal(o.domain, "d.example");
+	assert_string_equal(o.logfile, "/tmp/l");
+	assert_int_equal(o.read_envelope_from, 1);
+	assert_string_equal(o.config_file, "/etc/c");
+	assert_int_equal(o.nrcpts, 1);
+	assert_string_equal(o.rcpts[0], "x");
+	/* An optional value is never the next argument: that is a recipient. */
+	assert_int_equal(parse(&o, "--auth", "login", END), 0);
+	assert_string_equal(o.auth, "on");
+	assert_string_equal(o.rcpts[0], "login");
+	assert_int_equal(parse(&o, "--auth=login", "x", END), 0);
+	assert_string_equal(o.auth, "login");
+	/* --tls took a separate word before msmtp's --tls: still does. */
+	assert_int_equal(parse(&o, "--tls", "implicit", "x", END), 0);
+	assert_string_equal(o.tls, "implicit");
+	assert_int_equal(o.nrcpts, 1);
+	assert_int_equal(parse(&o, "--tls", "x@example.org", END), 0);
+	assert_string_equal(o.tls, "on");
+	assert_string_equal(o.rcpts[0], "x@example.org");
+	assert_int_equal(parse(&o, "--serverinfo", END), 0);
+	assert_int_equal(o.mode, CLI_CHECK);
+	assert_int_equal(parse(&o, "--read-recipients", "--from=a@b.example", END), 0);
+	assert_int_equal(o.read_recipients, 1);
+	assert_string_equal(o.from, "a@b.example");
+	assert_usage(parse(&o, "--tls-starttls=maybe", "x", END), "--tls-starttls takes on or off");
+	assert_usage(parse(&o, "--tls-certcheck=", "x", END), "--tls-certcheck");
+	assert_usage(parse(&o, "--timeout", END), "--timeout needs a value");
+	assert_usage(parse(&o, "--passwordeval=a\nb", "x", END), "--passwordeval");
+	assert_usage(parse(&o, "--serverinfo", "-bp", END), "--serverinfo and -bp");
+	/* -X (sendmail's traffic log, msmtp's log file) stays refused, by name. */
+	assert_usage(parse(&o, "-X", "/tmp/log", "a@b", END), "-X is refused");
+	assert_usage(parse(&o, "-tX/tmp/log", "a@b", END), "-X is refused");
+}
+
+/* --help names every mode (-bs among them) and msmtp's options. */
+static void
+test_usage_text(void **state)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+
+	(void)state;
+	assert_non_null(fp);
+	cli_usage(fp);
+	fclose(fp);
+	assert_non_null(strstr(text, "smtps-send -bp | -q | -bs | --check"));
+	assert_non_null(strstr(text, "  -bs              speak SMTP"));
+	assert_non_null(strstr(text, "--passwordeval=CMD"));
+	assert_non_null(strstr(text, "--serverinfo"));
+	assert_non_null(strstr(text, "refused: -X"));
+	free(text);
+}
+
 static void
 test_unknown_flags(void **state)
 {
@@ -550,6 +623,8 @@ main(void)
 	    cmocka_unit_test(test_body_dsn),
 	    cmocka_unit_test(test_ignored_with_values),
 	    cmocka_unit_test(test_long_options),
+	    cmocka_unit_test(test_msmtp_options),
+	    cmocka_unit_test(test_usage_text),
 	    cmocka_unit_test(test_unknown_flags),
 	    cmocka_unit_test(test_recipients),
 	    cmocka_unit_test(test_real_callers),

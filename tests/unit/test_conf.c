@@ -261,6 +261,113 @@ test_inheritance(void **state)
 	assert_config_error(load(&a, &r, 1), "no account nope");
 }
 
+/*
+ * Which account, when the choice fails: -a with an unknown name lists the
+ * known ones; no -a and no default account says which the file defines and
+ * how to pick one (the file's defaults alone name no server).
+ */
+static void
+test_account_choice_hints(void **state)
+{
+	struct account a;
+	struct conf_request r;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	write_file(cfg, 0600,
+	    "defaults\n"
+	    "tls starttls\n"
+	    "account gmail\n"
+	    "host smtp.gmail.com\n"
+	    "account work\n"
+	    "host mail.work.example\n");
+	r.account = "gmial";
+	assert_config_error(load(&a, &r, 1), "no account gmial");
+	assert_non_null(strstr(err.hint, "the accounts are: gmail, work (pick one with -a NAME)"));
+	setenv("SMTPS_SEND_ACCOUNT", "nope", 1);
+	assert_config_error(load(&a, NULL, 1), "env SMTPS_SEND_ACCOUNT: no account nope");
+	assert_non_null(strstr(err.hint, "gmail, work"));
+	unsetenv("SMTPS_SEND_ACCOUNT");
+
+	assert_config_error(load(&a, NULL, 1), "no account chosen: ");
+	assert_non_null(strstr(err.detail, " defines gmail, work but no account default"));
+	assert_non_null(strstr(err.hint, "pick one with -a NAME, or add 'account default : NAME'"));
+	/* The way out the hint names. */
+	write_file(cfg, 0600,
+	    "account gmail\n"
+	    "host smtp.gmail.com\n"
+	    "account work\n"
+	    "host mail.work.example\n"
+	    "account default : work\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.host, "mail.work.example");
+	conf_account_free(&a);
+	/* Defaults that name a server still serve without an account chosen. */
+	write_file(cfg, 0600, "host relay.example\naccount work\nhost mail.work.example\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.host, "relay.example");
+	conf_account_free(&a);
+}
+
+/* from defaults to user when user is an address, and only then. */
+static void
+test_from_defaults_to_user(void **state)
+{
+	struct account a;
+
+	(void)state;
+	write_file(cfg, 0600, "host h\nuser app@example.com\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.from, "app@example.com");
+	conf_account_free(&a);
+	write_file(cfg, 0600, "host h\nuser app@example.com\nfrom other@example.com\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_string_equal(a.from, "other@example.com");
+	conf_account_free(&a);
+	write_file(cfg, 0600, "host h\nuser alice\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_null(a.from);
+	conf_account_free(&a);
+	/* The From header is to give the sender: the user does not take its place. */
+	write_file(cfg, 0600, "host h\nuser app@example.com\nsender_from_header on\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_null(a.from);
+	conf_account_free(&a);
+}
+
+/* --dump-config: the queue directory in effect, durations as written. */
+static void
+test_dump_effective(void **state)
+{
+	struct account a;
+	char *text = NULL, want[512];
+	size_t len = 0;
+	FILE *fp;
+
+	(void)state;
+	write_file(cfg, 0600, "host h\ntimeout 2m\nqueue_max_age 5d\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	fp = open_memstream(&text, &len);
+	assert_non_null(fp);
+	assert_int_equal(conf_dump(fp, &a), 0);
+	fclose(fp);
+	/* root's is fixed, everyone else's is under HOME (fs_state_dir). */
+	if (getuid() == 0)
+		strlcpy(want, "\nqueue_dir            /var/spool/smtps-send ", sizeof(want));
+	else
+		snprintf(want, sizeof(want),
+		    "\nqueue_dir            %s/.local/state/smtps-send/queue ", tmpdir);
+	if (strstr(text, want) == NULL)
+		fail_msg("no '%s' in:\n%s", want, text);
+	assert_non_null(strstr(text, "# default (the rule for this user)\n"));
+	assert_non_null(strstr(text, "\ntimeout              2m "));
+	assert_non_null(strstr(text, "\nqueue_max_age        5d "));
+	/* Defaults in their largest whole unit. */
+	assert_non_null(strstr(text, "\nqueue_keep_failed    3d "));
+	free(text);
+	conf_account_free(&a);
+}
+
 static void
 test_defaults_before_sections(void **state)
 {
@@ -465,7 +572,6 @@ test_tls_modes(void **state)
 	    {"host h\ntls\n", TLS_MODE_STARTTLS, 587},
 	    {"host h\ntls on\ntls_starttls off\n", TLS_MODE_IMPLICIT, 465},
 	    {"host h\ntls_starttls off\ntls on\n", TLS_MODE_IMPLICIT, 465},
-	    {"host h\ntls on\ntls_starttls on\nport 465\n", TLS_MODE_STARTTLS, 465},
 	    {"host h\ntls implicit\n", TLS_MODE_IMPLICIT, 465},
 	    {"host h\ntls implicit\nport 4650\n", TLS_MODE_IMPLICIT, 4650},
 	    {"host h\ntls opportunistic\n", TLS_MODE_OPPORTUNISTIC, 587},
@@ -484,6 +590,45 @@ test_tls_modes(void **state)
 		assert_int_equal(a.port, cases[k].port);
 		conf_account_free(&a);
 	}
+}
+
+/*
+ * STARTTLS on port 465 never works (the server waits for a ClientHello,
+ * we for a greeting): refused before connecting, the hint naming tls
+ * implicit; msmtp's "tls on" alone means STARTTLS, its port 465 habit.
+ */
+static void
+test_starttls_on_465(void **state)
+{
+	static const char *const refused[] = {
+	    "host h\ntls on\nport 465\n",
+	    "host h\ntls\nport 465\n",
+	    "host h\ntls starttls\nport 465\n",
+	    "host h\ntls on\ntls_starttls on\nport 465\n",
+	    "host h\ntls opportunistic\nport 465\n",
+	};
+	struct conf_request r;
+	struct account a;
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+		write_file(cfg, 0600, refused[k]);
+		assert_config_error(load(&a, NULL, 1), "on port 465, which expects implicit TLS");
+		assert_non_null(strstr(err.hint, "set tls implicit"));
+	}
+	write_file(cfg, 0600, "host h\ntls on\nport 465\n");
+	assert_config_error(load(&a, NULL, 1), "tls on (STARTTLS, as msmtp reads it)");
+	/* The same mistake made on the command line. */
+	write_file(cfg, 0600, "host h\ntls starttls\n");
+	memset(&r, 0, sizeof(r));
+	r.port = "465";
+	assert_config_error(load(&a, &r, 1), "STARTTLS on port 465");
+	/* What works: implicit TLS (or msmtp's spelling of it), or STARTTLS elsewhere. */
+	write_file(cfg, 0600, "host h\ntls on\ntls_starttls off\nport 465\n");
+	assert_int_equal(load(&a, NULL, 1), 0);
+	assert_int_equal(a.tls, TLS_MODE_IMPLICIT);
+	conf_account_free(&a);
 }
 
 static void
@@ -1171,6 +1316,93 @@ test_argv_redirect_drops_file_secret(void **state)
 	conf_account_free(&a);
 }
 
+/*
+ * msmtp's options on argv: each sets its key; a command to run
+ * (--passwordeval) or a file to write (--logfile) only from root's argv;
+ * --tls-starttls and --tls-certcheck point the account elsewhere as
+ * --host does, so a config file's password is not used with them.
+ */
+static void
+test_argv_msmtp_options(void **state)
+{
+	struct account a;
+	struct conf_request r;
+	uid_t root = 0, user = 1000;
+
+	(void)state;
+	write_file(
+	    cfg, 0600, "host smtp.example.com\nuser u\npassword hunter2\nfrom a@example.com\n");
+	memset(&r, 0, sizeof(r));
+	r.timeout = "2m";
+	r.auth = "login";
+	r.domain = "client.example";
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_int_equal(a.timeout, 120);
+	assert_int_equal(a.auth, AUTH_MODE_LOGIN);
+	assert_string_equal(a.domain, "client.example");
+	assert_string_equal(a.password, "hunter2");
+	assert_origin(&a, "timeout", "argv --timeout");
+	conf_account_free(&a);
+	memset(&r, 0, sizeof(r));
+	r.timeout = "off";
+	assert_config_error(load(&a, &r, 1), "argv --timeout: ");
+
+	/* The same rule as --host: the file's password stays home. */
+	memset(&r, 0, sizeof(r));
+	r.tls_certcheck = "off";
+	assert_config_error(load(&a, &r, 1), "--tls-certcheck points the account");
+	memset(&r, 0, sizeof(r));
+	r.tls_starttls = "off";
+	assert_config_error(load(&a, &r, 1), "--tls-starttls points the account");
+
+	/*
+	 * --passwordeval, --logfile: root's argv only, refused before anything
+	 * is read (the file comes from the environment here: -C has its rule).
+	 */
+	setenv("SMTPS_SEND_CONFIG", cfg, 1);
+	memset(&r, 0, sizeof(r));
+	r.passwordeval = "touch /tmp/pwned";
+	r.caller_uid = &user;
+	assert_config_error(load(&a, &r, 0), "argv --passwordeval: refused: only root");
+	assert_non_null(strstr(err.hint, "SMTPS_SEND_PASSWORDEVAL"));
+	memset(&r, 0, sizeof(r));
+	r.logfile = "/var/www/html/x.php";
+	r.caller_uid = &user;
+	assert_config_error(load(&a, &r, 0), "argv --logfile: refused: only root");
+	memset(&r, 0, sizeof(r));
+	r.timeout = "30";
+	r.caller_uid = &user;
+	assert_int_equal(load(&a, &r, 0), 0);
+	conf_account_free(&a);
+	unsetenv("SMTPS_SEND_CONFIG");
+	memset(&r, 0, sizeof(r));
+	r.passwordeval = "echo from-argv";
+	r.logfile = "/tmp/l";
+	r.caller_uid = &root;
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.passwordeval, "echo from-argv");
+	assert_null(a.password); /* one secret source: argv's */
+	assert_string_equal(a.logfile, "/tmp/l");
+	conf_account_free(&a);
+	/* Even root's --passwordeval does not keep a file password with --host. */
+	memset(&r, 0, sizeof(r));
+	r.host = "elsewhere.example";
+	r.passwordeval = "echo from-argv";
+	r.caller_uid = &root;
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_string_equal(a.passwordeval, "echo from-argv");
+	assert_null(a.password);
+	conf_account_free(&a);
+
+	/* --read-envelope-from: the From header gives the sender, over from. */
+	memset(&r, 0, sizeof(r));
+	r.read_envelope_from = 1;
+	assert_int_equal(load(&a, &r, 1), 0);
+	assert_int_equal(a.sender_from_header, 1);
+	assert_null(a.from);
+	conf_account_free(&a);
+}
+
 /* conf_record's pairs, collected (at most 64). */
 struct rec_pairs {
 	char *kv[128];
@@ -1244,6 +1476,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_long_line_and_nul, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_values, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_modes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_starttls_on_465, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_password_permissions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_env_and_argv_precedence, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_secret_layers, setup, teardown),
@@ -1257,6 +1490,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_password_cmd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_argv_redirect_drops_file_secret, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_account_choice_hints, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_from_defaults_to_user, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dump_effective, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_argv_msmtp_options, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_record_round_trip, setup, teardown),
 	};
 

@@ -153,6 +153,40 @@ test_queued_id(void **state)
 	cap_close(&c);
 }
 
+/* Under -v a multi-line reply keeps its lines; UTF-8 stays UTF-8 in JSON. */
+static void
+test_multiline_utf8(void **state)
+{
+	struct capture c;
+	const char *t;
+
+	(void)state;
+	cap_open(&c, 1, 0);
+	diag_stage(&c.d, STAGE_GREETING, "%d %s", 220, "mx.example ESMTP\nwelcome\x1b[2J");
+	t = cap_text(&c);
+	assert_non_null(strstr(t, " ms] greeting: 220 mx.example ESMTP\nsmtps-send: "));
+	assert_non_null(strstr(t, "welcome?[2J\n"));
+	/* The continuation is aligned under the text of the first line. */
+	assert_int_equal(strstr(t, "220") - t, strstr(t, "welcome") - (strchr(t, '\n') + 1));
+	assert_int_equal(strspn(strchr(t, '\n') + 1 + strlen("smtps-send: "), " "),
+	    strstr(t, "220") - t - strlen("smtps-send: "));
+	cap_close(&c);
+
+	sx_set_utf8(1);
+	cap_open(&c, 1, 1);
+	diag_stage(&c.d, STAGE_RCPT, "<%s>: %d %s", "d\xc3\xb6rte@example.org", 250, "a\nb");
+	assert_string_equal(cap_text(&c),
+	    "{\"event\":\"stage\",\"stage\":\"rcpt\",\"msg\":\"<d\xc3\xb6rte"
+	    "@example.org>: 250 a\\u000ab\"}\n");
+	cap_close(&c);
+	sx_set_utf8(0);
+	cap_open(&c, 1, 1);
+	diag_stage(&c.d, STAGE_RCPT, "<%s>", "d\xc3\xb6rte@example.org");
+	assert_string_equal(cap_text(&c),
+	    "{\"event\":\"stage\",\"stage\":\"rcpt\",\"msg\":\"<d??rte@example.org>\"}\n");
+	cap_close(&c);
+}
+
 int
 main(void)
 {
@@ -162,6 +196,7 @@ main(void)
 	    cmocka_unit_test(test_stage_event),
 	    cmocka_unit_test(test_reply_fields),
 	    cmocka_unit_test(test_queued_id),
+	    cmocka_unit_test(test_multiline_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,6 +84,52 @@ test_sanitize(void **state)
 	assert_string_equal(e.reply, "no? such\nuser");
 }
 
+/*
+ * Shown text keeps UTF-8 when the locale is UTF-8, never what could drive
+ * the terminal or reorder the line: C1 controls, bidi overrides and
+ * isolates, separators; broken UTF-8 is '?' per byte, as without UTF-8.
+ */
+static void
+test_sanitize_text(void **state)
+{
+	char out[64];
+	struct sx_err e;
+
+	(void)state;
+	sx_set_utf8(0);
+	sx_sanitize_text(out, sizeof(out), "d\xc3\xb6rte", 6, 0);
+	assert_string_equal(out, "d??rte");
+	sx_set_utf8(1);
+	sx_sanitize_text(out, sizeof(out), "d\xc3\xb6rte \xe2\x82\xac \xf0\x9f\x93\xa7", 15, 0);
+	assert_string_equal(out, "d\xc3\xb6rte \xe2\x82\xac \xf0\x9f\x93\xa7");
+	/* C1 (U+009B, a CSI), RLO U+202E, LRI U+2066, PDI U+2069, LRM U+200E, LS U+2028. */
+	sx_sanitize_text(out, sizeof(out),
+	    "a\xc2\x9b"
+	    "b\xe2\x80\xae"
+	    "c\xe2\x81\xa6"
+	    "d\xe2\x81\xa9"
+	    "e\xe2\x80\x8e"
+	    "f\xe2\x80\xa8"
+	    "g",
+	    24, 0);
+	assert_string_equal(out, "a?b?c?d?e?f?g");
+	/* Overlong '/', a surrogate, beyond U+10FFFF, cut off, a stray continuation byte. */
+	sx_sanitize_text(out, sizeof(out), "\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\xc3", 13, 0);
+	assert_string_equal(out, "??|???|????|?");
+	sx_sanitize_text(out, sizeof(out), "\x80x\x1b", 3, 0);
+	assert_string_equal(out, "?x?");
+	/* A character that does not fit whole is left out, never cut. */
+	sx_sanitize_text(out, 4, "ab\xc3\xb6", 4, 0);
+	assert_string_equal(out, "ab");
+	/* Error details and replies are shown text. */
+	sx_clear(&e);
+	sx_fail(&e, SX_NOUSER, STAGE_RCPT, "recipient <%s> refused", "d\xc3\xb6rte@example.org");
+	assert_string_equal(e.detail, "recipient <d\xc3\xb6rte@example.org> refused");
+	sx_set_reply(&e, 550, "5.1.1", "Empf\xc3\xa4nger\n\xe2\x80\xae unbekannt");
+	assert_string_equal(e.reply, "Empf\xc3\xa4nger\n? unbekannt");
+	sx_set_utf8(0);
+}
+
 /* Each setter fills every field of its failure at once. */
 static void
 test_setters(void **state)
@@ -187,6 +233,7 @@ main(void)
 	    cmocka_unit_test(test_exitcodes),
 	    cmocka_unit_test(test_first_error_wins),
 	    cmocka_unit_test(test_sanitize),
+	    cmocka_unit_test(test_sanitize_text),
 	    cmocka_unit_test(test_setters),
 	    cmocka_unit_test(test_first_cause_kept),
 	};

@@ -36,8 +36,10 @@ struct fixture {
 	struct msg_policy pol;
 	struct msg_envelope env;
 	struct sx_err err;
-	char *out; /* spool content */
+	char *out; /* spool content (its Message-ID masked, see mask_msgid) */
 	size_t outlen;
+	size_t rawlen;          /* its length before */
+	char msgid_domain[256]; /* the domain of the added Message-ID */
 };
 
 static int
@@ -100,14 +102,21 @@ spool_entries(const struct fixture *f)
 	return n;
 }
 
-/* Replace the 32 random hex digits of an added Message-ID by 'x'. */
+/*
+ * Replace the 32 random hex digits of an added Message-ID by 'x'.  Its
+ * domain (kept in msgid_domain) must be the sender's when the sender has
+ * one that fits, and is then written as the host name the expectations
+ * name; rawlen keeps the length before, for the wire size.
+ */
 static void
-mask_msgid(char *s, size_t len)
+mask_msgid(struct fixture *f)
 {
-	const char *tag = "Message-ID: <";
-	char *p = memmem(s, len, tag, strlen(tag));
-	size_t i;
+	const char *tag = "Message-ID: <", *from = f->env.from, *at, *dom;
+	char *p = memmem(f->out, f->outlen, tag, strlen(tag)), *end, *s;
+	size_t i, n, head, dlen;
 
+	f->rawlen = f->outlen;
+	f->msgid_domain[0] = '\0';
 	if (p == NULL)
 		return;
 	p += strlen(tag);
@@ -115,9 +124,32 @@ mask_msgid(char *s, size_t len)
 		if (strchr("0123456789abcdef", p[i]) == NULL || p[i] == '\0')
 			return;
 	}
-	if (p[32] != '@')
+	if (p[32] != '@' ||
+	    (end = memchr(p + 33, '>', f->outlen - (size_t)(p + 33 - f->out))) == NULL)
 		return;
 	memset(p, 'x', 32);
+	dom = p + 33;
+	dlen = (size_t)(end - dom);
+	snprintf(f->msgid_domain, sizeof(f->msgid_domain), "%.*s", (int)dlen, dom);
+	at = from != NULL ? strrchr(from, '@') : NULL;
+	if (at == NULL || at[1] == '[' || at[1] == '\0')
+		return;
+	for (i = 1; at[i] != '\0'; i++)
+		if ((unsigned char)at[i] >= 0x80)
+			return;
+	if (strcmp(f->msgid_domain, at + 1) != 0)
+		fail_msg("Message-ID domain %s, expected the sender's %s", f->msgid_domain, at + 1);
+	head = (size_t)(dom - f->out);
+	n = f->outlen - dlen + strlen("host.example.org");
+	s = malloc(n + 1);
+	assert_non_null(s);
+	memcpy(s, f->out, head);
+	memcpy(s + head, "host.example.org", strlen("host.example.org"));
+	memcpy(s + head + strlen("host.example.org"), end, f->outlen - head - dlen);
+	s[n] = '\0';
+	free(f->out);
+	f->out = s;
+	f->outlen = n;
 }
 
 static void
@@ -141,7 +173,7 @@ read_spool(struct fixture *f)
 	assert_int_equal(read(fd, f->out, f->outlen), (ssize_t)f->outlen);
 	f->out[f->outlen] = '\0';
 	close(fd);
-	mask_msgid(f->out, f->outlen);
+	mask_msgid(f);
 }
 
 /* Run msg_intake on input[0..len) (len 0: strlen); returns its result. */
@@ -194,7 +226,7 @@ assert_ok_spool(struct fixture *f, int rc, const char *want)
 	assert_non_null(f->out);
 	assert_string_equal(f->out, want);
 	assert_int_equal(f->outlen, strlen(want));
-	assert_int_equal(f->env.wire_size, wire_of(want, strlen(want)));
+	assert_int_equal(f->env.wire_size, wire_of(want, strlen(want)) + f->rawlen - f->outlen);
 	assert_int_equal(spool_entries(f), 1);
 }
 
@@ -365,6 +397,59 @@ test_dot_rule(void **state)
 	f->pol.ignore_dots = 1;
 	assert_ok_spool(f, run(f, "Subject: x\n.\nbody\n"),
 	    "Subject: x\n" ADDED("alice@host.example.org") "\n.\nbody\n");
+}
+
+/*
+ * What the lone "." left unread is counted, for the warning: exactly from
+ * a file, at least what is there from a pipe; the dot line's own CRLF is
+ * not content; nothing after it, or -i: nothing to say.
+ */
+static void
+test_dot_rule_after(void **state)
+{
+	struct fixture *f = *state;
+	const char *in = "Subject: x\n\nline1\n.\nafter\n";
+	int p[2];
+
+	set_rcpts(f, "bob@example.com", NULL, NULL);
+	assert_int_equal(run(f, in), 0);
+	assert_int_equal(f->env.dot_line, 4);
+	assert_int_equal(f->env.after_dot, strlen("after\n"));
+	assert_false(f->env.after_dot_more);
+	assert_int_equal(run(f, "Subject: x\r\n\r\na\r\n.\r\n"), 0);
+	assert_int_equal(f->env.dot_line, 4);
+	assert_int_equal(f->env.after_dot, 0);
+	assert_int_equal(run(f, "Subject: x\r\n\r\na\r\n.\r\nb\r\n"), 0);
+	assert_int_equal(f->env.after_dot, 3);
+	assert_int_equal(run(f, "Subject: x\n\nno dot\n"), 0);
+	assert_int_equal(f->env.dot_line, 0);
+	assert_int_equal(f->env.after_dot, 0);
+	f->pol.ignore_dots = 1;
+	assert_int_equal(run(f, in), 0);
+	assert_int_equal(f->env.dot_line, 0);
+	assert_int_equal(f->env.after_dot, 0);
+	f->pol.ignore_dots = 0;
+
+	/* From a pipe (the writer still open): what is there, as a lower bound. */
+	unlink(f->env.spool_path);
+	msg_envelope_free(&f->env);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], in, strlen(in)), (ssize_t)strlen(in));
+	assert_int_equal(msg_intake(p[0], &f->pol, &f->env, &f->err), 0);
+	assert_int_equal(f->env.after_dot, strlen("after\n"));
+	assert_true(f->env.after_dot_more);
+	close(p[0]);
+	close(p[1]);
+	/* The dot last in a pipe with nothing more there: no wait, nothing counted. */
+	unlink(f->env.spool_path);
+	msg_envelope_free(&f->env);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "Subject: x\n\na\n.\n", 16), 16);
+	assert_int_equal(msg_intake(p[0], &f->pol, &f->env, &f->err), 0);
+	assert_int_equal(f->env.dot_line, 4);
+	assert_int_equal(f->env.after_dot, 0);
+	close(p[0]);
+	close(p[1]);
 }
 
 /* ---- line endings ---- */
@@ -926,8 +1011,21 @@ test_message_id_host(void **state)
 	struct fixture *f = *state;
 
 	set_rcpts(f, "bob@example.com", NULL, NULL);
+	/* The sender's domain, not the host's (short) name. */
+	f->pol.hostname = "laptop";
+	f->pol.envelope_from = "a@mail.example";
+	assert_int_equal(run(f, "\n"), 0);
+	assert_string_equal(f->msgid_domain, "mail.example");
+	/* No sender address (<>): the host name, when it makes a valid msg-id. */
+	f->pol.envelope_from = "";
+	f->pol.hostname = "host.example.org";
+	assert_int_equal(run(f, "\n"), 0);
+	assert_string_equal(f->msgid_domain, "host.example.org");
+	/* An address literal makes no msg-id: the host name, else localhost. */
+	f->pol.envelope_from = "a@[192.0.2.7]";
+	assert_int_equal(run(f, "\n"), 0);
+	assert_string_equal(f->msgid_domain, "host.example.org");
 	f->pol.hostname = "bad host\n";
-	f->pol.envelope_from = "a@b.org";
 	assert_int_equal(run(f, "\n"), 0);
 	assert_non_null(strstr(f->out, "@localhost>\n"));
 	/* The masked form is only produced when the format is exactly right. */
@@ -1215,9 +1313,9 @@ test_defer_commit(void **state)
 	/* The descriptor reads the spool from the start. */
 	assert_int_equal(lseek(f->env.spool_fd, 0, SEEK_SET), 0);
 	n = read(f->env.spool_fd, buf, sizeof(buf));
-	assert_int_equal(n, (ssize_t)f->outlen);
-	mask_msgid(buf, (size_t)n);
-	assert_memory_equal(buf, f->out, f->outlen);
+	assert_int_equal(n, (ssize_t)f->rawlen);
+	/* The same bytes up to the Message-ID's random part (masked in f->out). */
+	assert_memory_equal(buf, f->out, (size_t)(strstr(f->out, "Message-ID: <") - f->out) + 13);
 	/* Freeing the envelope releases the lock and keeps the file. */
 	msg_envelope_free(&f->env);
 	assert_int_equal(flock(again, LOCK_EX | LOCK_NB), 0);
@@ -1317,6 +1415,7 @@ main(void)
 	    T(test_missing_blank_line),
 	    T(test_header_forms),
 	    T(test_dot_rule),
+	    T(test_dot_rule_after),
 	    T(test_line_endings),
 	    T(test_crlf_across_reads),
 	    T(test_bcc_removed),

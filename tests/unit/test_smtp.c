@@ -865,7 +865,7 @@ test_final_timeout(void **state)
 		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
 	    {FK_REPLY, "250 ok\r\n250 ok\r\n354 go\r\n"},
 	    {FK_EXPECT, "Subject: hi\r\n\r\nhello\r\n..dot line\r\n.\r\nQUIT\r\n"},
-	    {FK_TIMEOUT, NULL},
+	    /* After a time-out QUIT's reply is not awaited: no second wait. */
 	    {FK_TIMEOUT, NULL},
 	    {FK_END, NULL},
 	};
@@ -1429,6 +1429,108 @@ test_bdat_refused_never_committed(void **state)
 	assert_int_equal(t.e.cls, SX_PERM);
 	assert_int_equal(t.e.stage, STAGE_RCPT);
 	assert_null(strstr(fake_conn_written(&t.f), "LAST"));
+	/* The first chunk left: it was not delivered, but "nothing was sent" is untrue. */
+	assert_null(strstr(t.e.detail, "nothing was sent"));
+	assert_non_null(
+	    strstr(t.e.detail, "nothing was delivered (the data sent was not committed)"));
+	run_done(&t);
+}
+
+/* A chunk's reply that does not come: the data stalled, named with its bytes; no second wait. */
+static void
+test_bdat_chunk_reply_timeout(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE_CHUNKING,
+	    {FK_EXPECT, "MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.org>\r\n"
+			"RCPT TO:<carol@example.org>\r\nBDAT 3\r\nx\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n250 ok\r\n"},
+	    {FK_EXPECT, "BDAT 0 LAST\r\nQUIT\r\n"},
+	    {FK_TIMEOUT, NULL},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.rcpts[1] = (char *)(uintptr_t) "carol@example.org";
+	t.m.nrcpts = 2;
+	run_script(&t, steps, "x\n");
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_DATA);
+	assert_non_null(strstr(t.e.detail, "while sending the message ("));
+	assert_non_null(strstr(t.e.detail, " of 40 bytes written)"));
+	run_done(&t);
+}
+
+/*
+ * "Relay access denied" while the server offers AUTH and no user is set:
+ * the hint asks for the login (the MAIL refusal and RCPT refusal alike).
+ */
+static void
+test_relay_denied_hint(void **state)
+{
+	static const struct fk_step rcpt[] = {
+	    GREET,
+	    EHLO,
+	    CAPS_PRE,
+	    STARTTLS_OK,
+	    EHLO,
+	    CAPS_TLS,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "250 2.1.0 Ok\r\n554 5.7.1 <bob@example.org>: Relay access denied\r\n"
+		       "554 5.5.1 Error: no valid recipients\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	static const struct fk_step mail[] = {
+	    GREET,
+	    EHLO,
+	    CAPS_PRE,
+	    STARTTLS_OK,
+	    EHLO,
+	    CAPS_TLS,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "550 5.7.1 Relaying denied\r\n503 need MAIL\r\n503 need MAIL\r\n"},
+	    QUIT,
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	t.p.user = NULL;
+	run_script(&t, rcpt, body_text);
+	assert_int_equal(t.e.stage, STAGE_RCPT);
+	assert_non_null(strstr(t.e.hint, "no user is set: set user and a password"));
+	run_done(&t);
+
+	run_defaults(&t);
+	t.p.user = NULL;
+	run_script(&t, mail, body_text);
+	assert_int_equal(t.e.stage, STAGE_MAIL);
+	assert_non_null(strstr(t.e.hint, "no user is set: set user and a password"));
+	run_done(&t);
+
+	/* With a user the refusal is about something else: no such hint. */
+	run_defaults(&t);
+	{
+		static const struct fk_step withuser[] = {
+		    PRELUDE,
+		    {FK_EXPECT, "MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT "
+				"TO:<bob@example.org>\r\nDATA\r\n"},
+		    {FK_REPLY, "250 2.1.0 Ok\r\n554 5.7.1 <bob@example.org>: Relay access "
+			       "denied\r\n554 5.5.1 Error: no valid recipients\r\n"},
+		    QUIT,
+		    {FK_END, NULL},
+		};
+
+		run_script(&t, withuser, body_text);
+	}
+	assert_null(strstr(t.e.hint, "no user is set"));
 	run_done(&t);
 }
 
@@ -1790,6 +1892,8 @@ main(void)
 	    cmocka_unit_test(test_bdat_one_flight),
 	    cmocka_unit_test(test_bdat_hold_until_all_accepted),
 	    cmocka_unit_test(test_bdat_refused_never_committed),
+	    cmocka_unit_test(test_bdat_chunk_reply_timeout),
+	    cmocka_unit_test(test_relay_denied_hint),
 	    cmocka_unit_test(test_bdat_rcpt_limit),
 	    cmocka_unit_test(test_bdat_lockstep),
 	    cmocka_unit_test(test_malformed_reply_in_flight_aborts),
