@@ -101,7 +101,8 @@ smtp_read_reply_lines(struct conn *c, enum sx_stage st, struct smtp_reply *r, st
 		if (tlen + 2 < sizeof(r->text)) {
 			if (tlen > 0)
 				r->text[tlen++] = '\n';
-			sx_sanitize(r->text + tlen, sizeof(r->text) - tlen, text, strlen(text), 0);
+			sx_sanitize_text(
+			    r->text + tlen, sizeof(r->text) - tlen, text, strlen(text), 0);
 			tlen += strlen(r->text + tlen);
 		}
 	}

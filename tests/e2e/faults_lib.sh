@@ -70,7 +70,7 @@ fx() {
 	fx_t0=$(now_ms)
 	# queue off: the fault suite reads each failure's class from the exit
 	# status of the synchronous mode; queued-means-accepted is t_queue's.
-	env SMTPS_SEND_QUEUE=off HOME="$T/home" XDG_CONFIG_HOME="$T/home" SMTPS_SEND_CONFIG="$T/home/empty.conf" \
+	env LC_ALL=C SMTPS_SEND_QUEUE=off HOME="$T/home" XDG_CONFIG_HOME="$T/home" SMTPS_SEND_CONFIG="$T/home/empty.conf" \
 	    SMTPS_SEND_HOST=localhost SMTPS_SEND_PORT="$FAKE_PORT" SMTPS_SEND_TLS="$FX_TLS" \
 	    SMTPS_SEND_TLS_TRUST_FILE="$FAKE_CA" SMTPS_SEND_TIMEOUT="$FX_TIMEOUT" \
 	    SMTPS_SEND_QUEUE_DIR="$Q" SMTPS_SEND_DOMAIN=client.test $fx_auth $FX_ENV ${FX_ENV1:+"$FX_ENV1"} \

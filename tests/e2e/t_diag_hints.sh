@@ -150,11 +150,13 @@ ok "tls on / starttls with port 465: 78 config before connecting, 'tls implicit'
 
 # --- msmtp's command-line options, as an msmtp script writes them ---------------------------
 # fx points the environment at the server (its port is known only there);
-# the options say the rest again, msmtp's way; the environment's password
-# still counts with argv's --host (a config file's would not).
+# the options say the rest again, msmtp's way.  With --host on the command
+# line no configured password follows (not even the environment's), so the
+# password comes from argv too, as an msmtp script gives it (root may).
 printf 'To: rcpt@example.org\nSubject: msmtp style\n\nhello\n' >"$T/msmtp.msg"
 fx good --host=localhost --tls=on --tls-starttls=on --tls-certcheck=on --auth=plain \
-    --user=alice --timeout=5 --domain=msmtp.example --from="$FX_FROM" --read-recipients \
+    --user=alice --passwordeval="echo $FX_PASSWORD" --timeout=5 --domain=msmtp.example \
+    --from="$FX_FROM" --read-recipients \
     <"$T/msmtp.msg"
 want_ok
 rec_std "seq('EHLO msmtp.example', 'STARTTLS', 'EHLO msmtp.example', 'AUTH PLAIN $FX_B64_PLAIN', 'MAIL FROM:<alice@localhost> SIZE=*', 'RCPT TO:<rcpt@example.org>', 'DATA', 'QUIT')"
