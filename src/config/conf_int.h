@@ -165,6 +165,8 @@ struct conf_ctx {
 	char unreadable[256];            /* an optional file we could not read, for the hint */
 	char *allowed[CONF_ALLOWED_MAX]; /* allowed_config_dirs of the system file */
 	size_t nallowed;
+	struct conf_errors *errs; /* the request's list (conf.h), or NULL */
+	size_t nerr;              /* errors found in the files read */
 };
 
 /* conf_keys.c: keys, values, accounts under construction. */
@@ -184,7 +186,12 @@ int conf_finish(struct conf_ctx *, struct conf_ent *, int relay_optional, struct
 /* conf_dump.c: key k's value as text, in buf or a constant; the password is masked. */
 const char *conf_value(const struct account *, enum conf_kid k, char *buf, size_t bufsz);
 
-/* conf_file.c: one file's grammar. */
+/*
+ * conf_file.c: one file's grammar.  conf_read_file reads the file to its
+ * end: each error (unreadable, bad line) is counted in c->nerr, listed in
+ * c->errs and, the first, recorded in e, and 0 is returned; -1 only when
+ * reading cannot go on (out of memory, too many sections).
+ */
 int conf_read_file(struct conf_ctx *, const char *path, enum conf_role, struct sx_err *);
 void conf_ctx_free(struct conf_ctx *);
 int conf_read_fd(int fd, char *buf, size_t max, size_t *len);
