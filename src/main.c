@@ -205,7 +205,10 @@ main(int argc, char *argv[])
 	}
 	main_request(&r.opt, &r.req, &r.conf_errors);
 	main_hostname(r.hostname, sizeof(r.hostname));
-	if (conf_load(&r.req, &r.acct, &r.err) == 0) {
+	if (r.opt.mode == CLI_IMPORT_MSMTPRC) {
+		/* Writes a configuration: reads none. */
+		rc = mode_import(&r);
+	} else if (conf_load(&r.req, &r.acct, &r.err) == 0) {
 		/* The relay the JSON events name (a queue run's messages may each have their own). */
 		if (r.opt.mode == CLI_SEND || r.opt.mode == CLI_SMTP_STDIO ||
 		    r.opt.mode == CLI_CHECK)

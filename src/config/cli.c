@@ -43,7 +43,8 @@ enum cli_long_id {
 	L_HELP,
 	L_VERSION,
 	L_FROM,
-	L_READ_RCPTS
+	L_READ_RCPTS,
+	L_IMPORT_MSMTPRC
 };
 
 struct cli_long {
@@ -74,6 +75,8 @@ static const struct cli_long cli_longs[] = {
     /* msmtp spellings, so msmtp command lines keep working */
     {"from", 1, L_FROM},
     {"read-recipients", 0, L_READ_RCPTS},
+    /* migration from msmtp: a mode of its own (its operands are files) */
+    {"import-msmtprc", 0, L_IMPORT_MSMTPRC},
 };
 
 /* SMTP spellings of every -N combination, indexed by CLI_DSN_* bits. */
@@ -524,6 +527,8 @@ cli_long(struct cli_state *st, struct cli_options *o, struct sx_err *e)
 	case L_READ_RCPTS:
 		o->read_recipients = 1;
 		break;
+	case L_IMPORT_MSMTPRC:
+		return cli_set_mode(st, o, CLI_IMPORT_MSMTPRC, "--import-msmtprc", e);
 	}
 	return 0;
 }
@@ -590,6 +595,10 @@ cli_parse(int argc, char *const argv[], struct cli_options *o, struct sx_err *e)
 	o->nrcpts = (size_t)(argc - st.i);
 	if (o->diag_json && o->verbose == 0)
 		o->verbose = 1; /* JSON carries the -v events */
+	/* --import-msmtprc [FILE [OUTPUT]]: the operands are files, not recipients. */
+	if (o->mode == CLI_IMPORT_MSMTPRC && o->nrcpts > 2)
+		return sx_fail(e, SX_USAGE, STAGE_ARGS,
+		    "--import-msmtprc takes at most an msmtprc and a file to write");
 	if (o->mode == CLI_SEND && !o->read_recipients && o->nrcpts == 0)
 		return sx_fail(e, SX_USAGE, STAGE_ARGS,
 		    "no recipients: name them as arguments or use -t to read them from the "

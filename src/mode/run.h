@@ -92,6 +92,8 @@ int run_queue_pass(
     struct run *, const struct flush_opts *o, int automatic, struct flush_stats *, struct sx_err *);
 
 int mode_send(struct run *);
+/* --import-msmtprc: needs no configuration (import.c). */
+int mode_import(struct run *);
 int mode_bs(struct run *);
 int mode_check(struct run *);
 /* -bp, -q / --flush-id, --queue-remove. */
