@@ -42,9 +42,10 @@ main_hostname(char *buf, size_t sz)
 
 /* What the command line contributes to choosing and overriding the account. */
 static void
-main_request(const struct cli_options *opt, struct conf_request *req)
+main_request(const struct cli_options *opt, struct conf_request *req, struct conf_errors *errs)
 {
 	memset(req, 0, sizeof(*req));
+	req->errors = errs;
 	req->config_file = opt->config_file;
 	req->account = opt->account;
 	req->envelope_from = opt->from;
@@ -156,11 +157,55 @@ main_locale(void)
 	sx_set_utf8(utf8);
 }
 
+/*
+ * A configuration with errors in its files: each of them, with its file
+ * and line (fields in JSON) and its fix, then what was not done.  The
+ * first of them is r->err.
+ */
+static void
+main_report_conf(struct run *r)
+{
+	const struct conf_errors *ce = &r->conf_errors;
+	size_t i;
+
+	for (i = 0; i < ce->n; i++) {
+		const struct conf_error *ent = &ce->err[i];
+		struct diag_field f[2] = {{"file", ent->file, 0}, {"line", NULL, ent->line}};
+
+		diag_report_error(
+		    &r->diag, STAGE_CONFIG, ent->detail, ent->hint, f, ent->line > 0 ? 2 : 1);
+	}
+	if (ce->total > ce->n)
+		diag_report_error(&r->diag, STAGE_CONFIG, "more errors not shown: fix these first",
+		    NULL, NULL, 0);
+	if (ce->total > 1)
+		diag_say(&r->diag, "note", STAGE_CONFIG, NULL, 0, "%zu errors in the configuration",
+		    ce->total);
+	if (r->context[0] != '\0')
+		diag_say(&r->diag, "context", STAGE_CONFIG, NULL, 0, "%s", r->context);
+	r->reported = 1;
+}
+
+/*
+ * The exit status of a run, and in JSON its last line: the result event
+ * (exit status, what became of the message, its queue id).
+ */
+static int
+main_finish(struct run *r, int rc)
+{
+	int status = 0;
+
+	if (rc != 0)
+		status = r->exit_code != 0 ? r->exit_code : sx_exitcode(&r->err);
+	diag_result(&r->diag, status, r->state, r->msg_id, &r->err, r->msg_bytes);
+	return status;
+}
+
 int
 main(int argc, char *argv[])
 {
 	static struct run r;
-	int rc = -1;
+	int rc = -1, status;
 
 	if (main_harden() == -1)
 		return EX_CONFIG;
@@ -173,27 +218,39 @@ main(int argc, char *argv[])
 		diag_say(&r.diag, "error", r.err.stage, NULL, 0, "%s", r.err.detail);
 		if (r.err.hint[0] != '\0')
 			diag_say(&r.diag, "hint", r.err.stage, NULL, 0, "%s", r.err.hint);
-		return sx_exitcode(&r.err);
+		r.reported = 1;
+		return main_finish(&r, -1);
 	}
+	diag_init(&r.diag, stderr, r.opt.verbose, r.opt.diag_json);
 	switch (r.opt.mode) {
 	case CLI_HELP:
 		cli_usage(stdout);
-		return 0;
+		return main_finish(&r, 0);
 	case CLI_VERSION:
 		printf("smtps-send %s\n", PACKAGE_VERSION);
-		return 0;
+		return main_finish(&r, 0);
 	default:
 		break;
 	}
-	diag_init(&r.diag, stderr, r.opt.verbose, r.opt.diag_json);
-	main_request(&r.opt, &r.req);
+	main_request(&r.opt, &r.req, &r.conf_errors);
 	main_hostname(r.hostname, sizeof(r.hostname));
-	if (conf_load(&r.req, &r.acct, &r.err) == 0)
+	if (r.opt.mode == CLI_IMPORT_MSMTPRC) {
+		/* Writes a configuration: reads none. */
+		rc = mode_import(&r);
+	} else if (conf_load(&r.req, &r.acct, &r.err) == 0) {
+		/* The relay the JSON events name (a queue run's messages may each have their own). */
+		if (r.opt.mode == CLI_SEND || r.opt.mode == CLI_SMTP_STDIO ||
+		    r.opt.mode == CLI_CHECK)
+			diag_relay(&r.diag, r.acct.host, r.acct.port);
 		rc = main_dispatch(&r);
-	else if (r.opt.mode == CLI_SEND)
+	} else {
 		/* A message on stdin is still unread: say it was not taken. */
-		strlcpy(r.context, "nothing was read from standard input; nothing was sent",
-		    sizeof(r.context));
+		if (r.opt.mode == CLI_SEND)
+			strlcpy(r.context, "nothing was read from standard input; nothing was sent",
+			    sizeof(r.context));
+		if (r.conf_errors.n > 0)
+			main_report_conf(&r);
+	}
 	if (rc == 0 && r.queued_id[0] != '\0')
 		diag_report_queued(&r.diag, &r.err, r.queued_id);
 	if (rc == -1 && !r.reported) {
@@ -201,8 +258,7 @@ main(int argc, char *argv[])
 		if (r.note[0] != '\0')
 			diag_say(&r.diag, "note", r.err.stage, NULL, 0, "%s", r.note);
 	}
+	status = main_finish(&r, rc);
 	conf_account_free(&r.acct);
-	if (rc == 0)
-		return 0;
-	return r.exit_code != 0 ? r.exit_code : sx_exitcode(&r.err);
+	return status;
 }

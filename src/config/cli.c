@@ -52,7 +52,8 @@ enum cli_long_id {
 	L_DOMAIN,
 	L_LOGFILE,
 	L_READ_ENV_FROM,
-	L_SERVERINFO
+	L_SERVERINFO,
+	L_IMPORT_MSMTPRC
 };
 
 /* A long option's value: none, required, or optional (only as --name=value). */
@@ -102,6 +103,8 @@ static const struct cli_long cli_longs[] = {
     {"logfile", CLI_ARG_REQUIRED, L_LOGFILE, NULL},
     {"read-envelope-from", CLI_ARG_NONE, L_READ_ENV_FROM, NULL},
     {"serverinfo", CLI_ARG_NONE, L_SERVERINFO, NULL},
+    /* migration from msmtp: a mode of its own (its operands are files) */
+    {"import-msmtprc", CLI_ARG_NONE, L_IMPORT_MSMTPRC, NULL},
 };
 
 /* The words --tls takes as a separate argument (a recipient is never one of them). */
@@ -615,6 +618,8 @@ cli_long(struct cli_state *st, struct cli_options *o, struct sx_err *e)
 	case L_SERVERINFO:
 		/* msmtp's: what the server offers, which --check prints. */
 		return cli_set_mode(st, o, CLI_CHECK, "--serverinfo", e);
+	case L_IMPORT_MSMTPRC:
+		return cli_set_mode(st, o, CLI_IMPORT_MSMTPRC, "--import-msmtprc", e);
 	}
 	return 0;
 }
@@ -681,6 +686,10 @@ cli_parse(int argc, char *const argv[], struct cli_options *o, struct sx_err *e)
 	o->nrcpts = (size_t)(argc - st.i);
 	if (o->diag_json && o->verbose == 0)
 		o->verbose = 1; /* JSON carries the -v events */
+	/* --import-msmtprc [FILE [OUTPUT]]: the operands are files, not recipients. */
+	if (o->mode == CLI_IMPORT_MSMTPRC && o->nrcpts > 2)
+		return sx_fail(e, SX_USAGE, STAGE_ARGS,
+		    "--import-msmtprc takes at most an msmtprc and a file to write");
 	if (o->mode == CLI_SEND && !o->read_recipients && o->nrcpts == 0)
 		return sx_fail(e, SX_USAGE, STAGE_ARGS,
 		    "no recipients: name them as arguments or use -t to read them from the "

@@ -20,9 +20,10 @@ enum cli_mode {
 	CLI_DUMP_CONFIG, /* --dump-config */
 	CLI_HELP,
 	CLI_VERSION,
-	CLI_QUEUE_REMOVE,    /* --queue-remove ID */
-	CLI_NEWALIASES,      /* -bi, or called as newaliases: check the aliases file */
-	CLI_OAUTH2_AUTHORIZE /* --oauth2-authorize: the first OAuth2 authorization (auth/oauth2.h) */
+	CLI_QUEUE_REMOVE,     /* --queue-remove ID */
+	CLI_NEWALIASES,       /* -bi, or called as newaliases: check the aliases file */
+	CLI_OAUTH2_AUTHORIZE, /* --oauth2-authorize: the first OAuth2 authorization (auth/oauth2.h) */
+	CLI_IMPORT_MSMTPRC    /* --import-msmtprc [FILE [OUTPUT]]: operands in rcpts */
 };
 
 /* -N: DSN NOTIFY conditions (RFC 3461); 0 when -N was not given. */

@@ -112,7 +112,8 @@ conf_given_ok(const struct conf_request *req, const char *path, char *real, stru
 	    strcmp(cand, dir) == 0)
 		return 0;
 	memset(&sys, 0, sizeof(sys));
-	if (conf_read_system(&sys, req, e) == -1)
+	sys.errs = req->errors;
+	if (conf_read_system(&sys, req, e) == -1 || sys.nerr > 0)
 		goto out;
 	for (k = 0; k < sys.nallowed; k++) {
 		if (realpath(sys.allowed[k], cand) == NULL || strcmp(cand, dir) != 0)
@@ -571,8 +572,10 @@ conf_load(const struct conf_request *req, struct account *acct, struct sx_err *e
 
 	memset(acct, 0, sizeof(*acct));
 	memset(&c, 0, sizeof(c));
+	c.errs = req->errors;
 	conf_ent_init(&res);
-	if (conf_argv_trusted(req, e) == -1 || conf_read_files(&c, req, e) == -1 ||
+	/* Every file is read to its end, so that all their errors are named at once. */
+	if (conf_argv_trusted(req, e) == -1 || conf_read_files(&c, req, e) == -1 || c.nerr > 0 ||
 	    conf_choose(&c, req, &chosen, chosen_by, sizeof(chosen_by), e) == -1)
 		goto fail;
 	if ((chosen != NULL && conf_ent_copy(&res, chosen) == -1) ||

@@ -91,6 +91,25 @@ struct account {
 	struct conf_src *src;    /* origins and files read; owned */
 };
 
+/*
+ * Every error found in the configuration files of one conf_load (unknown
+ * keys, bad values, bad grammar), so that one run names them all: each
+ * with its file, line and, when one is known, the fix.  The first is also
+ * conf_load's error.
+ */
+#define CONF_ERRORS_MAX 20
+struct conf_error {
+	char file[512];
+	unsigned line; /* 0: the file as a whole */
+	char detail[SX_DETAIL_MAX];
+	char hint[SX_DETAIL_MAX];
+};
+struct conf_errors {
+	struct conf_error err[CONF_ERRORS_MAX];
+	size_t n;     /* in err */
+	size_t total; /* found, also those beyond CONF_ERRORS_MAX */
+};
+
 /* What the command line contributes to choosing and overriding an account. */
 struct conf_request {
 	const char *config_file;   /* -C/--config, or NULL */
@@ -123,6 +142,8 @@ struct conf_request {
 	const uid_t *caller_uid;
 	/* Nothing will be sent (-bp, mailq, newaliases): no host is fine. */
 	int relay_optional;
+	/* Where every error of the files goes, or NULL (the first is in e anyway). */
+	struct conf_errors *errors;
 };
 
 /* Bounds: hostile files cannot make us use much memory or time. */
@@ -139,7 +160,9 @@ struct conf_request {
  * conf_account_free); tls and port are resolved (never TLS_MODE_DEFAULT or
  * 0).  Returns 0, or -1 with SX_CONFIG / STAGE_CONFIG: the detail names the
  * file and line (or the variable or flag) and the key; the hint, when set,
- * says how to fix it.  SX_INTERNAL on memory exhaustion.
+ * says how to fix it.  SX_INTERNAL on memory exhaustion.  The files are
+ * read to their end whatever they hold, and each of their errors goes to
+ * req->errors as well (the first of them is the one in e).
  *
  * Files: req->config_file, else $SMTPS_SEND_CONFIG (either must exist);
  * else the system file and ${XDG_CONFIG_HOME:-~/.config}/smtps-send/config,

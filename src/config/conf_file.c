@@ -37,6 +37,9 @@ static int conf_section(
 static int conf_allowed_dirs(struct conf_ctx *, int, unsigned, char *, struct sx_err *);
 static int conf_unquote(char *, const char **);
 static char *conf_trim(char *);
+static int conf_note(
+    struct conf_ctx *, const char *, unsigned, const struct sx_err *, struct sx_err *);
+static const char *conf_suggest(const char *);
 
 /* Cut trailing blanks off s; return s. */
 static char *
@@ -47,6 +50,84 @@ conf_trim(char *s)
 	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
 		*--end = '\0';
 	return s;
+}
+
+/*
+ * One error of file path (line 0: the file as a whole), in le: counted,
+ * listed in the request's list, and the first of them recorded in e.
+ * Reading goes on (0), so that one run names every error, unless it was
+ * no configuration error (out of memory: -1).
+ */
+static int
+conf_note(
+    struct conf_ctx *c, const char *path, unsigned line, const struct sx_err *le, struct sx_err *e)
+{
+	struct conf_errors *ce = c->errs;
+	struct conf_error *ent;
+
+	sx_adopt(e, le, STAGE_CONFIG);
+	if (le->cls != SX_CONFIG)
+		return -1;
+	c->nerr++;
+	if (ce == NULL)
+		return 0;
+	ce->total++;
+	if (ce->n == CONF_ERRORS_MAX)
+		return 0;
+	ent = &ce->err[ce->n++];
+	strlcpy(ent->file, path, sizeof(ent->file));
+	ent->line = line;
+	strlcpy(ent->detail, le->detail, sizeof(ent->detail));
+	strlcpy(ent->hint, le->hint, sizeof(ent->hint));
+	return 0;
+}
+
+/* Edit distance of a and b when at most 2 (typos), else 3. */
+static int
+conf_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	int row[65], prev, cur, best;
+
+	if (la > 64 || lb > 64 || (la > lb ? la - lb : lb - la) > 2)
+		return 3;
+	for (j = 0; j <= lb; j++)
+		row[j] = (int)j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = (int)i;
+		best = row[0];
+		for (j = 1; j <= lb; j++) {
+			cur = row[j];
+			row[j] = prev + (a[i - 1] != b[j - 1]);
+			if (row[j - 1] + 1 < row[j])
+				row[j] = row[j - 1] + 1;
+			if (cur + 1 < row[j])
+				row[j] = cur + 1;
+			if (row[j] < best)
+				best = row[j];
+			prev = cur;
+		}
+		if (best > 2)
+			return 3;
+	}
+	return row[lb] > 2 ? 3 : row[lb];
+}
+
+/* The known key an unknown one is likely a typo of, or NULL. */
+static const char *
+conf_suggest(const char *key)
+{
+	const char *best = NULL;
+	int d, bestd = 3;
+	size_t k;
+
+	for (k = 0; k < K_NKEYS; k++)
+		if ((d = conf_distance(key, conf_keys[k].name)) < bestd) {
+			bestd = d;
+			best = conf_keys[k].name;
+		}
+	return best;
 }
 
 /* Undo msmtp-style double quotes in place: "a \"b\" \\c" → a "b" \c. */
@@ -91,9 +172,12 @@ conf_section(
 		return sx_fail(e, SX_CONFIG, STAGE_CONFIG,
 		    "%s:%u: account: needs one name without spaces, commas or quotes", path, line);
 	for (k = 0; k < c->nents; k++)
-		if (c->ents[k]->file == fi && strcmp(c->ents[k]->a.name, name) == 0)
-			return sx_fail(e, SX_CONFIG, STAGE_CONFIG,
-			    "%s:%u: account %s is defined twice", path, line, name);
+		if (c->ents[k]->file == fi && strcmp(c->ents[k]->a.name, name) == 0) {
+			sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s:%u: account %s is defined twice",
+			    path, line, name);
+			sx_hint(e, "rename one of them, or merge their lines");
+			return -1;
+		}
 	if (c->nents == CONF_ACCOUNTS_MAX)
 		return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s:%u: more than %d accounts", path,
 		    line, CONF_ACCOUNTS_MAX);
@@ -125,6 +209,9 @@ conf_section(
 			sx_fail(e, SX_CONFIG, STAGE_CONFIG,
 			    "%s:%u: account %s: account %.128s is not defined above", path, line,
 			    name, pname);
+			sx_hint(e,
+			    "an account inherits only from accounts of the same file defined "
+			    "before it");
 			conf_ent_free(ne);
 			return -1;
 		}
@@ -204,8 +291,12 @@ conf_parse_key(struct conf_ctx *c, int fi, unsigned line, char *key, char *val,
 					   "differences from msmtp");
 				return -1;
 			}
-		return sx_fail(
-		    e, SX_CONFIG, STAGE_CONFIG, "%s:%u: %.64s: unknown key", path, line, key);
+		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s:%u: %.64s: unknown key", path, line, key);
+		if (conf_suggest(key) != NULL)
+			sx_hint(e, "did you mean %s?", conf_suggest(key));
+		else
+			sx_hint(e, "smtps-send.conf(5) lists the keys");
+		return -1;
 	}
 	if (conf_unquote(val, &why) == -1)
 		return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s:%u: %s: %s", path, line, key, why);
@@ -226,30 +317,45 @@ conf_parse_key(struct conf_ctx *c, int fi, unsigned line, char *key, char *val,
 	return 0;
 }
 
-/* Parse one file's text (NUL-terminated, len bytes). */
+/*
+ * Parse one file's text (NUL-terminated, len bytes) to its end: a bad line
+ * is noted (conf_note) and the next one read.  The keys after a bad
+ * account line go to a section of their own that nothing uses, so that
+ * their own errors are still found.  0, or -1 when reading cannot go on.
+ */
 static int
 conf_parse_buf(
     struct conf_ctx *c, int fi, char *buf, size_t len, const struct stat *st, struct sx_err *e)
 {
 	const char *path = c->files[fi];
-	struct conf_ent *cur = c->defs[fi];
+	struct conf_ent *cur = c->defs[fi], sink;
 	char *line = buf, *nl;
 	unsigned lineno = 0;
+	struct sx_err le;
+	int rc = 0;
 
-	if (memchr(buf, '\0', len) != NULL)
-		return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "%s: contains a NUL byte", path);
+	if (memchr(buf, '\0', len) != NULL) {
+		sx_clear(&le);
+		sx_fail(&le, SX_CONFIG, STAGE_CONFIG, "%s: contains a NUL byte", path);
+		return conf_note(c, path, 0, &le, e);
+	}
+	conf_ent_init(&sink);
 	c->section++;
-	for (; line < buf + len; line = nl + 1) {
+	for (; line < buf + len && rc == 0; line = nl + 1) {
 		char *key, *val, *end;
 
 		lineno++;
+		sx_clear(&le);
 		nl = strchr(line, '\n');
 		if (nl == NULL)
 			nl = buf + len;
 		*nl = '\0';
-		if ((size_t)(nl - line) >= CONF_LINE_MAX)
-			return sx_fail(e, SX_CONFIG, STAGE_CONFIG,
-			    "%s:%u: line longer than %d bytes", path, lineno, CONF_LINE_MAX);
+		if ((size_t)(nl - line) >= CONF_LINE_MAX) {
+			sx_fail(&le, SX_CONFIG, STAGE_CONFIG, "%s:%u: line longer than %d bytes",
+			    path, lineno, CONF_LINE_MAX);
+			rc = conf_note(c, path, lineno, &le, e);
+			continue;
+		}
 		key = line + strspn(line, " \t");
 		end = key + strlen(key);
 		while (end > key && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
@@ -261,38 +367,50 @@ conf_parse_buf(
 			*val++ = '\0';
 			val += strspn(val, " \t");
 		}
-		if (str_has_ctl(key) || strlen(key) > 64)
-			return sx_fail(
-			    e, SX_CONFIG, STAGE_CONFIG, "%s:%u: malformed key", path, lineno);
+		if (str_has_ctl(key) || strlen(key) > 64) {
+			sx_fail(&le, SX_CONFIG, STAGE_CONFIG, "%s:%u: malformed key", path, lineno);
+			rc = conf_note(c, path, lineno, &le, e);
+			continue;
+		}
 		if ((strcmp(key, "defaults") == 0 || strcmp(key, "account") == 0) &&
-		    c->section >= SEC_ENV - 1)
-			return sx_fail(
+		    c->section >= SEC_ENV - 1) {
+			/* Section numbers would run into the environment's: stop. */
+			sx_fail(
 			    e, SX_CONFIG, STAGE_CONFIG, "%s:%u: too many sections", path, lineno);
+			rc = -1;
+			break;
+		}
 		if (strcmp(key, "defaults") == 0) {
-			if (*val != '\0')
-				return sx_fail(e, SX_CONFIG, STAGE_CONFIG,
-				    "%s:%u: defaults: takes no value", path, lineno);
 			c->section++;
 			cur = c->defs[fi];
+			if (*val != '\0') {
+				sx_fail(&le, SX_CONFIG, STAGE_CONFIG,
+				    "%s:%u: defaults: takes no value", path, lineno);
+				rc = conf_note(c, path, lineno, &le, e);
+			}
 		} else if (strcmp(key, "account") == 0) {
 			c->section++;
-			if (conf_section(c, fi, lineno, val, &cur, e) == -1)
-				return -1;
+			if (conf_section(c, fi, lineno, val, &cur, &le) == -1) {
+				cur = &sink;
+				rc = conf_note(c, path, lineno, &le, e);
+			}
 		} else if (strcmp(key, "allowed_config_dirs") == 0) {
-			if (conf_allowed_dirs(c, fi, lineno, val, e) == -1)
-				return -1;
-		} else if (conf_parse_key(c, fi, lineno, key, val, cur, st, e) == -1)
-			return -1;
+			if (conf_allowed_dirs(c, fi, lineno, val, &le) == -1)
+				rc = conf_note(c, path, lineno, &le, e);
+		} else if (conf_parse_key(c, fi, lineno, key, val, cur, st, &le) == -1)
+			rc = conf_note(c, path, lineno, &le, e);
 	}
+	conf_ent_clear(&sink);
 	/* A file without account lines is one account: "default". */
-	if (!c->defs[fi]->has_sections) {
+	if (rc == 0 && !c->defs[fi]->has_sections) {
 		char word[] = "default";
 
-		if (conf_section(c, fi, lineno, word, &cur, e) == -1)
-			return -1;
+		sx_clear(&le);
+		if (conf_section(c, fi, lineno, word, &cur, &le) == -1)
+			return conf_note(c, path, lineno, &le, e);
 		c->defs[fi]->has_sections = 0;
 	}
-	return 0;
+	return rc;
 }
 
 /* read(2) until EOF or max bytes; 1 more than max is reported as too big. */
@@ -318,16 +436,19 @@ conf_read_fd(int fd, char *buf, size_t max, size_t *len)
 
 /*
  * Read one config file.  A missing optional file is fine; a missing
- * given one (--config, $SMTPS_SEND_CONFIG) is an error.
+ * given one (--config, $SMTPS_SEND_CONFIG) is an error.  Its errors are
+ * noted (conf_int.h): 0, or -1 when reading cannot go on.
  */
 int
 conf_read_file(struct conf_ctx *c, const char *path, enum conf_role role, struct sx_err *e)
 {
 	struct stat st;
+	struct sx_err le;
 	char *buf = NULL;
 	size_t len = 0;
 	int fd, fi, rc = -1;
 
+	sx_clear(&le);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1) {
 		if (role != CONF_ROLE_GIVEN && errno == ENOENT)
@@ -337,32 +458,33 @@ conf_read_file(struct conf_ctx *c, const char *path, enum conf_role role, struct
 			strlcpy(c->unreadable, path, sizeof(c->unreadable));
 			return 0;
 		}
-		return sx_fail(e, SX_CONFIG, STAGE_CONFIG, "cannot open config file %s: %s", path,
+		sx_fail(&le, SX_CONFIG, STAGE_CONFIG, "cannot open config file %s: %s", path,
 		    strerror(errno));
+		return conf_note(c, path, 0, &le, e);
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "config file %s is not a regular file", path);
+		sx_fail(&le, SX_CONFIG, STAGE_CONFIG, "config file %s is not a regular file", path);
 		goto out;
 	}
 	if ((buf = malloc((size_t)CONF_FILE_MAX + 1)) == NULL) {
-		sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "out of memory");
+		sx_fail(&le, SX_INTERNAL, STAGE_CONFIG, "out of memory");
 		goto out;
 	}
 	if (conf_read_fd(fd, buf, (size_t)CONF_FILE_MAX + 1, &len) == -1) {
-		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "cannot read config file %s: %s", path,
+		sx_fail(&le, SX_CONFIG, STAGE_CONFIG, "cannot read config file %s: %s", path,
 		    strerror(errno));
 		goto out;
 	}
 	if (st.st_size > CONF_FILE_MAX || len > (size_t)CONF_FILE_MAX) {
-		sx_fail(e, SX_CONFIG, STAGE_CONFIG, "config file %s is larger than %ld bytes", path,
-		    CONF_FILE_MAX);
+		sx_fail(&le, SX_CONFIG, STAGE_CONFIG, "config file %s is larger than %ld bytes",
+		    path, CONF_FILE_MAX);
 		goto out;
 	}
 	buf[len] = '\0';
 	fi = (int)c->nfiles;
 	if ((c->files[fi] = strdup(path)) == NULL ||
 	    (c->defs[fi] = calloc(1, sizeof(*c->defs[fi]))) == NULL) {
-		sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "out of memory");
+		sx_fail(&le, SX_INTERNAL, STAGE_CONFIG, "out of memory");
 		free(c->files[fi]);
 		c->files[fi] = NULL;
 		goto out;
@@ -379,6 +501,8 @@ out:
 		free(buf);
 	}
 	close(fd);
+	if (le.cls != SX_OK)
+		rc = conf_note(c, path, 0, &le, e);
 	return rc;
 }
 

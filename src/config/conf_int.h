@@ -176,6 +176,8 @@ struct conf_ctx {
 	 * defaults were taken, though that file defines accounts.
 	 */
 	int fell_to_defaults;
+	struct conf_errors *errs; /* the request's list (conf.h), or NULL */
+	size_t nerr;              /* errors found in the files read */
 };
 
 /* conf_keys.c: keys, values, accounts under construction. */
@@ -203,7 +205,12 @@ const char *conf_value(const struct account *, enum conf_kid k, char *buf, size_
 /* conf.c: the names of the accounts defined, "a, b, c", in buf. */
 void conf_account_names(const struct conf_ctx *, char *buf, size_t bufsz);
 
-/* conf_file.c: one file's grammar. */
+/*
+ * conf_file.c: one file's grammar.  conf_read_file reads the file to its
+ * end: each error (unreadable, bad line) is counted in c->nerr, listed in
+ * c->errs and, the first, recorded in e, and 0 is returned; -1 only when
+ * reading cannot go on (out of memory, too many sections).
+ */
 int conf_read_file(struct conf_ctx *, const char *path, enum conf_role, struct sx_err *);
 void conf_ctx_free(struct conf_ctx *);
 int conf_read_fd(int fd, char *buf, size_t max, size_t *len);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/diag.h"
@@ -16,6 +17,29 @@ diag_init(struct diag *d, FILE *out, int verbose, int json)
 	d->verbose = json && verbose < 1 ? 1 : verbose;
 	d->json = json;
 	d->t0_ms = clock_now_ms();
+}
+
+void
+diag_relay(struct diag *d, const char *host, unsigned port)
+{
+	d->host = host;
+	d->port = port;
+}
+
+/* The wall clock, RFC 3339 in UTC with milliseconds: "2024-05-01T09:30:00.123Z". */
+static void
+diag_timestamp(char *buf, size_t sz)
+{
+	struct timespec ts;
+	struct tm tm;
+	char date[32];
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1 || gmtime_r(&ts.tv_sec, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+		strlcpy(buf, "1970-01-01T00:00:00.000Z", sz);
+		return;
+	}
+	snprintf(buf, sz, "%s.%03dZ", date, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
 /*
@@ -56,8 +80,12 @@ diag_emit_fields(struct diag *d, const char *event, enum sx_stage st, const stru
 	size_t i;
 
 	if (d->json) {
-		fprintf(d->out, "{\"t_ms\":%lld,\"event\":\"%s\",\"stage\":\"%s\",\"msg\":", t,
-		    event, sx_stage_name(st));
+		char ts[40];
+
+		diag_timestamp(ts, sizeof(ts));
+		fprintf(d->out,
+		    "{\"ts\":\"%s\",\"t_ms\":%lld,\"event\":\"%s\",\"stage\":\"%s\",\"msg\":", ts,
+		    t, event, sx_stage_name(st));
 		diag_json_string(d->out, msg);
 		for (i = 0; i < nf; i++) {
 			fputc(',', d->out);
@@ -188,7 +216,7 @@ diag_wire_line(struct diag *d, int dir)
 		char msg[DIAG_WIRE_LINE + 64];
 
 		snprintf(msg, sizeof(msg), "%s %s", dir == DIAG_WIRE_IN ? "<-" : "->", clean);
-		diag_emit(d, dir == DIAG_WIRE_IN ? "recv" : "send", STAGE_NONE, msg);
+		diag_emit(d, dir == DIAG_WIRE_IN ? "recv" : "send", d->wire_stage[dir], msg);
 	}
 	d->wire_len[dir] = 0;
 	d->wire_secret[dir] = 0;
@@ -196,18 +224,22 @@ diag_wire_line(struct diag *d, int dir)
 }
 
 void
-diag_wire(struct diag *d, enum diag_wire_dir dir, const void *buf, size_t len, int secret)
+diag_wire(struct diag *d, enum diag_wire_dir dir, enum sx_stage st, const void *buf, size_t len,
+    int secret)
 {
 	const char *p = buf;
 	size_t i;
 
 	if (d == NULL || d->verbose < 2)
 		return;
+	if (d->wire_len[dir] == 0 && !d->wire_secret[dir])
+		d->wire_stage[dir] = st;
 	if (secret)
 		d->wire_secret[dir] = 1;
 	for (i = 0; i < len; i++) {
 		if (p[i] == '\n') {
 			diag_wire_line(d, (int)dir);
+			d->wire_stage[dir] = st;
 			continue;
 		}
 		if (d->wire_len[dir] < DIAG_WIRE_LINE - 1)
@@ -244,19 +276,42 @@ diag_report_reply_hint(struct diag *d, const struct sx_err *e)
 		fprintf(d->out, "smtps-send: hint: %s\n", e->hint);
 }
 
+/* A failure's reply code and enhanced code as fields (f has room for 2); how many. */
+static size_t
+diag_code_fields(const struct sx_err *e, struct diag_field *f)
+{
+	size_t nf = 0;
+
+	if (e == NULL)
+		return 0;
+	if (e->reply_code != 0)
+		f[nf++] = (struct diag_field){"code", NULL, e->reply_code};
+	if (e->enhanced[0] != '\0')
+		f[nf++] = (struct diag_field){"enhanced", e->enhanced, 0};
+	return nf;
+}
+
+/* The relay as fields (f has room for 2), when set and the stage talks to it. */
+static size_t
+diag_relay_fields(const struct diag *d, enum sx_stage st, struct diag_field *f)
+{
+	if (d->host == NULL || st < STAGE_RESOLVE || st > STAGE_QUIT)
+		return 0;
+	f[0] = (struct diag_field){"host", d->host, 0};
+	f[1] = (struct diag_field){"port", NULL, d->port};
+	return 2;
+}
+
 /* The server's reply as a JSON event, with its code and enhanced code when known. */
 static void
 diag_json_reply(struct diag *d, const struct sx_err *e)
 {
 	struct diag_field f[2];
-	size_t nf = 0;
+	size_t nf;
 
 	if (e->reply[0] == '\0')
 		return;
-	if (e->reply_code != 0)
-		f[nf++] = (struct diag_field){"code", NULL, e->reply_code};
-	if (e->enhanced[0] != '\0')
-		f[nf++] = (struct diag_field){"enhanced", e->enhanced, 0};
+	nf = diag_code_fields(e, f);
 	diag_emit_fields(d, "reply", e->stage, f, nf, e->reply, DIAG_FORM_SAY);
 }
 
@@ -269,9 +324,12 @@ diag_report_queued(struct diag *d, const struct sx_err *e, const char *id)
 	snprintf(msg, sizeof(msg), "queued as %s: %s: %s; will be retried", id,
 	    sx_stage_name(e->stage), e->detail);
 	if (d->json) {
-		struct diag_field f = {"id", id, 0};
+		struct diag_field f[5] = {{"id", id, 0}};
+		size_t nf = 1;
 
-		diag_emit_fields(d, "queued", e->stage, &f, 1, msg, DIAG_FORM_SAY);
+		nf += diag_code_fields(e, f + nf);
+		nf += diag_relay_fields(d, e->stage, f + nf);
+		diag_emit_fields(d, "queued", e->stage, f, nf, msg, DIAG_FORM_SAY);
 		diag_json_reply(d, e);
 		if (e->hint[0] != '\0')
 			diag_emit(d, "hint", e->stage, e->hint);
@@ -283,11 +341,32 @@ diag_report_queued(struct diag *d, const struct sx_err *e, const char *id)
 }
 
 void
+diag_report_error(struct diag *d, enum sx_stage st, const char *detail, const char *hint,
+    const struct diag_field *f, size_t nf)
+{
+	diag_wire_flush(d);
+	if (d->json) {
+		diag_emit_fields(d, "error", st, f, nf, detail, DIAG_FORM_SAY);
+		if (hint != NULL && hint[0] != '\0')
+			diag_emit(d, "hint", st, hint);
+		return;
+	}
+	fprintf(d->out, "smtps-send: %s: %s\n", sx_stage_name(st), detail);
+	if (hint != NULL && hint[0] != '\0')
+		fprintf(d->out, "smtps-send: hint: %s\n", hint);
+	fflush(d->out);
+}
+
+void
 diag_report_failure(struct diag *d, const struct sx_err *e, const char *context)
 {
 	diag_wire_flush(d);
 	if (d->json) {
-		diag_emit(d, "error", e->stage, e->detail);
+		struct diag_field f[4];
+		size_t nf = diag_code_fields(e, f);
+
+		nf += diag_relay_fields(d, e->stage, f + nf);
+		diag_emit_fields(d, "error", e->stage, f, nf, e->detail, DIAG_FORM_SAY);
 		diag_json_reply(d, e);
 		if (e->hint[0] != '\0')
 			diag_emit(d, "hint", e->stage, e->hint);
@@ -300,4 +379,44 @@ diag_report_failure(struct diag *d, const struct sx_err *e, const char *context)
 	if (context != NULL && context[0] != '\0')
 		fprintf(d->out, "smtps-send: %s\n", context);
 	fflush(d->out);
+}
+
+const char *
+diag_state_name(enum diag_state s)
+{
+	static const char *const names[] = {"none", "sent", "queued", "failed", "held"};
+
+	return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "none";
+}
+
+void
+diag_result(struct diag *d, int exit_status, enum diag_state state, const char *id,
+    const struct sx_err *e, unsigned long long bytes)
+{
+	struct diag_field f[8];
+	enum sx_stage st = e != NULL && exit_status != 0 ? e->stage : STAGE_NONE;
+	char msg[128];
+	size_t nf = 0;
+
+	if (d == NULL || !d->json)
+		return;
+	diag_wire_flush(d);
+	f[nf++] = (struct diag_field){"exit", NULL, exit_status};
+	f[nf++] = (struct diag_field){"state", diag_state_name(state), 0};
+	if (id != NULL && id[0] != '\0')
+		f[nf++] = (struct diag_field){"id", id, 0};
+	if (exit_status != 0)
+		nf += diag_code_fields(e, f + nf);
+	if (d->host != NULL) {
+		f[nf++] = (struct diag_field){"host", d->host, 0};
+		f[nf++] = (struct diag_field){"port", NULL, d->port};
+	}
+	if (bytes > 0 && nf < sizeof(f) / sizeof(f[0]))
+		f[nf++] = (struct diag_field){"bytes", NULL, (long long)bytes};
+	if (state == DIAG_STATE_NONE)
+		snprintf(msg, sizeof(msg), "exit status %d", exit_status);
+	else
+		snprintf(msg, sizeof(msg), "%s%s%s, exit status %d", diag_state_name(state),
+		    id != NULL && id[0] != '\0' ? " " : "", id != NULL ? id : "", exit_status);
+	diag_emit_fields(d, "result", st, f, nf, msg, DIAG_FORM_SAY);
 }

@@ -25,14 +25,25 @@ struct diag {
 	int verbose; /* 0 quiet, 1 stages, 2 transcript */
 	int json;
 	int64_t t0_ms;
-	/* Transcript line assembly per direction. */
+	/* The relay of this run (diag_relay): named by error, queued and result events. */
+	const char *host;
+	unsigned port;
+	/* Transcript line assembly per direction, and the stage each line began in. */
 	char wire[2][DIAG_WIRE_LINE];
 	size_t wire_len[2];
 	int wire_secret[2];
 	int wire_cut[2];
+	enum sx_stage wire_stage[2];
 };
 
 void diag_init(struct diag *, FILE *out, int verbose, int json);
+
+/*
+ * The relay this run talks to (host must outlive d), so that the JSON
+ * error, queued and result events can name it; NULL: none (a queue run,
+ * whose messages may each go elsewhere).
+ */
+void diag_relay(struct diag *, const char *host, unsigned port);
 
 /* One more field of a JSON event: a string, or the number num when str is NULL. */
 struct diag_field {
@@ -57,8 +68,12 @@ void diag_stage_event(struct diag *, const char *event, enum sx_stage, const str
 void diag_stage(struct diag *, enum sx_stage, const char *fmt, ...)
     __attribute__((__format__(printf, 3, 4)));
 
-/* Bytes on the wire, for the -vv transcript; secret bytes are masked. */
-void diag_wire(struct diag *, enum diag_wire_dir, const void *buf, size_t len, int secret);
+/*
+ * Bytes on the wire, for the -vv transcript; secret bytes are masked.  A
+ * line's event carries the stage it began in (the command it belongs to).
+ */
+void diag_wire(
+    struct diag *, enum diag_wire_dir, enum sx_stage, const void *buf, size_t len, int secret);
 
 /* Flush a partial transcript line (before a stage line, or at exit). */
 void diag_wire_flush(struct diag *);
@@ -70,11 +85,39 @@ void diag_wire_flush(struct diag *);
 void diag_report_failure(struct diag *, const struct sx_err *, const char *context);
 
 /*
+ * One of several errors of the same failure (every error of the
+ * configuration files): "smtps-send: <stage>: <detail>" and its hint; in
+ * JSON an error event with the fields, and a hint event.
+ */
+void diag_report_error(struct diag *, enum sx_stage, const char *detail, const char *hint,
+    const struct diag_field *, size_t nfields);
+
+/*
  * A message that was not sent now but is durably queued for retry: it has
  * been accepted (exit 0).  One line "queued as ID: <stage>: <cause>; will
  * be retried", then the server's reply and the hint, so a first-time user
  * still sees what is wrong with the set-up.
  */
 void diag_report_queued(struct diag *, const struct sx_err *, const char *id);
+
+/* What became of a run, for the final JSON result event (diag_result). */
+enum diag_state {
+	DIAG_STATE_NONE = 0, /* no message was taken (a usage or config error, -bp, --check) */
+	DIAG_STATE_SENT,     /* the relay accepted it */
+	DIAG_STATE_QUEUED,   /* accepted and queued: will be retried (or -odq) */
+	DIAG_STATE_FAILED,   /* refused; kept in the queue as failed */
+	DIAG_STATE_HELD      /* not sent, kept held (queue off): --flush-id after the fix */
+};
+
+const char *diag_state_name(enum diag_state);
+
+/*
+ * The last line of every run in JSON ({"event":"result","exit":N,…});
+ * nothing as text.  id: the message's queue id, or NULL; e: the failure
+ * (its stage, code and enhanced code), or NULL; bytes: the message's
+ * size, or 0.
+ */
+void diag_result(struct diag *, int exit_status, enum diag_state, const char *id,
+    const struct sx_err *e, unsigned long long bytes);
 
 #endif

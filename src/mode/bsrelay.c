@@ -166,6 +166,27 @@ bsrelay_transmit(void *arg, const struct account *a, const struct queue_meta *m,
 }
 
 /*
+ * What became of one message of the caller's session, as a queue run
+ * reports each (a result event under -v and in JSON); why: its failure,
+ * or NULL.
+ */
+static void
+bsrelay_result(struct run *r, const char *id, enum diag_state st, const struct sx_err *why)
+{
+	struct diag_field f[4] = {{"id", id, 0}, {"state", diag_state_name(st), 0}};
+	size_t n = 2;
+
+	if (why != NULL && why->reply_code != 0)
+		f[n++] = (struct diag_field){"code", NULL, why->reply_code};
+	if (why != NULL && why->enhanced[0] != '\0')
+		f[n++] = (struct diag_field){"enhanced", why->enhanced, 0};
+	/* The cause went to the caller in the reply: only where it failed here. */
+	diag_stage_event(&r->diag, "result", why != NULL ? why->stage : STAGE_QUEUE, f, n,
+	    "message %s: %s%s%s%s", id, diag_state_name(st), why != NULL ? " (" : "",
+	    why != NULL ? sx_stage_name(why->stage) : "", why != NULL ? ")" : "");
+}
+
+/*
  * One message the caller completed: locked and given its metadata, then
  * delivered (removed once accepted, else kept as queued or failed).  A
  * message durably queued for retry is accepted (*final: "250 queued as
@@ -204,9 +225,11 @@ bsrelay_data(void *arg, struct msg_envelope *env, const struct sx_err *cause,
 	}
 	if ((rc = deliver_attempt(&dc, &qm, env->spool_fd, &r->acct, &t, &res)) == 0) {
 		sent = 1;
+		bsrelay_result(r, qm.id, DIAG_STATE_SENT, NULL);
 		goto out;
 	}
 	if (res.outcome == DELIVER_DEFERRED && res.cleanup.cls == SX_OK && !r->no_queue) {
+		bsrelay_result(r, qm.id, DIAG_STATE_QUEUED, &res.err);
 		memset(final, 0, sizeof(*final));
 		final->code = 250;
 		strlcpy(final->enhanced, "2.0.0", sizeof(final->enhanced));
@@ -215,6 +238,8 @@ bsrelay_data(void *arg, struct msg_envelope *env, const struct sx_err *cause,
 		    sx_stage_name(res.err.stage), res.err.detail);
 		rc = 0;
 	} else {
+		bsrelay_result(r, qm.id,
+		    res.outcome == DELIVER_FAILED ? DIAG_STATE_FAILED : DIAG_STATE_HELD, &res.err);
 		sx_adopt(e, &res.err, STAGE_DATA);
 	}
 out:
@@ -237,6 +262,11 @@ bsrelay_keep(void *arg, struct msg_envelope *env, const struct sx_err *why)
 	sx_clear(&r->err);
 	sx_adopt(&r->err, why, STAGE_INTAKE);
 	rc = run_keep_refused(r, env, time(NULL));
+	if (rc == 0)
+		bsrelay_result(r, r->msg_id, r->state, why);
+	/* The session's result is the run's, not this message's. */
+	r->state = DIAG_STATE_NONE;
+	r->msg_id[0] = '\0';
 	sx_clear(&r->err);
 	r->context[0] = r->note[0] = '\0';
 	return rc;

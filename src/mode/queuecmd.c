@@ -40,6 +40,7 @@ queue_config_account(struct queue_jobs *q, const char *name)
 	q->have_other = 0;
 	req.account = name;
 	req.relay_optional = 1;
+	req.errors = NULL; /* the run's list is for the run's own configuration */
 	sx_clear(&ignored);
 	if (conf_load(&req, &q->other, &ignored) == -1)
 		return NULL;

@@ -145,10 +145,14 @@ int
 run_outcome(struct run *r, const struct deliver_result *res, const struct queue_meta *qm)
 {
 	sx_adopt(&r->err, &res->err, STAGE_QUEUE);
+	strlcpy(r->msg_id, qm->id, sizeof(r->msg_id));
 	if (res->outcome == DELIVER_DEFERRED && res->cleanup.cls == SX_OK && !r->no_queue) {
 		strlcpy(r->queued_id, qm->id, sizeof(r->queued_id));
+		r->state = DIAG_STATE_QUEUED;
 		return 0;
 	}
+	/* Kept but not retried automatically: refused (failed), or waiting for the user. */
+	r->state = res->outcome == DELIVER_FAILED ? DIAG_STATE_FAILED : DIAG_STATE_HELD;
 	/* The spool directory fits in context (run_queue_dir): so does this. */
 	snprintf(r->context, sizeof(r->context), "the message was kept in %.4000s/%s.msg",
 	    r->spool_dir, qm->id);

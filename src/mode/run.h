@@ -32,6 +32,12 @@ struct run {
 	int reported;       /* the failure was already reported */
 	/* Not sent, but durably queued for retry: accepted (exit 0, err says why). */
 	char queued_id[QUEUE_ID_LEN + 1];
+	/* Every error of the configuration files (conf_load), reported together. */
+	struct conf_errors conf_errors;
+	/* The message of a send, for the final JSON result event (diag_result). */
+	enum diag_state state;
+	char msg_id[QUEUE_ID_LEN + 1];
+	unsigned long long msg_bytes;
 };
 
 /*
@@ -70,7 +76,8 @@ int run_meta_init(struct run *, const struct msg_envelope *, struct queue_meta *
  * (not the message's fault): accepted, r->queued_id set, returns 0 — the
  * sendmail contract: a caller told "failed" must never get the message
  * delivered later.  Otherwise r->err, r->context and r->note say why and
- * where it was kept, and -1.
+ * where it was kept, and -1.  r->state and r->msg_id say the same for the
+ * JSON result event.
  */
 int run_outcome(struct run *, const struct deliver_result *, const struct queue_meta *);
 
@@ -85,6 +92,8 @@ int run_queue_pass(
     struct run *, const struct flush_opts *o, int automatic, struct flush_stats *, struct sx_err *);
 
 int mode_send(struct run *);
+/* --import-msmtprc: needs no configuration (import.c). */
+int mode_import(struct run *);
 int mode_bs(struct run *);
 int mode_check(struct run *);
 /* -bp, -q / --flush-id, --queue-remove. */

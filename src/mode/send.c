@@ -81,6 +81,7 @@ mode_send(struct run *r)
 	if (env.long_lines > 0)
 		diag_stage(&r->diag, STAGE_INTAKE,
 		    "warning: %zu line(s) longer than 998 octets (RFC 5322 limit)", env.long_lines);
+	r->msg_bytes = env.wire_size;
 	diag_stage(&r->diag, STAGE_INTAKE, "from <%s>, %zu recipient(s), %llu bytes%s%s", env.from,
 	    env.nrcpts, env.wire_size, env.body_8bit ? ", 8-bit" : "",
 	    env.needs_smtputf8 ? ", SMTPUTF8" : "");
@@ -93,14 +94,20 @@ mode_send(struct run *r)
 	if (run_meta_init(r, &env, &qm, now) == -1 ||
 	    run_commit(r, &env, &qm, &dc, !r->opt.queue_only) == -1)
 		goto kept;
+	strlcpy(r->msg_id, qm.id, sizeof(r->msg_id));
 	if (r->opt.queue_only) {
-		diag_stage(&r->diag, STAGE_QUEUE, "queued as %s (not sent now)", qm.id);
+		struct diag_field f = {"id", qm.id, 0};
+
+		diag_stage_event(
+		    &r->diag, "stage", STAGE_QUEUE, &f, 1, "queued as %s (not sent now)", qm.id);
+		r->state = DIAG_STATE_QUEUED;
 		rc = 0;
 		goto out;
 	}
 	/* From now on SIGTERM/SIGINT/SIGHUP end the session, not the process. */
 	sigflag_install();
 	if (deliver_attempt(&dc, &qm, env.spool_fd, &r->acct, &t, &res) == 0) {
+		r->state = DIAG_STATE_SENT;
 		if (r->no_queue)
 			rmdir(r->spool_dir);
 		/* Unlocked before the flush, which must not find it (it is gone). */

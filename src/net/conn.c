@@ -63,6 +63,22 @@ conn_pending(const struct conn *c)
 	return c->in_end - c->in_start;
 }
 
+/*
+ * Received bytes go to the -vv transcript when the reader takes them, with
+ * the stage of the reply being read: pipelined replies that arrive in one
+ * read each name their own command.  Bytes no reader takes (a reply cut
+ * by EOF, a line too long, an injection after STARTTLS) are shown when
+ * the failure is found.
+ */
+static void
+conn_show(struct conn *c, enum sx_stage st, size_t upto)
+{
+	if (upto <= c->in_shown)
+		return;
+	diag_wire(c->diag, DIAG_WIRE_IN, st, c->in + c->in_shown, upto - c->in_shown, c->mask_in);
+	c->in_shown = upto;
+}
+
 static int
 conn_tls_verify(struct conn *c, struct sx_err *e)
 {
@@ -91,23 +107,27 @@ conn_fill(struct conn *c, enum sx_stage st, int64_t deadline, struct sx_err *e)
 	if (c->in_start > 0) {
 		memmove(c->in, c->in + c->in_start, c->in_end - c->in_start);
 		c->in_end -= c->in_start;
+		c->in_shown -= c->in_start;
 		c->in_start = 0;
 	}
-	if (c->eof)
+	if (c->eof) {
+		conn_show(c, st, c->in_end);
 		return sx_fail(e, SX_TEMP, st, "connection closed by server");
+	}
 	sx_clear(&be);
 	n = c->ops->read(c->ctx, c->in + c->in_end, sizeof(c->in) - c->in_end, deadline, &be);
 	if (n < 0) {
 		/* After a read timeout the stream is intact: QUIT may still go out. */
 		if (be.sys_errno != ETIMEDOUT)
 			c->broken = 1;
+		conn_show(c, st, c->in_end);
 		return conn_failed(c, st, &be, e);
 	}
 	if (n == 0) {
 		c->eof = 1;
+		conn_show(c, st, c->in_end);
 		return sx_fail(e, SX_TEMP, st, "connection closed by server");
 	}
-	diag_wire(c->diag, DIAG_WIRE_IN, c->in + c->in_end, (size_t)n, c->mask_in);
 	c->in_end += (size_t)n;
 	return 0;
 }
@@ -127,6 +147,7 @@ conn_readline(
 		if (nl != NULL) {
 			size_t len = (size_t)(nl - start);
 
+			conn_show(c, st, c->in_start + (size_t)(nl - start) + 1);
 			if (len > 0 && start[len - 1] == '\r')
 				len--;
 			if (len > CONN_LINE_MAX || len >= linesz)
@@ -140,9 +161,11 @@ conn_readline(
 			c->in_start += (size_t)(nl - start) + 1;
 			return 0;
 		}
-		if (avail > CONN_LINE_MAX + 1)
+		if (avail > CONN_LINE_MAX + 1) {
+			conn_show(c, st, c->in_end);
 			return sx_fail(e, SX_PROTO, st, "server reply line longer than %d bytes",
 			    CONN_LINE_MAX);
+		}
 		if (conn_fill(c, st, deadline, e) == -1)
 			return -1;
 	}
@@ -183,7 +206,7 @@ conn_queue(struct conn *c, enum sx_stage st, const void *buf, size_t len, enum c
 		c->out_cap = CONN_OUTBUF_SIZE;
 	}
 	if (wire != CONN_WIRE_QUIET)
-		diag_wire(c->diag, DIAG_WIRE_OUT, buf, len, wire == CONN_WIRE_SECRET);
+		diag_wire(c->diag, DIAG_WIRE_OUT, st, buf, len, wire == CONN_WIRE_SECRET);
 	while (len > 0) {
 		size_t n = c->out_cap - c->out_len;
 
@@ -210,6 +233,7 @@ conn_tls_start(struct conn *c, struct sx_err *e)
 	if (conn_pending(c) > 0) {
 		/* The stream can no longer be trusted: not even QUIT goes out (RFC 3207 4.1). */
 		c->broken = 1;
+		conn_show(c, STAGE_STARTTLS, c->in_end);
 		return sx_fail(e, SX_PROTO, STAGE_TLS,
 		    "server sent %zu bytes after the STARTTLS reply, before the TLS handshake "
 		    "(response injection?)",
@@ -282,6 +306,7 @@ conn_is_tls(const struct conn *c)
 void
 conn_close(struct conn *c, int graceful)
 {
+	conn_show(c, STAGE_QUIT, c->in_end);
 	if (c->ops != NULL)
 		c->ops->close(c->ctx, graceful && !c->broken && !c->eof,
 		    clock_now_ms() + (c->timeout_ms < 5000 ? c->timeout_ms : 5000));

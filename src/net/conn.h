@@ -68,6 +68,7 @@ struct conn {
 	int failed;             /* the session failed: closing was no choice (diagnostics) */
 	char in[CONN_INBUF_SIZE];
 	size_t in_start, in_end;
+	size_t in_shown; /* in[] before this is in the transcript (lines shown when read) */
 	char *out;
 	size_t out_len, out_cap;
 	size_t bytes_written; /* for diagnostics */

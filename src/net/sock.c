@@ -158,8 +158,12 @@ sock_connect_finish(struct sock *sk, int timeout_ms, struct sx_err *e)
 {
 	while (sk->fd != -1 || sock_attempt_next(sk) == 0) {
 		if (sock_attempt_wait(sk, timeout_ms) == 0) {
+			struct diag_field f[3] = {
+			    {"host", sk->host, 0}, {"port", NULL, sk->port}, {"addr", sk->addr, 0}};
+
 			snprintf(sk->peer, sizeof(sk->peer), "%s port %u", sk->addr, sk->port);
-			diag_stage(sk->diag, STAGE_CONNECT, "connected to %s", sk->peer);
+			diag_stage_event(
+			    sk->diag, "stage", STAGE_CONNECT, f, 3, "connected to %s", sk->peer);
 			freeaddrinfo(sk->addrs);
 			sk->addrs = sk->next_addr = NULL;
 			return 0;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "core/diag.h"
 #include "net/sock_io.h"
@@ -272,6 +273,29 @@ sock_tls_start(void *ctx, int64_t deadline, struct sx_err *e)
 	return tls_check_handshake(sk->tls, rc, e);
 }
 
+/* The first -v line of a checked session; in JSON with its facts as fields. */
+static void
+sock_tls_summary(struct sock *sk)
+{
+	struct diag_field f[4];
+	struct tm tm;
+	char na[32];
+	size_t n = 0;
+
+	f[n++] = (struct diag_field){"tls_version", sk->info.version, 0};
+	f[n++] = (struct diag_field){"cipher", sk->info.cipher, 0};
+	if (sk->info.fingerprint[0] != '\0')
+		f[n++] = (struct diag_field){"fingerprint", sk->info.fingerprint, 0};
+	if (sk->info.not_after != (time_t)-1 && gmtime_r(&sk->info.not_after, &tm) != NULL &&
+	    strftime(na, sizeof(na), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+		f[n++] = (struct diag_field){"cert_not_after", na, 0};
+	diag_stage_event(sk->diag, "stage", STAGE_TLS, f, n, "%s, %s, group %s%s", sk->info.version,
+	    sk->info.cipher, sk->info.group,
+	    gnutls_session_is_resumed(sk->tls) ? ", resumed (tls_resume)"
+	    : sk->resume_offered               ? ", new session (the saved one was declined)"
+					       : "");
+}
+
 int
 sock_tls_verify(void *ctx, struct sx_err *e)
 {
@@ -297,11 +321,7 @@ sock_tls_verify(void *ctx, struct sx_err *e)
 	    : sk->tc->has_pin    ? "verified, fingerprint matched"
 				 : "verified",
 	    sizeof(sk->info.verify));
-	diag_stage(sk->diag, STAGE_TLS, "%s, %s, group %s%s", sk->info.version, sk->info.cipher,
-	    sk->info.group,
-	    gnutls_session_is_resumed(sk->tls) ? ", resumed (tls_resume)"
-	    : sk->resume_offered               ? ", new session (the saved one was declined)"
-					       : "");
+	sock_tls_summary(sk);
 	diag_stage(sk->diag, STAGE_TLS, "certificate: %s", sk->info.subject);
 	diag_stage(sk->diag, STAGE_TLS, "issuer: %s", sk->info.issuer);
 	diag_stage(sk->diag, STAGE_TLS, "names: %s", sk->info.sans);

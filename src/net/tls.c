@@ -500,6 +500,22 @@ tls_verify_peer(struct tls_client *tc, gnutls_session_t s, struct sx_err *e)
 	return tc->has_pin ? tls_check_pin(tc, s, e) : 0;
 }
 
+/* The SHA-256 of the server's certificate as text ("" when there is none). */
+static void
+tls_leaf_fingerprint(gnutls_session_t s, char *out, size_t outsz)
+{
+	const gnutls_datum_t *certs;
+	unsigned int n = 0;
+	unsigned char md[32];
+	size_t mdlen = sizeof(md);
+
+	out[0] = '\0';
+	certs = gnutls_certificate_get_peers(s, &n);
+	if (certs != NULL && n > 0 &&
+	    gnutls_fingerprint(GNUTLS_DIG_SHA256, &certs[0], md, &mdlen) >= 0 && mdlen == 32)
+		tls_fingerprint_text(md, mdlen, out, outsz);
+}
+
 void
 tls_session_info(gnutls_session_t s, struct tls_info *ti)
 {
@@ -508,6 +524,8 @@ tls_session_info(gnutls_session_t s, struct tls_info *ti)
 	time_t exp;
 
 	memset(ti, 0, sizeof(*ti));
+	ti->not_after = (time_t)-1;
+	tls_leaf_fingerprint(s, ti->fingerprint, sizeof(ti->fingerprint));
 	name = gnutls_protocol_get_name(gnutls_protocol_get_version(s));
 	strlcpy(ti->version, name != NULL ? name : "?", sizeof(ti->version));
 	name = gnutls_cipher_get_name(gnutls_cipher_get(s));
@@ -520,6 +538,7 @@ tls_session_info(gnutls_session_t s, struct tls_info *ti)
 	tls_crt_dn(crt, 1, ti->issuer, sizeof(ti->issuer));
 	tls_crt_names(crt, ti->sans, sizeof(ti->sans));
 	exp = gnutls_x509_crt_get_expiration_time(crt);
+	ti->not_after = exp;
 	tls_format_time(exp, ti->expiry, sizeof(ti->expiry));
 	ti->days_left = exp == (time_t)-1 ? 0 : (long)((exp - time(NULL)) / 86400);
 	gnutls_x509_crt_deinit(crt);

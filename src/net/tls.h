@@ -7,6 +7,7 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <time.h>
 
 #include "core/err.h"
 
@@ -42,6 +43,8 @@ struct tls_info {
 	char expiry[32];
 	long days_left;
 	char verify[64];
+	time_t not_after;     /* the leaf's expiry, or (time_t)-1 */
+	char fingerprint[96]; /* SHA-256 of the leaf, "AB:CD:…", or "" */
 };
 
 /*

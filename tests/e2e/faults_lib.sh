@@ -58,9 +58,9 @@ fx_reset() {
 }
 fx_reset
 
-fx() {
-	fx_sc=$1
-	shift
+# One run of the binary against a fresh server for scenario $fx_sc; extra
+# arguments come first.  Sets rc and ms.
+fx_run() {
 	FAKE_LEAF=$FX_LEAF fake_start "$fx_sc" $FX_FAKE ${FX_FAKE1:+"$FX_FAKE1"} || sx_fail "$fx_sc: fakesmtp did not start"
 	if [ -n "$FX_NOAUTH" ]; then
 		fx_auth=
@@ -80,6 +80,26 @@ fx() {
 	# FX_NOCONN=1: the client must not connect; stop the server (it writes its record).
 	[ -n "${FX_NOCONN:-}" ] && kill "$FAKE_PID" 2>/dev/null
 	fake_wait 10
+}
+
+# FX_JSON=1 (t_json_faults.sh): each case runs first with
+# --diag-format=json, and every line of its stderr must conform to the
+# documented schema (json_schema.py, with the run's exit status); then the
+# queue is emptied and the case runs as text, which its assertions read.
+fx() {
+	fx_sc=$1
+	shift
+	if [ -n "${FX_JSON:-}" ]; then
+		cat >"$T/fx_in"
+		fx_run --diag-format=json "$@" <"$T/fx_in"
+		"$FAKE_PYTHON" tests/e2e/json_schema.py --exit "$rc" "$T/err" ||
+		    { head -n 40 "$T/err" >&2; sx_fail "$fx_sc: JSON diagnostics do not conform (exit $rc)"; }
+		[ -n "${FX_JSON_LOG:-}" ] && echo "$fx_sc $rc" >>"$FX_JSON_LOG"
+		rm -f "$Q"/*
+		fx_run "$@" <"$T/fx_in"
+	else
+		fx_run "$@"
+	fi
 	fx_reset
 }
 

@@ -3,7 +3,8 @@
 # each for FUZZ_SECONDS (default 30) seconds.
 #
 #   sh tests/fuzz/run.sh [NAME...]   NAME: reply, caps, body, address, message,
-#                                    conf, conf_env, cli, bs, dsn, queue_meta, oauth, scram
+#                                    conf, conf_env, cli, bs, dsn, queue_meta,
+#                                    oauth, scram, msmtprc
 #
 # Environment: FUZZ_SECONDS, FUZZ_BUILD_ONLY=1 (build, do not run), CI=true
 # (a missing clang or fuzzer runtime is a failure, not a skip), CC (default
@@ -18,7 +19,7 @@ cd "$top" || exit 1
 CC=${CC:-clang}
 out=${FUZZ_OUT:-build-fuzz}
 secs=${FUZZ_SECONDS:-30}
-all="reply caps body address message conf conf_env cli bs dsn queue_meta oauth scram"
+all="reply caps body address message conf conf_env cli bs dsn queue_meta oauth scram msmtprc"
 names=${*:-$all}
 
 missing() {

@@ -458,6 +458,111 @@ test_grammar_errors(void **state)
 	}
 }
 
+/*
+ * Issue 18: the files are read to their end and every error is named, each
+ * with its file, line and fix, the first also in the error; a bad account
+ * line does not make the keys after it errors too, but their own errors
+ * are still found; the list is bounded; a file that cannot be read is
+ * listed as a whole (line 0); both files' errors are listed.
+ */
+static void
+test_errors_all_at_once(void **state)
+{
+	struct conf_errors *ce = calloc(1, sizeof(*ce));
+	struct conf_request r;
+	struct account a;
+	char xdg[300], userdir[400], userfile[500];
+	char *many;
+	size_t k;
+
+	(void)state;
+	assert_non_null(ce);
+	memset(&r, 0, sizeof(r));
+	r.errors = ce;
+	write_file(cfg, 0600,
+	    "hots x\n"             /* 1: unknown, a typo of host */
+	    "port 99999\n"         /* 2 */
+	    "account a\n"          /* 3 */
+	    "tls maybe\n"          /* 4 */
+	    "account a\n"          /* 5: twice */
+	    "user fine\n"          /* 6: goes nowhere, no error */
+	    "from a b\n"           /* 7: still checked */
+	    "account b : nosuch\n" /* 8 */
+	    "frobnicate yes\n"     /* 9: unknown, no near key */
+	    "defaults now\n"       /* 10 */
+	    "host ok.example\n");  /* 11 */
+	assert_config_error(load(&a, &r, 1), "config:1: hots: unknown key");
+	assert_string_equal(err.hint, "did you mean host?");
+	assert_int_equal(ce->n, 8);
+	assert_int_equal(ce->total, 8);
+	{
+		static const unsigned lines[] = {1, 2, 4, 5, 7, 8, 9, 10};
+		static const char *const what[] = {"config:1: hots: unknown key",
+		    "config:2: port: a port number", "config:4: tls: starttls, implicit",
+		    "config:5: account a is defined twice", "config:7: from: an address",
+		    "config:8: account b: account nosuch is not defined above",
+		    "config:9: frobnicate: unknown key", "config:10: defaults: takes no value"};
+
+		for (k = 0; k < ce->n; k++) {
+			assert_string_equal(ce->err[k].file, cfg);
+			assert_int_equal(ce->err[k].line, lines[k]);
+			if (strstr(ce->err[k].detail, what[k]) == NULL)
+				fail_msg("error %zu: \"%s\", wanted \"%s\"", k, ce->err[k].detail,
+				    what[k]);
+		}
+	}
+	assert_string_equal(ce->err[0].hint, "did you mean host?");
+	assert_string_equal(ce->err[3].hint, "rename one of them, or merge their lines");
+	assert_non_null(strstr(ce->err[5].hint, "defined before it"));
+	assert_string_equal(ce->err[6].hint, "smtps-send.conf(5) lists the keys");
+
+	/* More than CONF_ERRORS_MAX: the first ones listed, all counted. */
+	memset(ce, 0, sizeof(*ce));
+	many = malloc(30 * 16 + 32);
+	assert_non_null(many);
+	strlcpy(many, "host x\n", 30 * 16 + 32);
+	for (k = 0; k < 30; k++)
+		strlcat(many, "port 0\n", 30 * 16 + 32);
+	write_file(cfg, 0600, many);
+	free(many);
+	assert_config_error(load(&a, &r, 1), "config:2: port");
+	assert_int_equal(ce->n, CONF_ERRORS_MAX);
+	assert_int_equal(ce->total, 30);
+	assert_int_equal(ce->err[CONF_ERRORS_MAX - 1].line, CONF_ERRORS_MAX + 1);
+
+	/* A file that cannot be read: listed as a whole. */
+	memset(ce, 0, sizeof(*ce));
+	r.config_file = "/nonexistent/smtps-send.conf";
+	assert_config_error(load(&a, &r, 0), "/nonexistent/smtps-send.conf");
+	assert_int_equal(ce->n, 1);
+	assert_int_equal(ce->err[0].line, 0);
+	assert_string_equal(ce->err[0].file, "/nonexistent/smtps-send.conf");
+	r.config_file = NULL;
+
+	/* The system file's and the user file's errors, in the order read. */
+	memset(ce, 0, sizeof(*ce));
+	write_file(sysfile, 0644, "host sys.example\ntimeout never\n");
+	snprintf(xdg, sizeof(xdg), "%s/xdg", tmpdir);
+	snprintf(userdir, sizeof(userdir), "%s/smtps-send", xdg);
+	snprintf(userfile, sizeof(userfile), "%s/config", userdir);
+	assert_int_equal(mkdir(xdg, 0700), 0);
+	assert_int_equal(mkdir(userdir, 0700), 0);
+	write_file(userfile, 0600, "host user.example\ntls_starttls maybe\n");
+	setenv("XDG_CONFIG_HOME", xdg, 1);
+	assert_config_error(load(&a, &r, 0), "system.conf:2: timeout");
+	assert_int_equal(ce->n, 2);
+	assert_string_equal(ce->err[0].file, sysfile);
+	assert_string_equal(ce->err[1].file, userfile);
+	assert_int_equal(ce->err[1].line, 2);
+	unsetenv("XDG_CONFIG_HOME");
+	unlink(sysfile);
+
+	/* Without a list: the first error, as before. */
+	write_file(cfg, 0600, "port 0\nhots y\n");
+	assert_config_error(load(&a, NULL, 1), "config:1: port");
+	free(ce);
+}
+
 static void
 test_long_line_and_nul(void **state)
 {
@@ -1473,6 +1578,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_inheritance, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_defaults_before_sections, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_grammar_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_errors_all_at_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_long_line_and_nul, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_values, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_modes, setup, teardown),

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "core/diag.h"
+#include "fake_conn.h"
 
 struct capture {
 	char *buf;
@@ -29,15 +30,24 @@ cap_open(struct capture *c, int verbose, int json)
 	diag_init(&c->d, c->fp, verbose, json);
 }
 
-/* What was written, each line's "{"t_ms":N," cut to "{" (the time varies). */
+/*
+ * What was written, each line's "{"ts":"…","t_ms":N," cut to "{" (the
+ * times vary), after checking the wall clock's form: RFC 3339, UTC, ms.
+ */
 static const char *
 cap_text(struct capture *c)
 {
+	static const char form[] = "dddd-dd-ddTdd:dd:dd.dddZ";
 	char *p, *q;
+	size_t i;
 
 	fflush(c->fp);
-	for (p = c->buf; (p = strstr(p, "{\"t_ms\":")) != NULL; p++) {
-		q = strchr(p, ',');
+	for (p = c->buf; (p = strstr(p, "{\"ts\":\"")) != NULL; p++) {
+		q = p + strlen("{\"ts\":\"");
+		for (i = 0; form[i] != '\0'; i++)
+			assert_true(form[i] == 'd' ? q[i] >= '0' && q[i] <= '9' : q[i] == form[i]);
+		assert_memory_equal(q + i, "\",\"t_ms\":", 9);
+		q = strchr(q + i + 9, ',');
 		assert_non_null(q);
 		memmove(p + 1, q + 1, strlen(q + 1) + 1);
 	}
@@ -121,7 +131,8 @@ test_reply_fields(void **state)
 	cap_open(&c, 0, 1);
 	diag_report_failure(&c.d, &e, "kept");
 	assert_string_equal(cap_text(&c),
-	    "{\"event\":\"error\",\"stage\":\"rcpt\",\"msg\":\"recipient refused\"}\n"
+	    "{\"event\":\"error\",\"stage\":\"rcpt\",\"msg\":\"recipient refused\","
+	    "\"code\":550,\"enhanced\":\"5.1.1\"}\n"
 	    "{\"event\":\"reply\",\"stage\":\"rcpt\",\"msg\":\"5.1.1 no such user\","
 	    "\"code\":550,\"enhanced\":\"5.1.1\"}\n"
 	    "{\"event\":\"context\",\"stage\":\"rcpt\",\"msg\":\"kept\"}\n");
@@ -187,6 +198,111 @@ test_multiline_utf8(void **state)
 	cap_close(&c);
 }
 
+/*
+ * -vv in JSON: each transcript line carries the stage of the command it
+ * belongs to, also pipelined replies that arrive in one read (they are
+ * shown when read, each by its own reader), and a partial line at EOF.
+ */
+static void
+test_wire_stage(void **state)
+{
+	static const struct fk_step steps[] = {
+	    {FK_EXPECT, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"},
+	    {FK_REPLY, "250 sender ok\r\n250 rcpt ok\r\n"},
+	    {FK_REPLY, "354 go"},
+	    {FK_EOF, NULL},
+	    {FK_END, NULL},
+	};
+	struct capture c;
+	struct fake_conn f;
+	struct conn conn;
+	struct sx_err e;
+	char line[CONN_LINE_MAX + 1];
+	size_t len;
+
+	(void)state;
+	cap_open(&c, 2, 1);
+	sx_clear(&e);
+	fake_conn_setup(&f, &conn, steps, 0);
+	conn_init(&conn, &fake_conn_ops, &f, 1000, &c.d);
+	assert_int_equal(
+	    conn_queue(&conn, STAGE_MAIL, "MAIL FROM:<a@b>\r\n", 17, CONN_WIRE_SHOW, &e), 0);
+	assert_int_equal(
+	    conn_queue(&conn, STAGE_RCPT, "RCPT TO:<c@d>\r\n", 15, CONN_WIRE_SHOW, &e), 0);
+	assert_int_equal(conn_flush(&conn, STAGE_RCPT, &e), 0);
+	assert_int_equal(conn_readline(&conn, STAGE_MAIL, line, sizeof(line), &len, &e), 0);
+	assert_int_equal(conn_readline(&conn, STAGE_RCPT, line, sizeof(line), &len, &e), 0);
+	assert_int_equal(conn_readline(&conn, STAGE_DATA, line, sizeof(line), &len, &e), -1);
+	fake_conn_assert_done(&f);
+	conn_close(&conn, 0);
+	fake_conn_free(&f);
+	diag_wire_flush(&c.d);
+	assert_string_equal(cap_text(&c),
+	    "{\"event\":\"send\",\"stage\":\"mail\",\"msg\":\"-> MAIL FROM:<a@b>\"}\n"
+	    "{\"event\":\"send\",\"stage\":\"rcpt\",\"msg\":\"-> RCPT TO:<c@d>\"}\n"
+	    "{\"event\":\"recv\",\"stage\":\"mail\",\"msg\":\"<- 250 sender ok\"}\n"
+	    "{\"event\":\"recv\",\"stage\":\"rcpt\",\"msg\":\"<- 250 rcpt ok\"}\n"
+	    "{\"event\":\"recv\",\"stage\":\"data\",\"msg\":\"<- 354 go\"}\n");
+	cap_close(&c);
+}
+
+/* The last line of every run in JSON: exit status, state, id, the relay; nothing as text. */
+static void
+test_result(void **state)
+{
+	struct capture c;
+	struct sx_err e;
+
+	(void)state;
+	sx_clear(&e);
+	sx_fail_reply(&e, SX_NOUSER, STAGE_RCPT, 550, "5.1.1", "5.1.1 no", "recipient refused");
+	cap_open(&c, 0, 0);
+	diag_relay(&c.d, "mx.example", 587);
+	diag_result(&c.d, 67, DIAG_STATE_FAILED, "0123", &e, 40);
+	assert_true(c.len == 0 || cap_text(&c)[0] == '\0');
+	cap_close(&c);
+
+	cap_open(&c, 0, 1);
+	diag_relay(&c.d, "mx.example", 587);
+	diag_result(&c.d, 67, DIAG_STATE_FAILED, "0123", &e, 40);
+	diag_result(&c.d, 0, DIAG_STATE_SENT, "4567", &e, 40);
+	diag_relay(&c.d, NULL, 0);
+	diag_result(&c.d, 64, DIAG_STATE_NONE, NULL, NULL, 0);
+	assert_string_equal(cap_text(&c),
+	    "{\"event\":\"result\",\"stage\":\"rcpt\",\"msg\":\"failed 0123, exit status 67\","
+	    "\"exit\":67,\"state\":\"failed\",\"id\":\"0123\",\"code\":550,\"enhanced\":\"5.1.1\","
+	    "\"host\":\"mx.example\",\"port\":587,\"bytes\":40}\n"
+	    "{\"event\":\"result\",\"stage\":\"smtps-send\",\"msg\":\"sent 4567, exit status 0\","
+	    "\"exit\":0,\"state\":\"sent\",\"id\":\"4567\",\"host\":\"mx.example\",\"port\":587,"
+	    "\"bytes\":40}\n"
+	    "{\"event\":\"result\",\"stage\":\"smtps-send\",\"msg\":\"exit status 64\","
+	    "\"exit\":64,\"state\":\"none\"}\n");
+	cap_close(&c);
+}
+
+/* The relay on the error of a network stage, not on one before it. */
+static void
+test_error_relay(void **state)
+{
+	struct capture c;
+	struct sx_err e;
+
+	(void)state;
+	cap_open(&c, 0, 1);
+	diag_relay(&c.d, "mx.example", 465);
+	sx_clear(&e);
+	sx_fail(&e, SX_TEMP, STAGE_CONNECT, "refused");
+	diag_report_failure(&c.d, &e, NULL);
+	sx_clear(&e);
+	sx_fail(&e, SX_DATA, STAGE_INTAKE, "bad");
+	diag_report_failure(&c.d, &e, NULL);
+	assert_string_equal(cap_text(&c),
+	    "{\"event\":\"error\",\"stage\":\"connect\",\"msg\":\"refused\","
+	    "\"host\":\"mx.example\",\"port\":465}\n"
+	    "{\"event\":\"error\",\"stage\":\"message\",\"msg\":\"bad\"}\n");
+	cap_close(&c);
+}
+
 int
 main(void)
 {
@@ -197,6 +313,9 @@ main(void)
 	    cmocka_unit_test(test_reply_fields),
 	    cmocka_unit_test(test_queued_id),
 	    cmocka_unit_test(test_multiline_utf8),
+	    cmocka_unit_test(test_wire_stage),
+	    cmocka_unit_test(test_result),
+	    cmocka_unit_test(test_error_relay),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
