@@ -427,9 +427,18 @@ conf_check_value(enum conf_kid k, const char *v, const char **why)
 				return -1;
 			}
 		}
+		/* msmtp still accepts the weak ones: say how to get the one we take. */
+		if (hex == 40 || hex == 32) {
+			*why = hex == 40 ? "a SHA-256 fingerprint, not SHA-1 (64 hex digits): "
+					   "without this line 'smtps-send --check' prints the "
+					   "server's, as does "
+					   "'openssl x509 -noout -fingerprint -sha256'"
+					 : "a SHA-256 fingerprint, not MD5 (64 hex digits): "
+					   "'openssl x509 -noout -fingerprint -sha256' prints it";
+			return -1;
+		}
 		if (hex != 64) {
-			*why = "a SHA-256 fingerprint (32 bytes, 64 hex digits); SHA-1 and MD5 "
-			       "fingerprints are not accepted";
+			*why = "a SHA-256 fingerprint (32 bytes, 64 hex digits)";
 			return -1;
 		}
 		break;

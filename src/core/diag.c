@@ -370,12 +370,16 @@ diag_report_failure(struct diag *d, const struct sx_err *e, const char *context)
 		diag_json_reply(d, e);
 		if (e->hint[0] != '\0')
 			diag_emit(d, "hint", e->stage, e->hint);
+		if (e->note[0] != '\0')
+			diag_emit(d, "note", e->stage, e->note);
 		if (context != NULL && context[0] != '\0')
 			diag_emit(d, "context", e->stage, context);
 		return;
 	}
 	fprintf(d->out, "smtps-send: %s: %s\n", sx_stage_name(e->stage), e->detail);
 	diag_report_reply_hint(d, e);
+	if (e->note[0] != '\0')
+		fprintf(d->out, "smtps-send: note: %s\n", e->note);
 	if (context != NULL && context[0] != '\0')
 		fprintf(d->out, "smtps-send: %s\n", context);
 	fflush(d->out);

@@ -250,6 +250,20 @@ sx_hint(struct sx_err *e, const char *fmt, ...)
 }
 
 void
+sx_note(struct sx_err *e, const char *fmt, ...)
+{
+	char buf[SX_DETAIL_MAX];
+	va_list ap;
+
+	if (e == NULL || e->cls == SX_OK || !e->fresh || e->note[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sx_sanitize_text(e->note, sizeof(e->note), buf, strlen(buf), 0);
+}
+
+void
 sx_append(struct sx_err *e, const char *fmt, ...)
 {
 	char buf[SX_DETAIL_MAX];

@@ -68,6 +68,7 @@ struct sx_err {
 	char detail[SX_DETAIL_MAX]; /* our cause, printable */
 	char reply[SX_REPLY_MAX];   /* server's reply, printable, lines joined by '\n' */
 	char hint[SX_DETAIL_MAX];   /* likely fix, or "" */
+	char note[SX_DETAIL_MAX];   /* facts to check the hint against, or "" */
 	int fresh;                  /* the latest sx_fail* call recorded this error */
 };
 
@@ -109,6 +110,9 @@ int sx_adopt(struct sx_err *, const struct sx_err *from, enum sx_stage st);
  * failure.  The first hint stays.
  */
 void sx_hint(struct sx_err *, const char *, ...) __attribute__((__format__(printf, 2, 3)));
+
+/* The facts a user checks before following the hint (same rule as sx_hint). */
+void sx_note(struct sx_err *, const char *, ...) __attribute__((__format__(printf, 2, 3)));
 
 /* Append to the detail of the error just recorded (same rule as sx_hint). */
 void sx_append(struct sx_err *, const char *, ...) __attribute__((__format__(printf, 2, 3)));

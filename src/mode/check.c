@@ -22,6 +22,19 @@ check_oauth2(const struct oauth2 *o)
 		printf("  OAuth2 token: from %s, expired %lld s ago\n", o->from, -left);
 }
 
+/* What a pin or a renewal reminder needs, without -v. */
+static void
+check_tls(gnutls_session_t s)
+{
+	struct tls_info info;
+
+	tls_session_info(s, &info);
+	printf("  TLS: %s, certificate expires %s (%ld days left)\n", info.version, info.expiry,
+	    info.days_left);
+	if (info.fingerprint[0] != '\0')
+		printf("  certificate SHA-256: %s\n", info.fingerprint);
+}
+
 int
 mode_check(struct run *r)
 {
@@ -49,6 +62,8 @@ mode_check(struct run *r)
 		printf("  capabilities: %s\n", clean);
 		if (res.caps.size > 0)
 			printf("  size limit: %llu bytes\n", res.caps.size);
+		if (rl.sk.tls != NULL)
+			check_tls(rl.sk.tls);
 		if (rl.oauth.from != NULL) /* OAuth2: where the token came from, never the token */
 			check_oauth2(&rl.oauth);
 	}

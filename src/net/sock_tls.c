@@ -304,6 +304,12 @@ sock_tls_verify(void *ctx, struct sx_err *e)
 	if (tls_verify_peer(sk->tc, sk->tls, e) == -1) {
 		/* Tell the server why we leave; it may be waiting for us. */
 		gnutls_alert_send(sk->tls, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
+		/* What was refused, at every verbosity: the facts to check it by. */
+		tls_session_info(sk->tls, &sk->info);
+		sx_note(e,
+		    "the server's certificate: %s; issuer %s; names %s; expires %s; SHA-256 %s",
+		    sk->info.subject, sk->info.issuer, sk->info.sans, sk->info.expiry,
+		    sk->info.fingerprint[0] != '\0' ? sk->info.fingerprint : "?");
 		/* The saved chain no longer passes: the next run starts afresh. */
 		if (gnutls_session_is_resumed(sk->tls) && sk->tc->p.session_file != NULL) {
 			tlscache_forget(sk->tc->p.session_file);
@@ -325,6 +331,7 @@ sock_tls_verify(void *ctx, struct sx_err *e)
 	diag_stage(sk->diag, STAGE_TLS, "certificate: %s", sk->info.subject);
 	diag_stage(sk->diag, STAGE_TLS, "issuer: %s", sk->info.issuer);
 	diag_stage(sk->diag, STAGE_TLS, "names: %s", sk->info.sans);
+	diag_stage(sk->diag, STAGE_TLS, "SHA-256 fingerprint: %s", sk->info.fingerprint);
 	diag_stage(sk->diag, STAGE_TLS, "expires %s (%ld days left); %s", sk->info.expiry,
 	    sk->info.days_left, sk->info.verify);
 	return 0;

@@ -390,12 +390,14 @@ tls_weak_key_words(const struct tls_client *tc, gnutls_session_t s, struct sx_er
 }
 
 /* Words for the first verification problem that matters most to a user. */
+static void tls_leaf_fingerprint(gnutls_session_t, char *, size_t);
+
 static void
 tls_verify_words(
     const struct tls_client *tc, gnutls_session_t s, unsigned int status, struct sx_err *e)
 {
 	gnutls_x509_crt_t crt = tls_peer_leaf(s);
-	char when[32], names[512], dn[256];
+	char when[32], names[512], dn[256], fpr[96];
 
 	if (crt == NULL) {
 		sx_fail(e, SX_TLS, STAGE_TLS, "certificate verification failed: no certificate");
@@ -416,12 +418,20 @@ tls_verify_words(
 		sx_hint(e, "connect with a host name the certificate lists");
 	} else if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA)) {
 		tls_crt_dn(crt, 1, dn, sizeof(dn));
+		tls_leaf_fingerprint(s, fpr, sizeof(fpr));
 		sx_fail(e, SX_TLS, STAGE_TLS, "issuer not trusted: %s", dn);
-		sx_hint(e, "%s",
+		/*
+		 * Ready to paste, for whoever has checked it is really their
+		 * server's: a pin trusted alone needs the chain check off.
+		 */
+		sx_hint(e, "%s%s%s",
 		    tc->p.trust_file != NULL
-			? "the trust file does not hold the issuer's CA certificate"
-			: "self-signed or private CA: set tls_trust_file to its CA certificate, or "
-			  "pin it with tls_fingerprint");
+			? "the trust file does not hold the issuer's CA certificate; "
+			: "self-signed or private CA: set tls_trust_file to its CA certificate; ",
+		    fpr[0] != '\0' ? "or, once you have checked this certificate is the server's, "
+				     "trust it by its pin: tls_certcheck off, tls_fingerprint "
+				   : "or pin it with tls_fingerprint (and tls_certcheck off)",
+		    fpr);
 	} else if ((status & GNUTLS_CERT_INSECURE_ALGORITHM) && tls_weak_key_words(tc, s, e)) {
 		/* Named above. */
 	} else {

@@ -132,20 +132,40 @@ ok "not-yet-valid certificate (STARTTLS, implicit): 69 tls, date named"
 cert_case wrongname 'certificate is for wrong.example.net, not localhost$' \
     'connect with a host name the certificate lists$'
 ok "wrong-name certificate (STARTTLS, implicit): 69 tls, names named"
+FPR_RE='([0-9A-F]{2}:){31}[0-9A-F]{2}'
+PIN_RE="or, once you have checked this certificate is the server's, trust it by its pin: tls_certcheck off, tls_fingerprint $FPR_RE\$"
 cert_case selfsigned 'issuer not trusted: CN=localhost$' \
-    "the trust file does not hold the issuer's CA certificate\$"
-ok "self-signed certificate (STARTTLS, implicit): 69 tls, issuer named"
+    "the trust file does not hold the issuer's CA certificate; $PIN_RE"
+ok "self-signed certificate (STARTTLS, implicit): 69 tls, issuer named, pin offered"
 cert_case untrusted 'issuer not trusted: CN=fakesmtp test CA2$' \
-    "the trust file does not hold the issuer's CA certificate\$"
-ok "certificate from an untrusted CA (STARTTLS, implicit): 69 tls, issuer named"
+    "the trust file does not hold the issuer's CA certificate; $PIN_RE"
+ok "certificate from an untrusted CA (STARTTLS, implicit): 69 tls, issuer named, pin offered"
 
-# Without tls_trust_file (system store): the hint names the ways out.
-# (an empty SMTPS_SEND_TLS_TRUST_FILE means unset)
+# The leaf's SHA-256 as the hint and the note write it ("AB:CD:..."), from
+# certtool (its first sha256 line; the second is the public key's).
+leaf_fpr() {
+	certtool -i --infile "$FAKE_CERTS/$1.pem" | sed -n 's/^[[:space:]]*sha256:\([0-9a-f]\{64\}\)$/\1/p' |
+	    head -n 1 | tr a-f A-F | sed 's/../&:/g; s/:$//'
+}
+
+# Without tls_trust_file (system store): the hint names the ways out, the
+# pin is the leaf's own, a note line gives the facts to check it by, and the
+# pasted pin then works.  (an empty SMTPS_SEND_TLS_TRUST_FILE means unset)
 FX_LEAF=selfsigned FX_ENV=SMTPS_SEND_TLS_TRUST_FILE= fx good -f "$FX_FROM" rcpt@example.org <"$T/msg"
 want 69 tls 'issuer not trusted: CN=localhost$'
-want_hint 'self-signed or private CA: set tls_trust_file to its CA certificate, or pin it with tls_fingerprint$'
+want_hint "self-signed or private CA: set tls_trust_file to its CA certificate; $PIN_RE"
 want_kept
-ok "self-signed against the system trust store: 69 tls, 'tls_trust_file or pin' hint"
+fpr=$(leaf_fpr selfsigned)
+[ ${#fpr} -eq 95 ] || fx_fail "certtool gave no SHA-256 fingerprint for the self-signed leaf"
+pasted=$(sed -n 's/^smtps-send: hint: .*trust it by its pin: tls_certcheck off, tls_fingerprint //p' "$T/err")
+[ "$pasted" = "$fpr" ] || fx_fail "hint pins '$pasted', the leaf is $fpr"
+grep -q -E -e "^smtps-send: note: the server's certificate: CN=localhost; issuer CN=localhost; names localhost, 127\\.0\\.0\\.1, ::1; expires [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2} UTC; SHA-256 $fpr\$" "$T/err" ||
+    fx_fail "no note line with subject, issuer, names, expiry and SHA-256"
+ok "self-signed against the system trust store: 69 tls, 'tls_trust_file or pin' hint with the leaf's SHA-256, note line"
+rm -f "$Q"/*
+FX_LEAF=selfsigned FX_ENV="SMTPS_SEND_TLS_TRUST_FILE= SMTPS_SEND_TLS_CERTCHECK=off SMTPS_SEND_TLS_FINGERPRINT=$fpr" fx good -f "$FX_FROM" rcpt@example.org <"$T/msg"
+want_ok
+ok "the pin the hint offered, pasted: delivered"
 
 # --- no secret in any output mode --------------------------------------------------------
 # secret_check WHAT: stdout+stderr hold none of the password's forms.

@@ -415,6 +415,11 @@ test_grammar_errors(void **state)
 	    {"host x\nsyslog LOG_KERN\n", "config:2: syslog"},
 	    {"host x\nset_from_header always\n", "config:2: set_from_header"},
 	    {"host x\ntls_fingerprint 12:34\n", "config:2: tls_fingerprint"},
+	    {"host x\ntls_fingerprint 0102030405060708090A0B0C0D0E0F1011121314\n",
+		"config:2: tls_fingerprint: a SHA-256 fingerprint, not SHA-1 (64 hex digits): "
+		"without this line 'smtps-send --check' prints the server's"},
+	    {"host x\ntls_fingerprint 0102030405060708090A0B0C0D0E0F10\n",
+		"config:2: tls_fingerprint: a SHA-256 fingerprint, not MD5"},
 	    {"host x\nfrom a b@c\n", "config:2: from"},
 	    {"host x\nfrom <a@b>\n", "config:2: from"},
 	    {"host x\ndomain bad domain\n", "config:2: domain"},

@@ -281,6 +281,34 @@ test_result(void **state)
 }
 
 /* The relay on the error of a network stage, not on one before it. */
+/* A note comes after the hint, before the context, in both forms. */
+static void
+test_note(void **state)
+{
+	struct capture c;
+	struct sx_err e;
+
+	(void)state;
+	sx_clear(&e);
+	sx_fail(&e, SX_TLS, STAGE_TLS, "issuer not trusted: CN=x");
+	sx_hint(&e, "pin it");
+	sx_note(&e, "the server's certificate: CN=x");
+	cap_open(&c, 0, 0);
+	diag_report_failure(&c.d, &e, "kept");
+	assert_string_equal(cap_text(&c), "smtps-send: tls: issuer not trusted: CN=x\n"
+					  "smtps-send: hint: pin it\n"
+					  "smtps-send: note: the server's certificate: CN=x\n"
+					  "smtps-send: kept\n");
+	cap_close(&c);
+	cap_open(&c, 0, 1);
+	diag_report_failure(&c.d, &e, NULL);
+	assert_string_equal(cap_text(&c),
+	    "{\"event\":\"error\",\"stage\":\"tls\",\"msg\":\"issuer not trusted: CN=x\"}\n"
+	    "{\"event\":\"hint\",\"stage\":\"tls\",\"msg\":\"pin it\"}\n"
+	    "{\"event\":\"note\",\"stage\":\"tls\",\"msg\":\"the server's certificate: CN=x\"}\n");
+	cap_close(&c);
+}
+
 static void
 test_error_relay(void **state)
 {
@@ -315,6 +343,7 @@ main(void)
 	    cmocka_unit_test(test_multiline_utf8),
 	    cmocka_unit_test(test_wire_stage),
 	    cmocka_unit_test(test_result),
+	    cmocka_unit_test(test_note),
 	    cmocka_unit_test(test_error_relay),
 	};
 

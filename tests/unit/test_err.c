@@ -217,9 +217,22 @@ test_first_cause_kept(void **state)
 	sx_hint(&e, "first");
 	sx_hint(&e, "second");
 	assert_string_equal(e.hint, "first");
+	/* A note follows the hint's rules: first one stays, none on a stale error. */
+	sx_note(&e, "facts\r\n");
+	sx_note(&e, "more facts");
+	assert_string_equal(e.note, "facts??");
+	sx_fail(&e, SX_TEMP, STAGE_QUIT, "later");
+	sx_clear(&from);
+	sx_fail(&from, SX_TLS, STAGE_TLS, "refused");
+	sx_note(&from, "the certificate");
+	sx_clear(&e);
+	sx_adopt(&e, &from, STAGE_TLS);
+	assert_string_equal(e.note, "the certificate");
 	/* No error, no hint. */
 	sx_clear(&e);
 	sx_hint(&e, "orphan");
+	sx_note(&e, "orphan");
+	assert_string_equal(e.note, "");
 	sx_set_reply(&e, 550, NULL, "x");
 	assert_int_equal(e.cls, SX_OK);
 	assert_string_equal(e.hint, "");
