@@ -80,14 +80,9 @@ conf_value(const struct account *a, enum conf_kid k, char *buf, size_t sz)
 	const struct conf_key *key = &conf_keys[k];
 	struct conf_ent tmp;
 	const char *v;
-	int d = conf_dur_index(k);
 
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.a = *a;
-	/* A duration as it was written. */
-	if (d >= 0 && a->src != NULL && a->src->org[k].kind != ORG_DEFAULT &&
-	    a->src->dur[d][0] != '\0')
-		return a->src->dur[d];
 	switch (key->type) {
 	case T_ENUM:
 		if (k == K_TLS_STARTTLS) /* not kept: implied by the resolved tls */
@@ -117,6 +112,18 @@ conf_value(const struct account *a, enum conf_kid k, char *buf, size_t sz)
 	}
 }
 
+/* What --dump-config shows: a duration as it was written ("36h", not "1d12h"). */
+static const char *
+conf_value_shown(const struct account *a, enum conf_kid k, char *buf, size_t sz)
+{
+	int d = conf_dur_index(k);
+
+	if (d >= 0 && a->src != NULL && a->src->org[k].kind != ORG_DEFAULT &&
+	    a->src->dur[d][0] != '\0')
+		return a->src->dur[d];
+	return conf_value(a, k, buf, sz);
+}
+
 int
 conf_dump(FILE *fp, const struct account *a)
 {
@@ -131,7 +138,7 @@ conf_dump(FILE *fp, const struct account *a)
 	fprintf(fp, "# account %s (%s)\n", a->name != NULL ? a->name : "default",
 	    a->src != NULL ? a->src->chosen : "?");
 	for (k = 0; k < K_NKEYS; k++) {
-		const char *v = conf_value(a, (enum conf_kid)k, val, sizeof(val));
+		const char *v = conf_value_shown(a, (enum conf_kid)k, val, sizeof(val));
 		struct sx_err ignored;
 
 		conf_origin(a, conf_keys[k].name, where, sizeof(where));

@@ -198,7 +198,8 @@ int conf_finish(struct conf_ctx *, struct conf_ent *, int relay_optional, struct
 
 /*
  * conf_dump.c: key k's value as text, in buf or a constant; the password is
- * masked; a duration as it was written.
+ * masked.  Canonical (one value, one text: a queued message's record must
+ * read back the same); --dump-config shows durations as they were written.
  */
 const char *conf_value(const struct account *, enum conf_kid k, char *buf, size_t bufsz);
 

@@ -1547,9 +1547,18 @@ test_record_round_trip(void **state)
 	setenv("SMTPS_SEND_HOST", "relay.example.org", 1);
 	setenv("SMTPS_SEND_PORT", "25", 1);
 	setenv("SMTPS_SEND_TLS", "starttls", 1);
+	setenv("SMTPS_SEND_QUEUE_MAX_AGE", "120m", 1); /* --dump-config shows it so */
+	setenv("SMTPS_SEND_QUEUE_KEEP_FAILED", "0d", 1);
 	assert_int_equal(load(&a, NULL, 0), 0);
 	assert_null(a.user);
 	conf_record(&a, rec_put, &p);
+	/* The record is canonical: one value, one text, however it was written. */
+	for (i = 0; i < p.n; i++) {
+		if (strcmp(p.kv[2 * i], "queue_max_age") == 0)
+			assert_string_equal(p.kv[2 * i + 1], "2h");
+		if (strcmp(p.kv[2 * i], "queue_keep_failed") == 0)
+			assert_string_equal(p.kv[2 * i + 1], "off");
+	}
 	sx_clear(&err);
 	if (conf_from_record(&b, p.kv, p.n, &err) == -1)
 		fail_msg("the record is refused: %s", err.detail);
@@ -1558,10 +1567,14 @@ test_record_round_trip(void **state)
 	assert_int_equal(b.tls, TLS_MODE_STARTTLS);
 	assert_int_equal(b.auth, a.auth);
 	assert_null(b.user);
+	assert_int_equal(b.queue_max_age, 7200);
+	assert_int_equal(b.queue_keep_failed, 0);
 	conf_account_free(&b);
 	conf_account_free(&a);
 	for (i = 0; i < 2 * p.n; i++)
 		free(p.kv[i]);
+	unsetenv("SMTPS_SEND_QUEUE_MAX_AGE");
+	unsetenv("SMTPS_SEND_QUEUE_KEEP_FAILED");
 
 	/* A mechanism named (plain) still needs a user, in a record as in a file. */
 	{
