@@ -440,9 +440,13 @@ void
 smtp_txn_lost(struct smtp_session_state *s, struct smtp_txn *t, enum sx_stage st,
     enum smtp_wait_kind kind, const struct sx_err *cause)
 {
+	struct sx_err here = *cause;
+
 	(void)s;
+	/* Named by the command of this message that got no reply. */
+	here.stage = st;
 	t->failed = 1;
-	if (sx_adopt(t->e, cause, st) == -1 && kind == SMTP_WAIT_EOM &&
+	if (sx_adopt(t->e, &here, st) == -1 && kind == SMTP_WAIT_EOM &&
 	    cause->sys_errno == ETIMEDOUT)
 		sx_hint(t->e, "the server did not confirm the message; it may or may not "
 			      "have been accepted");
@@ -869,10 +873,12 @@ smtp_txn_run(struct smtp_session_state *s, struct smtp_txn *t)
 	smtp_transaction_begin(t);
 	if (!s->r->caps.pipelining && !s->dead && smtp_lockstep(s, t) == -1)
 		goto out;
-	if (s->dead || s->closing) {
+	if (s->dead || s->closing || s->quit_sent) {
 		t->failed = 1;
 		sx_fail(t->e, SX_TEMP, STAGE_MAIL,
-		    s->closing ? "the server is closing the session" : "the session was lost");
+		    s->closing     ? "the server is closing the session"
+		    : s->quit_sent ? "the session is ending"
+				   : "the session was lost");
 		goto out;
 	}
 	if (s->dirty) {
