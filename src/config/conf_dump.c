@@ -83,6 +83,12 @@ conf_value(const struct account *a, enum conf_kid k, char *buf, size_t sz)
 		snprintf(
 		    buf, sz, "%lds", *(const long *)(const void *)((const char *)&tmp + key->off));
 		return buf;
+	case T_COUNT:
+		if (*(const unsigned *)(const void *)((const char *)&tmp + key->off) == 0)
+			return "off";
+		snprintf(buf, sz, "%u",
+		    *(const unsigned *)(const void *)((const char *)&tmp + key->off));
+		return buf;
 	default:
 		v = *conf_strp(&tmp, k);
 		if (v == NULL)
