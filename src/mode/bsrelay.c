@@ -179,7 +179,7 @@ bsrelay_data(void *arg, struct msg_envelope *env, const struct sx_err *cause,
 {
 	struct bsrelay *b = arg;
 	struct run *r = b->r;
-	struct deliver_transport t = {bsrelay_transmit, NULL};
+	struct deliver_transport t = {bsrelay_transmit, NULL, NULL, NULL, NULL};
 	struct deliver_ctx dc;
 	struct deliver_result res;
 	struct queue_meta qm;

@@ -230,7 +230,7 @@ int
 run_queue_pass(struct run *r, const struct flush_opts *o, int automatic, struct flush_stats *st,
     struct sx_err *e)
 {
-	struct deliver_transport t = {deliver_session_transmit, NULL};
+	struct deliver_transport t = {deliver_session_transmit, NULL, NULL, NULL, NULL};
 	struct flush_ops ops = {queue_job_account, queue_report, NULL};
 	struct queue_jobs q;
 	struct deliver_ctx dc;

@@ -136,7 +136,7 @@ make_msg(const char *dir, size_t n)
 static int
 attempt(struct fixture *f, struct fake *fk, time_t now, struct deliver_result *r)
 {
-	struct deliver_transport t = {fake_transmit, fk};
+	struct deliver_transport t = {fake_transmit, fk, NULL, NULL, NULL};
 	struct deliver_ctx dc = {f->dir, NULL, now, 0, 0};
 	struct account a;
 	struct queue_meta m;
