@@ -51,7 +51,7 @@ struct bt {
 	size_t n;
 	size_t nrcpt[MAXMSG]; /* recipients of message i (default 1) */
 	char *rcpts[MAXMSG][4];
-	char names[MAXMSG][4][32];
+	char names[MAXMSG][4][48];
 	struct smtp_message m[MAXMSG];
 	struct smtp_job j[MAXMSG];
 	int fd[MAXMSG];
