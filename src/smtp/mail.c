@@ -839,6 +839,53 @@ smtp_txn_bdat(struct smtp_session_state *s, struct smtp_txn *t)
 	smtp_pipe_flush(s, t);
 }
 
+/*
+ * The step client's message as BDAT chunks (client.c): every chunk but
+ * the last answered into the transaction t (a refused one marks it
+ * failed), the last into final.  At most SMTP_BDAT_INFLIGHT chunk replies
+ * outstanding (without PIPELINING, none).  0, or -1 when a chunk was
+ * refused (no LAST goes) or the spool could not be read (t->e).
+ */
+int
+smtp_client_bdat(struct smtp_session_state *s, struct smtp_txn *t, struct smtp_step *final)
+{
+	struct smtp_chunker *ch;
+	int pipe = s->r->caps.pipelining, last;
+
+	t->bdat = 1;
+	t->failed = 0;
+	t->chunks_out = 0;
+	if ((ch = smtp_chunker_get(s, t)) == NULL)
+		return -1;
+	if (smtp_chunk_next(s, t, ch) == -1 || (!ch->eof && smtp_chunk_next(s, t, ch) == -1))
+		return -1;
+	for (;;) {
+		while ((pipe ? t->chunks_out >= SMTP_BDAT_INFLIGHT : t->chunks_out > 0) &&
+		       s->nwait > 0)
+			if (smtp_pipe_pump(s, NULL) == -1)
+				return -1;
+		if (t->failed || s->dead)
+			return -1;
+		last = ch->eof;
+		s->stage = STAGE_BODY;
+		if (smtp_cmd(s->c, s->stage, 0, t->e, "BDAT %zu%s", ch->out_len,
+			last ? " LAST" : "") == -1 ||
+		    conn_queue(s->c, s->stage, ch->out, ch->out_len, CONN_WIRE_QUIET, t->e) == -1)
+			return -1;
+		s->r->body_bytes += ch->out_len;
+		if (last) {
+			if (smtp_pipe_expect(s, SMTP_WAIT_STEP, STAGE_EOM, NULL, 0, final) == -1)
+				return -1;
+			s->waits[(s->whead + s->nwait - 1) % s->wcap].bdat_eom = 1;
+			return 0;
+		}
+		t->chunks_out++;
+		if (smtp_pipe_expect(s, SMTP_WAIT_CHUNK, STAGE_BODY, t, 0, NULL) == -1 ||
+		    smtp_chunk_next(s, t, ch) == -1 || (!pipe && smtp_pipe_flush(s, NULL) == -1))
+			return -1;
+	}
+}
+
 /* Read the body again from its start, for another transaction. */
 static int
 smtp_txn_rewind(struct smtp_session_state *s, struct smtp_txn *t)

@@ -103,6 +103,7 @@ smtp_pipe_expect(struct smtp_session_state *s, enum smtp_wait_kind kind, enum sx
 	w->t = t;
 	w->idx = idx;
 	w->step = step;
+	w->bdat_eom = 0;
 	s->nwait++;
 	if (t != NULL)
 		t->nout++;
@@ -215,6 +216,9 @@ smtp_pipe_pump(struct smtp_session_state *s, struct smtp_txn *t)
 	case SMTP_WAIT_STEP:
 		w.step->r = r;
 		w.step->state = 1;
+		/* RFC 3030 leaves a failed BDAT's transaction open: RSET before the next. */
+		if (w.bdat_eom && r.code != 250)
+			s->dirty = 1;
 		break;
 	default:
 		smtp_txn_reply(s, &w, &r);

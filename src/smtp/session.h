@@ -46,6 +46,7 @@ struct smtp_wait {
 	struct smtp_txn *t;     /* the transaction it belongs to (NULL: RSET, STEP) */
 	size_t idx;             /* RCPT: index into the message's recipients */
 	struct smtp_step *step; /* STEP: where its reply goes */
+	int bdat_eom; /* STEP: a BDAT LAST, whose refusal leaves the transaction in doubt */
 };
 
 struct smtp_session_state {
@@ -122,13 +123,6 @@ struct smtp_txn {
 	void *owner;           /* who submitted it (session.c) */
 };
 
-/* A command of the step client (client.c): its reply, once read. */
-struct smtp_step {
-	int state; /* 0 waiting, 1 answered (r), -1 no reply (e) */
-	struct smtp_reply r;
-	struct sx_err e;
-};
-
 /* session.c: replies and refusals as the set-up steps see them. */
 int smtp_reply(struct smtp_session_state *, struct smtp_reply *);
 int smtp_refused(
@@ -181,6 +175,9 @@ void smtp_txn_lost(struct smtp_session_state *, struct smtp_txn *, enum sx_stage
 void smtp_txn_settle(struct smtp_session_state *, struct smtp_txn *);
 void smtp_txn_free(struct smtp_txn *);
 void smtp_chunker_free(struct smtp_chunker *);
+
+/* mail.c: the step client's message as BDAT chunks, the last answered into final. */
+int smtp_client_bdat(struct smtp_session_state *, struct smtp_txn *, struct smtp_step *final);
 
 /* mail.c: the pieces the step client uses too. */
 int smtp_check_message(struct smtp_session_state *, struct smtp_txn *);

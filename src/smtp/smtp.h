@@ -165,4 +165,28 @@ int smtp_client_rset(struct smtp_client *, struct sx_err *);
 int smtp_client_usable(const struct smtp_client *);
 void smtp_client_close(struct smtp_client *, int ok);
 
+/*
+ * The same steps pipelined (RFC 2920), for a caller's pipelined group:
+ * each command is queued and its reply comes into its step at a later
+ * smtp_client_wait, in order; the step must stay in place until then.
+ * A step that could not be sent is answered at once (state -1, e).  The
+ * data goes as one BDAT LAST (chunks for a large message) when the relay
+ * offers CHUNKING, else as DATA, whose 354 is waited for here, and the
+ * text; *final gets the verdict.  After a failed BDAT the transaction
+ * is abandoned with RSET before the next MAIL.
+ */
+struct smtp_step {
+	int state; /* 0 awaited, 1 answered (r), -1 no reply: lost or not sent (e) */
+	struct smtp_reply r;
+	struct sx_err e;
+};
+int smtp_client_mail_step(struct smtp_client *, const struct smtp_message *m, struct smtp_step *);
+int smtp_client_rcpt_step(struct smtp_client *, const char *rcpt, struct smtp_step *);
+int smtp_client_data_step(struct smtp_client *, int body_fd, struct smtp_step *final);
+void smtp_client_rset_step(struct smtp_client *);
+/* Send what is queued, read replies until st is answered (NULL: every one).  0, or -1 when lost. */
+int smtp_client_wait(struct smtp_client *, struct smtp_step *st);
+/* Replies still awaited. */
+size_t smtp_client_awaited(const struct smtp_client *);
+
 #endif
