@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -161,6 +162,16 @@ bs_pass(struct bs_session *s, const struct smtp_reply *r, int refused)
 	bs_verdict(s, code, r->enhanced, r->text, NULL);
 }
 
+/* The reply that takes a transaction without a relay. */
+void
+bs_fallback_reply(struct bs_session *s, const struct sx_err *cause, const char *enh)
+{
+	bs_reply(s, 250, enh,
+	    "Ok, but no relay (%s%s%.200s): the message will be kept in the queue",
+	    cause->stage != STAGE_NONE ? sx_stage_name(cause->stage) : "",
+	    cause->stage != STAGE_NONE ? ": " : "", cause->detail);
+}
+
 /* No relay for this transaction: taken anyway, to be kept in the queue. */
 void
 bs_fallback(struct bs_session *s, const struct sx_err *e, const char *enh)
@@ -169,31 +180,32 @@ bs_fallback(struct bs_session *s, const struct sx_err *e, const char *enh)
 	s->cause = *e;
 	if (s->cause.cls == SX_OK)
 		sx_fail(&s->cause, SX_INTERNAL, STAGE_NONE, "relay failed without a reason");
-	bs_reply(s, 250, enh,
-	    "Ok, but no relay (%s%s%.200s): the message will be kept in the queue",
-	    s->cause.stage != STAGE_NONE ? sx_stage_name(s->cause.stage) : "",
-	    s->cause.stage != STAGE_NONE ? ": " : "", s->cause.detail);
+	bs_fallback_reply(s, &s->cause, enh);
 }
 
 /*
- * Intake the raw data at raw_path and relay it; reply with the verdict.
- * A refusal of the envelope or the message is passed on as the relay gave
- * it; a failure before that (connect, TLS, AUTH) is not the message's
- * fault and becomes a 4xx.  Whatever was not accepted stays in the spool.
+ * Intake the raw data at raw_path and relay it; reply with the verdict
+ * (once the relay gave it: bs_data_answered).  A refusal of the envelope
+ * or the message is passed on as the relay gave it; a failure before that
+ * (connect, TLS, AUTH) is not the message's fault and becomes a 4xx.
+ * Whatever was not accepted stays in the spool.
  */
 static void
 bs_deliver(struct bs_session *s, const char *raw_path)
 {
 	struct msg_policy pol = *s->relay->pol;
-	struct msg_envelope env;
-	struct smtp_reply final;
-	struct sx_err ie, re;
+	struct msg_envelope *env;
+	struct bs_slot *sl;
+	struct sx_err ie;
 	int fd, rc;
 
-	memset(&env, 0, sizeof(env));
-	memset(&final, 0, sizeof(final));
 	sx_clear(&ie);
-	sx_clear(&re);
+	if ((env = calloc(1, sizeof(*env))) == NULL || (sl = bs_slot_new(BS_SLOT_DATA)) == NULL) {
+		free(env);
+		sx_fail(&ie, SX_INTERNAL, STAGE_INTAKE, "out of memory");
+		bs_local_failure(s, &ie, NULL);
+		return;
+	}
 	/* -f wins over MAIL FROM; the envelope is the caller's, never the headers'. */
 	if (pol.envelope_from == NULL)
 		pol.envelope_from = s->from;
@@ -201,36 +213,54 @@ bs_deliver(struct bs_session *s, const char *raw_path)
 	pol.ignore_dots = 1;
 	pol.argv_rcpts = s->rcpts;
 	pol.n_argv_rcpts = s->nrcpts;
+	sl->env = env;
 	if ((fd = open(raw_path, O_RDONLY | O_CLOEXEC)) == -1) {
 		sx_fail(&ie, SX_LOCALIO, STAGE_INTAKE, "%s: %s", raw_path, strerror(errno));
 		bs_local_failure(s, &ie, NULL);
+		bs_slot_free(sl);
 		return;
 	}
-	rc = msg_intake(fd, &pol, &env, &ie);
+	rc = msg_intake(fd, &pol, env, &ie);
 	close(fd);
 	if (rc == -1) {
 		bs_local_failure(s, &ie,
-		    env.spool_path != NULL && s->relay->keep(s->relay->arg, &env, &ie) == 0
-			? env.spool_path
+		    env->spool_path != NULL && s->relay->keep(s->relay->arg, env, &ie) == 0
+			? env->spool_path
 			: NULL);
-		goto out;
+		bs_slot_free(sl);
+		return;
 	}
 	/* The callback ends the transaction, whatever happens. */
 	s->upstream = 0;
-	rc = s->relay->data(s->relay->arg, &env, s->fallback ? &s->cause : NULL, &final, &re);
-	if (rc == 0) {
-		bs_verdict(s, final.code, final.enhanced, final.text, NULL);
-		goto out;
+	s->relay->data(s->relay->arg, env, s->fallback ? &s->cause : NULL, &sl->a);
+	if (sl->a.pending) {
+		/* Its verdict comes with the relay's next answers; the caller may go on. */
+		bs_slot_push(s, sl);
+		return;
 	}
-	if (re.cls == SX_OK)
-		sx_fail(&re, SX_INTERNAL, STAGE_NONE, "relay failed without a reason");
-	if (re.reply_code >= 400 && re.reply_code <= 599 && re.stage >= STAGE_MAIL &&
-	    re.stage <= STAGE_EOM)
-		bs_verdict(s, re.reply_code, re.enhanced, re.reply, env.spool_path);
-	else
-		bs_local_failure(s, &re, env.spool_path);
-out:
-	msg_envelope_free(&env);
+	bs_data_answered(s, env, &sl->a);
+	sl->env = NULL;
+	bs_slot_free(sl);
+}
+
+void
+bs_data_answered(struct bs_session *s, struct msg_envelope *env, struct bs_answer *a)
+{
+	struct sx_err *re = &a->e;
+
+	if (a->rc == 0) {
+		bs_verdict(s, a->r.code, a->r.enhanced, a->r.text, NULL);
+	} else {
+		if (re->cls == SX_OK)
+			sx_fail(re, SX_INTERNAL, STAGE_NONE, "relay failed without a reason");
+		if (re->reply_code >= 400 && re->reply_code <= 599 && re->stage >= STAGE_MAIL &&
+		    re->stage <= STAGE_EOM)
+			bs_verdict(s, re->reply_code, re->enhanced, re->reply, env->spool_path);
+		else
+			bs_local_failure(s, re, env->spool_path);
+	}
+	msg_envelope_free(env);
+	free(env);
 }
 
 /* DATA: 354, the data, then the verdict.  -1 only when the session must end. */
