@@ -494,7 +494,7 @@ smtp_txn_fail_local(struct smtp_session_state *s, struct smtp_txn *t, const stru
 	t->failed = 1;
 	sx_adopt(t->e, why, s->stage);
 	if (!conn_is_open(s->c)) {
-		smtp_pipe_lost(s, t, why);
+		smtp_pipe_broken(s, t, why);
 		return -1;
 	}
 	conn_discard(s->c);

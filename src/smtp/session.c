@@ -112,6 +112,23 @@ smtp_pipe_expect(struct smtp_session_state *s, enum smtp_wait_kind kind, enum sx
 	return 0;
 }
 
+/*
+ * Writing failed (the server closed or reset the connection, maybe after
+ * a 421 while we were still sending): the replies to what went out before
+ * may be waiting unread, and each one read is a message confirmed, not
+ * one to send again.  Read them, then the rest is lost.
+ */
+void
+smtp_pipe_broken(struct smtp_session_state *s, struct smtp_txn *t, const struct sx_err *cause)
+{
+	struct sx_err e = *cause;
+
+	while (s->nsent > 0 && !s->dead)
+		if (smtp_pipe_pump(s, t) == -1)
+			return;
+	smtp_pipe_lost(s, t, &e);
+}
+
 int
 smtp_pipe_flush(struct smtp_session_state *s, struct smtp_txn *t)
 {
@@ -119,7 +136,7 @@ smtp_pipe_flush(struct smtp_session_state *s, struct smtp_txn *t)
 
 	sx_clear(&e);
 	if (conn_flush(s->c, s->stage, &e) == -1) {
-		smtp_pipe_lost(s, t, &e);
+		smtp_pipe_broken(s, t, &e);
 		return -1;
 	}
 	s->nsent = s->nwait;

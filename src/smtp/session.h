@@ -143,6 +143,8 @@ int smtp_pipe_expect(struct smtp_session_state *, enum smtp_wait_kind, enum sx_s
 int smtp_pipe_flush(struct smtp_session_state *, struct smtp_txn *);
 int smtp_pipe_pump(struct smtp_session_state *, struct smtp_txn *);
 void smtp_pipe_lost(struct smtp_session_state *, struct smtp_txn *, const struct sx_err *);
+/* Writing failed: read the replies to what went out before, then lose the rest. */
+void smtp_pipe_broken(struct smtp_session_state *, struct smtp_txn *, const struct sx_err *);
 /* Read every reply still awaited (before QUIT); errors are ignored. */
 void smtp_pipe_drain(struct smtp_session_state *);
 

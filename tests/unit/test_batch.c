@@ -64,6 +64,7 @@ struct bt {
 	unsigned ntransactions[MAXMSG];
 	char final[MAXMSG][64];
 	int usable_after;
+	size_t fail_write; /* the transport's write call that fails (0: none) */
 };
 
 static int
@@ -125,6 +126,7 @@ bt_run_once(struct bt *t, const struct fk_step *steps, size_t chunk)
 	size_t i, k;
 
 	fake_conn_setup(&t->f, &t->c, steps, chunk);
+	t->f.fail_write = t->fail_write;
 	sx_clear(&t->e);
 	b = smtp_batch_open(&t->c, &t->p, &t->setup, &t->e);
 	assert_non_null(b);
@@ -176,7 +178,7 @@ bt_run(struct bt *t, const struct fk_step *steps)
 {
 	static const size_t chunks[] = {0, 1, 2, 3, 5, 7, 13, 64};
 	struct smtp_params p = t->p;
-	size_t n = t->n, c, nrcpt[MAXMSG], nd[MAXMSG];
+	size_t n = t->n, c, nrcpt[MAXMSG], nd[MAXMSG], fw = t->fail_write;
 	int rc[MAXMSG], code[MAXMSG];
 	enum sx_class cls[MAXMSG];
 
@@ -186,6 +188,7 @@ bt_run(struct bt *t, const struct fk_step *steps)
 			fake_conn_free(&t->f);
 			bt_init(t, n);
 			t->p = p;
+			t->fail_write = fw;
 			memcpy(t->nrcpt, nrcpt, sizeof(nrcpt));
 		}
 		bt_run_once(t, steps, chunks[c]);
@@ -532,6 +535,40 @@ test_lockstep_batch(void **state)
 	free(t);
 }
 
+static void
+test_write_fails_replies_read(void **state)
+{
+	/*
+	 * The server took two messages, then closed (a 421 we never got to
+	 * read) while the third was being written: the replies already there
+	 * are read, so the first two count as sent, not as lost; the third
+	 * is lost (temporary).
+	 */
+	static const struct fk_step steps[] = {
+	    PRELUDE(CAPS_BDAT),
+	    {FK_EXPECT, MAIL RCPT(1) BDAT(1)},
+	    {FK_EXPECT, MAIL RCPT(2) BDAT(2)},
+	    {FK_REPLY, OK3("A") OK3("B") "421 4.7.0 closing\r\n"},
+	    {FK_EOF, NULL},
+	    {FK_END, NULL},
+	};
+	struct bt *t = malloc(sizeof(*t));
+
+	(void)state;
+	assert_non_null(t);
+	bt_init(t, 3);
+	/* Writes: EHLO, AUTH, message 1, message 2; the third message's fails. */
+	t->fail_write = 5;
+	bt_run(t, steps);
+	assert_int_equal(t->rc[0], 0);
+	assert_int_equal(t->rc[1], 0);
+	assert_string_equal(t->final[1], "queued as B");
+	assert_int_equal(t->rc[2], -1);
+	assert_int_equal(t->cls[2], SX_TEMP);
+	bt_done(t);
+	free(t);
+}
+
 /* Append to a growing buffer. */
 static void
 cat(char **buf, size_t *len, const char *s)
@@ -605,6 +642,7 @@ main(void)
 	    cmocka_unit_test(test_421_mid_batch),
 	    cmocka_unit_test(test_421_refuses_more),
 	    cmocka_unit_test(test_reset_mid_batch),
+	    cmocka_unit_test(test_write_fails_replies_read),
 	    cmocka_unit_test(test_rcpt_limit_in_batch),
 	    cmocka_unit_test(test_lockstep_batch),
 	    cmocka_unit_test(test_window_bounded),
