@@ -47,8 +47,8 @@ struct flush_run {
 	struct flush_item *win[FLUSH_WINDOW];
 	size_t nwin;
 	size_t inflight;
-	char (*dsn)[QUEUE_ID_LEN + 1]; /* DSNs queued by this run: tried at its end */
-	size_t ndsn, capdsn;
+	char (*dsn)[QUEUE_ID_LEN + 1]; /* DSNs queued by this run, tried at the end of a group */
+	size_t ndsn, capdsn, dsn_next;
 };
 
 static void
@@ -103,7 +103,7 @@ flush_relay_of(struct flush_run *run, const struct account *a)
  * A message its sender was told was accepted has finally failed or
  * expired: queue a DSN to the sender (unless the account says bounce off,
  * the sender is <> or asked for none, or one was queued already) through
- * the same relay; it is tried at the end of this run.
+ * the same relay; it is tried at the end of the group, in its session.
  */
 static void
 flush_bounce(struct flush_run *run, struct queue_meta *m, int body_fd)
@@ -525,12 +525,21 @@ bad:
 	return 0;
 }
 
-/* The end of a relay's messages: the window goes, the session ends, every outcome is in. */
+/*
+ * The end of a relay's messages: the window goes and every outcome comes
+ * in; the DSNs they called for (and any other queued by this run) go next,
+ * in the same session when they go to the same relay; then it ends.
+ */
 static void
 flush_group_end(struct flush_run *run)
 {
-	if (run->nwin > 0)
-		flush_window(run);
+	do {
+		if (run->nwin > 0)
+			flush_window(run);
+		flush_reap(run, 1);
+		while (run->dsn_next < run->ndsn && !run->group_stop && !sigflag_caught())
+			flush_take(run, run->dsn[run->dsn_next++]);
+	} while (run->nwin > 0 || run->inflight > 0);
 	if (run->t->end != NULL)
 		run->t->end(run->t->arg);
 	flush_reap(run, 1);
@@ -638,12 +647,7 @@ flush_queue(const struct deliver_ctx *dc, const struct flush_opts *o,
 		run.tried += (unsigned)flush_take(&run, v[i].id);
 	}
 	flush_group_end(&run);
-	/* The DSNs this run queued, through their own relays. */
-	for (k = 0; k < run.ndsn && !sigflag_caught(); k++) {
-		flush_take(&run, run.dsn[k]);
-		if (run.group_stop)
-			flush_group_end(&run);
-	}
+	/* DSNs left over (their relay stopped): once more, each through its own relay. */
 	flush_group_end(&run);
 	free(run.dsn);
 	free(ord);
