@@ -57,8 +57,8 @@ deliver_relay_key(const struct account *a, char *buf, size_t sz)
 int
 deliver_is_limit(const struct sx_err *e)
 {
-	static const char *const words[] = {"too many", "too much", "rate", "limit", "exceed",
-	    "throttl", "try again later", "slow down", "quota"};
+	static const char *const words[] = {
+	    "too many", "too much", "limit", "exceed", "throttl", "slow down", "quota"};
 	size_t i;
 
 	if (e->reply_code == 421)
