@@ -27,7 +27,8 @@ struct flush_item {
 	struct queue_meta m;
 	int fd;
 	const struct account *a;
-	int accepted;          /* its sender was told it was accepted: a final failure gets a DSN */
+	int accepted; /* its sender was told it was accepted: a final failure gets a DSN */
+	int dsn;      /* a DSN this run queued: its failure is not the run's (exit status) */
 	struct deliver_ctx dc; /* the run's, held when the message is */
 	struct deliver_job j;
 };
@@ -41,6 +42,7 @@ struct flush_run {
 	struct flush_pace *pace;
 	unsigned tried;
 	int stop;                  /* the run ends */
+	int taking_dsn;            /* flush_take takes a DSN of this run's */
 	int group_stop;            /* the current group's relay takes no more in this run */
 	int group_up;              /* a session to it took a message */
 	struct flush_relay *relay; /* the current group's relay, once known */
@@ -266,7 +268,8 @@ flush_result(struct flush_run *run, struct flush_item *it, const struct deliver_
 	    r, &r->err);
 	sx_clear(&last);
 	sx_adopt(&last, &r->err, STAGE_QUEUE);
-	sx_adopt(&st->first, &last, STAGE_QUEUE); /* the first failure stays */
+	if (!it->dsn)
+		sx_adopt(&st->first, &last, STAGE_QUEUE); /* the first failure stays */
 	if (r->outcome == DELIVER_FAILED && it->accepted)
 		flush_bounce(run, &it->m, it->fd);
 	if (r->err.reply_code != 0 || r->err.stage >= STAGE_MAIL)
@@ -465,6 +468,7 @@ flush_take(struct flush_run *run, const char *id)
 		goto bad;
 	}
 	it->fd = fd;
+	it->dsn = run->taking_dsn;
 	/* Read only now: whoever held the lock before may have changed it. */
 	if (queue_meta_read(run->dc->dir, id, &it->m, &e) == -1) {
 		flush_item_free(it);
@@ -537,8 +541,10 @@ flush_group_end(struct flush_run *run)
 		if (run->nwin > 0)
 			flush_window(run);
 		flush_reap(run, 1);
+		run->taking_dsn = 1;
 		while (run->dsn_next < run->ndsn && !run->group_stop && !sigflag_caught())
 			flush_take(run, run->dsn[run->dsn_next++]);
+		run->taking_dsn = 0;
 	} while (run->nwin > 0 || run->inflight > 0);
 	if (run->t->end != NULL)
 		run->t->end(run->t->arg);
