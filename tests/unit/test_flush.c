@@ -192,11 +192,13 @@ fb_flush(const char *dir, struct fb *fb, struct flush_opts *o, struct flush_stat
 static void
 accounts(void)
 {
+	static char host_a[] = "a.example", host_b[] = "b.example";
+
 	memset(&acct_a, 0, sizeof(acct_a));
 	memset(&acct_b, 0, sizeof(acct_b));
-	acct_a.host = (char[]){"a.example"};
+	acct_a.host = host_a;
 	acct_a.port = 587;
-	acct_b.host = (char[]){"b.example"};
+	acct_b.host = host_b;
 	acct_b.port = 587;
 }
 
