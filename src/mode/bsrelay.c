@@ -54,6 +54,7 @@ struct bsrelay {
 	struct sx_err open_err; /* and why */
 	struct bsrelay_owed *owed, **owed_tail;
 	int64_t last_ms; /* when the relay last answered */
+	unsigned txn_ok; /* recipients the relay accepted in its current transaction */
 };
 
 /* Every owed step answered: read the relay's replies (they are kept in the steps). */
@@ -130,14 +131,21 @@ bsrelay_push(struct bsrelay *b, struct bsrelay_owed *o)
 	b->owed_tail = &o->next;
 }
 
-/* A relay's reply to MAIL or RCPT as the caller's answer. */
+/*
+ * A relay's reply to MAIL or RCPT as the caller's answer; the accepted
+ * recipients of its transaction counted (answers come in order).
+ */
 static void
-bsrelay_answer_step(struct bs_answer *a, const struct smtp_step *st, int rcpt)
+bsrelay_answer_step(struct bsrelay *b, struct bs_answer *a, const struct smtp_step *st, int rcpt)
 {
 	a->pending = 0;
+	if (!rcpt)
+		b->txn_ok = 0;
 	if (st->state == 1) {
 		a->r = st->r;
 		a->rc = st->r.code == 250 || (rcpt && st->r.code == 251) ? 0 : 1;
+		if (rcpt && a->rc == 0)
+			b->txn_ok++;
 		return;
 	}
 	a->rc = -1;
@@ -200,7 +208,7 @@ bsrelay_mail(
 		}
 		smtp_client_wait(b->cl, &o->step);
 		b->last_ms = clock_now_ms();
-		bsrelay_answer_step(a, &o->step, 0);
+		bsrelay_answer_step(b, a, &o->step, 0);
 		free(o);
 		if (a->rc != -1 || fresh)
 			return;
@@ -230,7 +238,7 @@ bsrelay_rcpt(void *arg, const char *rcpt, struct bs_answer *a)
 		bsrelay_push(b, o);
 		return;
 	}
-	bsrelay_answer_step(a, &o->step, 1);
+	bsrelay_answer_step(b, a, &o->step, 1);
 	free(o);
 }
 
@@ -260,6 +268,23 @@ bsrelay_data_done(struct bsrelay *b, struct bsrelay_owed *o)
 	const struct smtp_step *st = &o->step;
 
 	a->pending = 0;
+	/*
+	 * The relay refused the data of a transaction in which it took no
+	 * recipient (a BDAT caller's message goes before its RCPT replies):
+	 * there was no message for it, so none is kept; the caller gets the
+	 * refusal, as at DATA.
+	 */
+	if (st->state == 1 && st->r.code != 250 && b->txn_ok == 0) {
+		struct sx_err ignored;
+
+		sx_clear(&ignored);
+		queue_remove_files(o->dc.dir, o->qm.id, &ignored);
+		a->rc = 1;
+		a->r = st->r;
+		queue_meta_free(&o->qm);
+		smtp_result_free(&o->j.sj.res);
+		return;
+	}
 	if (st->state == 1) {
 		o->j.sj.res.final = st->r;
 		o->j.sj.rc = st->r.code == 250 ? 0 : -1;
@@ -359,7 +384,7 @@ bsrelay_sync(void *arg)
 		if (o->kind == BSR_DATA)
 			bsrelay_data_done(b, o);
 		else
-			bsrelay_answer_step(o->a, &o->step, o->kind == BSR_RCPT);
+			bsrelay_answer_step(b, o->a, &o->step, o->kind == BSR_RCPT);
 		free(o);
 	}
 	b->owed_tail = &b->owed;

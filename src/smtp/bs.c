@@ -144,6 +144,7 @@ bs_sync(struct bs_session *s)
 	}
 	s->slots_tail = &s->slots;
 	s->resolving = 0;
+	s->ndata = 0;
 }
 
 /*
@@ -158,8 +159,18 @@ bs_fill(struct bs_session *s)
 	ssize_t n;
 	int r;
 
-	/* The caller may be waiting for what the relay owes: have it answered first. */
-	bs_sync(s);
+	/*
+	 * The caller may be waiting for what the relay owes: have it answered
+	 * first.  Unless more of its input is on the way (a caller streaming
+	 * pipelined messages): a moment's wait for it costs less than a round
+	 * trip to the relay.
+	 */
+	if (s->slots != NULL && !s->eof) {
+		pfd.fd = s->in_fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, BS_STREAM_MS) <= 0)
+			bs_sync(s);
+	}
 	if (fflush(s->out) == EOF || ferror(s->out))
 		return sx_fail(
 		    s->e, SX_LOCALIO, STAGE_INTAKE, "cannot write replies: %s", strerror(errno));
@@ -256,6 +267,7 @@ bs_reset(struct bs_session *s)
 	s->npending = 0;
 	s->gen++;
 	sx_clear(&s->cause);
+	bs_bdat_drop(s);
 
 	for (i = 0; i < s->nrcpts; i++)
 		free(s->rcpts[i]);
@@ -277,7 +289,7 @@ bs_ehlo(struct bs_session *s)
 	sx_sanitize(host, sizeof(host), h, strlen(h), 0);
 	snprintf(text, sizeof(text),
 	    "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-8BITMIME\r\n"
-	    "250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n",
+	    "250-SMTPUTF8\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n",
 	    host, s->max_size);
 	bs_emit(s, text);
 }
@@ -350,6 +362,10 @@ bs_run(int in_fd, FILE *out, const struct bs_relay *relay, struct sx_err *e)
 					goto out;
 				bad = 0;
 			}
+		} else if (strncasecmp(line, "BDAT", 4) == 0) {
+			if ((r = bs_bdat(s, args)) == -1)
+				goto out;
+			bad = r == 1;
 		} else if (strncasecmp(line, "RSET", 4) == 0) {
 			if (*args != '\0') {
 				bs_reply(s, 501, "5.5.4", "syntax: RSET takes no argument");
@@ -375,11 +391,10 @@ bs_run(int in_fd, FILE *out, const struct bs_relay *relay, struct sx_err *e)
 			}
 		} else if (strncasecmp(line, "HELP", 4) == 0) {
 			bs_reply(s, 214, "2.0.0",
-			    "commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+			    "commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
 			bad = 0;
 		} else if (strncasecmp(line, "EXPN", 4) == 0 || strncasecmp(line, "AUTH", 4) == 0 ||
-			   strncasecmp(line, "BDAT", 4) == 0 || strncasecmp(line, "ETRN", 4) == 0 ||
-			   strncasecmp(line, "TURN", 4) == 0)
+			   strncasecmp(line, "ETRN", 4) == 0 || strncasecmp(line, "TURN", 4) == 0)
 			bs_reply(s, 502, "5.5.1", "command not implemented");
 		else
 			bs_reply(s, 500, "5.5.2", "command not recognised");

@@ -39,6 +39,8 @@
 #define BS_MAX_ERRORS   50              /* bad commands in a row before 421 */
 #define BS_SIZE_DEFAULT (64ULL << 20)   /* SIZE when the relay's is not known */
 #define BS_IDLE_DEFAULT (5 * 60 * 1000) /* ms; RFC 5321 4.5.3.2.7 */
+#define BS_MAX_OWED     128             /* messages whose verdict may be owed at once */
+#define BS_STREAM_MS    1               /* more input this soon: no need to wait for the relay */
 
 /*
  * The relay's answer to one of the caller's commands: given at once, or
@@ -72,8 +74,11 @@ struct bs_relay {
 	 * (r holds its reply; the callback has removed the spool and any queue
 	 * entry of it, as the queue policy is src/mode/bsrelay.c's), else -1
 	 * with e filled (e.reply_code and e.reply when the relay refused) and
-	 * the spool still at env->spool_path, which the reply names.  Either
-	 * way no transaction is left open.  env stays until the answer is in.
+	 * the spool still at env->spool_path, which the reply names; 1 when
+	 * the relay took none of its recipients (a BDAT caller's message goes
+	 * before they are answered): r holds its refusal and nothing is kept.
+	 * Either way no transaction is left open.  env stays until the answer
+	 * is in.
 	 */
 	void (*data)(
 	    void *arg, struct msg_envelope *env, const struct sx_err *cause, struct bs_answer *a);

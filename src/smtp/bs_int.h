@@ -15,6 +15,7 @@
 #include "msg/aliases.h"
 #include "smtp/bs.h"
 #include "smtp/smtp.h"
+#include "store/spool.h"
 
 #define BS_INBUF 16384
 
@@ -65,7 +66,14 @@ struct bs_session {
 	struct alias_table aliases; /* loaded at the first unqualified RCPT */
 	int aliases_loaded;
 	size_t npending; /* recipients the relay has yet to answer */
-	unsigned gen;    /* counts transactions: an answer to an older one changes nothing */
+	size_t ndata;    /* messages whose verdict the relay owes */
+	/* BDAT (RFC 3030): the current message's chunks so far, until LAST. */
+	struct spool_file bdat;
+	int bdat_open;
+	unsigned long long bdat_size;
+	int bdat_big;           /* over max_size: read to the end, not kept */
+	struct sx_err bdat_err; /* keeping the chunks failed */
+	unsigned gen;           /* counts transactions: an answer to an older one changes nothing */
 	/* Replies owed, oldest first (none: replies go out at once). */
 	struct bs_slot *slots, **slots_tail;
 	int resolving; /* turning them into text: replies go out at once */
@@ -100,6 +108,9 @@ void bs_pass(struct bs_session *, const struct smtp_reply *, int);
 void bs_fallback(struct bs_session *, const struct sx_err *, const char *);
 void bs_fallback_reply(struct bs_session *, const struct sx_err *, const char *);
 int bs_message(struct bs_session *);
+/* bs_data.c: BDAT; 1 after a bad command, -1 when the session must end. */
+int bs_bdat(struct bs_session *, char *);
+void bs_bdat_drop(struct bs_session *);
 /* bs_data.c: the relay's verdict on a message: the reply; env is freed. */
 void bs_data_answered(struct bs_session *, struct msg_envelope *, struct bs_answer *);
 

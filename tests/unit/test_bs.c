@@ -28,7 +28,7 @@
 #define GREETING "220 " HOST " ESMTP smtps-send\r\n"
 #define EHLO_REPLY                                                                                 \
 	"250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 67108864\r\n250-8BITMIME\r\n"                  \
-	"250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n"
+	"250-SMTPUTF8\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n"
 #define GO_AHEAD "354 End data with <CR><LF>.<CR><LF>\r\n"
 
 /* What the fake relay answers to call i. */
@@ -446,15 +446,15 @@ test_ehlo_two_messages(void **state)
 	       "Subject: two\r\n\r\nsecond\r\n.\r\n"
 	       "quit\r\n");
 	assert_int_equal(f->rc, 0);
-	assert_string_equal(f->out,
-	    GREETING EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
-				"250 2.0.0 Ok: queued as ABC123\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-				"252 2.5.0 cannot verify, but will take the message and try to "
-				"deliver it\r\n"
-				"214 2.0.0 commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY "
-				"HELP\r\n"
-				"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
-				"250 2.0.0 Ok: queued as ABC123\r\n221 2.0.0 Bye\r\n");
+	assert_string_equal(f->out, GREETING EHLO_REPLY
+	    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
+	    "250 2.0.0 Ok: queued as ABC123\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	    "252 2.5.0 cannot verify, but will take the message and try to "
+	    "deliver it\r\n"
+	    "214 2.0.0 commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY "
+	    "HELP\r\n"
+	    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
+	    "250 2.0.0 Ok: queued as ABC123\r\n221 2.0.0 Bye\r\n");
 	assert_int_equal(f->ncalls, 2);
 	assert_string_equal(f->calls[0].from, "a@example.com");
 	assert_string_equal(f->calls[0].rcpts, "b@example.org,c@example.org");
@@ -953,6 +953,57 @@ test_pipelined_mail_refused(void **state)
 	assert_int_equal(f->ncalls, 0);
 }
 
+/*
+ * BDAT (RFC 3030) from a pipelining caller: nothing is waited for, each
+ * message goes to the relay with its envelope in one flight, the replies
+ * come back in order; chunks are kept raw and joined.
+ */
+static void
+test_bdat_pipelined(void **state)
+{
+	struct fixture *f = *state;
+	static const char in[] = "EHLO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+				 "BDAT 20 LAST\r\nSubject: one\r\n\r\nhi\r\n"
+				 "MAIL FROM:<e@x.example>\r\nRCPT TO:<f@y.example>\r\n"
+				 "BDAT 9\r\nSubject: BDAT 11 LAST\r\ntwo\r\n\r\n.i\r\nQUIT\r\n";
+
+	fake_async(f);
+	f->verdict[1].text = "2.0.0 Ok: queued as SECOND";
+	RUN(f, in);
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out,
+	    GREETING EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: queued as ABC123\r\n"
+				"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 9 octets received\r\n"
+				"250 2.0.0 Ok: queued as SECOND\r\n221 2.0.0 Bye\r\n");
+	/* One flight: both messages, each with its envelope, then the answers. */
+	assert_string_equal(
+	    f->log, "M<a@x.example> R<b@y.example> D M<e@x.example> R<f@y.example> D | ");
+	assert_int_equal(f->ncalls, 2);
+	assert_string_equal(f->calls[0].rcpts, "b@y.example");
+	assert_non_null(strstr(f->calls[0].spool, "Subject: one\n"));
+	assert_body(f->calls[0].spool, "\n\nhi\n");
+	assert_non_null(strstr(f->calls[1].spool, "Subject: two\n"));
+	assert_body(f->calls[1].spool, "\n\n.i\n");
+}
+
+/* BDAT's octets are read whatever the reply; no MAIL, no recipient, bad syntax. */
+static void
+test_bdat_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	RUN(f, "EHLO c\r\nBDAT 3 LAST\r\nabcNOOP\r\nMAIL FROM:<a@x.example>\r\n"
+	       "BDAT 2\r\nxyBDAT x\r\nRSET\r\nQUIT\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out, GREETING EHLO_REPLY "503 5.5.1 need MAIL command\r\n"
+							"250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n"
+							"554 5.5.1 no valid recipients\r\n"
+							"501 5.5.4 syntax: BDAT size [LAST]\r\n"
+							"250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n");
+	assert_int_equal(f->ncalls, 0);
+	assert_int_equal(spool_files(f), 0);
+}
+
 int
 main(void)
 {
@@ -978,6 +1029,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_pipelined_groups, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pipelined_rset, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pipelined_mail_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bdat_pipelined, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bdat_refused, setup, teardown),
 	};
 
 	setenv("TZ", "UTC", 1);
