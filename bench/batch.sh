@@ -11,7 +11,8 @@
 #   send       smtps-send, N separate runs
 #   odq+q      smtps-send -odq N times, then one -q (the -q alone reported too)
 #   bs         one smtps-send -bs session carrying N messages from a
-#              pipelining caller (bench/bsclient.py)
+#              pipelining caller (bench/bsclient.py); bsb: the same caller
+#              with BDAT (RFC 3030: nothing waited for)
 #   postfix    sendmail -> a private Postfix in the client's namespace ->
 #              the sink (Postfix's smtp client, connection caching, its
 #              default 20 parallel connections): the "real MTA"
@@ -133,14 +134,16 @@ b_odq() {
 	record "$qkey" "$(fsub "$t2" "$t1")" "$cpu2" "$rss2" "$n"
 }
 
+b_bsb() { BS_BDAT=--bdat b_bs "$@"; }
+
 b_bs() {
-	local ns=$1 host=$2 slog=$3 n=$4 key="bs|$5|$4" t0 t1 before tf=$W/bt.bs.$5.$4
+	local ns=$1 host=$2 slog=$3 n=$4 key="bs${BS_BDAT:+b}|$5|$4" t0 t1 before tf=$W/bt.bs${BS_BDAT:+b}.$5.$4
 	: >"$tf"
 	batch_env "$host"
 	export SMTPS_SEND_QUEUE_DIR=$W/bq.bs
 	before=$(sink_count "$slog")
 	t0=$(now_s)
-	ip netns exec "$ns" python3 "$here/bsclient.py" --count "$n" --message "$MSG_1K" \
+	ip netns exec "$ns" python3 "$here/bsclient.py" ${BS_BDAT:-} --count "$n" --message "$MSG_1K" \
 		--from "$FROM" --rcpt "$RCPT" -- "$W/bin/cpuwrap" "$tf" \
 		"$BIN" -bs >>"$W/out/batch.bs.out" 2>>"$W/out/batch.bs.err" ||
 		{ batch_fail "$key" "bsclient: $(tail -1 "$W/out/batch.bs.err")"; return; }
@@ -305,8 +308,9 @@ b_queue_scale() {
 batch_run() {
 	local link ns host slog n c
 	CLIENTS_B=(msmtp)
-	[ -x "$BIN" ] && CLIENTS_B+=(send odq bs)
+	[ -x "$BIN" ] && CLIENTS_B+=(send odq bs bsb)
 	command -v postfix >/dev/null && [ -x /usr/lib/postfix/sbin/master ] && CLIENTS_B+=(postfix)
+	[ -n "${BATCH_CLIENTS:-}" ] && read -r -a CLIENTS_B <<<"$BATCH_CLIENTS"
 	for link in delay lo; do
 		if [ $link = delay ]; then
 			[ -e /run/netns/$NS_A ] || setup_delay
@@ -338,14 +342,15 @@ batch_table() {
 	local link n c label
 	echo
 	echo "batch (issue 19): 1 KiB messages, implicit TLS + CHUNKING sink; wall s / RTT per message / CPU ms per message / peak RSS MiB"
-	echo "  msmtp, send: N separate runs; odq: N x -odq then one -q (q: the -q alone); bs: one -bs session, pipelining caller;"
+	echo "  msmtp, send: N separate runs; odq: N x -odq then one -q (q: the -q alone); bs: one -bs session, pipelining caller"
+	echo "  (DATA; bsb: the same caller with BDAT, offered by -bs since issue 19);"
 	echo "  postfix: sendmail -> local Postfix -> sink (CPU and RSS: all its daemons; wall: until the sink has them all)"
 	for link in delay lo; do
 		[ $link = delay ] && label="${DELAY_MS} ms link, ping RTT ${BR[ping]:-?} ms" || label="loopback"
 		echo "  $label"
 		printf '    %-9s %6s %10s %8s %9s %8s\n' client N "wall s" RTT/msg "CPU ms/m" "RSS MiB"
 		for n in $BATCH_N; do
-			for c in msmtp send odq q bs postfix; do
+			for c in msmtp send odq q bs bsb postfix; do
 				[ -n "${BR[$c|$link|$n|wall]:-}" ] || continue
 				printf '    %-9s %6s %10s %8s %9s %8s\n' "$c" "$n" "$(bcell "$c|$link|$n|wall")" \
 					"$(bcell "$c|$link|$n|rtt")" "$(bcell "$c|$link|$n|cpu")" "$(bcell "$c|$link|$n|rss")"

@@ -3,7 +3,7 @@
 
     bsclient.py [--count N] [--from ADDR] [--rcpt FMT] [--size BYTES]
                 [--message FILE] [--id PREFIX] [--expect-code 250] [--save DIR]
-                -- COMMAND...
+                [--bdat] -- COMMAND...
 
 Starts COMMAND (e.g. smtps-send -bs) with pipes and sends N messages in one
 SMTP session the way an RFC 2920 client does: EHLO; then MAIL, RCPT and
@@ -12,6 +12,10 @@ message's MAIL, RCPT and DATA in one group; QUIT after the last.  Each
 message is the --message file or a generated one of --size bytes (LF
 line ends, a lone-dot line and dot-started lines, an X-Test-Id header
 "<PREFIX-i>").  --rcpt is a printf format taking the message number.
+
+With --bdat (RFC 3030, when the server offers CHUNKING) each message is
+MAIL, RCPT and BDAT LAST with its text, all messages written without
+waiting while the replies are read as they come.
 
 Every reply is read and checked in order: 250 to MAIL and RCPT, 354 to
 DATA, --expect-code to the end of each message.  Prints one line
@@ -22,6 +26,7 @@ Standard library only.
 import argparse
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -44,6 +49,11 @@ def gen_message(i, size, prefix):
     return hdr + bytes(body)
 
 
+def crlf(text):
+    """LF message -> CRLF (BDAT sends the text as it is: no dots to stuff)."""
+    return text.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
 def stuff(text):
     """LF message -> CRLF, dot-stuffed, terminated by CRLF.CRLF (RFC 5321 4.5.2)."""
     out = bytearray()
@@ -59,10 +69,12 @@ class Replies:
     def __init__(self, f):
         self.f = f
 
-    def read(self):
-        """One complete reply: (code, text of its last line)."""
+    def read(self, lines=None):
+        """One complete reply: (code, text of its last line); its lines into lines."""
         while True:
             line = self.f.readline()
+            if lines is not None:
+                lines.append(line)
             if not line:
                 raise EOFError("the server closed")
             if len(line) < 4:
@@ -83,6 +95,9 @@ def main():
     p.add_argument("--id", default="bs")
     p.add_argument("--expect-code", type=int, default=250)
     p.add_argument("--save", metavar="DIR", help="write message i to DIR/i")
+    p.add_argument("--bdat", action="store_true",
+                   help="RFC 3030: each message as MAIL, RCPT, BDAT LAST, all of them "
+                        "sent without waiting (replies read as they come)")
     p.add_argument("command", nargs="+")
     o = p.parse_args()
 
@@ -104,11 +119,46 @@ def main():
         rcpt = o.rcpt % i if "%" in o.rcpt else o.rcpt
         return b"MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (o.sender.encode(), rcpt.encode())
 
+    def message(i):
+        msg = fixed if fixed is not None else gen_message(i, o.size, o.id)
+        if o.save:
+            with open("%s/%d" % (o.save, i), "wb") as f:
+                f.write(msg)
+        return msg
+
+    def bdat_writer():
+        try:
+            for i in range(1, o.count + 1):
+                rcpt = o.rcpt % i if "%" in o.rcpt else o.rcpt
+                text = crlf(message(i))
+                w.write(b"MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nBDAT %d LAST\r\n"
+                        % (o.sender.encode(), rcpt.encode(), len(text)) + text)
+            w.write(b"QUIT\r\n")
+            w.flush()
+        except BrokenPipeError:
+            pass
+
     try:
         expect(220, "greeting")
         w.write(b"EHLO bsclient.example\r\n")
         w.flush()
-        expect(250, "EHLO")
+        ehlo = []
+        code, _ = r.read(ehlo)
+        if code != 250:
+            bad = "EHLO: %d" % code
+        if o.bdat:
+            if not any(l[4:].strip().upper() == b"CHUNKING" for l in ehlo):
+                raise ValueError("the server does not offer CHUNKING")
+            t = threading.Thread(target=bdat_writer, daemon=True)
+            t.start()
+            for i in range(1, o.count + 1):
+                expect(250, "MAIL %d" % i)
+                expect(250, "RCPT %d" % i)
+                if expect(o.expect_code, "end of message %d" % i) == o.expect_code:
+                    ok += 1
+            expect(221, "QUIT")
+            t.join()
+            raise StopIteration
         w.write(envelope(1))
         w.flush()
         for i in range(1, o.count + 1):
@@ -116,16 +166,15 @@ def main():
             expect(250, "RCPT %d" % i)
             if expect(354, "DATA %d" % i) != 354:
                 break
-            msg = fixed if fixed is not None else gen_message(i, o.size, o.id)
-            if o.save:
-                with open("%s/%d" % (o.save, i), "wb") as f:
-                    f.write(msg)
+            msg = message(i)
             # The text, its end, and the next message's envelope: one group.
             w.write(stuff(msg) + (envelope(i + 1) if i < o.count else b"QUIT\r\n"))
             w.flush()
             if expect(o.expect_code, "end of message %d" % i) == o.expect_code:
                 ok += 1
         expect(221, "QUIT")
+    except StopIteration:
+        pass
     except (EOFError, ValueError, BrokenPipeError) as e:
         if bad is None:
             bad = str(e)

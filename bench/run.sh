@@ -5,6 +5,7 @@
 #   bench/run.sh [--quick] [--only rtt|writes|instr|rss|startup|batch] [--bin PATH]
 #                [--delay-ms MS] [--reps N] [--limit SECONDS] [--keep]
 #                [--batch-n "1 100 1000"] [--batch-queue "1000 10000"]
+#                [--batch-clients "msmtp send odq bs bsb postfix"]
 #
 # See bench/README for what every number means.
 set -u
@@ -15,7 +16,7 @@ top=$(dirname "$here")
 QUICK=0 ONLY=all KEEP=0 DELAY_MS=25 REPS= LIMIT= BATCH_N="1 100 1000" BATCH_QUEUE="1000 10000"
 BIN=${SMTPS_SEND_BIN:-$top/build/smtps-send}
 usage() {
-	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-2}"
 }
 args=("$@")
@@ -30,6 +31,7 @@ while [ $# -gt 0 ]; do
 	--keep) KEEP=1 ;;
 	--batch-n) BATCH_N=${2:?}; shift ;;
 	--batch-queue) BATCH_QUEUE=${2:?}; shift ;;
+	--batch-clients) BATCH_CLIENTS=${2:?}; shift ;;
 	-h|--help) usage 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; usage ;;
 	esac
