@@ -2,8 +2,10 @@
 # bench/run.sh — compare smtps-send with msmtp and curl side by side (issue 10).
 # Not part of `make check`.  Root required (network namespaces, TUN devices).
 #
-#   bench/run.sh [--quick] [--only rtt|writes|instr|rss|startup] [--bin PATH]
+#   bench/run.sh [--quick] [--only rtt|writes|instr|rss|startup|batch] [--bin PATH]
 #                [--delay-ms MS] [--reps N] [--limit SECONDS] [--keep]
+#                [--batch-n "1 100 1000"] [--batch-queue "1000 10000"]
+#                [--batch-clients "msmtp send odq bs bsb postfix"]
 #
 # See bench/README for what every number means.
 set -u
@@ -11,10 +13,10 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 
-QUICK=0 ONLY=all KEEP=0 DELAY_MS=25 REPS= LIMIT=
+QUICK=0 ONLY=all KEEP=0 DELAY_MS=25 REPS= LIMIT= BATCH_N="1 100 1000" BATCH_QUEUE="1000 10000"
 BIN=${SMTPS_SEND_BIN:-$top/build/smtps-send}
 usage() {
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-2}"
 }
 args=("$@")
@@ -27,18 +29,21 @@ while [ $# -gt 0 ]; do
 	--reps) REPS=${2:?}; shift ;;
 	--limit) LIMIT=${2:?}; shift ;;
 	--keep) KEEP=1 ;;
+	--batch-n) BATCH_N=${2:?}; shift ;;
+	--batch-queue) BATCH_QUEUE=${2:?}; shift ;;
+	--batch-clients) BATCH_CLIENTS=${2:?}; shift ;;
 	-h|--help) usage 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; usage ;;
 	esac
 	shift
 done
-case $ONLY in all|rtt|writes|instr|rss|startup) ;; *) echo "run.sh: --only rtt|writes|instr|rss|startup" >&2; exit 2 ;; esac
+case $ONLY in all|rtt|writes|instr|rss|startup|batch) ;; *) echo "run.sh: --only rtt|writes|instr|rss|startup|batch" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "run.sh: must run as root (it creates network namespaces and TUN devices)" >&2; exit 2; }
 
 # Bounded in time: run under timeout(1); on expiry everything in the process
 # group gets SIGTERM and the trap below removes namespaces and files.
 if [ -z "${SB_UNDER_TIMEOUT:-}" ]; then
-	[ -n "$LIMIT" ] || { [ $QUICK = 1 ] && LIMIT=900 || LIMIT=2400; }
+	[ -n "$LIMIT" ] || { [ $QUICK = 1 ] && LIMIT=900 || LIMIT=3600; }
 	SB_UNDER_TIMEOUT=$LIMIT exec timeout -k 30 "$LIMIT" bash "$0" "${args[@]}"
 fi
 LIMIT=$SB_UNDER_TIMEOUT
@@ -81,6 +86,7 @@ cleanup() {
 	trap - EXIT INT TERM HUP
 	local p
 	[ -n "$CUR" ] && stop_pid "$CUR"   # a client run in flight (its timeout(1))
+	declare -F pf_stop_all >/dev/null && pf_stop_all   # the batch section's Postfix
 	for p in "${PIDS[@]}"; do stop_pid "$p"; done
 	for p in $NS_A $NS_B $NS_L; do
 		[ -e /run/netns/$p ] && ip netns del $p 2>/dev/null
@@ -425,6 +431,12 @@ if want startup; then
 	done
 fi
 
+# ---------------------------------------------------------------- 6. many messages (bench/batch.sh)
+if want batch; then
+	. "$here/batch.sh"
+	batch_run
+fi
+
 # ---------------------------------------------------------------- table
 cell() {
 	local v=${RES[$1|$2]:-}
@@ -471,3 +483,4 @@ row rss-1k  "peak RSS 1 KiB (MiB)" rss
 row rss-20m "peak RSS 20 MiB (MiB)" rss
 row rss-200m "peak RSS 200 MiB (MiB)" rss
 row startup "start-to-exit 1 KiB loopback (ms, median)" startup
+want batch && batch_table

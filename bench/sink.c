@@ -1,7 +1,7 @@
 /* sink — a minimal SMTP submission sink with TLS (GnuTLS), for benchmarks.
  *
  *   sink --cert leaf.pem --key leaf.key [--addr 127.0.0.1] [--port 2587]
- *        [--mode starttls|implicit] [--chunking] [--tickets] [--count N]
+ *        [--mode starttls|implicit] [--chunking] [--tickets] [--fork] [--count N]
  *        [--max-seconds S] [--idle-seconds S] [--log FILE]
  *
  * Keeps the server out of the measurement: sets TCP_NODELAY, answers a batch
@@ -14,7 +14,9 @@
  * client that keeps them can resume; without, no ticket work on either side.
  * MAIL requires TLS and AUTH, so every counted message went through both.
  *
- * Serves connections one after another (--count N, 0 = unlimited); exits on
+ * Serves connections one after another (--count N, 0 = unlimited), or each
+ * in a process of its own with --fork (for a client with parallel
+ * connections, Postfix); exits on
  * SIGTERM/SIGINT and after --max-seconds.  Log lines (flushed at once):
  *   ready PORT
  *   msg SEQ conn CONN bytes BYTES bare_lf N via data|bdat    (before the 250)
@@ -51,7 +53,7 @@ struct opts {
 	const char *addr, *cert, *key, *log;
 	int port;
 	enum tls_mode mode;
-	int chunking, tickets;
+	int chunking, tickets, fork;
 	long count;
 	unsigned max_seconds, idle_seconds;
 };
@@ -74,7 +76,7 @@ struct conn {
 };
 
 static struct opts opt = {
-	"127.0.0.1", NULL, NULL, NULL, 2587, MODE_STARTTLS, 0, 0, 0, 600, 120
+	"127.0.0.1", NULL, NULL, NULL, 2587, MODE_STARTTLS, 0, 0, 0, 0, 600, 120
 };
 static gnutls_certificate_credentials_t cred;
 static gnutls_priority_t prio;
@@ -511,7 +513,7 @@ out:
 static void usage(void)
 {
 	fputs("usage: sink --cert PEM --key PEM [--addr IP] [--port N]\n"
-	      "            [--mode starttls|implicit] [--chunking] [--tickets] [--count N]\n"
+	      "            [--mode starttls|implicit] [--chunking] [--tickets] [--fork] [--count N]\n"
 	      "            [--max-seconds S] [--idle-seconds S] [--log FILE]\n",
 	      stderr);
 	exit(2);
@@ -537,6 +539,10 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(o, "--tickets")) {
 			opt.tickets = 1;
+			continue;
+		}
+		if (!strcmp(o, "--fork")) {
+			opt.fork = 1;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -579,6 +585,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_IGN); /* --fork: children reaped by the kernel */
 	alarm(opt.max_seconds);
 
 	logfp = stdout;
@@ -627,6 +634,18 @@ int main(int argc, char **argv)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		if (opt.fork) {
+			/* Connections at once, each in its own process (a parallel client). */
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(ls);
+				alarm(opt.max_seconds);
+				serve(fd, id);
+				_exit(0);
+			}
+			close(fd);
+			continue;
+		}
 		serve(fd, id);
 	}
 	close(ls);

@@ -28,6 +28,17 @@
 /* Seconds per network wait (and for a password command) when timeout is unset. */
 /* A failed message is kept this long (seconds), listed, then removed. */
 #define CONF_KEEP_FAILED_DEFAULT (3L * 24 * 3600)
+/*
+ * Messages one session carries before it ends and a new one begins.
+ * Providers limit messages per connection and end the session (421, or
+ * a 4.x reply that stops the queue run) when it goes over: Exchange's
+ * receive connectors allow 20 by default, most hosted services 100 or
+ * more.  100 keeps the set-up (6-9 round trips) below 0.1 round trip per
+ * message while staying under what most services take; Exchange needs 20.
+ */
+#define CONF_MAX_MESSAGES_PER_SESSION_DEFAULT 100
+/* Largest value of a count key (max_messages_per_session, rate). */
+#define CONF_COUNT_MAX 1000000
 
 struct conf_src; /* where each value came from (for --dump-config); opaque */
 
@@ -71,7 +82,9 @@ struct account {
 	long queue_max_age;     /* seconds before a queued message expires; 0: never */
 	long queue_keep_failed; /* seconds a failed message is kept; 0: forever */
 	int bounce;             /* tell the sender when a queued message finally fails */
-	char *admin_address;    /* mail for local users (no domain) goes here */
+	unsigned max_messages_per_session; /* then a new session; 0: no limit */
+	unsigned rate;                     /* at most this many messages a minute; 0: no limit */
+	char *admin_address;               /* mail for local users (no domain) goes here */
 	/* OAuth2 (issue 17): token sources and token management, src/auth/oauth2.h. */
 	char *oauth2_token;         /* an access token as is (SMTPS_SEND_OAUTH2_TOKEN); secret */
 	char *oauth2_token_file;    /* its first line is the access token */

@@ -102,6 +102,12 @@ conf_value(const struct account *a, enum conf_kid k, char *buf, size_t sz)
 			return "off";
 		return conf_duration(
 		    *(const long *)(const void *)((const char *)&tmp + key->off), buf, sz);
+	case T_COUNT:
+		if (*(const unsigned *)(const void *)((const char *)&tmp + key->off) == 0)
+			return "off";
+		snprintf(buf, sz, "%u",
+		    *(const unsigned *)(const void *)((const char *)&tmp + key->off));
+		return buf;
 	default:
 		v = *conf_strp(&tmp, k);
 		if (v == NULL)

@@ -54,6 +54,8 @@ enum conf_kid {
 	K_ALLOW_8BIT,
 	K_STRICT_LINE_LENGTH,
 	K_SENDER_FROM_HEADER,
+	K_MAX_MESSAGES_PER_SESSION,
+	K_RATE,
 	/* OAuth2 (issue 17; src/auth/oauth2.h) */
 	K_OAUTH2_TOKEN,
 	K_OAUTH2_TOKEN_FILE,
@@ -85,7 +87,8 @@ enum conf_type {
 	T_ENUM,    /* one of the key's spellings (on/off, tls modes, ...) */
 	T_PORT,    /* 1..65535 */
 	T_TIMEOUT, /* 1s..1h */
-	T_AGE      /* duration or off */
+	T_AGE,     /* duration or off */
+	T_COUNT    /* a whole number, or off (0) */
 };
 
 /* One spelling of an enumerated value; a table ends with a NULL name. */

@@ -158,6 +158,9 @@ const struct conf_key conf_keys[K_NKEYS] = {
     [K_STRICT_LINE_LENGTH] = BOOL("strict_line_length", strict_line_length),
     [K_SENDER_FROM_HEADER] = {"sender_from_header", T_ENUM, ENT(sender_from_header),
 	"--read-envelope-from", conf_bool_values, "on or off", 0},
+    [K_MAX_MESSAGES_PER_SESSION] = {"max_messages_per_session", T_COUNT,
+	ENT(max_messages_per_session), NULL, NULL, NULL, 0},
+    [K_RATE] = {"rate", T_COUNT, ENT(rate), NULL, NULL, NULL, 0},
     [K_OAUTH2_TOKEN] = {"oauth2_token", T_STR, ENT(oauth2_token), NULL, NULL, NULL, 0},
     [K_OAUTH2_TOKEN_FILE] = {"oauth2_token_file", T_PATH, ENT(oauth2_token_file), NULL, NULL, NULL,
 	0},
@@ -217,6 +220,7 @@ conf_ent_init(struct conf_ent *e)
 	e->a.queue_on_tempfail = 1;
 	e->a.flush_on_send = 1;
 	e->a.bounce = 1;
+	e->a.max_messages_per_session = CONF_MAX_MESSAGES_PER_SESSION_DEFAULT;
 	e->a.syslog_facility = LOG_MAIL;
 	e->tls_starttls = -1;
 	e->file = -1;
@@ -597,6 +601,14 @@ conf_set(struct conf_ent *e, enum conf_kid k, const char *v, struct conf_org org
 			return -1;
 		}
 		*(long *)(void *)((char *)e + conf_keys[k].off) = n;
+		break;
+	case T_COUNT:
+		n = strcmp(v, "off") == 0 ? 0 : (long)strtonum(v, 0, CONF_COUNT_MAX, &errstr);
+		if (errstr != NULL) {
+			*why = "a whole number 0..1000000, or off (0)";
+			return -1;
+		}
+		*(unsigned *)(void *)((char *)e + conf_keys[k].off) = (unsigned)n;
 		break;
 	default:
 		if (conf_set_str(e, k, v, org, why) == -1)

@@ -5,20 +5,45 @@
  * relay that dropped an idle session), and given up for the rest of the
  * caller's session when an open fails (every later message is then only
  * queued).  The secret is read once and lives until the caller's session
- * ends.  Each message goes through deliver_attempt like any other, with
- * its DATA as the transport.
+ * ends.
+ *
+ * The caller's commands go to the relay as it sends them, pipelined: each
+ * is a step of the relay session (smtp.h) whose answer is owed to the
+ * caller until the next sync, which reads the relay's replies and hands
+ * them out in order.  Each message goes through deliver_begin and
+ * deliver_end like a queued one: its verdict, when it comes, removes it
+ * or keeps it as queued or failed.
  */
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "mode/run.h"
 #include "net/relay.h"
 #include "smtp/bs.h"
 #include "store/queue.h"
+
+/* A caller's session idle this long: its next MAIL waits for the relay (is it still there?). */
+#define BSRELAY_IDLE_MS 1000
+
+/* An answer the relay owes the caller. */
+enum bsrelay_kind { BSR_MAIL, BSR_RCPT, BSR_DATA };
+
+struct bsrelay_owed {
+	enum bsrelay_kind kind;
+	struct bs_answer *a;
+	struct smtp_step step;
+	/* BSR_DATA: the message on its way */
+	struct queue_meta qm;
+	struct deliver_ctx dc;
+	struct deliver_job j;
+	struct bsrelay_owed *next;
+};
 
 struct bsrelay {
 	struct run *r;
@@ -27,16 +52,26 @@ struct bsrelay {
 	struct smtp_client *cl;
 	int failed;             /* an open failed: no more attempts */
 	struct sx_err open_err; /* and why */
-	/* The message being delivered: */
-	const struct sx_err *cause; /* no relay took its transaction, or NULL */
-	struct smtp_reply *final;
+	struct bsrelay_owed *owed, **owed_tail;
+	int64_t last_ms; /* when the relay last answered */
+	unsigned txn_ok; /* recipients the relay accepted in its current transaction */
 };
+
+/* Every owed step answered: read the relay's replies (they are kept in the steps). */
+static void
+bsrelay_read_owed(struct bsrelay *b)
+{
+	if (b->cl != NULL && b->owed != NULL)
+		smtp_client_wait(b->cl, NULL);
+	b->last_ms = clock_now_ms();
+}
 
 static void
 bsrelay_disconnect(struct bsrelay *b)
 {
 	if (b->cl == NULL)
 		return;
+	/* Closing reads what is still awaited: every owed step has its answer after. */
 	smtp_client_close(b->cl, smtp_client_usable(b->cl));
 	b->cl = NULL;
 	relay_disconnect(&b->rl);
@@ -65,6 +100,7 @@ bsrelay_open(struct bsrelay *b, struct sx_err *e)
 		relay_disconnect(&b->rl);
 		goto fail;
 	}
+	b->last_ms = clock_now_ms();
 	return 0;
 fail:
 	smtp_result_free(&b->res);
@@ -73,96 +109,146 @@ fail:
 	return -1;
 }
 
-static int
-bsrelay_mail(void *arg, const struct smtp_message *m, struct smtp_reply *rp,
-    unsigned long long *limit, struct sx_err *e)
+static struct bsrelay_owed *
+bsrelay_owe(struct bsrelay *b, enum bsrelay_kind kind, struct bs_answer *a)
+{
+	struct bsrelay_owed *o = calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		return NULL;
+	o->kind = kind;
+	o->a = a;
+	(void)b;
+	return o;
+}
+
+static void
+bsrelay_push(struct bsrelay *b, struct bsrelay_owed *o)
+{
+	o->a->pending = 1;
+	o->next = NULL;
+	*b->owed_tail = o;
+	b->owed_tail = &o->next;
+}
+
+/*
+ * A relay's reply to MAIL or RCPT as the caller's answer; the accepted
+ * recipients of its transaction counted (answers come in order).
+ */
+static void
+bsrelay_answer_step(struct bsrelay *b, struct bs_answer *a, const struct smtp_step *st, int rcpt)
+{
+	a->pending = 0;
+	if (!rcpt)
+		b->txn_ok = 0;
+	if (st->state == 1) {
+		a->r = st->r;
+		a->rc = st->r.code == 250 || (rcpt && st->r.code == 251) ? 0 : 1;
+		if (rcpt && a->rc == 0)
+			b->txn_ok++;
+		return;
+	}
+	a->rc = -1;
+	a->e = st->e;
+	if (a->e.cls == SX_OK)
+		sx_fail(
+		    &a->e, SX_TEMP, rcpt ? STAGE_RCPT : STAGE_MAIL, "the relay session was lost");
+}
+
+static void
+bsrelay_mail(
+    void *arg, const struct smtp_message *m, unsigned long long *limit, struct bs_answer *a)
 {
 	struct bsrelay *b = arg;
+	struct bsrelay_owed *o;
 	const char *enh;
-	int tries, fresh = 0;
+	int tries, fresh = 0, idle;
 
+	memset(a, 0, sizeof(*a));
 	for (tries = 0; tries < 2; tries++) {
 		if (b->cl != NULL && !smtp_client_usable(b->cl))
 			bsrelay_disconnect(b);
 		if (b->cl == NULL) {
-			sx_clear(e);
-			if (bsrelay_open(b, e) == -1)
-				return -1;
+			sx_clear(&a->e);
+			if (bsrelay_open(b, &a->e) == -1) {
+				a->rc = -1;
+				return;
+			}
 			fresh = 1;
 		}
 		if (b->res.caps.size_offered && b->res.caps.size > 0)
 			*limit = b->res.caps.size;
-		sx_clear(e);
-		if (smtp_client_mail(b->cl, m, rp, e) == 0)
-			return 0;
-		if (rp->code != 0)
-			return 1;
-		if (smtp_client_usable(b->cl)) {
-			/* Refused before sending: size, SMTPUTF8, 8-bit. */
-			rp->code = e->reply_code != 0 ? e->reply_code : sx_smtp_code(e, &enh);
-			strlcpy(rp->enhanced, e->reply_code != 0 ? e->enhanced : enh,
-			    sizeof(rp->enhanced));
-			snprintf(rp->text, sizeof(rp->text), "%s", e->detail);
-			return 1;
+		if ((o = bsrelay_owe(b, BSR_MAIL, a)) == NULL) {
+			a->rc = -1;
+			sx_fail(&a->e, SX_INTERNAL, STAGE_MAIL, "out of memory");
+			return;
 		}
-		if (fresh)
-			return -1;
+		/*
+		 * A session that sat idle may have been dropped by the relay:
+		 * then MAIL waits for its reply, and a lost session is opened
+		 * again.  In a pipelined group the reply is owed until the sync.
+		 */
+		idle = smtp_client_awaited(b->cl) == 0 &&
+		       clock_now_ms() - b->last_ms > BSRELAY_IDLE_MS;
+		if (smtp_client_mail_step(b->cl, m, &o->step) == -1 && o->step.state == -1 &&
+		    smtp_client_usable(b->cl)) {
+			/* Refused before sending: size, SMTPUTF8, 8-bit. */
+			a->rc = 1;
+			a->r.code = o->step.e.reply_code != 0 ? o->step.e.reply_code
+							      : sx_smtp_code(&o->step.e, &enh);
+			strlcpy(a->r.enhanced, o->step.e.reply_code != 0 ? o->step.e.enhanced : enh,
+			    sizeof(a->r.enhanced));
+			snprintf(a->r.text, sizeof(a->r.text), "%s", o->step.e.detail);
+			free(o);
+			return;
+		}
+		if (o->step.state == 0 && !idle) {
+			bsrelay_push(b, o);
+			return;
+		}
+		smtp_client_wait(b->cl, &o->step);
+		b->last_ms = clock_now_ms();
+		bsrelay_answer_step(b, a, &o->step, 0);
+		free(o);
+		if (a->rc != -1 || fresh)
+			return;
 		/* The kept session was dropped while idle: once more on a new one. */
 	}
-	return -1;
 }
 
-static int
-bsrelay_rcpt(void *arg, const char *rcpt, struct smtp_reply *rp, struct sx_err *e)
+static void
+bsrelay_rcpt(void *arg, const char *rcpt, struct bs_answer *a)
 {
 	struct bsrelay *b = arg;
+	struct bsrelay_owed *o;
 
-	if (b->cl == NULL || !smtp_client_usable(b->cl))
-		return sx_fail(e, SX_TEMP, STAGE_RCPT, "the relay session was lost");
-	if (smtp_client_rcpt(b->cl, rcpt, rp, e) == 0)
-		return 0;
-	return rp->code != 0 ? 1 : -1;
+	memset(a, 0, sizeof(*a));
+	if (b->cl == NULL || !smtp_client_usable(b->cl)) {
+		a->rc = -1;
+		sx_fail(&a->e, SX_TEMP, STAGE_RCPT, "the relay session was lost");
+		return;
+	}
+	if ((o = bsrelay_owe(b, BSR_RCPT, a)) == NULL) {
+		a->rc = -1;
+		sx_fail(&a->e, SX_INTERNAL, STAGE_RCPT, "out of memory");
+		return;
+	}
+	smtp_client_rcpt_step(b->cl, rcpt, &o->step);
+	if (o->step.state == 0) {
+		bsrelay_push(b, o);
+		return;
+	}
+	bsrelay_answer_step(b, a, &o->step, 1);
+	free(o);
 }
 
 static void
 bsrelay_rset(void *arg)
 {
 	struct bsrelay *b = arg;
-	struct sx_err ignored;
 
-	sx_clear(&ignored);
 	if (b->cl != NULL && smtp_client_usable(b->cl))
-		smtp_client_rset(b->cl, &ignored);
-}
-
-static void
-bsrelay_close(void *arg)
-{
-	struct bsrelay *b = arg;
-
-	bsrelay_disconnect(b);
-	relay_free(&b->rl);
-}
-
-/* deliver_transport.transmit: the DATA of the transaction the caller opened. */
-static int
-bsrelay_transmit(void *arg, const struct account *a, const struct queue_meta *m,
-    const struct smtp_message *msg, struct smtp_result *res, struct sx_err *e)
-{
-	struct bsrelay *b = arg;
-	int rc;
-
-	(void)a;
-	(void)m;
-	if (b->cause != NULL) {
-		sx_adopt(e, b->cause, STAGE_DATA);
-		return -1;
-	}
-	if (b->cl == NULL || !smtp_client_usable(b->cl))
-		return sx_fail(e, SX_TEMP, STAGE_DATA, "the relay session was lost before DATA");
-	rc = smtp_client_data(b->cl, msg->body_fd, b->final, e);
-	res->final = *b->final;
-	return rc;
+		smtp_client_rset_step(b->cl);
 }
 
 /*
@@ -187,68 +273,156 @@ bsrelay_result(struct run *r, const char *id, enum diag_state st, const struct s
 }
 
 /*
- * One message the caller completed: locked and given its metadata, then
- * delivered (removed once accepted, else kept as queued or failed).  A
- * message durably queued for retry is accepted (*final: "250 queued as
- * ID"), as a send would exit 0.  A refusal goes back in e for the
- * caller's reply; nothing of it stays in the run, which reports only on
- * the session as a whole.
+ * A message's verdict (or why it has none): recorded (deliver_end: removed,
+ * or kept as queued or failed), and the caller's answer.  A message
+ * durably queued for retry is accepted ("250 queued as ID"), as a send
+ * would exit 0.  A refusal goes back in the answer for the caller's
+ * reply; nothing of it stays in the run, which reports only on the
+ * session as a whole.
  */
-static int
-bsrelay_data(void *arg, struct msg_envelope *env, const struct sx_err *cause,
-    struct smtp_reply *final, struct sx_err *e)
+static void
+bsrelay_data_done(struct bsrelay *b, struct bsrelay_owed *o)
+{
+	struct run *r = b->r;
+	struct deliver_result res;
+	struct bs_answer *a = o->a;
+	const struct smtp_step *st = &o->step;
+
+	a->pending = 0;
+	/*
+	 * The relay refused the data of a transaction in which it took no
+	 * recipient (a BDAT caller's message goes before its RCPT replies):
+	 * there was no message for it, so none is kept; the caller gets the
+	 * refusal, as at DATA.
+	 */
+	if (st->state == 1 && st->r.code != 250 && b->txn_ok == 0) {
+		struct sx_err ignored;
+
+		sx_clear(&ignored);
+		queue_remove_files(o->dc.dir, o->qm.id, &ignored);
+		a->rc = 1;
+		a->r = st->r;
+		queue_meta_free(&o->qm);
+		smtp_result_free(&o->j.sj.res);
+		return;
+	}
+	if (st->state == 1) {
+		o->j.sj.res.final = st->r;
+		o->j.sj.rc = st->r.code == 250 ? 0 : -1;
+		if (o->j.sj.rc == -1)
+			sx_fail_reply(&o->j.sj.err,
+			    st->r.code >= 500   ? SX_PERM
+			    : st->r.code >= 400 ? SX_TEMP
+						: SX_PROTO,
+			    STAGE_EOM, st->r.code, st->r.enhanced, st->r.text,
+			    "refused the message (%d)", st->r.code);
+	} else if (st->state == -1) {
+		o->j.sj.rc = -1;
+		o->j.sj.err = st->e;
+	}
+	if (deliver_end(&o->dc, &o->j, &res) == 0) {
+		bsrelay_result(r, o->qm.id, DIAG_STATE_SENT, NULL);
+		a->rc = 0;
+		a->r = res.final;
+	} else if (res.outcome == DELIVER_DEFERRED && res.cleanup.cls == SX_OK && !r->no_queue) {
+		bsrelay_result(r, o->qm.id, DIAG_STATE_QUEUED, &res.err);
+		a->rc = 0;
+		memset(&a->r, 0, sizeof(a->r));
+		a->r.code = 250;
+		strlcpy(a->r.enhanced, "2.0.0", sizeof(a->r.enhanced));
+		snprintf(a->r.text, sizeof(a->r.text),
+		    "2.0.0 queued as %s: %s: %.300s; will be retried", o->qm.id,
+		    sx_stage_name(res.err.stage), res.err.detail);
+	} else {
+		bsrelay_result(r, o->qm.id,
+		    res.outcome == DELIVER_FAILED ? DIAG_STATE_FAILED : DIAG_STATE_HELD, &res.err);
+		a->rc = -1;
+		sx_adopt(&a->e, &res.err, STAGE_DATA);
+	}
+	queue_meta_free(&o->qm);
+	sx_clear(&r->err);
+}
+
+/* The message the caller completed: locked and given its metadata, then sent. */
+static void
+bsrelay_data(void *arg, struct msg_envelope *env, const struct sx_err *cause, struct bs_answer *a)
 {
 	struct bsrelay *b = arg;
 	struct run *r = b->r;
-	struct deliver_transport t = {bsrelay_transmit, NULL};
-	struct deliver_ctx dc;
+	struct bsrelay_owed *o;
 	struct deliver_result res;
-	struct queue_meta qm;
-	int rc = -1, sent = 0;
 
-	t.arg = b;
-	b->cause = cause;
-	b->final = final;
-	sx_clear(e);
-	memset(&qm, 0, sizeof(qm));
-	memset(&res, 0, sizeof(res));
+	memset(a, 0, sizeof(*a));
+	if ((o = bsrelay_owe(b, BSR_DATA, a)) == NULL) {
+		a->rc = -1;
+		sx_fail(&a->e, SX_INTERNAL, STAGE_DATA, "out of memory");
+		return;
+	}
 	sx_clear(&r->err);
-	dc.dir = r->spool_dir;
-	dc.diag = &r->diag;
-	dc.now = time(NULL);
-	dc.hold = !r->acct.queue;
-	dc.marked = 1;
+	o->dc.dir = r->spool_dir;
+	o->dc.diag = &r->diag;
+	o->dc.now = time(NULL);
+	o->dc.hold = !r->acct.queue;
+	o->dc.marked = 1;
 	/* The envelope first, then the message under its name; it stays locked (env->spool_fd). */
-	if (run_meta_init(r, env, &qm, dc.now) == -1 || run_commit(r, env, &qm, &dc, 1) == -1) {
-		sx_adopt(e, &r->err, STAGE_QUEUE);
-		goto out;
+	if (run_meta_init(r, env, &o->qm, o->dc.now) == -1 ||
+	    run_commit(r, env, &o->qm, &o->dc, 1) == -1) {
+		a->rc = -1;
+		sx_adopt(&a->e, &r->err, STAGE_QUEUE);
+		queue_meta_free(&o->qm);
+		sx_clear(&r->err);
+		free(o);
+		return;
 	}
-	if ((rc = deliver_attempt(&dc, &qm, env->spool_fd, &r->acct, &t, &res)) == 0) {
-		sent = 1;
-		bsrelay_result(r, qm.id, DIAG_STATE_SENT, NULL);
-		goto out;
+	if (deliver_begin(&o->dc, &o->qm, env->spool_fd, &r->acct, &o->j, &res) == -1) {
+		a->rc = -1;
+		sx_adopt(&a->e, &res.err, STAGE_DATA);
+		queue_meta_free(&o->qm);
+		free(o);
+		return;
 	}
-	if (res.outcome == DELIVER_DEFERRED && res.cleanup.cls == SX_OK && !r->no_queue) {
-		bsrelay_result(r, qm.id, DIAG_STATE_QUEUED, &res.err);
-		memset(final, 0, sizeof(*final));
-		final->code = 250;
-		strlcpy(final->enhanced, "2.0.0", sizeof(final->enhanced));
-		snprintf(final->text, sizeof(final->text),
-		    "2.0.0 queued as %s: %s: %.300s; will be retried", qm.id,
-		    sx_stage_name(res.err.stage), res.err.detail);
-		rc = 0;
-	} else {
-		bsrelay_result(r, qm.id,
-		    res.outcome == DELIVER_FAILED ? DIAG_STATE_FAILED : DIAG_STATE_HELD, &res.err);
-		sx_adopt(e, &res.err, STAGE_DATA);
+	o->step.state = -1;
+	if (cause != NULL)
+		sx_adopt(&o->step.e, cause, STAGE_DATA);
+	else if (b->cl == NULL || !smtp_client_usable(b->cl))
+		sx_fail(&o->step.e, SX_TEMP, STAGE_DATA, "the relay session was lost before DATA");
+	else
+		smtp_client_data_step(b->cl, env->spool_fd, &o->step);
+	if (o->step.state == 0) {
+		bsrelay_push(b, o);
+		return;
 	}
-out:
-	/* The transaction must not outlive the message (harmless after a final reply). */
-	if (!sent && cause == NULL)
-		bsrelay_rset(b);
-	queue_meta_free(&qm);
-	sx_clear(&r->err);
-	return rc;
+	bsrelay_data_done(b, o);
+	free(o);
+}
+
+/* bs_relay.sync: the relay's replies, each to the answer it owes, in order. */
+static void
+bsrelay_sync(void *arg)
+{
+	struct bsrelay *b = arg;
+	struct bsrelay_owed *o;
+
+	bsrelay_read_owed(b);
+	while ((o = b->owed) != NULL) {
+		b->owed = o->next;
+		if (o->kind == BSR_DATA)
+			bsrelay_data_done(b, o);
+		else
+			bsrelay_answer_step(b, o->a, &o->step, o->kind == BSR_RCPT);
+		free(o);
+	}
+	b->owed_tail = &b->owed;
+}
+
+static void
+bsrelay_close(void *arg)
+{
+	struct bsrelay *b = arg;
+
+	bsrelay_sync(b);
+	bsrelay_disconnect(b);
+	relay_free(&b->rl);
 }
 
 /* bs_relay.keep: as a send keeps a message refused at intake. */
@@ -292,9 +466,11 @@ mode_bs(struct run *r)
 	memset(&relay, 0, sizeof(relay));
 	memset(&b, 0, sizeof(b));
 	b.r = r;
+	b.owed_tail = &b.owed;
 	relay.mail = bsrelay_mail;
 	relay.rcpt = bsrelay_rcpt;
 	relay.data = bsrelay_data;
+	relay.sync = bsrelay_sync;
 	relay.rset = bsrelay_rset;
 	relay.keep = bsrelay_keep;
 	relay.close = bsrelay_close;

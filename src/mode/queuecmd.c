@@ -2,7 +2,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,41 +14,28 @@
 #include "store/flush.h"
 #include "store/queue.h"
 
+/*
+ * The accounts of a queue run, one per account name and relay record
+ * (the messages of one group share it): loaded once, and kept until the
+ * run ends, for the messages in flight hold pointers to them.
+ */
+struct queue_acct {
+	char *name;         /* the account name queued with ("" for none) */
+	uint64_t rec;       /* hash of the relay record queued with */
+	struct account own; /* loaded for it: the config's account of that name, or the record */
+	int have_own;       /* own holds an account to free */
+	const struct account *a; /* what its messages go with (NULL: err) */
+	struct sx_err err;
+	struct queue_acct *next;
+};
+
 /* The transport of a queue run: each message with the account it was queued for. */
 struct queue_jobs {
 	struct run *r;
 	struct deliver_session ds;
-	struct account other; /* the current config's account of that name, when not the run's */
-	int have_other;
-	struct account rec; /* the relay recorded with the message */
-	int have_rec;
+	struct queue_acct *accts;
 	int automatic; /* the quick flush after a send: quiet unless -v */
 };
-
-/* The current configuration's account of this name, or NULL. */
-static const struct account *
-queue_config_account(struct queue_jobs *q, const char *name)
-{
-	struct run *r = q->r;
-	struct conf_request req = r->req;
-	struct sx_err ignored;
-
-	if (r->acct.name != NULL && (name == NULL || strcmp(name, r->acct.name) == 0))
-		return r->acct.host != NULL ? &r->acct : NULL;
-	if (q->have_other && strcmp(q->other.name, name) == 0)
-		return q->other.host != NULL ? &q->other : NULL;
-	if (q->have_other)
-		conf_account_free(&q->other);
-	q->have_other = 0;
-	req.account = name;
-	req.relay_optional = 1;
-	req.errors = NULL; /* the run's list is for the run's own configuration */
-	sx_clear(&ignored);
-	if (conf_load(&req, &q->other, &ignored) == -1)
-		return NULL;
-	q->have_other = 1;
-	return q->other.host != NULL ? &q->other : NULL;
-}
 
 static int
 queue_same_relay(const struct account *a, const struct account *b)
@@ -56,6 +45,35 @@ queue_same_relay(const struct account *a, const struct account *b)
 	       (a->user == NULL || strcmp(a->user, b->user) == 0);
 }
 
+static uint64_t
+queue_record_hash(const struct queue_meta *m)
+{
+	uint64_t h = 14695981039346656037ULL;
+	const char *p;
+	size_t i;
+
+	for (i = 0; i < 2 * m->nrelay; i++) {
+		for (p = m->relay[i]; *p != '\0'; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		h = (h ^ 0xff) * 1099511628211ULL;
+	}
+	return h;
+}
+
+static void
+queue_accts_free(struct queue_jobs *q)
+{
+	struct queue_acct *x;
+
+	while ((x = q->accts) != NULL) {
+		q->accts = x->next;
+		if (x->have_own)
+			conf_account_free(&x->own);
+		free(x->name);
+		free(x);
+	}
+}
+
 /*
  * The account to send m with: the current configuration's account of the
  * name it was queued with, so that a fixed host, port or password applies
@@ -63,7 +81,83 @@ queue_same_relay(const struct account *a, const struct account *b)
  * them out), with a warning when it now names another relay.  When the
  * configuration has no such account (cron's empty environment, a
  * container's variables gone), the relay recorded with the message.
+ * Decided once per account and record (x), said once.
  */
+static void
+queue_acct_load(struct queue_jobs *q, struct queue_acct *x, const struct queue_meta *m)
+{
+	struct run *r = q->r;
+	struct conf_request req = r->req;
+	struct account cur, rec;
+	const struct account *c = NULL;
+	struct sx_err ignored, re;
+	int have_cur = 0, have_rec = 0;
+
+	sx_clear(&ignored);
+	sx_clear(&re);
+	memset(&cur, 0, sizeof(cur));
+	memset(&rec, 0, sizeof(rec));
+	if (r->acct.name != NULL && (m->account == NULL || strcmp(m->account, r->acct.name) == 0)) {
+		c = r->acct.host != NULL ? &r->acct : NULL;
+	} else {
+		req.account = m->account;
+		req.relay_optional = 1;
+		if (conf_load(&req, &cur, &ignored) == 0) {
+			have_cur = 1;
+			c = cur.host != NULL ? &cur : NULL;
+		}
+	}
+	if (m->nrelay == 0) {
+		/* Queued by a version that kept no record. */
+		if (c == NULL)
+			sx_fail(&x->err, SX_CONFIG, STAGE_CONFIG,
+			    "account %s is not in the configuration (or has no host)",
+			    m->account != NULL ? m->account : "default");
+		goto out;
+	}
+	have_rec = conf_from_record(&rec, m->relay, m->nrelay, &re) == 0;
+	if (c != NULL) {
+		if (have_rec && !queue_same_relay(c, &rec)) {
+			struct diag_field f[] = {
+			    {"id", m->id, 0}, {"host", c->host, 0}, {"port", NULL, c->port}};
+
+			diag_say(&r->diag, "relay_changed", STAGE_QUEUE, f, 3,
+			    "%s: queued for %s port %u%s%s; account %s now says %s port %u%s%s: "
+			    "sending it there (and every message queued with it)",
+			    m->id, rec.host, rec.port, rec.user != NULL ? " as " : "",
+			    rec.user != NULL ? rec.user : "", c->name, c->host, c->port,
+			    c->user != NULL ? " as " : "", c->user != NULL ? c->user : "");
+		}
+		goto out;
+	}
+	if (!have_rec) {
+		sx_adopt(&x->err, &re, STAGE_CONFIG);
+		goto out;
+	}
+	diag_stage(&r->diag, STAGE_QUEUE,
+	    "message %s: account %s is not in the configuration: using the relay recorded "
+	    "with the message (%s port %u)",
+	    m->id, rec.name, rec.host, rec.port);
+out:
+	if (c == &cur) {
+		x->own = cur;
+		x->have_own = 1;
+		x->a = &x->own;
+		have_cur = 0;
+	} else if (c != NULL) {
+		x->a = c;
+	} else if (have_rec && x->err.cls == SX_OK) {
+		x->own = rec;
+		x->have_own = 1;
+		x->a = &x->own;
+		have_rec = 0;
+	}
+	if (have_cur)
+		conf_account_free(&cur);
+	if (have_rec)
+		conf_account_free(&rec);
+}
+
 /*
  * A message kept because a name had no domain (held: the caller was told
  * to fix the configuration) is qualified again with a's settings before
@@ -99,49 +193,32 @@ queue_job_account(void *arg, struct queue_meta *m, struct sx_err *e)
 {
 	struct queue_jobs *q = arg;
 	struct run *r = q->r;
-	const struct account *cur;
-	struct sx_err re;
+	const char *name = m->account != NULL ? m->account : "";
+	uint64_t rec = queue_record_hash(m);
+	struct queue_acct *x;
 
 	diag_stage(&r->diag, STAGE_QUEUE, "message %s: %zu recipient(s), %llu bytes", m->id,
 	    m->nrcpts, m->size);
-	cur = queue_config_account(q, m->account);
-	if (m->nrelay == 0) {
-		/* Queued by a version that kept no record. */
-		if (cur == NULL) {
-			sx_fail(e, SX_CONFIG, STAGE_CONFIG,
-			    "account %s is not in the configuration (or has no host)",
-			    m->account != NULL ? m->account : "default");
+	for (x = q->accts; x != NULL; x = x->next)
+		if (x->rec == rec && strcmp(x->name, name) == 0)
+			break;
+	if (x == NULL) {
+		if ((x = calloc(1, sizeof(*x))) == NULL || (x->name = strdup(name)) == NULL) {
+			free(x);
+			sx_fail(e, SX_INTERNAL, STAGE_CONFIG, "out of memory");
 			return NULL;
 		}
-		return queue_requalify(r, cur, m, e) == 0 ? cur : NULL;
+		x->rec = rec;
+		sx_clear(&x->err);
+		queue_acct_load(q, x, m);
+		x->next = q->accts;
+		q->accts = x;
 	}
-	if (q->have_rec)
-		conf_account_free(&q->rec);
-	sx_clear(&re);
-	q->have_rec = conf_from_record(&q->rec, m->relay, m->nrelay, &re) == 0;
-	if (cur != NULL) {
-		if (q->have_rec && !queue_same_relay(cur, &q->rec)) {
-			struct diag_field f[] = {
-			    {"id", m->id, 0}, {"host", cur->host, 0}, {"port", NULL, cur->port}};
-
-			diag_say(&r->diag, "relay_changed", STAGE_QUEUE, f, 3,
-			    "%s: queued for %s port %u%s%s; account %s now says %s port %u%s%s: "
-			    "sending it there",
-			    m->id, q->rec.host, q->rec.port, q->rec.user != NULL ? " as " : "",
-			    q->rec.user != NULL ? q->rec.user : "", cur->name, cur->host, cur->port,
-			    cur->user != NULL ? " as " : "", cur->user != NULL ? cur->user : "");
-		}
-		return queue_requalify(r, cur, m, e) == 0 ? cur : NULL;
-	}
-	if (!q->have_rec) {
-		sx_adopt(e, &re, STAGE_CONFIG);
+	if (x->a == NULL) {
+		sx_adopt(e, &x->err, STAGE_CONFIG);
 		return NULL;
 	}
-	diag_stage(&r->diag, STAGE_QUEUE,
-	    "message %s: account %s is not in the configuration: using the relay recorded "
-	    "with the message (%s port %u)",
-	    m->id, q->rec.name, q->rec.host, q->rec.port);
-	return queue_requalify(r, &q->rec, m, e) == 0 ? &q->rec : NULL;
+	return queue_requalify(r, x->a, m, e) == 0 ? x->a : NULL;
 }
 
 /*
@@ -232,7 +309,8 @@ int
 run_queue_pass(struct run *r, const struct flush_opts *o, int automatic, struct flush_stats *st,
     struct sx_err *e)
 {
-	struct deliver_transport t = {deliver_session_transmit, NULL};
+	struct deliver_transport t = {deliver_session_transmit, NULL, deliver_session_send,
+	    deliver_session_collect, deliver_session_end};
 	struct flush_ops ops = {queue_job_account, queue_report, NULL};
 	struct queue_jobs q;
 	struct deliver_ctx dc;
@@ -249,7 +327,9 @@ run_queue_pass(struct run *r, const struct flush_opts *o, int automatic, struct 
 	dc.diag = &r->diag;
 	dc.now = o->now;
 	dc.hold = !r->acct.queue;
+	dc.marked = 0;
 	rc = flush_queue(&dc, o, &t, &ops, st, e);
+	deliver_session_free(&q.ds);
 	if (st->whole > 0) {
 		struct diag_field f = {"count", NULL, st->whole};
 
@@ -262,13 +342,21 @@ run_queue_pass(struct run *r, const struct flush_opts *o, int automatic, struct 
 		    "%u partial message(s) removed (their sender died while reading them; it was "
 		    "never told they were accepted)",
 		    st->partial);
-	if (q.have_other)
-		conf_account_free(&q.other);
-	if (q.have_rec)
-		conf_account_free(&q.rec);
+	queue_accts_free(&q);
 	if (st->locked > 0)
 		diag_stage(&r->diag, STAGE_QUEUE,
 		    "%u message(s) skipped: being delivered by another process", st->locked);
+	if (st->limited > 0 || st->skipped > 0) {
+		struct diag_field f[] = {
+		    {"relays", NULL, st->limited}, {"waiting", NULL, st->skipped}};
+
+		diag_say(&r->diag, "relay_limit", STAGE_QUEUE, f, 2,
+		    "queue: %u relay(s) said they take no more for now; %u message(s) not tried, "
+		    "kept for later",
+		    st->limited, st->skipped);
+	}
+	if (q.ds.nsessions > 0)
+		diag_stage(&r->diag, STAGE_QUEUE, "%u session(s) to the relay(s)", q.ds.nsessions);
 	return rc;
 }
 
@@ -340,11 +428,15 @@ queue_runner_pass(struct run *r, long interval, time_t *next)
 	struct sx_err e;
 	int rc;
 
+	/* Rates and provider back-offs hold across the runner's passes. */
+	static struct flush_pace pace;
+
 	queue_opts_init(r, &o);
 	o.respect_backoff = 1;
 	o.max_backoff = interval;
 	o.stop_on_unreachable = 1;
 	o.finish_in_flight = 1;
+	o.pace = &pace;
 	sx_clear(&e);
 	rc = run_queue_pass(r, &o, 0, &st, &e);
 	if (rc == -1 && st.sent + st.deferred + st.failed + st.bad == 0 && e.cls != SX_OK)

@@ -28,7 +28,7 @@ send_connect_early(void *arg)
 int
 mode_send(struct run *r)
 {
-	struct deliver_transport t = {deliver_session_transmit, NULL};
+	struct deliver_transport t = {deliver_session_transmit, NULL, NULL, NULL, NULL};
 	struct deliver_session ds;
 	struct deliver_result res;
 	struct deliver_ctx dc;

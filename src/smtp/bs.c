@@ -26,6 +26,7 @@
 
 static int bs_readline(struct bs_session *, size_t *, int *);
 static void bs_ehlo(struct bs_session *);
+static void bs_emit(struct bs_session *, const char *);
 
 /*
  * One reply line.  The enhanced code goes out only after EHLO (RFC 2034:
@@ -35,7 +36,7 @@ static void bs_ehlo(struct bs_session *);
 void
 bs_reply(struct bs_session *s, int code, const char *enh, const char *fmt, ...)
 {
-	char raw[BS_TEXT], text[BS_TEXT];
+	char raw[BS_TEXT], text[BS_TEXT], line[BS_TEXT + 32];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -43,9 +44,107 @@ bs_reply(struct bs_session *s, int code, const char *enh, const char *fmt, ...)
 	va_end(ap);
 	sx_sanitize(text, sizeof(text), raw, strlen(raw), 0);
 	if (s->esmtp && enh != NULL)
-		fprintf(s->out, "%03d %s %s\r\n", code, enh, text);
+		snprintf(line, sizeof(line), "%03d %.16s %s\r\n", code, enh, text);
 	else
-		fprintf(s->out, "%03d %s\r\n", code, text);
+		snprintf(line, sizeof(line), "%03d %s\r\n", code, text);
+	bs_emit(s, line);
+}
+
+/*
+ * Reply text goes out at once, unless replies the relay owes come before
+ * it: then it waits its turn.
+ */
+static void
+bs_emit(struct bs_session *s, const char *text)
+{
+	struct bs_slot *sl;
+
+	if (s->slots != NULL && !s->resolving) {
+		if ((sl = bs_slot_new(BS_SLOT_TEXT)) != NULL && (sl->text = strdup(text)) != NULL) {
+			bs_slot_push(s, sl);
+			return;
+		}
+		bs_slot_free(sl);
+		/* No room to keep it: what is owed first, then this, in order. */
+		bs_sync(s);
+	}
+	fputs(text, s->out);
+}
+
+struct bs_slot *
+bs_slot_new(enum bs_slot_kind kind)
+{
+	struct bs_slot *sl = calloc(1, sizeof(*sl));
+
+	if (sl != NULL)
+		sl->kind = kind;
+	return sl;
+}
+
+void
+bs_slot_push(struct bs_session *s, struct bs_slot *sl)
+{
+	sl->gen = s->gen;
+	sl->next = NULL;
+	*s->slots_tail = sl;
+	s->slots_tail = &sl->next;
+}
+
+void
+bs_slot_free(struct bs_slot *sl)
+{
+	size_t i;
+
+	if (sl == NULL)
+		return;
+	for (i = 0; i < sl->nparts; i++)
+		free(sl->parts[i].addr);
+	free(sl->parts);
+	free(sl->text);
+	if (sl->env != NULL) {
+		msg_envelope_free(sl->env);
+		free(sl->env);
+	}
+	free(sl);
+}
+
+/*
+ * Have the relay answer everything it owes, and write the replies in
+ * order: each turned into text now, and into the transaction's state when
+ * it answers the current transaction.
+ */
+void
+bs_sync(struct bs_session *s)
+{
+	struct bs_slot *sl;
+
+	if (s->slots == NULL)
+		return;
+	if (s->relay->sync != NULL)
+		s->relay->sync(s->relay->arg);
+	s->resolving = 1;
+	while ((sl = s->slots) != NULL) {
+		s->slots = sl->next;
+		switch (sl->kind) {
+		case BS_SLOT_TEXT:
+			fputs(sl->text, s->out);
+			break;
+		case BS_SLOT_MAIL:
+			bs_mail_answered(s, &sl->a, sl->gen == s->gen);
+			break;
+		case BS_SLOT_RCPT:
+			bs_rcpt_answered(s, sl->parts, sl->nparts, sl->gen == s->gen);
+			break;
+		case BS_SLOT_DATA:
+			bs_data_answered(s, sl->env, &sl->a);
+			sl->env = NULL;
+			break;
+		}
+		bs_slot_free(sl);
+	}
+	s->slots_tail = &s->slots;
+	s->resolving = 0;
+	s->ndata = 0;
 }
 
 /*
@@ -60,6 +159,18 @@ bs_fill(struct bs_session *s)
 	ssize_t n;
 	int r;
 
+	/*
+	 * The caller may be waiting for what the relay owes: have it answered
+	 * first.  Unless more of its input is on the way (a caller streaming
+	 * pipelined messages): a moment's wait for it costs less than a round
+	 * trip to the relay.
+	 */
+	if (s->slots != NULL && !s->eof) {
+		pfd.fd = s->in_fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, BS_STREAM_MS) <= 0)
+			bs_sync(s);
+	}
 	if (fflush(s->out) == EOF || ferror(s->out))
 		return sx_fail(
 		    s->e, SX_LOCALIO, STAGE_INTAKE, "cannot write replies: %s", strerror(errno));
@@ -153,7 +264,10 @@ bs_reset(struct bs_session *s)
 	s->upstream = 0;
 	s->fallback = 0;
 	s->body8 = 0;
+	s->npending = 0;
+	s->gen++;
 	sx_clear(&s->cause);
+	bs_bdat_drop(s);
 
 	for (i = 0; i < s->nrcpts; i++)
 		free(s->rcpts[i]);
@@ -169,14 +283,15 @@ bs_reset(struct bs_session *s)
 static void
 bs_ehlo(struct bs_session *s)
 {
-	char host[256];
+	char host[256], text[512];
 	const char *h = s->relay->hostname != NULL ? s->relay->hostname : "localhost";
 
 	sx_sanitize(host, sizeof(host), h, strlen(h), 0);
-	fprintf(s->out,
+	snprintf(text, sizeof(text),
 	    "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-8BITMIME\r\n"
-	    "250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n",
+	    "250-SMTPUTF8\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n",
 	    host, s->max_size);
+	bs_emit(s, text);
 }
 
 int
@@ -189,6 +304,7 @@ bs_run(int in_fd, FILE *out, const struct bs_relay *relay, struct sx_err *e)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return sx_fail(e, SX_INTERNAL, STAGE_INTAKE, "out of memory");
 	s->relay = relay;
+	s->slots_tail = &s->slots;
 	s->out = out;
 	s->e = e;
 	s->in_fd = in_fd;
@@ -233,6 +349,8 @@ bs_run(int in_fd, FILE *out, const struct bs_relay *relay, struct sx_err *e)
 		else if (strncasecmp(line, "RCPT", 4) == 0)
 			bad = bs_rcpt(s, args) == -1;
 		else if (strncasecmp(line, "DATA", 4) == 0) {
+			/* Its 354 depends on what the relay made of MAIL and RCPT. */
+			bs_sync(s);
 			if (*args != '\0')
 				bs_reply(s, 501, "5.5.4", "syntax: DATA takes no argument");
 			else if (!s->have_mail)
@@ -244,6 +362,10 @@ bs_run(int in_fd, FILE *out, const struct bs_relay *relay, struct sx_err *e)
 					goto out;
 				bad = 0;
 			}
+		} else if (strncasecmp(line, "BDAT", 4) == 0) {
+			if ((r = bs_bdat(s, args)) == -1)
+				goto out;
+			bad = r == 1;
 		} else if (strncasecmp(line, "RSET", 4) == 0) {
 			if (*args != '\0') {
 				bs_reply(s, 501, "5.5.4", "syntax: RSET takes no argument");
@@ -269,11 +391,10 @@ bs_run(int in_fd, FILE *out, const struct bs_relay *relay, struct sx_err *e)
 			}
 		} else if (strncasecmp(line, "HELP", 4) == 0) {
 			bs_reply(s, 214, "2.0.0",
-			    "commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+			    "commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
 			bad = 0;
 		} else if (strncasecmp(line, "EXPN", 4) == 0 || strncasecmp(line, "AUTH", 4) == 0 ||
-			   strncasecmp(line, "BDAT", 4) == 0 || strncasecmp(line, "ETRN", 4) == 0 ||
-			   strncasecmp(line, "TURN", 4) == 0)
+			   strncasecmp(line, "ETRN", 4) == 0 || strncasecmp(line, "TURN", 4) == 0)
 			bs_reply(s, 502, "5.5.1", "command not implemented");
 		else
 			bs_reply(s, 500, "5.5.2", "command not recognised");
@@ -287,6 +408,8 @@ bs_run(int in_fd, FILE *out, const struct bs_relay *relay, struct sx_err *e)
 	}
 	rc = 0;
 out:
+	/* Every reply the relay owes goes out first. */
+	bs_sync(s);
 	/* QUIT ends any open transaction: no RSET first. */
 	s->upstream = 0;
 	if (relay->close != NULL)

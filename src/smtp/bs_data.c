@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "smtp/bs_int.h"
@@ -27,6 +29,7 @@ static int bs_data(struct bs_session *, struct spool_file *, int *, struct sx_er
 static void bs_verdict(struct bs_session *, int, const char *, const char *, const char *);
 static void bs_local_failure(struct bs_session *, const struct sx_err *, const char *);
 static void bs_deliver(struct bs_session *, const char *);
+static int bs_envelope_rcpts(struct bs_session *, char ***, size_t *);
 
 /*
  * The data phase: bytes up to the line holding only "." (ended by CRLF or
@@ -161,6 +164,16 @@ bs_pass(struct bs_session *s, const struct smtp_reply *r, int refused)
 	bs_verdict(s, code, r->enhanced, r->text, NULL);
 }
 
+/* The reply that takes a transaction without a relay. */
+void
+bs_fallback_reply(struct bs_session *s, const struct sx_err *cause, const char *enh)
+{
+	bs_reply(s, 250, enh,
+	    "Ok, but no relay (%s%s%.200s): the message will be kept in the queue",
+	    cause->stage != STAGE_NONE ? sx_stage_name(cause->stage) : "",
+	    cause->stage != STAGE_NONE ? ": " : "", cause->detail);
+}
+
 /* No relay for this transaction: taken anyway, to be kept in the queue. */
 void
 bs_fallback(struct bs_session *s, const struct sx_err *e, const char *enh)
@@ -169,68 +182,230 @@ bs_fallback(struct bs_session *s, const struct sx_err *e, const char *enh)
 	s->cause = *e;
 	if (s->cause.cls == SX_OK)
 		sx_fail(&s->cause, SX_INTERNAL, STAGE_NONE, "relay failed without a reason");
-	bs_reply(s, 250, enh,
-	    "Ok, but no relay (%s%s%.200s): the message will be kept in the queue",
-	    s->cause.stage != STAGE_NONE ? sx_stage_name(s->cause.stage) : "",
-	    s->cause.stage != STAGE_NONE ? ": " : "", s->cause.detail);
+	bs_fallback_reply(s, &s->cause, enh);
 }
 
 /*
- * Intake the raw data at raw_path and relay it; reply with the verdict.
- * A refusal of the envelope or the message is passed on as the relay gave
- * it; a failure before that (connect, TLS, AUTH) is not the message's
- * fault and becomes a 4xx.  Whatever was not accepted stays in the spool.
+ * Intake the raw data at raw_path and relay it; reply with the verdict
+ * (once the relay gave it: bs_data_answered).  A refusal of the envelope
+ * or the message is passed on as the relay gave it; a failure before that
+ * (connect, TLS, AUTH) is not the message's fault and becomes a 4xx.
+ * Whatever was not accepted stays in the spool.
  */
 static void
 bs_deliver(struct bs_session *s, const char *raw_path)
 {
 	struct msg_policy pol = *s->relay->pol;
-	struct msg_envelope env;
-	struct smtp_reply final;
-	struct sx_err ie, re;
+	struct msg_envelope *env;
+	struct bs_slot *sl;
+	struct sx_err ie;
+	char **rcpts;
+	size_t nrcpts;
 	int fd, rc;
 
-	memset(&env, 0, sizeof(env));
-	memset(&final, 0, sizeof(final));
 	sx_clear(&ie);
-	sx_clear(&re);
+	if ((env = calloc(1, sizeof(*env))) == NULL || (sl = bs_slot_new(BS_SLOT_DATA)) == NULL) {
+		free(env);
+		sx_fail(&ie, SX_INTERNAL, STAGE_INTAKE, "out of memory");
+		bs_local_failure(s, &ie, NULL);
+		return;
+	}
 	/* -f wins over MAIL FROM; the envelope is the caller's, never the headers'. */
 	if (pol.envelope_from == NULL)
 		pol.envelope_from = s->from;
 	pol.read_recipients = 0;
 	pol.ignore_dots = 1;
-	pol.argv_rcpts = s->rcpts;
-	pol.n_argv_rcpts = s->nrcpts;
-	if ((fd = open(raw_path, O_RDONLY | O_CLOEXEC)) == -1) {
-		sx_fail(&ie, SX_LOCALIO, STAGE_INTAKE, "%s: %s", raw_path, strerror(errno));
+	if (bs_envelope_rcpts(s, &rcpts, &nrcpts) == -1) {
+		free(env);
+		bs_slot_free(sl);
+		sx_fail(&ie, SX_INTERNAL, STAGE_INTAKE, "out of memory");
 		bs_local_failure(s, &ie, NULL);
 		return;
 	}
-	rc = msg_intake(fd, &pol, &env, &ie);
+	pol.argv_rcpts = rcpts;
+	pol.n_argv_rcpts = nrcpts;
+	sl->env = env;
+	if ((fd = open(raw_path, O_RDONLY | O_CLOEXEC)) == -1) {
+		sx_fail(&ie, SX_LOCALIO, STAGE_INTAKE, "%s: %s", raw_path, strerror(errno));
+		bs_local_failure(s, &ie, NULL);
+		bs_slot_free(sl);
+		return;
+	}
+	rc = msg_intake(fd, &pol, env, &ie);
 	close(fd);
+	if (rcpts != s->rcpts)
+		free(rcpts);
 	if (rc == -1) {
 		bs_local_failure(s, &ie,
-		    env.spool_path != NULL && s->relay->keep(s->relay->arg, &env, &ie) == 0
-			? env.spool_path
+		    env->spool_path != NULL && s->relay->keep(s->relay->arg, env, &ie) == 0
+			? env->spool_path
 			: NULL);
-		goto out;
+		bs_slot_free(sl);
+		return;
 	}
 	/* The callback ends the transaction, whatever happens. */
 	s->upstream = 0;
-	rc = s->relay->data(s->relay->arg, &env, s->fallback ? &s->cause : NULL, &final, &re);
-	if (rc == 0) {
-		bs_verdict(s, final.code, final.enhanced, final.text, NULL);
-		goto out;
+	s->relay->data(s->relay->arg, env, s->fallback ? &s->cause : NULL, &sl->a);
+	if (sl->a.pending) {
+		/* Its verdict comes with the relay's next answers; the caller may go on. */
+		bs_slot_push(s, sl);
+		/* Each owes a spool descriptor and its memory: only so many at once. */
+		if (++s->ndata >= BS_MAX_OWED)
+			bs_sync(s);
+		return;
 	}
-	if (re.cls == SX_OK)
-		sx_fail(&re, SX_INTERNAL, STAGE_NONE, "relay failed without a reason");
-	if (re.reply_code >= 400 && re.reply_code <= 599 && re.stage >= STAGE_MAIL &&
-	    re.stage <= STAGE_EOM)
-		bs_verdict(s, re.reply_code, re.enhanced, re.reply, env.spool_path);
-	else
-		bs_local_failure(s, &re, env.spool_path);
-out:
-	msg_envelope_free(&env);
+	bs_data_answered(s, env, &sl->a);
+	sl->env = NULL;
+	bs_slot_free(sl);
+}
+
+void
+bs_data_answered(struct bs_session *s, struct msg_envelope *env, struct bs_answer *a)
+{
+	struct sx_err *re = &a->e;
+
+	if (a->rc == 0) {
+		bs_verdict(s, a->r.code, a->r.enhanced, a->r.text, NULL);
+	} else if (a->rc == 1) {
+		bs_pass(s, &a->r, 1); /* no recipient taken: nothing was kept */
+	} else {
+		if (re->cls == SX_OK)
+			sx_fail(re, SX_INTERNAL, STAGE_NONE, "relay failed without a reason");
+		if (re->reply_code >= 400 && re->reply_code <= 599 && re->stage >= STAGE_MAIL &&
+		    re->stage <= STAGE_EOM)
+			bs_verdict(s, re->reply_code, re->enhanced, re->reply, env->spool_path);
+		else
+			bs_local_failure(s, re, env->spool_path);
+	}
+	msg_envelope_free(env);
+	free(env);
+}
+
+/*
+ * The recipients the message goes with: those the relay accepted, and
+ * (a BDAT caller does not wait for them) those of the current transaction
+ * it has yet to answer; the relay's verdict covers only what it accepted.
+ * *v is s->rcpts when nothing is owed, else a new array (its strings not
+ * copied).  0, or -1 when out of memory.
+ */
+static int
+bs_envelope_rcpts(struct bs_session *s, char ***v, size_t *n)
+{
+	const struct bs_slot *sl;
+	size_t i, k = s->nrcpts;
+	char **r;
+
+	*v = s->rcpts;
+	*n = s->nrcpts;
+	if (s->npending == 0)
+		return 0;
+	if ((r = reallocarray(NULL, s->nrcpts + s->npending, sizeof(*r))) == NULL)
+		return -1;
+	if (s->nrcpts > 0)
+		memcpy(r, s->rcpts, s->nrcpts * sizeof(*r));
+	for (sl = s->slots; sl != NULL; sl = sl->next) {
+		if (sl->kind != BS_SLOT_RCPT || sl->gen != s->gen)
+			continue;
+		for (i = 0; i < sl->nparts && k < s->nrcpts + s->npending; i++)
+			if (sl->parts[i].a.pending || sl->parts[i].a.rc != 1)
+				r[k++] = sl->parts[i].addr;
+	}
+	*v = r;
+	*n = k;
+	return 0;
+}
+
+/* The current message's chunks are gone (LAST, RSET, a new transaction). */
+void
+bs_bdat_drop(struct bs_session *s)
+{
+	if (s->bdat_open)
+		spool_abort(&s->bdat);
+	s->bdat_open = 0;
+	s->bdat_size = 0;
+	s->bdat_big = 0;
+	sx_clear(&s->bdat_err);
+}
+
+/*
+ * BDAT size [LAST] (RFC 3030): the chunk's octets are read whatever the
+ * reply (the next command starts after them), kept raw (line ends as
+ * sent, no dots to remove) in a file of the spool directory; at LAST the
+ * message goes as one that ended with "." would.  A caller that pipelines
+ * BDAT needs no reply before its next message: MAIL, RCPT and the message
+ * go to the relay at once, its answers come back in order.
+ */
+int
+bs_bdat(struct bs_session *s, char *args)
+{
+	unsigned long long n, chunk;
+	char *end;
+	size_t take;
+	int last, r;
+
+	if (*args < '0' || *args > '9') {
+		bs_reply(s, 501, "5.5.4", "syntax: BDAT size [LAST]");
+		return 1;
+	}
+	errno = 0;
+	n = strtoull(args, &end, 10);
+	if (errno != 0 || end - args > 20) {
+		bs_reply(s, 501, "5.5.4", "syntax: BDAT size [LAST]");
+		return 1;
+	}
+	while (*end == ' ')
+		end++;
+	last = strcasecmp(end, "LAST") == 0;
+	if (!last && *end != '\0') {
+		bs_reply(s, 501, "5.5.4", "syntax: BDAT size [LAST]");
+		return 1;
+	}
+	if (s->have_mail && !s->bdat_open && s->bdat_err.cls == SX_OK &&
+	    spool_create(s->relay->pol->spool_dir, &s->bdat, &s->bdat_err, STAGE_INTAKE) == 0)
+		s->bdat_open = 1;
+	for (chunk = n; n > 0;) {
+		if (s->in_start == s->in_end && (r = bs_fill(s)) <= 0) {
+			if (r == 0)
+				sx_fail(s->e, SX_TEMP, STAGE_INTAKE,
+				    "input ended inside BDAT: the message was not sent");
+			return -1;
+		}
+		take = s->in_end - s->in_start;
+		if (take > n)
+			take = (size_t)n;
+		if (s->bdat_size + take > s->max_size)
+			s->bdat_big = 1;
+		if (s->bdat_open && !s->bdat_big && s->bdat_err.cls == SX_OK)
+			spool_write(&s->bdat, s->in + s->in_start, take, &s->bdat_err);
+		s->bdat_size += take;
+		s->in_start += take;
+		n -= take;
+	}
+	if (!s->have_mail) {
+		bs_reply(s, 503, "5.5.1", "need MAIL command");
+		return 1;
+	}
+	if (s->nrcpts + s->npending == 0) {
+		bs_reply(s, 554, "5.5.1", "no valid recipients");
+		if (last)
+			bs_reset(s);
+		return 0;
+	}
+	if (!last) {
+		bs_reply(s, 250, "2.0.0", "%llu octets received", chunk);
+		return 0;
+	}
+	if (s->bdat_big)
+		bs_reply(s, 552, "5.3.4", "message size exceeds the limit of %llu", s->max_size);
+	else if (s->bdat_err.cls != SX_OK || !s->bdat_open) {
+		if (s->bdat_err.cls == SX_OK)
+			sx_fail(
+			    &s->bdat_err, SX_INTERNAL, STAGE_INTAKE, "the chunks were not kept");
+		bs_local_failure(s, &s->bdat_err, NULL);
+	} else
+		bs_deliver(s, s->bdat.tmp_path);
+	bs_reset(s);
+	return 0;
 }
 
 /* DATA: 354, the data, then the verdict.  -1 only when the session must end. */

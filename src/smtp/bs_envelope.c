@@ -79,11 +79,10 @@ bs_mail(struct bs_session *s, char *args)
 {
 	char *addr, *params, *kw, *val;
 	unsigned long long size = 0, limit = 0;
-	int utf8 = 0, body8 = 0, unq = 0, rc;
+	int utf8 = 0, body8 = 0, unq = 0;
 	char *q;
 	struct smtp_message m;
-	struct smtp_reply r;
-	struct sx_err e;
+	struct bs_slot *sl;
 	const char *ef = s->relay->pol->envelope_from;
 
 	if (s->have_mail) {
@@ -179,28 +178,60 @@ bs_mail(struct bs_session *s, char *args)
 	m.body_8bit = body8;
 	m.needs_smtputf8 = utf8;
 	m.body_fd = -1;
-	memset(&r, 0, sizeof(r));
-	sx_clear(&e);
-	rc = s->relay->mail(s->relay->arg, &m, &r, &limit, &e);
+	if ((sl = bs_slot_new(BS_SLOT_MAIL)) == NULL) {
+		free(s->from);
+		s->from = NULL;
+		bs_reply(s, 451, "4.3.0", "out of memory");
+		return 0;
+	}
+	s->relay->mail(s->relay->arg, &m, &limit, &sl->a);
 	/* Later messages are held to the relay's own limit. */
 	if (limit > 0 && limit < s->max_size)
 		s->max_size = limit;
-	if (rc == 1) {
-		free(s->from);
-		s->from = NULL;
-		bs_pass(s, &r, 1);
-		return 0; /* the relay's verdict, not the caller's mistake */
-	}
-	s->have_mail = 1;
 	s->smtputf8 = utf8;
 	s->body8 = body8;
-	if (rc == 0) {
+	if (sl->a.pending) {
+		/* Taken as accepted until the relay says otherwise (at the next sync). */
+		s->have_mail = 1;
 		s->upstream = 1;
-		bs_pass(s, &r, 0);
-	} else {
-		bs_fallback(s, &e, "2.1.0");
+		bs_slot_push(s, sl);
+		return 0;
 	}
+	bs_mail_answered(s, &sl->a, 1);
+	bs_slot_free(sl);
 	return 0;
+}
+
+/*
+ * The relay's answer to MAIL: its reply for the caller and, for the
+ * current transaction, what it means: refused (no transaction), accepted,
+ * or no relay (the message will only be kept).
+ */
+void
+bs_mail_answered(struct bs_session *s, const struct bs_answer *a, int current)
+{
+	if (a->rc == 1) {
+		if (current) {
+			free(s->from);
+			s->from = NULL;
+			s->have_mail = 0;
+			s->upstream = 0;
+		}
+		bs_pass(s, &a->r, 1); /* the relay's verdict, not the caller's mistake */
+		return;
+	}
+	if (current)
+		s->have_mail = 1;
+	if (a->rc == 0) {
+		if (current)
+			s->upstream = 1;
+		bs_pass(s, &a->r, 0);
+	} else if (current) {
+		s->upstream = 0;
+		bs_fallback(s, &a->e, "2.1.0");
+	} else {
+		bs_fallback_reply(s, &a->e, "2.1.0");
+	}
 }
 
 /*
@@ -215,12 +246,12 @@ bs_rcpt(struct bs_session *s, char *args)
 {
 	const struct msg_policy *p = s->relay->pol;
 	char *addr, *params, **nv;
-	struct smtp_reply r, refusal;
 	struct qualify qf;
 	struct addr_list list;
+	struct bs_slot *sl = NULL;
 	struct sx_err e;
-	size_t i, added = 0;
-	int rc, unq, lost = 0, ret = -1;
+	size_t i, pending = 0;
+	int unq, ret = -1;
 
 	if (!s->have_mail) {
 		bs_reply(s, 503, "5.5.1", "need MAIL command");
@@ -244,14 +275,12 @@ bs_rcpt(struct bs_session *s, char *args)
 		bs_reply(s, 553, "5.6.7", "a non-ASCII address needs MAIL FROM:<...> SMTPUTF8");
 		return -1;
 	}
-	if (s->nrcpts >= BS_MAX_RCPTS) {
+	if (s->nrcpts + s->npending >= BS_MAX_RCPTS) {
 		bs_reply(s, 452, "4.5.3", "too many recipients (at most %d)", BS_MAX_RCPTS);
 		return -1;
 	}
 	memset(&list, 0, sizeof(list));
 	memset(&qf, 0, sizeof(qf));
-	memset(&refusal, 0, sizeof(refusal));
-	memset(&r, 0, sizeof(r));
 	sx_clear(&e);
 	if (unq == 1 && !s->aliases_loaded && s->relay->pol->aliases_file != NULL &&
 	    *s->relay->pol->aliases_file != '\0') {
@@ -282,53 +311,106 @@ bs_rcpt(struct bs_session *s, char *args)
 			    list.v[i].spec, qualify_hint(1));
 			goto out;
 		}
-	for (i = 0; i < list.n && s->nrcpts < BS_MAX_RCPTS; i++) {
-		const char *a = list.v[i].spec;
-
-		if ((nv = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*nv))) == NULL)
-			break;
-		s->rcpts = nv;
-		if ((s->rcpts[s->nrcpts] = strdup(a)) == NULL)
-			break;
-		if (s->fallback) {
-			s->nrcpts++;
-			added++;
-			continue;
-		}
-		sx_clear(&e);
-		rc = s->relay->rcpt(s->relay->arg, a, &r, &e);
-		if (rc == 1) {
-			free(s->rcpts[s->nrcpts]);
-			if (refusal.code == 0)
-				refusal = r;
-			continue;
-		}
-		s->nrcpts++;
-		added++;
-		if (rc == -1) {
-			/* Lost on the way: the transaction is ours alone now. */
-			s->upstream = 0;
-			s->fallback = 1;
-			s->cause = e;
-			if (s->cause.cls == SX_OK)
-				sx_fail(&s->cause, SX_INTERNAL, STAGE_RCPT,
-				    "relay failed without a reason");
-			lost = 1;
-		}
-	}
 	ret = 0;
-	if (added == 0 && refusal.code != 0)
-		bs_pass(s, &refusal, 1);
-	else if (added == 0)
+	/* No relay for this transaction: every address is taken to be kept. */
+	if (s->fallback) {
+		for (i = 0; i < list.n && s->nrcpts < BS_MAX_RCPTS; i++) {
+			if ((nv = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*nv))) == NULL)
+				break;
+			s->rcpts = nv;
+			if ((s->rcpts[s->nrcpts] = strdup(list.v[i].spec)) == NULL)
+				break;
+			s->nrcpts++;
+		}
+		if (i == 0)
+			bs_reply(s, 451, "4.3.0", "out of memory");
+		else
+			bs_reply(s, 250, "2.1.5", "Ok");
+		goto out;
+	}
+	if ((sl = bs_slot_new(BS_SLOT_RCPT)) == NULL ||
+	    (sl->parts = calloc(list.n > 0 ? list.n : 1, sizeof(*sl->parts))) == NULL) {
 		bs_reply(s, 451, "4.3.0", "out of memory");
-	else if (lost)
-		bs_fallback(s, &s->cause, "2.1.5");
-	else if (s->fallback || r.code == 0)
-		bs_reply(s, 250, "2.1.5", "Ok");
-	else
-		bs_pass(s, &r, 0);
+		goto out;
+	}
+	for (i = 0; i < list.n && s->nrcpts + s->npending + pending < BS_MAX_RCPTS; i++) {
+		struct bs_part *pt = &sl->parts[sl->nparts];
+
+		if ((pt->addr = strdup(list.v[i].spec)) == NULL)
+			break;
+		sl->nparts++;
+		s->relay->rcpt(s->relay->arg, pt->addr, &pt->a);
+		pending += pt->a.pending != 0;
+	}
+	if (pending > 0) {
+		/* Its reply once the relay answered every address (the next sync). */
+		s->npending += sl->nparts;
+		bs_slot_push(s, sl);
+		sl = NULL;
+	} else {
+		bs_rcpt_answered(s, sl->parts, sl->nparts, 1);
+	}
 out:
+	bs_slot_free(sl);
 	qualify_free(&qf);
 	addr_list_free(&list);
 	return ret;
+}
+
+/*
+ * The relay's answers to the addresses one RCPT became: the accepted (and,
+ * when the relay was lost, every later one) join the current transaction;
+ * the caller's reply is an acceptance if any was accepted, else the first
+ * refusal.
+ */
+void
+bs_rcpt_answered(struct bs_session *s, struct bs_part *parts, size_t n, int current)
+{
+	struct smtp_reply *ok = NULL, *refusal = NULL;
+	struct sx_err *lost = NULL;
+	size_t i, added = 0;
+	char **nv;
+
+	if (current)
+		s->npending = s->npending > n ? s->npending - n : 0;
+	for (i = 0; i < n; i++) {
+		struct bs_answer *a = &parts[i].a;
+
+		if (a->rc == 1) {
+			if (refusal == NULL)
+				refusal = &a->r;
+			continue;
+		}
+		if (a->rc == -1 && lost == NULL) {
+			/* Lost on the way: the transaction is ours alone now. */
+			lost = &a->e;
+			if (lost->cls == SX_OK)
+				sx_fail(
+				    lost, SX_INTERNAL, STAGE_RCPT, "relay failed without a reason");
+		}
+		if (a->rc == 0)
+			ok = &a->r;
+		if (current) {
+			if ((nv = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*nv))) == NULL)
+				continue;
+			s->rcpts = nv;
+			s->rcpts[s->nrcpts] = parts[i].addr;
+			parts[i].addr = NULL;
+			s->nrcpts++;
+		}
+		added++;
+	}
+	if (added == 0 && refusal != NULL)
+		bs_pass(s, refusal, 1);
+	else if (added == 0)
+		bs_reply(s, 451, "4.3.0", "out of memory");
+	else if (lost != NULL && current) {
+		s->upstream = 0;
+		bs_fallback(s, lost, "2.1.5");
+	} else if (lost != NULL)
+		bs_fallback_reply(s, lost, "2.1.5");
+	else if (ok == NULL || ok->code == 0)
+		bs_reply(s, 250, "2.1.5", "Ok");
+	else
+		bs_pass(s, ok, 0);
 }

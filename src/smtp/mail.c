@@ -1,10 +1,18 @@
 /*
- * mail.c — one mail transaction: the checks against what the server
- * announced, the envelope (pipelined when offered, RFC 2920), and the
- * message as DATA (dot-stuffed) or BDAT chunks (RFC 3030), streamed from
- * the spool so that memory does not grow with the message.  Also which
- * recipients each transaction carries, when the server limits how many
- * one transaction may have (RFC 5321 4.5.3.1.8).
+ * mail.c — a message's mail transactions: the checks against what the
+ * server announced, the envelope (pipelined when offered, RFC 2920), and
+ * the message as DATA (dot-stuffed) or BDAT chunks (RFC 3030), streamed
+ * from the spool so that memory does not grow with the message.  Also
+ * which recipients each transaction carries, when the server limits how
+ * many one transaction may have (RFC 5321 4.5.3.1.8).
+ *
+ * The commands go into the session's pipeline (session.h) and the
+ * replies come back through smtp_txn_reply, in order, whenever the
+ * session reads them: the sending side waits only where the protocol
+ * makes it (354 before the text; the envelope's verdict before data that
+ * must not be committed, or before the chunks of a large message), so in
+ * a session that carries many messages the next one's commands follow at
+ * once.
  */
 #include "config.h"
 
@@ -16,7 +24,6 @@
 #include <unistd.h>
 
 #include "core/diag.h"
-#include "core/sigflag.h"
 #include "msg/body.h"
 #include "smtp/session.h"
 
@@ -24,7 +31,7 @@
 #define SMTP_BODY_CHUNK (16 * 1024)
 /* Spool bytes per BDAT chunk (at most twice that on the wire). */
 #define SMTP_BDAT_CHUNK (128 * 1024)
-/* BDAT replies we let pile up before reading one. */
+/* BDAT replies of one message we let pile up before reading one. */
 #define SMTP_BDAT_INFLIGHT 8
 
 /* Chunked body for BDAT: reads ahead one chunk so the last one says LAST. */
@@ -35,121 +42,133 @@ struct smtp_chunker {
 	int eof;
 };
 
-static void smtp_data_begin(struct smtp_session_state *);
-static int smtp_data_failed(struct smtp_session_state *, const struct sx_err *);
-static int smtp_data_queue(struct smtp_session_state *, const void *, size_t, enum conn_wire);
-static int smtp_data_flush(struct smtp_session_state *);
-static int smtp_data_reply(struct smtp_session_state *, struct smtp_reply *);
+static int smtp_txn_fail_local(
+    struct smtp_session_state *, struct smtp_txn *, const struct sx_err *);
+static int smtp_data_failed(struct smtp_session_state *, struct smtp_txn *, const struct sx_err *,
+    enum sx_stage, enum smtp_wait_kind);
 
 /* Refuse early what the server told us it cannot take. */
 int
-smtp_check_message(struct smtp_session_state *s)
+smtp_check_message(struct smtp_session_state *s, struct smtp_txn *t)
 {
 	const struct smtp_caps *caps = &s->r->caps;
 
 	s->stage = STAGE_MAIL;
-	if (caps->size > 0 && s->m->size > caps->size) {
-		sx_fail(s->e, SX_PERM, STAGE_MAIL,
-		    "the message is %llu bytes; the server accepts at most %llu", s->m->size,
+	if (caps->size > 0 && t->m->size > caps->size) {
+		sx_fail(t->e, SX_PERM, STAGE_MAIL,
+		    "the message is %llu bytes; the server accepts at most %llu", t->m->size,
 		    caps->size);
-		sx_hint(s->e, "send a smaller message (large attachments: share a link instead)");
+		sx_hint(t->e, "send a smaller message (large attachments: share a link instead)");
 		return -1;
 	}
-	if (s->m->needs_smtputf8 && !caps->smtputf8) {
-		sx_fail(s->e, SX_PERM, STAGE_MAIL,
+	if (t->m->needs_smtputf8 && !caps->smtputf8) {
+		sx_fail(t->e, SX_PERM, STAGE_MAIL,
 		    "an address is not ASCII and the server does not offer SMTPUTF8");
-		sx_hint(s->e, "use ASCII addresses (an IDN domain in its xn-- form)");
+		sx_hint(t->e, "use ASCII addresses (an IDN domain in its xn-- form)");
 		return -1;
 	}
-	if (s->m->body_8bit && !caps->eightbitmime && !s->p->allow_8bit) {
-		sx_fail(s->e, SX_PERM, STAGE_MAIL,
+	if (t->m->body_8bit && !caps->eightbitmime && !t->p.allow_8bit) {
+		sx_fail(t->e, SX_PERM, STAGE_MAIL,
 		    "the message has 8-bit data and the server does not offer 8BITMIME");
-		sx_hint(s->e, "encode the body (quoted-printable or base64), or set allow_8bit on");
+		sx_hint(t->e, "encode the body (quoted-printable or base64), or set allow_8bit on");
 		return -1;
 	}
 	return 0;
 }
 
 int
-smtp_recipients_init(struct smtp_session_state *s)
+smtp_txn_init(struct smtp_session_state *s, struct smtp_txn *t)
 {
-	size_t i, n = s->m->nrcpts;
+	size_t i, n = t->m->nrcpts;
 
-	s->r->rcpt = calloc(n, sizeof(*s->r->rcpt));
-	s->todo = calloc(n, sizeof(*s->todo));
-	s->later = calloc(n, sizeof(*s->later));
-	if (s->r->rcpt == NULL || s->todo == NULL || s->later == NULL)
-		return sx_fail(s->e, SX_INTERNAL, STAGE_MAIL, "out of memory");
+	t->r->rcpt = calloc(n, sizeof(*t->r->rcpt));
+	t->todo = calloc(n, sizeof(*t->todo));
+	t->later = calloc(n, sizeof(*t->later));
+	if (t->r->rcpt == NULL || t->todo == NULL || t->later == NULL)
+		return sx_fail(t->e, SX_INTERNAL, STAGE_MAIL, "out of memory");
 	for (i = 0; i < n; i++)
-		s->todo[i] = i;
-	s->ntodo = n;
-	s->batch_max = SIZE_MAX;
+		t->todo[i] = i;
+	t->ntodo = n;
+	t->batch_max = SIZE_MAX;
+	/* Another transaction reads the body again from here. */
+	t->start = lseek(t->m->body_fd, 0, SEEK_CUR);
+	t->start_errno = errno;
+	(void)s;
 	return 0;
 }
 
 void
-smtp_recipients_free(struct smtp_session_state *s)
+smtp_txn_free(struct smtp_txn *t)
 {
-	free(s->todo);
-	free(s->later);
-	s->todo = s->later = NULL;
-	s->ntodo = s->nbatch = s->nlater = 0;
+	free(t->todo);
+	free(t->later);
+	t->todo = t->later = NULL;
+	t->ntodo = t->nbatch = t->nlater = 0;
 }
 
 /*
  * The next transaction: as many of the remaining recipients as the server
  * showed it takes, all of them until it showed a limit.
  */
-void
-smtp_transaction_begin(struct smtp_session_state *s)
+static void
+smtp_transaction_begin(struct smtp_txn *t)
 {
-	s->nbatch = s->ntodo < s->batch_max ? s->ntodo : s->batch_max;
-	s->nlater = 0;
-	s->accepted = 0;
-	s->flight_sent = 0;
-	s->txn_bytes = s->r->body_bytes;
+	t->nbatch = t->ntodo < t->batch_max ? t->ntodo : t->batch_max;
+	t->nlater = 0;
+	t->accepted = 0;
+	t->ntemp = 0;
+	sx_clear(&t->first_refusal);
+	t->txn_bytes = t->r->body_bytes;
+	t->mail = 0;
+	t->rcpt_wait = t->rcpt_done = 0;
+	t->data = 0;
+	t->chunks_out = 0;
+	t->eom = 0;
+	t->failed = 0;
+	t->data_flowing = 0;
+	t->data_mark = t->data_end = 0;
 }
 
-size_t
-smtp_transaction_end(struct smtp_session_state *s)
+static size_t
+smtp_transaction_end(struct smtp_txn *t)
 {
 	struct smtp_rcpt_result *rr;
 	size_t k;
 
-	for (k = 0; k < s->nbatch; k++) {
-		rr = &s->r->rcpt[s->todo[k]];
+	for (k = 0; k < t->nbatch; k++) {
+		rr = &t->r->rcpt[t->todo[k]];
 		if (rr->code == 250 || rr->code == 251) {
 			rr->delivered = 1;
-			s->r->ndelivered++;
+			t->r->ndelivered++;
 		}
 	}
-	s->r->ntransactions++;
+	t->r->ntransactions++;
 	/*
 	 * The limit the server showed is the number it accepted (Postfix
 	 * counts accepted recipients; a server that counts every RCPT has
 	 * accepted no more): the next transactions ask for no more than that,
 	 * rather than have the rest refused again each time.
 	 */
-	if (s->nlater > 0 && s->accepted < s->batch_max)
-		s->batch_max = s->accepted;
+	if (t->nlater > 0 && t->accepted < t->batch_max)
+		t->batch_max = t->accepted;
 	/* Next: those the limit refused, then those not sent yet; in order. */
 	memmove(
-	    s->todo + s->nlater, s->todo + s->nbatch, (s->ntodo - s->nbatch) * sizeof(*s->todo));
-	memcpy(s->todo, s->later, s->nlater * sizeof(*s->todo));
-	s->ntodo = s->ntodo - s->nbatch + s->nlater;
-	s->nbatch = s->nlater = 0;
-	return s->ntodo;
+	    t->todo + t->nlater, t->todo + t->nbatch, (t->ntodo - t->nbatch) * sizeof(*t->todo));
+	memcpy(t->todo, t->later, t->nlater * sizeof(*t->todo));
+	t->ntodo = t->ntodo - t->nbatch + t->nlater;
+	t->nbatch = t->nlater = 0;
+	return t->ntodo;
 }
 
 /* Known once the RCPT replies are in: no transaction follows this one. */
 static int
-smtp_last_transaction(const struct smtp_session_state *s)
+smtp_last_transaction(const struct smtp_txn *t)
 {
-	return s->nlater == 0 && s->nbatch == s->ntodo;
+	return t->nlater == 0 && t->nbatch == t->ntodo;
 }
 
 int
-smtp_queue_mail(struct smtp_session_state *s)
+smtp_queue_mail(struct smtp_session_state *s, struct smtp_txn *t)
 {
 	const struct smtp_caps *caps = &s->r->caps;
 	char params[256] = "";
@@ -157,33 +176,65 @@ smtp_queue_mail(struct smtp_session_state *s)
 	if (caps->size_offered) {
 		char sz[40];
 
-		snprintf(sz, sizeof(sz), " SIZE=%llu", s->m->size);
+		snprintf(sz, sizeof(sz), " SIZE=%llu", t->m->size);
 		strlcat(params, sz, sizeof(params));
 	}
-	if (s->m->body_8bit && caps->eightbitmime)
+	if (t->m->body_8bit && caps->eightbitmime)
 		strlcat(params, " BODY=8BITMIME", sizeof(params));
-	if (s->m->needs_smtputf8 && caps->smtputf8)
+	if (t->m->needs_smtputf8 && caps->smtputf8)
 		strlcat(params, " SMTPUTF8", sizeof(params));
-	if (caps->dsn && s->p->dsn_ret != NULL) {
+	if (caps->dsn && t->p.dsn_ret != NULL) {
 		strlcat(params, " RET=", sizeof(params));
-		strlcat(params, s->p->dsn_ret, sizeof(params));
+		strlcat(params, t->p.dsn_ret, sizeof(params));
 	}
-	if (caps->dsn && s->p->dsn_envid != NULL) {
+	if (caps->dsn && t->p.dsn_envid != NULL) {
 		strlcat(params, " ENVID=", sizeof(params));
-		strlcat(params, s->p->dsn_envid, sizeof(params));
+		strlcat(params, t->p.dsn_envid, sizeof(params));
 	}
 	s->stage = STAGE_MAIL;
-	return smtp_cmd(s->c, s->stage, 0, s->e, "MAIL FROM:<%s>%s", s->m->from, params);
+	return smtp_cmd(s->c, s->stage, 0, t->e, "MAIL FROM:<%s>%s", t->m->from, params);
 }
 
 int
-smtp_queue_rcpt(struct smtp_session_state *s, size_t i)
+smtp_queue_rcpt(struct smtp_session_state *s, struct smtp_txn *t, size_t i)
 {
 	s->stage = STAGE_RCPT;
-	if (s->r->caps.dsn && s->p->dsn_notify != NULL)
-		return smtp_cmd(s->c, s->stage, 0, s->e, "RCPT TO:<%s> NOTIFY=%s", s->m->rcpts[i],
-		    s->p->dsn_notify);
-	return smtp_cmd(s->c, s->stage, 0, s->e, "RCPT TO:<%s>", s->m->rcpts[i]);
+	if (s->r->caps.dsn && t->p.dsn_notify != NULL)
+		return smtp_cmd(s->c, s->stage, 0, t->e, "RCPT TO:<%s> NOTIFY=%s", t->m->rcpts[i],
+		    t->p.dsn_notify);
+	return smtp_cmd(s->c, s->stage, 0, t->e, "RCPT TO:<%s>", t->m->rcpts[i]);
+}
+
+int
+smtp_queue_data(struct smtp_session_state *s)
+{
+	struct sx_err e;
+
+	s->stage = STAGE_DATA;
+	sx_clear(&e);
+	return smtp_cmd(s->c, s->stage, 0, &e, "DATA");
+}
+
+/*
+ * A refusal of one of the message's commands: 4xx temporary, 5xx
+ * permanent (or the given class); a 2xx or 3xx where it makes no sense is
+ * a protocol error, after which the replies cannot be trusted to match
+ * their commands.  A 421 is the server closing the session.
+ */
+static int
+smtp_txn_refused(struct smtp_session_state *s, struct smtp_txn *t, const struct smtp_reply *r,
+    enum sx_class perm, enum sx_stage st, const char *what)
+{
+	enum sx_class cls = r->code >= 500 ? perm : r->code >= 400 ? SX_TEMP : SX_PROTO;
+	const char *kind = r->code >= 400 ? "refused" : "unexpected reply to";
+
+	if (cls == SX_PROTO)
+		s->desync = 1;
+	if (r->code == 421)
+		s->closing = 1;
+	t->failed = 1;
+	return sx_fail_reply(
+	    t->e, cls, st, r->code, r->enhanced, r->text, "%s %s (%d)", kind, what, r->code);
 }
 
 /*
@@ -193,13 +244,14 @@ smtp_queue_rcpt(struct smtp_session_state *s, size_t i)
  * not permitted").
  */
 static int
-smtp_relay_denied(const struct smtp_session_state *s, int code, const char *text)
+smtp_relay_denied(
+    const struct smtp_session_state *s, const struct smtp_txn *t, int code, const char *text)
 {
 	static const char *const says[] = {"relay access denied", "relaying denied",
 	    "relay not permitted", "relaying not allowed", "not permitted to relay"};
 	size_t i;
 
-	if ((code != 550 && code != 554) || s->p->user != NULL || !s->r->caps.auth)
+	if ((code != 550 && code != 554) || t->p.user != NULL || !s->r->caps.auth)
 		return 0;
 	for (i = 0; i < sizeof(says) / sizeof(says[0]); i++)
 		if (strcasestr(text, says[i]) != NULL)
@@ -212,21 +264,21 @@ smtp_relay_denied(const struct smtp_session_state *s, int code, const char *text
 	"set user and a password"
 
 static int
-smtp_mail_reply(struct smtp_session_state *s, const struct smtp_reply *r)
+smtp_mail_reply(struct smtp_session_state *s, struct smtp_txn *t, const struct smtp_reply *r)
 {
-	diag_stage(s->diag, STAGE_MAIL, "<%s>: %d %.200s", s->m->from, r->code, r->text);
+	diag_stage(s->diag, STAGE_MAIL, "<%s>: %d %.200s", t->m->from, r->code, r->text);
 	if (r->code == 250)
 		return 0;
-	smtp_refused(s, r, SX_PERM, "sender");
-	if (smtp_relay_denied(s, r->code, r->text))
-		sx_hint(s->e, SMTP_HINT_RELAY);
+	smtp_txn_refused(s, t, r, SX_PERM, STAGE_MAIL, "sender");
+	if (smtp_relay_denied(s, t, r->code, r->text))
+		sx_hint(t->e, SMTP_HINT_RELAY);
 	else if (r->code == 530)
-		sx_hint(s->e, "the server requires authentication: set user and a password");
+		sx_hint(t->e, "the server requires authentication: set user and a password");
 	else if (r->code == 550 || r->code == 553 || r->code == 554)
-		sx_hint(s->e,
+		sx_hint(t->e,
 		    "sender <%s> not allowed for this account: set from to the account's "
 		    "address",
-		    s->m->from);
+		    t->m->from);
 	return -1;
 }
 
@@ -260,212 +312,408 @@ smtp_too_many(const struct smtp_reply *r)
  * (a limit lets at least one through): an ordinary temporary refusal.
  */
 static void
-smtp_rcpt_reply(struct smtp_session_state *s, size_t i, const struct smtp_reply *r,
-    struct sx_err *first_refusal, size_t *ntemp)
+smtp_rcpt_reply(
+    struct smtp_session_state *s, struct smtp_txn *t, size_t i, const struct smtp_reply *r)
 {
-	s->r->rcpt[i].code = r->code;
+	t->r->rcpt[i].code = r->code;
 	sx_sanitize(
-	    s->r->rcpt[i].text, sizeof(s->r->rcpt[i].text), r->text, strcspn(r->text, "\n"), 0);
-	diag_stage(s->diag, STAGE_RCPT, "<%s>: %d %.200s", s->m->rcpts[i], r->code, r->text);
+	    t->r->rcpt[i].text, sizeof(t->r->rcpt[i].text), r->text, strcspn(r->text, "\n"), 0);
+	diag_stage(s->diag, STAGE_RCPT, "<%s>: %d %.200s", t->m->rcpts[i], r->code, r->text);
 	if (r->code == 250 || r->code == 251) {
-		s->accepted++;
+		t->accepted++;
 		return;
 	}
-	if (s->accepted > 0 && smtp_too_many(r)) {
-		s->later[s->nlater++] = i;
+	if (t->accepted > 0 && smtp_too_many(r)) {
+		t->later[t->nlater++] = i;
 		return;
 	}
 	if ((r->code >= 400 && r->code < 500) || smtp_too_many(r))
-		(*ntemp)++;
-	sx_fail_reply(first_refusal, SX_PERM, STAGE_RCPT, r->code, r->enhanced, r->text,
-	    "recipient <%s> refused (%d)", s->m->rcpts[i], r->code);
+		t->ntemp++;
+	sx_fail_reply(&t->first_refusal, SX_PERM, STAGE_RCPT, r->code, r->enhanced, r->text,
+	    "recipient <%s> refused (%d)", t->m->rcpts[i], r->code);
 }
 
 /*
- * After every RCPT reply: may the transaction go on?  Recipients over the
- * server's limit are no refusal: they go in the next transaction.
+ * Once every RCPT reply is in: may the transaction go on?  Recipients over
+ * the server's limit are no refusal: they go in the next transaction.
  */
 static int
-smtp_rcpt_verdict(struct smtp_session_state *s, const struct sx_err *first_refusal, size_t ntemp)
+smtp_rcpt_verdict(struct smtp_session_state *s, struct smtp_txn *t)
 {
-	size_t n = s->nbatch, refused = n - s->accepted - s->nlater;
+	size_t n = t->nbatch, refused = n - t->accepted - t->nlater;
 	char detail[SX_DETAIL_MAX];
 	enum sx_class cls;
 
-	if (s->nlater > 0)
+	if (t->nlater > 0)
 		diag_stage(s->diag, STAGE_RCPT,
 		    "too many recipients for the server: %zu accepted in this transaction, %zu "
 		    "left for the next",
-		    s->accepted, s->ntodo - s->nbatch + s->nlater);
+		    t->accepted, t->ntodo - t->nbatch + t->nlater);
 	if (refused == 0)
 		return 0;
-	if (s->accepted > 0 && s->p->allow_partial) {
+	if (t->accepted > 0 && t->p.allow_partial) {
 		diag_stage(s->diag, STAGE_RCPT,
 		    "%zu of %zu recipients refused; sending to the others (allow_partial)", refused,
 		    n);
 		return 0;
 	}
 	/* Anything temporary: try again later; all permanent: the recipients are bad. */
-	cls = ntemp > 0 ? SX_TEMP : s->accepted == 0 ? SX_NOUSER : SX_PERM;
-	if (s->accepted > 0)
+	cls = t->ntemp > 0 ? SX_TEMP : t->accepted == 0 ? SX_NOUSER : SX_PERM;
+	if (t->accepted > 0)
 		/*
 		 * A first BDAT chunk may have gone with the envelope: the data is
-		 * then sent but never committed (no LAST), which QUIT discards.
+		 * then sent but never committed (no LAST), which RSET or QUIT
+		 * discards.
 		 */
 		snprintf(detail, sizeof(detail),
 		    "%zu of %zu recipients refused (first: %.300s); nothing %s", refused, n,
-		    first_refusal->detail,
-		    s->data_flowing           ? "was delivered (the data sent was not committed)"
-		    : s->r->ntransactions > 0 ? "more was sent"
+		    t->first_refusal.detail,
+		    t->data_flowing           ? "was delivered (the data sent was not committed)"
+		    : t->r->ntransactions > 0 ? "more was sent"
 					      : "was sent");
 	else if (n > 1)
 		snprintf(detail, sizeof(detail), "all %zu recipients refused (first: %.300s)", n,
-		    first_refusal->detail);
+		    t->first_refusal.detail);
 	else
-		strlcpy(detail, first_refusal->detail, sizeof(detail));
-	sx_fail_reply(s->e, cls, STAGE_RCPT, first_refusal->reply_code, first_refusal->enhanced,
-	    first_refusal->reply, "%s", detail);
-	if (smtp_relay_denied(s, first_refusal->reply_code, first_refusal->reply))
-		sx_hint(s->e, SMTP_HINT_RELAY);
-	else if (s->accepted > 0)
-		sx_hint(s->e, "fix or remove the refused recipient, or set allow_partial on");
+		strlcpy(detail, t->first_refusal.detail, sizeof(detail));
+	t->failed = 1;
+	sx_fail_reply(t->e, cls, STAGE_RCPT, t->first_refusal.reply_code, t->first_refusal.enhanced,
+	    t->first_refusal.reply, "%s", detail);
+	if (smtp_relay_denied(s, t, t->first_refusal.reply_code, t->first_refusal.reply))
+		sx_hint(t->e, SMTP_HINT_RELAY);
+	else if (t->accepted > 0)
+		sx_hint(t->e, "fix or remove the refused recipient, or set allow_partial on");
 	return -1;
 }
 
 /*
- * MAIL and RCPT… for the transaction's recipients, and the "tail" that
- * opens the data (DATA, or the first BDAT chunk).  With PIPELINING (RFC
- * 2920) they leave in one flight when tail_in_flight, and the replies are
- * read in order; otherwise lockstep.  The tail's own reply is left for the
- * caller to read.  0 when every recipient (or, with allow_partial, at
- * least one) was accepted or is left for the next transaction.
+ * The server took the data of a transaction whose MAIL it refused: it
+ * must have added our recipients to a failed transaction it still held
+ * open (a pipelined MAIL after a message it refused).  Those recipients
+ * have the message (under the other message's sender): counted as
+ * delivered, so that no retry sends them a second copy.
  */
-static int
-smtp_envelope(
-    struct smtp_session_state *s, int (*tail)(struct smtp_session_state *), int tail_in_flight)
+static void
+smtp_txn_stale(struct smtp_session_state *s, struct smtp_txn *t, const struct smtp_reply *r)
 {
-	struct smtp_reply r;
-	struct sx_err first_refusal;
-	int pipe = s->r->caps.pipelining, mail_ok;
-	size_t i, ntemp = 0;
+	size_t k;
 
-	sx_clear(&first_refusal);
-	if (smtp_queue_mail(s) == -1)
-		return -1;
-	if (pipe) {
-		for (i = 0; i < s->nbatch; i++)
-			if (smtp_queue_rcpt(s, s->todo[i]) == -1)
-				return -1;
-		if (tail_in_flight && tail(s) == -1)
-			return -1;
+	t->r->final = *r;
+	for (k = 0; k < t->nbatch; k++) {
+		struct smtp_rcpt_result *rr = &t->r->rcpt[t->todo[k]];
+
+		if ((rr->code == 250 || rr->code == 251) && !rr->delivered) {
+			rr->delivered = 1;
+			t->r->ndelivered++;
+		}
 	}
-	s->stage = STAGE_MAIL;
-	if (smtp_data_flush(s) == -1)
-		return -1;
-	s->flight_sent = 1;
-	if (smtp_data_reply(s, &r) == -1)
-		return -1;
-	mail_ok = smtp_mail_reply(s, &r) == 0;
-	if (!mail_ok && !pipe)
-		return -1;
-	for (i = 0; i < s->nbatch; i++) {
+	diag_stage(s->diag, STAGE_EOM,
+	    "the server accepted the data although it refused MAIL (%d %.200s): %zu "
+	    "recipient(s) have the message",
+	    r->code, r->text, t->r->ndelivered);
+}
+
+/* The verdict on the message's data (the queue id), or its refusal. */
+static void
+smtp_txn_final(struct smtp_session_state *s, struct smtp_txn *t, const struct smtp_reply *r)
+{
+	t->eom = r->code;
+	if (t->failed) {
+		if (t->mail == -1 && r->code == 250)
+			smtp_txn_stale(s, t, r);
+		return;
+	}
+	s->stage = STAGE_EOM;
+	t->r->final = *r;
+	if (r->code != 250) {
+		diag_stage(s->diag, STAGE_EOM, "%d %.300s", r->code, r->text);
+		smtp_txn_refused(s, t, r, SX_PERM, STAGE_EOM, "the message");
+		return;
+	}
+	diag_stage(s->diag, STAGE_EOM, "%d %.300s (%llu bytes sent)", r->code, r->text,
+	    t->r->body_bytes - t->txn_bytes);
+}
+
+void
+smtp_txn_reply(struct smtp_session_state *s, const struct smtp_wait *w, const struct smtp_reply *r)
+{
+	struct smtp_txn *t = w->t;
+
+	switch (w->kind) {
+	case SMTP_WAIT_MAIL:
+		s->stage = STAGE_MAIL;
+		t->mail = smtp_mail_reply(s, t, r) == 0 ? 1 : -1;
+		break;
+	case SMTP_WAIT_RCPT:
 		s->stage = STAGE_RCPT;
-		if (!pipe && (smtp_queue_rcpt(s, s->todo[i]) == -1 ||
-				 conn_flush(s->c, s->stage, s->e) == -1))
-			return -1;
-		/* Pipelined: every queued command has a reply to read, refused or not. */
-		if (smtp_data_reply(s, &r) == -1)
-			return -1;
-		if (mail_ok)
-			smtp_rcpt_reply(s, s->todo[i], &r, &first_refusal, &ntemp);
+		t->rcpt_wait--;
+		t->rcpt_done++;
+		/* Pipelined after a refused MAIL, every RCPT still has its reply. */
+		if (t->mail == 1)
+			smtp_rcpt_reply(s, t, w->idx, r);
+		else
+			t->r->rcpt[w->idx].code = r->code;
+		if (t->rcpt_done == t->nbatch && t->mail == 1 && !t->failed)
+			smtp_rcpt_verdict(s, t);
+		break;
+	case SMTP_WAIT_DATA:
+		t->data = r->code;
+		diag_stage(s->diag, STAGE_DATA, "%d %.200s", r->code, r->text);
+		if (r->code != 354 && !t->failed)
+			smtp_txn_refused(s, t, r, SX_PERM, STAGE_DATA, "DATA");
+		break;
+	case SMTP_WAIT_CHUNK:
+		t->chunks_out--;
+		if (r->code != 250 && !t->failed)
+			smtp_txn_refused(s, t, r, SX_PERM, STAGE_BODY, "a message chunk");
+		break;
+	case SMTP_WAIT_EOM:
+		smtp_txn_final(s, t, r);
+		break;
+	default:
+		break;
 	}
-	if (!mail_ok)
-		return -1;
-	return smtp_rcpt_verdict(s, &first_refusal, ntemp);
+	/* The server is closing: whatever this message still awaits will not come. */
+	if (r->code == 421)
+		s->closing = 1;
 }
 
 /* The message starts here on the stream (a DATA body, or the first BDAT chunk). */
 static void
-smtp_data_begin(struct smtp_session_state *s)
+smtp_data_begin(struct smtp_session_state *s, struct smtp_txn *t)
 {
-	s->data_flowing = 1;
-	s->data_mark = s->c->bytes_written + s->c->out_len;
+	t->data_flowing = 1;
+	t->data_mark = s->c->bytes_written + s->c->out_len;
+	t->data_end = 0;
+}
+
+/* Its end (".", BDAT LAST) is queued: once written, the server owes its verdict. */
+static void
+smtp_data_end(struct smtp_session_state *s, struct smtp_txn *t)
+{
+	t->data_end = s->c->bytes_written + s->c->out_len;
 }
 
 /*
- * A step of the message transfer failed into le.  A time-out while the
- * message is on its way -- a write that cannot progress, or a reply that
- * does not come while its bytes are still being written -- is reported at
- * the data stage with how far the message got, whatever command's reply
- * was awaited (a pipelined MAIL's, with the first BDAT chunk behind it).
- * Anything else is recorded as it is.  Always -1.
+ * Is the message still on its way while kind's reply is awaited?  Its
+ * bytes are still being written, or a reply that comes before its verdict
+ * is awaited (a pipelined MAIL's with the first chunk behind it, a
+ * chunk's).
  */
 static int
-smtp_data_failed(struct smtp_session_state *s, const struct sx_err *le)
+smtp_data_stalled(
+    const struct smtp_session_state *s, const struct smtp_txn *t, enum smtp_wait_kind kind)
+{
+	if (!t->data_flowing)
+		return 0;
+	return kind != SMTP_WAIT_EOM || t->data_end == 0 || s->c->bytes_written < t->data_end;
+}
+
+/*
+ * A step of the message failed into le (at stage st, awaiting kind's
+ * reply).  A time-out while the message is on its way -- a write that
+ * cannot progress, or a reply that does not come while its data is still
+ * being written -- is reported at the data stage with how far the
+ * message got, whatever command's reply was awaited.  Anything else is
+ * recorded as it is.  Always -1.
+ */
+static int
+smtp_data_failed(struct smtp_session_state *s, struct smtp_txn *t, const struct sx_err *le,
+    enum sx_stage st, enum smtp_wait_kind kind)
 {
 	unsigned long long sent = 0;
 
-	if (!s->data_flowing || le->sys_errno != ETIMEDOUT)
-		return sx_adopt(s->e, le, s->stage);
-	if (s->c->bytes_written > s->data_mark)
-		sent = s->c->bytes_written - s->data_mark;
-	sx_fail_errno(s->e, SX_TEMP, STAGE_DATA, ETIMEDOUT,
+	if (le->sys_errno != ETIMEDOUT || !smtp_data_stalled(s, t, kind))
+		return sx_adopt(t->e, le, st);
+	if (s->c->bytes_written > t->data_mark)
+		sent = s->c->bytes_written - t->data_mark;
+	sx_fail_errno(t->e, SX_TEMP, STAGE_DATA, ETIMEDOUT,
 	    "no answer from the server within %d s while sending the message (%llu of %llu "
 	    "bytes written)",
-	    s->c->timeout_ms / 1000, sent, s->m->size);
-	sx_hint(s->e, "the server or the network stalled the transfer; if only large messages "
+	    s->c->timeout_ms / 1000, sent, t->m->size);
+	sx_hint(t->e, "the server or the network stalled the transfer; if only large messages "
 		      "stall, suspect a proxy or a path that drops large packets (MTU)");
 	return -1;
 }
 
-/* conn_queue, conn_flush and smtp_reply for the message transfer (smtp_data_failed). */
-static int
-smtp_data_queue(struct smtp_session_state *s, const void *buf, size_t len, enum conn_wire w)
+/* The session was lost while this command of the message awaited its reply. */
+void
+smtp_txn_lost(struct smtp_session_state *s, struct smtp_txn *t, enum sx_stage st,
+    enum smtp_wait_kind kind, const struct sx_err *cause)
 {
-	struct sx_err le;
+	struct sx_err here = *cause;
 
-	sx_clear(&le);
-	if (conn_queue(s->c, s->stage, buf, len, w, &le) == 0)
-		return 0;
-	return smtp_data_failed(s, &le);
+	/* Named by the command of this message that got no reply. */
+	here.stage = st;
+	t->failed = 1;
+	if (smtp_data_failed(s, t, &here, st, kind) == -1 && kind == SMTP_WAIT_EOM &&
+	    cause->sys_errno == ETIMEDOUT && t->e->stage == STAGE_EOM)
+		sx_hint(t->e, "the server did not confirm the message; it may or may not "
+			      "have been accepted");
+}
+
+void
+smtp_txn_settle(struct smtp_session_state *s, struct smtp_txn *t)
+{
+	if (t->done || t->more || t->sending || t->nout > 0)
+		return;
+	if (!t->failed && t->eom == 250) {
+		if (smtp_transaction_end(t) > 0) {
+			t->more = 1;
+			return;
+		}
+		t->rc = 0;
+	} else {
+		if (!t->failed) {
+			t->failed = 1;
+			sx_fail(t->e, SX_INTERNAL, STAGE_EOM, "the message got no verdict");
+		}
+		/*
+		 * Its MAIL was accepted and nothing ended the transaction (no
+		 * verdict on its data; or a failed BDAT, after which RFC 3030
+		 * leaves the server's state open): abandoned, with RSET before
+		 * another transaction.  A session that ends sends QUIT instead.
+		 */
+		if (t->mail == 1 && (t->eom == 0 || t->bdat))
+			s->dirty = 1;
+		t->rc = -1;
+	}
+	t->done = 1;
+	smtp_session_done(s, t);
+}
+
+/*
+ * A failure of our own while the message's commands were being queued
+ * (a command refused for CR/LF, the spool unreadable): what of it has
+ * not gone out is taken back, so the server never sees half of it; what
+ * went out is answered and read as usual.
+ */
+static int
+smtp_txn_fail_local(struct smtp_session_state *s, struct smtp_txn *t, const struct sx_err *why)
+{
+	t->failed = 1;
+	smtp_data_failed(s, t, why, s->stage, SMTP_WAIT_MAIL);
+	if (!conn_is_open(s->c)) {
+		smtp_pipe_broken(s, t, why);
+		return -1;
+	}
+	conn_discard(s->c);
+	while (s->nwait > s->nsent) {
+		struct smtp_wait *w = &s->waits[(s->whead + s->nwait - 1) % s->wcap];
+
+		if (w->kind == SMTP_WAIT_EOM)
+			s->eom_out--;
+		if (w->kind == SMTP_WAIT_RSET)
+			s->dirty = 1;
+		if (w->kind == SMTP_WAIT_RCPT)
+			w->t->rcpt_wait--;
+		if (w->kind == SMTP_WAIT_CHUNK)
+			w->t->chunks_out--;
+		if (w->t != NULL)
+			w->t->nout--;
+		s->nwait--;
+	}
+	return -1;
+}
+
+/* Queue one command of the message and await its reply. */
+static int
+smtp_txn_expect(struct smtp_session_state *s, struct smtp_txn *t, enum smtp_wait_kind kind,
+    enum sx_stage st, size_t idx)
+{
+	return smtp_pipe_expect(s, kind, st, t, idx, NULL);
+}
+
+/* Without PIPELINING: send what is queued and read every reply awaited. */
+static int
+smtp_lockstep(struct smtp_session_state *s, struct smtp_txn *t)
+{
+	if (smtp_pipe_flush(s, t) == -1)
+		return -1;
+	while (s->nwait > 0)
+		if (smtp_pipe_pump(s, t) == -1)
+			return -1;
+	return 0;
+}
+
+/* The envelope (MAIL and every RCPT) is answered: its verdict is known. */
+static int
+smtp_envelope_known(const struct smtp_txn *t)
+{
+	return t->failed || (t->mail != 0 && t->rcpt_wait == 0);
+}
+
+/* Read replies until the envelope's verdict is known. */
+static int
+smtp_wait_envelope(struct smtp_session_state *s, struct smtp_txn *t)
+{
+	while (!smtp_envelope_known(t) && s->nwait > 0)
+		if (smtp_pipe_pump(s, t) == -1)
+			return -1;
+	return 0;
+}
+
+/*
+ * MAIL and RCPT… for the transaction's recipients.  With PIPELINING
+ * (RFC 2920) they are only queued (the caller adds the tail of the flight
+ * and sends it); without, each is answered before the next, and a refused
+ * MAIL ends it.  -1 when nothing more of the transaction may be sent.
+ */
+static int
+smtp_envelope(struct smtp_session_state *s, struct smtp_txn *t, int pipe)
+{
+	size_t i;
+
+	if (smtp_queue_mail(s, t) == -1)
+		return smtp_txn_fail_local(s, t, t->e);
+	if (smtp_txn_expect(s, t, SMTP_WAIT_MAIL, STAGE_MAIL, 0) == -1)
+		return -1;
+	if (!pipe && smtp_lockstep(s, t) == -1)
+		return -1;
+	if (t->failed)
+		return -1;
+	for (i = 0; i < t->nbatch; i++) {
+		if (smtp_queue_rcpt(s, t, t->todo[i]) == -1)
+			return smtp_txn_fail_local(s, t, t->e);
+		t->rcpt_wait++;
+		if (smtp_txn_expect(s, t, SMTP_WAIT_RCPT, STAGE_RCPT, t->todo[i]) == -1)
+			return -1;
+		if (!pipe && smtp_lockstep(s, t) == -1)
+			return -1;
+	}
+	return !pipe && t->failed ? -1 : 0;
 }
 
 static int
-smtp_data_flush(struct smtp_session_state *s)
-{
-	struct sx_err le;
-
-	sx_clear(&le);
-	if (conn_flush(s->c, s->stage, &le) == 0)
-		return 0;
-	return smtp_data_failed(s, &le);
-}
-
-static int
-smtp_data_reply(struct smtp_session_state *s, struct smtp_reply *r)
-{
-	struct sx_err *e = s->e, le;
-	int rc;
-
-	if (!s->data_flowing)
-		return smtp_reply(s, r);
-	sx_clear(&le);
-	s->e = &le;
-	rc = smtp_reply(s, r);
-	s->e = e;
-	return rc == 0 ? 0 : smtp_data_failed(s, &le);
-}
-
-int
-smtp_queue_data(struct smtp_session_state *s)
+smtp_txn_queue_data(struct smtp_session_state *s, struct smtp_txn *t)
 {
 	s->stage = STAGE_DATA;
-	return smtp_cmd(s->c, s->stage, 0, s->e, "DATA");
+	if (smtp_cmd(s->c, s->stage, 0, t->e, "DATA") == -1)
+		return smtp_txn_fail_local(s, t, t->e);
+	return smtp_txn_expect(s, t, SMTP_WAIT_DATA, STAGE_DATA, 0);
 }
 
-/* Stream the spool through the encoder in large writes; memory stays flat. */
-int
-smtp_send_body(struct smtp_session_state *s)
+/* RFC 2920 3.1: QUIT may close the flight of the session's last message. */
+static int
+smtp_txn_quit(struct smtp_session_state *s, struct smtp_txn *t)
+{
+	struct sx_err le;
+
+	s->stage = STAGE_QUIT;
+	sx_clear(&le);
+	/* Queueing it may write out the end of the message. */
+	if (smtp_cmd(s->c, s->stage, 0, &le, "QUIT") == -1)
+		return smtp_txn_fail_local(s, t, &le);
+	s->quit_sent = 1;
+	return 0;
+}
+
+/*
+ * Stream the spool through the encoder in large writes; memory stays
+ * flat.  A failure goes into le as it is (smtp_send_body names it).
+ */
+static int
+smtp_body_stream(struct smtp_session_state *s, struct smtp_txn *t, struct sx_err *le)
 {
 	char in[SMTP_BODY_CHUNK], out[BODY_ENC_MAX(SMTP_BODY_CHUNK) + BODY_ENC_TAIL];
 	struct body_enc enc;
@@ -473,57 +721,41 @@ smtp_send_body(struct smtp_session_state *s)
 	ssize_t got;
 
 	s->stage = STAGE_BODY;
-	smtp_data_begin(s);
+	smtp_data_begin(s, t);
 	body_enc_init(&enc);
 	for (;;) {
-		got = read(s->m->body_fd, in, sizeof(in));
+		got = read(t->m->body_fd, in, sizeof(in));
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0)
 			return sx_fail(
-			    s->e, SX_LOCALIO, STAGE_BODY, "reading the spool: %s", strerror(errno));
+			    le, SX_LOCALIO, STAGE_BODY, "reading the spool: %s", strerror(errno));
 		if (got == 0)
 			break;
 		n = body_enc_feed(&enc, in, (size_t)got, out);
-		s->r->body_bytes += n;
+		t->r->body_bytes += n;
 		/* The transcript shows the commands, not the message. */
-		if (smtp_data_queue(s, out, n, CONN_WIRE_QUIET) == -1)
+		if (conn_queue(s->c, s->stage, out, n, CONN_WIRE_QUIET, le) == -1)
 			return -1;
 	}
 	n = body_enc_finish(&enc, out);
-	s->r->body_bytes += n;
-	if (smtp_data_queue(s, out, n, CONN_WIRE_SHOW) == -1)
+	t->r->body_bytes += n;
+	if (conn_queue(s->c, s->stage, out, n, CONN_WIRE_SHOW, le) == -1)
 		return -1;
+	smtp_data_end(s, t);
 	s->in_data = 0;
 	return 0;
 }
 
-/* The final reply to the message (queue id); QUIT's reply may follow. */
 int
-smtp_final_reply(struct smtp_session_state *s)
+smtp_send_body(struct smtp_session_state *s, struct smtp_txn *t)
 {
-	int rc;
+	struct sx_err le;
 
-	s->stage = STAGE_EOM;
-	sigflag_hold(1);
-	rc = smtp_data_flush(s) == -1;
-	/* Every byte is written: from now on the server owes its verdict. */
-	s->data_flowing = 0;
-	rc = rc || smtp_reply(s, &s->r->final) == -1;
-	sigflag_hold(0);
-	if (rc) {
-		if (s->e->sys_errno == ETIMEDOUT && s->e->stage == STAGE_EOM)
-			sx_hint(s->e, "the server did not confirm the message; it may or may not "
-				      "have been accepted");
-		return -1;
-	}
-	if (s->r->final.code != 250) {
-		diag_stage(s->diag, STAGE_EOM, "%d %.300s", s->r->final.code, s->r->final.text);
-		return smtp_refused(s, &s->r->final, SX_PERM, "the message");
-	}
-	diag_stage(s->diag, STAGE_EOM, "%d %.300s (%llu bytes sent)", s->r->final.code,
-	    s->r->final.text, s->r->body_bytes - s->txn_bytes);
-	return 0;
+	sx_clear(&le);
+	if (smtp_body_stream(s, t, &le) == 0)
+		return 0;
+	return smtp_data_failed(s, t, &le, STAGE_BODY, SMTP_WAIT_CHUNK);
 }
 
 /*
@@ -531,67 +763,107 @@ smtp_final_reply(struct smtp_session_state *s)
  * recipient cannot leave us holding a 354 we must not use: one recipient
  * (DATA then fails with it), or partial delivery allowed.  (Recipients
  * over the server's limit never can: the limit comes after an acceptance.)
+ * The text goes once 354 came; its verdict is read later, with whatever
+ * follows it.
  */
-int
-smtp_transaction_data(struct smtp_session_state *s)
+static void
+smtp_txn_data(struct smtp_session_state *s, struct smtp_txn *t)
 {
-	struct smtp_reply r;
-	int in_flight = s->r->caps.pipelining && (s->nbatch == 1 || s->p->allow_partial);
-	int ok = smtp_envelope(s, smtp_queue_data, in_flight) == 0;
+	int pipe = s->r->caps.pipelining;
+	int in_flight = pipe && (t->nbatch == 1 || t->p.allow_partial);
+	struct sx_err le;
 
-	s->stage = STAGE_DATA;
+	t->bdat = 0;
+	if (smtp_envelope(s, t, pipe) == -1)
+		return;
+	if (in_flight && smtp_txn_queue_data(s, t) == -1)
+		return;
+	if (smtp_pipe_flush(s, t) == -1)
+		return;
 	if (!in_flight) {
-		if (!ok)
-			return -1;
-		if (smtp_queue_data(s) == -1 || conn_flush(s->c, s->stage, s->e) == -1)
-			return -1;
-	} else if (!s->flight_sent || !conn_is_open(s->c)) {
-		return -1;
-	} else if (!ok && s->desync) {
-		/* Replies out of step: DATA may have been answered 354. */
-		s->in_data = 1;
-		return -1;
+		if ((pipe && smtp_wait_envelope(s, t) == -1) || t->failed)
+			return;
+		if (smtp_txn_queue_data(s, t) == -1 || smtp_pipe_flush(s, t) == -1)
+			return;
 	}
-	if (smtp_reply(s, &r) == -1)
-		return -1;
-	diag_stage(s->diag, STAGE_DATA, "%d %.200s", r.code, r.text);
-	if (r.code == 354) {
-		/* Only ending the data or closing can leave this state. */
-		s->in_data = 1;
-		if (!ok)
-			return -1;
-	} else {
-		if (!ok)
-			return -1;
-		return smtp_refused(s, &r, SX_PERM, "DATA");
+	while (t->data == 0 && s->nwait > 0)
+		if (smtp_pipe_pump(s, t) == -1)
+			return;
+	if (t->failed || t->data == 0) {
+		/* A 354 although the envelope failed: only closing is safe. */
+		if (t->data == 354) {
+			s->in_data = 1;
+			s->dead = 1;
+		}
+		return;
 	}
-	if (smtp_send_body(s) == -1)
-		return -1;
-	/* RFC 2920 3.1: message content may open a group; QUIT may close it. */
-	if (s->r->caps.pipelining && smtp_last_transaction(s)) {
-		s->stage = STAGE_QUIT;
-		if (smtp_cmd(s->c, s->stage, 0, s->e, "QUIT") == -1)
-			return -1;
-		s->quit_sent = 1;
+	/* Only ending the data or closing can leave this state. */
+	s->in_data = 1;
+	sx_clear(&le);
+	if (smtp_body_stream(s, t, &le) == -1) {
+		t->failed = 1;
+		s->dead = 1;
+		smtp_data_failed(s, t, &le, STAGE_BODY, SMTP_WAIT_CHUNK);
+		if (!conn_is_open(s->c))
+			smtp_pipe_lost(s, t, &le);
+		return;
 	}
-	return smtp_final_reply(s);
+	if (pipe && t->last && smtp_last_transaction(t) && smtp_txn_quit(s, t) == -1)
+		return;
+	if (smtp_txn_expect(s, t, SMTP_WAIT_EOM, STAGE_EOM, 0) == -1)
+		return;
+	smtp_pipe_flush(s, t);
+}
+
+/* The session's chunker, made the first time it is needed. */
+static struct smtp_chunker *
+smtp_chunker_get(struct smtp_session_state *s, struct smtp_txn *t)
+{
+	struct smtp_chunker *ch = s->chunk;
+
+	if (ch == NULL) {
+		if ((ch = calloc(1, sizeof(*ch))) == NULL ||
+		    (ch->in = malloc(SMTP_BDAT_CHUNK)) == NULL ||
+		    (ch->out = malloc(BODY_ENC_MAX(SMTP_BDAT_CHUNK) + BODY_ENC_TAIL)) == NULL) {
+			smtp_chunker_free(ch);
+			t->failed = 1;
+			sx_fail(t->e, SX_INTERNAL, STAGE_BODY, "out of memory");
+			return NULL;
+		}
+		s->chunk = ch;
+	}
+	body_enc_init_bdat(&ch->enc);
+	ch->in_len = ch->out_len = 0;
+	ch->eof = 0;
+	return ch;
+}
+
+void
+smtp_chunker_free(struct smtp_chunker *ch)
+{
+	if (ch == NULL)
+		return;
+	free(ch->in);
+	free(ch->out);
+	free(ch);
 }
 
 /* Encode the next chunk into ch->out; ch->eof once the spool is exhausted. */
 static int
-smtp_chunk_next(struct smtp_session_state *s, struct smtp_chunker *ch)
+smtp_chunk_next(struct smtp_session_state *s, struct smtp_txn *t, struct smtp_chunker *ch)
 {
 	ssize_t got;
 
+	(void)s;
 	ch->out_len = body_enc_feed(&ch->enc, ch->in, ch->in_len, ch->out);
 	for (;;) {
-		got = read(s->m->body_fd, ch->in, SMTP_BDAT_CHUNK);
+		got = read(t->m->body_fd, ch->in, SMTP_BDAT_CHUNK);
 		if (got >= 0 || errno != EINTR)
 			break;
 	}
 	if (got < 0)
 		return sx_fail(
-		    s->e, SX_LOCALIO, STAGE_BODY, "reading the spool: %s", strerror(errno));
+		    t->e, SX_LOCALIO, STAGE_BODY, "reading the spool: %s", strerror(errno));
 	ch->in_len = (size_t)got;
 	if (got == 0) {
 		ch->eof = 1;
@@ -600,55 +872,29 @@ smtp_chunk_next(struct smtp_session_state *s, struct smtp_chunker *ch)
 	return 0;
 }
 
+/* One BDAT chunk; the last one's reply is the message's verdict. */
 static int
-smtp_queue_chunk(struct smtp_session_state *s, const struct smtp_chunker *ch, int last)
+smtp_txn_chunk(
+    struct smtp_session_state *s, struct smtp_txn *t, const struct smtp_chunker *ch, int last)
 {
 	struct sx_err le;
 
 	s->stage = STAGE_BODY;
-	if (!s->data_flowing)
-		smtp_data_begin(s);
+	if (!t->data_flowing)
+		smtp_data_begin(s, t);
 	/* Queueing the command may write out the previous chunk. */
 	sx_clear(&le);
-	if (smtp_cmd(s->c, s->stage, 0, &le, "BDAT %zu%s", ch->out_len, last ? " LAST" : "") == -1)
-		return smtp_data_failed(s, &le);
-	s->r->body_bytes += ch->out_len;
-	return smtp_data_queue(s, ch->out, ch->out_len, CONN_WIRE_QUIET);
-}
-
-/* The first chunk, as the tail of the envelope flight. */
-static int
-smtp_queue_first_chunk(struct smtp_session_state *s)
-{
-	if (smtp_queue_chunk(s, s->chunk, s->chunk_last) == -1)
-		return -1;
-	/*
-	 * The whole message in the first flight: QUIT may close it (RFC 2920
-	 * 3.1), unless the server's limit may call for another transaction
-	 * (more than one recipient left).
-	 */
-	if (s->chunk_last && s->r->caps.pipelining && s->ntodo == 1) {
-		s->stage = STAGE_QUIT;
-		if (smtp_cmd(s->c, s->stage, 0, s->e, "QUIT") == -1)
-			return -1;
-		s->quit_sent = 1;
+	if (smtp_cmd(s->c, s->stage, 0, &le, "BDAT %zu%s", ch->out_len, last ? " LAST" : "") ==
+		-1 ||
+	    conn_queue(s->c, s->stage, ch->out, ch->out_len, CONN_WIRE_QUIET, &le) == -1)
+		return smtp_txn_fail_local(s, t, &le);
+	t->r->body_bytes += ch->out_len;
+	if (last) {
+		smtp_data_end(s, t);
+		return smtp_txn_expect(s, t, SMTP_WAIT_EOM, STAGE_EOM, 0);
 	}
-	return 0;
-}
-
-static int
-smtp_chunk_reply(struct smtp_session_state *s, int last)
-{
-	struct smtp_reply r;
-
-	s->stage = last ? STAGE_EOM : STAGE_BODY;
-	if (last)
-		return smtp_final_reply(s);
-	if (smtp_data_reply(s, &r) == -1)
-		return -1;
-	if (r.code != 250)
-		return smtp_refused(s, &r, SX_PERM, "a message chunk");
-	return 0;
+	t->chunks_out++;
+	return smtp_txn_expect(s, t, SMTP_WAIT_CHUNK, STAGE_BODY, 0);
 }
 
 /*
@@ -657,87 +903,177 @@ smtp_chunk_reply(struct smtp_session_state *s, int last)
  * recipients, no allow_partial), no chunk says LAST: the data is committed
  * with "BDAT 0 LAST" only once every RCPT was accepted (or left for the
  * next transaction by the server's limit), and a refusal leaves an
- * uncommitted transaction that QUIT throws away.  With PIPELINING chunks
- * are not waited for; at most SMTP_BDAT_INFLIGHT replies are outstanding.
+ * uncommitted transaction that RSET (or QUIT) throws away.  A message in
+ * one chunk is then on its way; a larger one waits for the envelope's
+ * verdict before its other chunks, with at most SMTP_BDAT_INFLIGHT chunk
+ * replies outstanding.
+ */
+static void
+smtp_txn_bdat(struct smtp_session_state *s, struct smtp_txn *t)
+{
+	struct smtp_chunker *ch;
+	int pipe = s->r->caps.pipelining;
+	int hold = t->nbatch > 1 && !t->p.allow_partial;
+	int last;
+
+	t->bdat = 1;
+	if ((ch = smtp_chunker_get(s, t)) == NULL)
+		return;
+	/* Prime: read the first chunk, then encode it with a look-ahead. */
+	if (smtp_chunk_next(s, t, ch) == -1 || (!ch->eof && smtp_chunk_next(s, t, ch) == -1)) {
+		t->failed = 1;
+		return;
+	}
+	last = ch->eof && !hold;
+	if (smtp_envelope(s, t, pipe) == -1)
+		return;
+	if (smtp_txn_chunk(s, t, ch, last) == -1)
+		return;
+	/*
+	 * The whole message in the first flight: QUIT may close it (RFC 2920
+	 * 3.1), unless the server's limit may call for another transaction
+	 * (more than one recipient left).
+	 */
+	if (last && pipe && t->last && t->ntodo == 1 && smtp_txn_quit(s, t) == -1)
+		return;
+	if (smtp_pipe_flush(s, t) == -1)
+		return;
+	if (!last && pipe && (smtp_wait_envelope(s, t) == -1 || t->failed))
+		return;
+	while (!last) {
+		while ((pipe ? t->chunks_out >= SMTP_BDAT_INFLIGHT : t->chunks_out > 0) &&
+		       s->nwait > 0)
+			if (smtp_pipe_pump(s, t) == -1)
+				return;
+		/* RFC 3030: no chunk after a refused one. */
+		if (t->failed)
+			return;
+		if (ch->eof) {
+			/* Every recipient is in: commit the data. */
+			ch->out_len = 0;
+			last = 1;
+		} else if (smtp_chunk_next(s, t, ch) == -1) {
+			smtp_txn_fail_local(s, t, t->e);
+			return;
+		} else {
+			last = ch->eof && !hold;
+		}
+		if (smtp_txn_chunk(s, t, ch, last) == -1)
+			return;
+		if (!pipe && smtp_pipe_flush(s, t) == -1)
+			return;
+	}
+	/* Known to be the last transaction only once the envelope was answered. */
+	if (pipe && t->last && !s->quit_sent && smtp_envelope_known(t) &&
+	    smtp_last_transaction(t) && smtp_txn_quit(s, t) == -1)
+		return;
+	smtp_pipe_flush(s, t);
+}
+
+/*
+ * The step client's message as BDAT chunks (client.c): every chunk but
+ * the last answered into the transaction t (a refused one marks it
+ * failed), the last into final.  At most SMTP_BDAT_INFLIGHT chunk replies
+ * outstanding (without PIPELINING, none).  0, or -1 when a chunk was
+ * refused (no LAST goes) or the spool could not be read (t->e).
  */
 int
-smtp_transaction_bdat(struct smtp_session_state *s)
+smtp_client_bdat(struct smtp_session_state *s, struct smtp_txn *t, struct smtp_step *final)
 {
-	struct smtp_chunker ch;
-	int pipe = s->r->caps.pipelining;
-	int hold = s->nbatch > 1 && !s->p->allow_partial;
-	int ok, rc = -1, last;
-	unsigned outstanding = 0;
+	struct smtp_chunker *ch;
+	int pipe = s->r->caps.pipelining, last;
 
-	memset(&ch, 0, sizeof(ch));
-	body_enc_init_bdat(&ch.enc);
-	ch.in = malloc(SMTP_BDAT_CHUNK);
-	ch.out = malloc(BODY_ENC_MAX(SMTP_BDAT_CHUNK) + BODY_ENC_TAIL);
-	if (ch.in == NULL || ch.out == NULL) {
-		sx_fail(s->e, SX_INTERNAL, STAGE_BODY, "out of memory");
-		goto out;
+	t->bdat = 1;
+	t->failed = 0;
+	t->chunks_out = 0;
+	if ((ch = smtp_chunker_get(s, t)) == NULL)
+		return -1;
+	if (smtp_chunk_next(s, t, ch) == -1 || (!ch->eof && smtp_chunk_next(s, t, ch) == -1))
+		return -1;
+	for (;;) {
+		while ((pipe ? t->chunks_out >= SMTP_BDAT_INFLIGHT : t->chunks_out > 0) &&
+		       s->nwait > 0)
+			if (smtp_pipe_pump(s, NULL) == -1)
+				return -1;
+		if (t->failed || s->dead)
+			return -1;
+		last = ch->eof;
+		s->stage = STAGE_BODY;
+		if (smtp_cmd(s->c, s->stage, 0, t->e, "BDAT %zu%s", ch->out_len,
+			last ? " LAST" : "") == -1 ||
+		    conn_queue(s->c, s->stage, ch->out, ch->out_len, CONN_WIRE_QUIET, t->e) == -1)
+			return -1;
+		s->r->body_bytes += ch->out_len;
+		if (last) {
+			if (smtp_pipe_expect(s, SMTP_WAIT_STEP, STAGE_EOM, NULL, 0, final) == -1)
+				return -1;
+			s->waits[(s->whead + s->nwait - 1) % s->wcap].bdat_eom = 1;
+			return 0;
+		}
+		t->chunks_out++;
+		if (smtp_pipe_expect(s, SMTP_WAIT_CHUNK, STAGE_BODY, t, 0, NULL) == -1 ||
+		    smtp_chunk_next(s, t, ch) == -1 || (!pipe && smtp_pipe_flush(s, NULL) == -1))
+			return -1;
 	}
-	/* Prime: read the first chunk, then encode it with a look-ahead. */
-	if (smtp_chunk_next(s, &ch) == -1 || (!ch.eof && smtp_chunk_next(s, &ch) == -1))
-		goto out;
-	last = ch.eof && !hold;
-	s->chunk = &ch;
-	s->chunk_last = last;
-	ok = smtp_envelope(s, smtp_queue_first_chunk, pipe) == 0;
-	if (pipe) {
-		/* The first chunk's reply is owed whatever happened to the envelope. */
-		if (!s->flight_sent || !conn_is_open(s->c))
-			goto out;
-		if (!ok) {
-			struct smtp_reply r;
-			struct sx_err ignored;
+}
 
-			sx_clear(&ignored);
-			smtp_read_reply(s->c, s->stage, &r, &ignored);
-			goto out;
-		}
-	} else {
-		if (!ok || smtp_queue_first_chunk(s) == -1 || smtp_data_flush(s) == -1)
-			goto out;
-	}
-	outstanding = 1;
-	while (!last) {
-		if (!pipe || outstanding >= SMTP_BDAT_INFLIGHT) {
-			if (smtp_chunk_reply(s, 0) == -1)
-				goto out;
-			outstanding--;
-		}
-		if (ch.eof) {
-			/* Every recipient is in: commit the data. */
-			ch.out_len = 0;
-			last = 1;
-		} else if (smtp_chunk_next(s, &ch) == -1) {
-			goto out;
-		} else {
-			last = ch.eof && !hold;
-		}
-		if (smtp_queue_chunk(s, &ch, last) == -1)
-			goto out;
-		if (!pipe && smtp_data_flush(s) == -1)
-			goto out;
-		outstanding++;
-	}
-	if (pipe && !s->quit_sent && smtp_last_transaction(s)) {
-		s->stage = STAGE_QUIT;
-		if (smtp_cmd(s->c, s->stage, 0, s->e, "QUIT") == -1)
-			goto out;
-		s->quit_sent = 1;
-	}
-	if (smtp_data_flush(s) == -1)
+/* Read the body again from its start, for another transaction. */
+static int
+smtp_txn_rewind(struct smtp_session_state *s, struct smtp_txn *t)
+{
+	int err = t->start_errno;
+
+	if (t->start != -1 && lseek(t->m->body_fd, t->start, SEEK_SET) != -1)
+		return 0;
+	if (t->start != -1)
+		err = errno;
+	t->failed = 1;
+	(void)s;
+	return sx_fail_errno(t->e, SX_LOCALIO, STAGE_BODY, err,
+	    "the message cannot be read again for the next transaction: %s", strerror(err));
+}
+
+/*
+ * The message's next transaction (its first, or one for the recipients
+ * the server's limit left).  A failed transaction that may still be open
+ * at the server is abandoned with RSET first; without PIPELINING every
+ * earlier reply is read before.
+ */
+void
+smtp_txn_run(struct smtp_session_state *s, struct smtp_txn *t)
+{
+	struct sx_err e;
+
+	t->sending = 1;
+	t->more = 0;
+	if (t->r->ntransactions > 0 && smtp_txn_rewind(s, t) == -1)
 		goto out;
-	for (; outstanding > 1; outstanding--)
-		if (smtp_chunk_reply(s, 0) == -1)
+	smtp_transaction_begin(t);
+	if (!s->r->caps.pipelining && !s->dead && smtp_lockstep(s, t) == -1)
+		goto out;
+	if (s->dead || s->closing || s->quit_sent) {
+		t->failed = 1;
+		sx_fail(t->e, SX_TEMP, STAGE_MAIL,
+		    s->closing     ? "the server is closing the session"
+		    : s->quit_sent ? "the session is ending"
+				   : "the session was lost");
+		goto out;
+	}
+	if (s->dirty) {
+		s->dirty = 0;
+		s->stage = STAGE_MAIL;
+		sx_clear(&e);
+		if (smtp_cmd(s->c, s->stage, 0, &e, "RSET") == -1 ||
+		    smtp_pipe_expect(s, SMTP_WAIT_RSET, STAGE_MAIL, NULL, 0, NULL) == -1) {
+			smtp_txn_fail_local(s, t, &e);
 			goto out;
-	rc = smtp_chunk_reply(s, 1);
+		}
+	}
+	if (s->r->caps.chunking)
+		smtp_txn_bdat(s, t);
+	else
+		smtp_txn_data(s, t);
 out:
-	s->chunk = NULL;
-	s->data_flowing = 0;
-	free(ch.in);
-	free(ch.out);
-	return rc;
+	t->sending = 0;
+	smtp_txn_settle(s, t);
 }

@@ -88,6 +88,62 @@ int smtp_session(struct conn *, const struct smtp_params *, const struct smtp_me
 void smtp_result_free(struct smtp_result *);
 
 /*
+ * A session that carries many messages (a queue run): opened once; each
+ * message is handed in with smtp_batch_send and its outcome, its own,
+ * collected with smtp_batch_next.  The transactions are pipelined across
+ * messages (RFC 2920): the next message's MAIL and RCPTs follow the last
+ * chunk (BDAT, RFC 3030) or the end of the text (DATA: each message then
+ * waits only for its 354) of the one before, with at most SMTP_BATCH_MAX
+ * messages, and a bounded number of replies, outstanding.  Bodies are
+ * streamed from each message's body_fd, which must stay open (and
+ * seekable, for a server's recipient limit) until the message is
+ * collected.  A refused message does not affect the next; a failed
+ * transaction that may still be open is abandoned with RSET before the
+ * next MAIL.  After a 421, a lost or out-of-step session, the messages in
+ * flight fail (SX_TEMP unless the reply says otherwise) and no more can
+ * be sent (smtp_batch_usable).
+ */
+#define SMTP_BATCH_MAX 128
+
+struct smtp_txn;
+
+struct smtp_job {
+	/* In: */
+	const struct smtp_message *m;
+	const char *dsn_notify; /* this message's -N, -R, -V (NULL: none) */
+	const char *dsn_ret;
+	const char *dsn_envid;
+	void *arg; /* the caller's */
+	/* Out, once collected (res: smtp_result_free): */
+	struct smtp_result res; /* as smtp_session's, for this message */
+	struct sx_err err;
+	int rc;               /* 0 when accepted for every recipient (as smtp_session) */
+	struct smtp_txn *txn; /* the session's, while in flight */
+};
+
+struct smtp_batch;
+
+/* Connect's next steps: greeting, EHLO, STARTTLS, AUTH.  NULL with e filled. */
+struct smtp_batch *smtp_batch_open(
+    struct conn *, const struct smtp_params *, struct smtp_result *setup, struct sx_err *);
+/*
+ * Send a message (it may wait for earlier replies when the pipeline is
+ * full).  0: in flight, or finished at once (collect it); -1 when the
+ * session can take no more: j->err says why and j was not sent.
+ */
+int smtp_batch_send(struct smtp_batch *, struct smtp_job *);
+/* A finished message, NULL when none (wait: read replies until one finishes, NULL when none is in flight). */
+struct smtp_job *smtp_batch_next(struct smtp_batch *, int wait);
+/* More messages may be sent. */
+int smtp_batch_usable(const struct smtp_batch *);
+/* Messages sent and not yet collected. */
+size_t smtp_batch_pending(const struct smtp_batch *);
+/* No more messages: QUIT follows those in flight (collect them after). */
+void smtp_batch_end(struct smtp_batch *);
+/* Read QUIT's reply and free; messages not collected are dropped (j->txn NULL). */
+void smtp_batch_close(struct smtp_batch *);
+
+/*
  * The same session one command at a time, for a caller that speaks SMTP
  * itself (-bs): open (greeting, EHLO, STARTTLS, AUTH), then per message
  * mail → rcpt… → data (DATA, lockstep) or rset, and close (QUIT).  Each
@@ -109,5 +165,29 @@ int smtp_client_data(struct smtp_client *, int body_fd, struct smtp_reply *final
 int smtp_client_rset(struct smtp_client *, struct sx_err *);
 int smtp_client_usable(const struct smtp_client *);
 void smtp_client_close(struct smtp_client *, int ok);
+
+/*
+ * The same steps pipelined (RFC 2920), for a caller's pipelined group:
+ * each command is queued and its reply comes into its step at a later
+ * smtp_client_wait, in order; the step must stay in place until then.
+ * A step that could not be sent is answered at once (state -1, e).  The
+ * data goes as one BDAT LAST (chunks for a large message) when the relay
+ * offers CHUNKING, else as DATA, whose 354 is waited for here, and the
+ * text; *final gets the verdict.  After a failed BDAT the transaction
+ * is abandoned with RSET before the next MAIL.
+ */
+struct smtp_step {
+	int state; /* 0 awaited, 1 answered (r), -1 no reply: lost or not sent (e) */
+	struct smtp_reply r;
+	struct sx_err e;
+};
+int smtp_client_mail_step(struct smtp_client *, const struct smtp_message *m, struct smtp_step *);
+int smtp_client_rcpt_step(struct smtp_client *, const char *rcpt, struct smtp_step *);
+int smtp_client_data_step(struct smtp_client *, int body_fd, struct smtp_step *final);
+void smtp_client_rset_step(struct smtp_client *);
+/* Send what is queued, read replies until st is answered (NULL: every one).  0, or -1 when lost. */
+int smtp_client_wait(struct smtp_client *, struct smtp_step *st);
+/* Replies still awaited. */
+size_t smtp_client_awaited(const struct smtp_client *);
 
 #endif

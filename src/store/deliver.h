@@ -11,6 +11,7 @@
 #ifndef SX_DELIVER_H
 #define SX_DELIVER_H
 
+#include <stdint.h>
 #include <time.h>
 
 #include "config/conf.h"
@@ -21,27 +22,80 @@
 
 struct diag;
 
-/* How a message reaches the relay. */
-struct deliver_transport {
-	/* Send msg: 0 when the relay accepted it (res->final), else -1 with e. */
-	int (*transmit)(void *arg, const struct account *, const struct queue_meta *m,
-	    const struct smtp_message *msg, struct smtp_result *res, struct sx_err *e);
-	void *arg;
+/*
+ * One message handed to a session kept across messages (a queue run):
+ * what deliver_begin prepared from its metadata, what the session made of
+ * it (sj: result, error, rc), for deliver_end.
+ */
+struct deliver_job {
+	struct queue_meta *m; /* the caller's, until deliver_end */
+	int body_fd;
+	const struct account *a;
+	struct smtp_message msg;
+	struct smtp_job sj;
+	int64_t t0;
+	void *arg; /* the caller's */
+	struct deliver_job *next;
 };
 
 /*
- * The usual transport: a relay session of the message's own (send, -q).
- * Fill hostname and diag; rl may hold relay_start's early connect.  The
- * message's DSN options (-N, -R, -V) go with it.  After the attempt the
- * session is closed and the secret wiped (relay_free).
+ * How a message reaches the relay: transmit sends one from start to end
+ * (0 when the relay accepted it, res->final; else -1 with e).  A queue
+ * run may instead keep a session across messages: send hands a message
+ * over (0; its outcome comes back through collect, finished, in the
+ * order they finish; wait: until one does, NULL when none is in flight),
+ * end closes the session (collect what is left after it).  Without send,
+ * transmit is used for each.
+ */
+struct deliver_transport {
+	int (*transmit)(void *arg, const struct account *, const struct queue_meta *m,
+	    const struct smtp_message *msg, struct smtp_result *res, struct sx_err *e);
+	void *arg;
+	int (*send)(void *arg, struct deliver_job *);
+	struct deliver_job *(*collect)(void *arg, int wait);
+	void (*end)(void *arg);
+};
+
+/*
+ * The usual transport: a relay session of the message's own (send), or one
+ * kept for the messages of a queue run that go to the same relay (host,
+ * port, TLS and its checks, user: deliver_relay_key).  Fill hostname and
+ * diag; rl may hold relay_start's early connect.  Each message's DSN
+ * options (-N, -R, -V) go with it.  A kept session ends with QUIT when the
+ * relay changes, after max_msgs messages (the account's
+ * max_messages_per_session; 0: no limit), or at deliver_session_end; the
+ * secret is wiped (relay_free) by deliver_session_free, or after a
+ * transmit.
  */
 struct deliver_session {
 	struct relay rl;
 	const char *hostname; /* EHLO name when the account sets none */
 	struct diag *diag;
+	/* Kept across messages (deliver_session_send): */
+	struct smtp_batch *b;
+	struct smtp_result setup;
+	char key[1024]; /* the relay of b, or of the secret still held */
+	unsigned nsent; /* messages sent in b */
+	unsigned nsessions;
+	struct deliver_job *done, **done_tail; /* finished without b (could not be sent) */
 };
 int deliver_session_transmit(void *arg, const struct account *, const struct queue_meta *,
     const struct smtp_message *, struct smtp_result *, struct sx_err *);
+int deliver_session_send(void *arg, struct deliver_job *);
+struct deliver_job *deliver_session_collect(void *arg, int wait);
+void deliver_session_end(void *arg);
+void deliver_session_free(struct deliver_session *);
+
+/* What identifies a relay for keeping its session: into buf (at least 1024). */
+void deliver_relay_key(const struct account *, char *buf, size_t bufsz);
+
+/*
+ * A reply that says the relay will take no more now — 421 (closing), or
+ * a 4.7.x that says too many messages, connections or too much mail (RFC
+ * 3463 4.7.x: security or policy): the batch ends there and the rest wait
+ * (they are not the messages' fault).
+ */
+int deliver_is_limit(const struct sx_err *);
 
 enum deliver_outcome {
 	DELIVER_SENT = 0, /* accepted by the relay: the files are gone */
@@ -81,6 +135,14 @@ struct deliver_ctx {
 int deliver_mark(const struct deliver_ctx *, const struct queue_meta *m, struct sx_err *);
 
 /*
+ * The metadata of several messages, as deliver_mark, with one flush to
+ * disk for them all (a queue run marks a window of messages at once).  0,
+ * or -1 when they could not be written (then none is marked).
+ */
+int deliver_mark_many(
+    const struct deliver_ctx *, struct queue_meta *const *m, size_t n, struct sx_err *);
+
+/*
  * One attempt of the message m (body_fd: its locked spool) with account a
  * (its relay and log settings).  Before
  * anything goes out the metadata records an attempt that did not finish,
@@ -92,6 +154,17 @@ int deliver_mark(const struct deliver_ctx *, const struct queue_meta *m, struct 
  */
 int deliver_attempt(const struct deliver_ctx *, struct queue_meta *m, int body_fd,
     const struct account *a, const struct deliver_transport *, struct deliver_result *r);
+
+/*
+ * deliver_attempt in two halves, for a session kept across messages:
+ * deliver_begin marks m (unless dc->marked) and prepares j (-1 when the
+ * attempt is already over: r says so); deliver_end takes what the session
+ * made of j (j->sj) and does the rest: the log line, and the message
+ * removed or recorded as deferred or failed.  Returns as deliver_attempt.
+ */
+int deliver_begin(const struct deliver_ctx *, struct queue_meta *m, int body_fd,
+    const struct account *a, struct deliver_job *j, struct deliver_result *r);
+int deliver_end(const struct deliver_ctx *, struct deliver_job *j, struct deliver_result *r);
 
 /*
  * Record a failure that happened before any attempt (a message refused at

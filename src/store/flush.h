@@ -1,9 +1,18 @@
 /*
  * flush.h — a run over the queue: -q, --flush-id, and the quick flush
- * after a send.  Each eligible message, oldest first, under its own lock
- * (a locked one is being delivered by another process: skipped and
- * counted), through deliver_attempt (deliver.h).  So two runs, or a run
- * and a send, never deliver the same message twice.
+ * after a send.  Each eligible message under its own lock (a locked one
+ * is being delivered by another process: skipped and counted), so two
+ * runs, or a run and a send, never deliver the same message twice.
+ *
+ * The messages go relay by relay: those queued with the same account and
+ * relay (queue_entry.group) one after another, oldest first, the groups
+ * in the order of their oldest message, so that a transport that keeps
+ * its session (deliver.h: send, collect) carries them all in one session.
+ * Each message's outcome is its own (deliver_begin/deliver_end: log
+ * line, removal or failure record, a DSN after a final failure).  A relay
+ * that says it takes no more (deliver_is_limit) ends its group: the rest
+ * stay queued as they were, and no session to it starts again before its
+ * back-off (flush_pace); an account's rate spaces its messages.
  */
 #ifndef SX_FLUSH_H
 #define SX_FLUSH_H
@@ -13,6 +22,24 @@
 #include "core/err.h"
 #include "store/deliver.h"
 #include "store/queue_meta.h"
+
+/*
+ * What a queue run keeps of each relay, across the passes of a runner:
+ * the rate (the account's messages a minute) and the back-off after the
+ * relay said it takes no more.
+ */
+struct flush_relay {
+	uint64_t key;      /* hash of deliver_relay_key */
+	int64_t next_ms;   /* rate: no message before this (clock_now_ms) */
+	time_t hold_until; /* after a limit: no session before this */
+	unsigned strikes;  /* limits in a row: the back-off grows (queue_backoff) */
+	int unreachable;   /* the hold is its message's retry after it could not be reached */
+};
+struct flush_pace {
+	struct flush_relay *v;
+	size_t n;
+};
+void flush_pace_free(struct flush_pace *);
 
 struct flush_opts {
 	time_t now;
@@ -27,6 +54,7 @@ struct flush_opts {
 	time_t deadline;         /* start no message after this time (0: none) */
 	long keep_failed;        /* remove failed messages this long after they failed (0: never) */
 	const char *hostname;    /* this host's name, for the DSN's Reporting-MTA */
+	struct flush_pace *pace; /* kept across runs (a runner); NULL: the run's own */
 };
 
 /* What happened to one message during a run (for the caller's report). */
@@ -58,6 +86,8 @@ struct flush_stats {
 	unsigned whole, partial; /* .tmp files of dead writers: queued, removed */
 	unsigned bounced;        /* DSNs queued */
 	unsigned untried;        /* left untried when the relay could not be reached */
+	unsigned limited;        /* relays that said they take no more (held off) */
+	unsigned skipped;        /* not tried: their relay is held off, or ended the session */
 	time_t next_due;         /* the earliest retry of a message still deferred (0: none) */
 	struct sx_err first;     /* first failure seen (the exit status of -q) */
 };

@@ -185,6 +185,23 @@ queue_remove(const char *dir, const char *id, struct sx_err *e)
 	return rc;
 }
 
+/* FNV-1a over the account name and the relay record: which messages share a relay. */
+static uint64_t
+queue_group_of(const struct queue_meta *m)
+{
+	uint64_t h = 14695981039346656037ULL;
+	const char *p;
+	size_t i;
+
+	for (i = 0; i <= 2 * m->nrelay; i++) {
+		p = i == 0 ? (m->account != NULL ? m->account : "") : m->relay[i - 1];
+		for (; *p != '\0'; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		h = (h ^ 0xff) * 1099511628211ULL; /* a separator no text holds */
+	}
+	return h != 0 ? h : 1;
+}
+
 static int
 queue_entry_cmp(const void *a, const void *b)
 {
@@ -230,8 +247,10 @@ queue_scan(const char *dir, struct queue_entry **out, size_t *n, struct sx_err *
 			continue; /* delivered meanwhile */
 		ent.when = sb.st_mtime;
 		ent.size = (unsigned long long)sb.st_size;
+		ent.group = 0;
 		if (queue_meta_read(dir, ent.id, &m, NULL) == 0) {
 			ent.when = m.created;
+			ent.group = queue_group_of(&m);
 			queue_meta_free(&m);
 		}
 		if (*n == cap) {

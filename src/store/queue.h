@@ -29,6 +29,7 @@
 #define SX_QUEUE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -40,6 +41,7 @@ struct queue_entry {
 	char id[QUEUE_ID_LEN + 1];
 	time_t when; /* metadata's creation time, else the file's mtime */
 	unsigned long long size;
+	uint64_t group; /* the same for messages queued with the same account and relay */
 };
 
 /*
@@ -94,7 +96,9 @@ time_t queue_due_at(const struct queue_meta *, long max_backoff);
 
 /*
  * Every DIR/<id>.msg, oldest first (by the metadata's creation time, else
- * the file's mtime).  *out is malloc'ed.  0, or -1 with SX_LOCALIO.
+ * the file's mtime), each read once; its group is a hash of the account
+ * and the relay it was queued with (0 without metadata).  *out is
+ * malloc'ed.  0, or -1 with SX_LOCALIO.
  */
 int queue_scan(const char *dir, struct queue_entry **out, size_t *n, struct sx_err *);
 

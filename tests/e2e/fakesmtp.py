@@ -1197,6 +1197,47 @@ def sc_chunking(s):
     s.chunking = True
 
 
+@scenario("batch-421")
+def sc_batch_421(s):
+    """Many messages in one session: after --after accepted ones, the next MAIL gets 421
+    (a provider's messages-per-connection limit) and the server closes."""
+    orig = s.do_MAIL
+
+    def do_MAIL(arg):
+        if s.queue_id >= s.opts.after:
+            s.reply("421 4.7.0 Error: too many messages in this connection, closing")
+            raise Stop("server")
+        orig(arg)
+    s.do_MAIL = do_MAIL
+
+
+@scenario("batch-limit")
+def sc_batch_limit(s):
+    """After --after accepted messages every MAIL gets 450 4.7.1 (Postfix's
+    smtpd_client_message_rate_limit), the session stays open."""
+    orig = s.do_MAIL
+
+    def do_MAIL(arg):
+        if s.queue_id >= s.opts.after:
+            s.reply("450 4.7.1 Error: too much mail from 127.0.0.1")
+            return
+        orig(arg)
+    s.do_MAIL = do_MAIL
+
+
+@scenario("batch-reset")
+def sc_batch_reset(s):
+    """After --after accepted messages the next message's data is read whole (recorded in
+    data_bodies) and the connection is reset before its verdict: taken, never confirmed."""
+    def eom(sess):
+        if sess.queue_id > sess.opts.after:
+            sess.flush()
+            sess.c.close(reset=True)
+            raise Stop("server")
+        sess.reply("250 2.0.0 Ok: queued as FAKE%d" % sess.queue_id)
+    s.replies["EOM"] = eom
+
+
 @scenario("tls12-only")
 def sc_tls12(s):
     """The context is made TLS 1.2-only in make_context()."""
@@ -1373,6 +1414,8 @@ def parse_args(argv):
     p.add_argument("--bind", default="127.0.0.1", choices=("127.0.0.1", "::1"))
     p.add_argument("--make-certs", metavar="DIR")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--after", type=int, default=0,
+                   help="batch-*: messages accepted before the scenario acts")
     p.add_argument("--oauth-token", metavar="FILE",
                    help="offer XOAUTH2 and OAUTHBEARER; the token in FILE is accepted")
     opts = p.parse_args(argv)

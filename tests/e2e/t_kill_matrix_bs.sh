@@ -33,7 +33,8 @@ next_marker
 script "$m" >"$T/bs0"
 strace -qq -o "$T/trace" -e trace=rename,unlink "$BIN" -bs <"$T/bs0" >"$T/out0" ||
 	sx_fail "dry run: exit $?"
-grep -q '^250 2.0.0 Ok: queued as ' "$T/out0" || {
+# Postfix's words: "Ok: queued as" after DATA, "Ok: N bytes queued as" after BDAT.
+grep -q '^250 2.0.0 Ok: \([0-9]* bytes \)\{0,1\}queued as ' "$T/out0" || {
 	cat "$T/out0" >&2
 	sx_fail "dry run: the relay's 250 was not passed on"
 }

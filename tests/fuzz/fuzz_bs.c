@@ -76,59 +76,115 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 struct fz_relay {
 	uint8_t mode;
 	size_t refused;
-	int txn; /* the relay has a transaction open */
+	int txn;   /* the relay has a transaction open */
+	int async; /* answers come at the next sync, as from a pipelined relay */
+	/* Answers owed until then, in order (kind 'M', 'R', 'D'). */
+	struct fz_owed {
+		char kind;
+		struct bs_answer *a;
+		struct msg_envelope *env;
+		int lost;
+	} * owed;
+	size_t nowed;
 };
 
-/* MAIL as bits 5-6 of byte 0 say: accept, refuse, no relay, odd code. */
+/* Owe a (async), or not: 1 when owed. */
 static int
-fz_mail(void *arg, const struct smtp_message *m, struct smtp_reply *rp, unsigned long long *limit,
-    struct sx_err *e)
+fz_owe(struct fz_relay *r, char kind, struct bs_answer *a, struct msg_envelope *env, int lost)
 {
-	struct fz_relay *r = arg;
+	struct fz_owed *nv;
 
-	if (r->txn || m->from == NULL ||
-	    (m->from[0] != '\0' && addr_check_mailbox(m->from, NULL) != 0))
+	if (!r->async)
+		return 0;
+	if ((nv = realloc(r->owed, (r->nowed + 1) * sizeof(*nv))) == NULL)
 		abort();
-	*limit = r->mode & 128 ? 300 : 0;
+	r->owed = nv;
+	nv[r->nowed].kind = kind;
+	nv[r->nowed].a = a;
+	nv[r->nowed].env = env;
+	nv[r->nowed].lost = lost;
+	r->nowed++;
+	a->pending = 1;
+	return 1;
+}
+
+/* MAIL as bits 5-6 of byte 0 say: accept, refuse, no relay, odd code. */
+static void
+fz_mail_answer(struct fz_relay *r, struct bs_answer *a)
+{
 	switch ((r->mode >> 5) & 3) {
 	case 0:
-		rp->code = 250;
-		snprintf(rp->text, sizeof(rp->text), "2.1.0 Ok\r\n250 evil");
-		r->txn = 1;
-		return 0;
+		a->r.code = 250;
+		snprintf(a->r.text, sizeof(a->r.text), "2.1.0 Ok\r\n250 evil");
+		a->rc = 0;
+		break;
 	case 1:
-		rp->code = 553;
-		snprintf(rp->enhanced, sizeof(rp->enhanced), "5.7.1");
-		snprintf(rp->text, sizeof(rp->text), "5.7.1 not\r\n yours");
-		return 1;
+		a->r.code = 553;
+		snprintf(a->r.enhanced, sizeof(a->r.enhanced), "5.7.1");
+		snprintf(a->r.text, sizeof(a->r.text), "5.7.1 not\r\n yours");
+		a->rc = 1;
+		break;
 	case 2:
-		return sx_fail(e, SX_TEMP, STAGE_CONNECT, "connection refused");
+		sx_fail(&a->e, SX_TEMP, STAGE_CONNECT, "connection refused");
+		a->rc = -1;
+		break;
 	default:
-		rp->code = 999;
-		snprintf(rp->text, sizeof(rp->text), "weird");
-		return 1;
+		a->r.code = 999;
+		snprintf(a->r.text, sizeof(a->r.text), "weird");
+		a->rc = 1;
+		break;
 	}
 }
 
-/* RCPT: refused when the address starts with 'r', lost with 'l'. */
-static int
-fz_rcpt(void *arg, const char *rcpt, struct smtp_reply *rp, struct sx_err *e)
+static void
+fz_mail(void *arg, const struct smtp_message *m, unsigned long long *limit, struct bs_answer *a)
 {
 	struct fz_relay *r = arg;
 
-	if (!r->txn || addr_check_mailbox(rcpt, NULL) != 0)
+	if (m->from == NULL || (m->from[0] != '\0' && addr_check_mailbox(m->from, NULL) != 0))
 		abort();
+	/* Synchronous, a transaction is never open here; pipelined, a refused one may be. */
+	if (r->txn && !r->async)
+		abort();
+	*limit = r->mode & 128 ? 300 : 0;
+	r->txn = ((r->mode >> 5) & 3) == 0;
+	if (!fz_owe(r, 'M', a, NULL, 0))
+		fz_mail_answer(r, a);
+}
+
+/* RCPT: refused when the address starts with 'r', lost with 'l'. */
+static void
+fz_rcpt_answer(struct bs_answer *a, const char *rcpt)
+{
 	if (rcpt[0] == 'r') {
-		rp->code = 550;
-		snprintf(rp->text, sizeof(rp->text), "5.1.1 no\r\n such user");
-		return 1;
+		a->r.code = 550;
+		snprintf(a->r.text, sizeof(a->r.text), "5.1.1 no\r\n such user");
+		a->rc = 1;
+	} else if (rcpt[0] == 'l') {
+		sx_fail(&a->e, SX_TEMP, STAGE_RCPT, "lost");
+		a->rc = -1;
+	} else {
+		a->r.code = 250;
+		a->rc = 0;
 	}
-	if (rcpt[0] == 'l') {
+}
+
+static void
+fz_rcpt(void *arg, const char *rcpt, struct bs_answer *a)
+{
+	struct fz_relay *r = arg;
+
+	if ((!r->txn && !r->async) || addr_check_mailbox(rcpt, NULL) != 0)
+		abort();
+	if (rcpt[0] == 'l')
 		r->txn = 0;
-		return sx_fail(e, SX_TEMP, STAGE_RCPT, "lost");
+	if (r->async) {
+		/* The answer is decided now; it is only given later. */
+		fz_rcpt_answer(a, rcpt);
+		fz_owe(r, 'R', a, NULL, 0);
+		return;
 	}
-	rp->code = 250;
-	return 0;
+	fz_rcpt_answer(a, rcpt);
 }
 
 static void
@@ -136,7 +192,7 @@ fz_rset(void *arg)
 {
 	struct fz_relay *r = arg;
 
-	if (!r->txn)
+	if (!r->txn && !r->async)
 		abort();
 	r->txn = 0;
 }
@@ -155,9 +211,40 @@ fz_keep(void *arg, struct msg_envelope *env, const struct sx_err *why)
 	return env->spool_path != NULL ? 0 : -1;
 }
 
-static int
-fz_data(void *arg, struct msg_envelope *env, const struct sx_err *cause, struct smtp_reply *final,
-    struct sx_err *e)
+static void
+fz_data_answer(struct fz_relay *r, struct msg_envelope *env, struct bs_answer *a)
+{
+	switch (r->mode & 3) {
+	case 0:
+		/* Accepted: the callback removes the spool (bs.h). */
+		if (unlink(env->spool_path) == -1)
+			abort();
+		a->r.code = 250;
+		snprintf(a->r.text, sizeof(a->r.text), "2.0.0 Ok: queued as X");
+		a->rc = 0;
+		break;
+	case 1:
+		r->refused++;
+		sx_fail(&a->e, SX_NOUSER, STAGE_RCPT, "refused");
+		sx_set_reply(&a->e, 550, "5.1.1", "5.1.1 no\r\n such user");
+		a->rc = -1;
+		break;
+	case 2:
+		r->refused++;
+		sx_fail(&a->e, SX_TEMP, STAGE_DATA, "connection lost");
+		a->rc = -1;
+		break;
+	default:
+		r->refused++;
+		sx_fail(&a->e, SX_PERM, STAGE_EOM, "refused");
+		sx_set_reply(&a->e, 999, NULL, "weird");
+		a->rc = -1;
+		break;
+	}
+}
+
+static void
+fz_data(void *arg, struct msg_envelope *env, const struct sx_err *cause, struct bs_answer *a)
 {
 	struct fz_relay *r = arg;
 	size_t i;
@@ -171,34 +258,34 @@ fz_data(void *arg, struct msg_envelope *env, const struct sx_err *cause, struct 
 			abort();
 	if (cause != NULL) {
 		r->refused++;
-		*e = *cause;
-		return -1;
+		a->e = *cause;
+		a->rc = -1;
+		return;
 	}
-	if (!r->txn)
+	if (!r->txn && !r->async)
 		abort();
 	r->txn = 0;
-	switch (r->mode & 3) {
-	case 0:
-		/* Accepted: the callback removes the spool (bs.h). */
-		if (unlink(env->spool_path) == -1)
-			abort();
-		final->code = 250;
-		snprintf(final->text, sizeof(final->text), "2.0.0 Ok: queued as X");
-		return 0;
-	case 1:
-		r->refused++;
-		sx_fail(e, SX_NOUSER, STAGE_RCPT, "refused");
-		sx_set_reply(e, 550, "5.1.1", "5.1.1 no\r\n such user");
-		return -1;
-	case 2:
-		r->refused++;
-		return sx_fail(e, SX_TEMP, STAGE_DATA, "connection lost");
-	default:
-		r->refused++;
-		sx_fail(e, SX_PERM, STAGE_EOM, "refused");
-		sx_set_reply(e, 999, NULL, "weird");
-		return -1;
+	if (!fz_owe(r, 'D', a, env, 0))
+		fz_data_answer(r, env, a);
+}
+
+/* Every owed answer, in order. */
+static void
+fz_sync(void *arg)
+{
+	struct fz_relay *r = arg;
+	size_t i;
+
+	for (i = 0; i < r->nowed; i++) {
+		struct fz_owed *o = &r->owed[i];
+
+		o->a->pending = 0;
+		if (o->kind == 'M')
+			fz_mail_answer(r, o->a);
+		else if (o->kind == 'D')
+			fz_data_answer(r, o->env, o->a);
 	}
+	r->nowed = 0;
 }
 
 /* Every line: a code 2xx-5xx, '-' or ' ', printable text, CRLF. */
@@ -243,6 +330,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(&fr, 0, sizeof(fr));
 	fr.mode = data[0];
+	fr.async = size % 2;
 	fd = memfd_create("fuzz_bs", MFD_CLOEXEC);
 	if (fd == -1 || (size > 1 && write(fd, data + 1, size - 1) != (ssize_t)(size - 1)) ||
 	    lseek(fd, 0, SEEK_SET) != 0)
@@ -259,6 +347,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	relay.mail = fz_mail;
 	relay.rcpt = fz_rcpt;
 	relay.data = fz_data;
+	relay.sync = fz_sync;
 	relay.rset = fz_rset;
 	relay.keep = fz_keep;
 	relay.close = fz_close;
@@ -273,6 +362,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = bs_run(fd, fp, &relay, &e);
 	fclose(fp);
 	close(fd);
+	if (fr.nowed != 0)
+		abort();
+	free(fr.owed);
 	if ((rc != 0 && rc != -1) || (rc == -1 && e.cls == SX_OK))
 		abort();
 	fz_check_output(out, outlen);

@@ -90,12 +90,14 @@ fake_write(void *ctx, const void *buf, size_t len, int64_t deadline, struct sx_e
 	struct fake_conn *f = ctx;
 
 	(void)deadline;
-	(void)e;
 	/* Not a byte to a TLS peer that was not checked, not even EHLO (RFC 3207 4.1). */
 	if (f->tls && !f->verified)
 		fail_msg("client writes [%.*s] before checking the TLS peer", (int)len,
 		    (const char *)buf);
 	f->nwrites++;
+	if (f->fail_write > 0 && f->nwrites >= f->fail_write)
+		return sx_fail_errno(
+		    e, SX_TEMP, STAGE_NONE, ECONNRESET, "connection reset by peer");
 	if (len < f->min_write || f->nwrites == 1)
 		f->min_write = len;
 	if (f->wlen + len + 1 > f->wcap) {

@@ -38,6 +38,7 @@ struct fake_conn {
 	char *written;
 	size_t wlen, wcap, wchecked;
 	size_t nwrites, min_write; /* backend write calls and the smallest one */
+	size_t fail_write;         /* this backend write call (1-based) fails: reset by the peer */
 };
 
 extern const struct conn_ops fake_conn_ops;

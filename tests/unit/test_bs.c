@@ -28,7 +28,7 @@
 #define GREETING "220 " HOST " ESMTP smtps-send\r\n"
 #define EHLO_REPLY                                                                                 \
 	"250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 67108864\r\n250-8BITMIME\r\n"                  \
-	"250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n"
+	"250-SMTPUTF8\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n"
 #define GO_AHEAD "354 End data with <CR><LF>.<CR><LF>\r\n"
 
 /* What the fake relay answers to call i. */
@@ -65,6 +65,12 @@ struct fixture {
 	char *out;
 	size_t outlen;
 	int rc;
+	/* A pipelining relay (async): answers owed until its sync, "| " in the log. */
+	struct {
+		struct bs_answer *a;
+		struct bs_answer ans;
+	} owed[64];
+	int nowed, async;
 };
 
 static char *
@@ -113,9 +119,8 @@ fake_reply(struct smtp_reply *r, int code, const char *enh, const char *text)
 	snprintf(r->text, sizeof(r->text), "%s", text);
 }
 
-static int
-fake_mail(void *arg, const struct smtp_message *m, struct smtp_reply *r, unsigned long long *limit,
-    struct sx_err *e)
+static void
+fake_mail(void *arg, const struct smtp_message *m, unsigned long long *limit, struct bs_answer *a)
 {
 	struct fixture *f = arg;
 	const struct verdict *v;
@@ -125,38 +130,44 @@ fake_mail(void *arg, const struct smtp_message *m, struct smtp_reply *r, unsigne
 	if (f->limit > 0)
 		*limit = f->limit;
 	if (v->fail && v->stage == STAGE_MAIL) {
-		fake_reply(r, v->code, v->enh, v->text);
-		return 1;
+		fake_reply(&a->r, v->code, v->enh, v->text);
+		a->rc = 1;
+		return;
 	}
 	if (v->fail) {
-		sx_fail(e, v->cls, v->stage, "relay failed");
+		sx_fail(&a->e, v->cls, v->stage, "relay failed");
 		if (v->code != 0)
-			sx_set_reply(e, v->code, v->enh, v->text);
-		return -1;
+			sx_set_reply(&a->e, v->code, v->enh, v->text);
+		a->rc = -1;
+		return;
 	}
 	fake_log(f, "M", m->from);
-	fake_reply(r, 250, "2.1.0", "2.1.0 Ok");
-	return 0;
+	fake_reply(&a->r, 250, "2.1.0", "2.1.0 Ok");
+	a->rc = 0;
 }
 
 /* Refuses reject-*, loses the session at lost-*, accepts the rest. */
-static int
-fake_rcpt(void *arg, const char *rcpt, struct smtp_reply *r, struct sx_err *e)
+static void
+fake_rcpt(void *arg, const char *rcpt, struct bs_answer *a)
 {
 	struct fixture *f = arg;
 
 	f->nrcpt++;
 	if (strncmp(rcpt, "reject-", 7) == 0) {
-		fake_reply(
-		    r, 550, "5.1.1", "5.1.1 <reject-x@example.org>: Recipient address rejected");
-		return 1;
+		fake_reply(&a->r, 550, "5.1.1",
+		    "5.1.1 <reject-x@example.org>: Recipient address rejected");
+		a->rc = 1;
+		return;
 	}
-	if (strncmp(rcpt, "lost-", 5) == 0)
-		return sx_fail(e, SX_TEMP, STAGE_RCPT, "connection lost");
+	if (strncmp(rcpt, "lost-", 5) == 0) {
+		sx_fail(&a->e, SX_TEMP, STAGE_RCPT, "connection lost");
+		a->rc = -1;
+		return;
+	}
 	if (f->nrcpt <= 4)
 		fake_log(f, "R", rcpt);
-	fake_reply(r, 250, "2.1.5", "2.1.5 Ok");
-	return 0;
+	fake_reply(&a->r, 250, "2.1.5", "2.1.5 Ok");
+	a->rc = 0;
 }
 
 static void
@@ -185,9 +196,8 @@ fake_keep(void *arg, struct msg_envelope *env, const struct sx_err *why)
 	return env->spool_path != NULL ? 0 : -1;
 }
 
-static int
-fake_data(void *arg, struct msg_envelope *env, const struct sx_err *cause, struct smtp_reply *final,
-    struct sx_err *e)
+static void
+fake_data(void *arg, struct msg_envelope *env, const struct sx_err *cause, struct bs_answer *a)
 {
 	struct fixture *f = arg;
 	const struct verdict *v;
@@ -212,21 +222,80 @@ fake_data(void *arg, struct msg_envelope *env, const struct sx_err *cause, struc
 	if (cause != NULL) {
 		/* No relay: kept, as main.c does. */
 		fake_log(f, "K", NULL);
-		*e = *cause;
-		return -1;
+		a->e = *cause;
+		a->rc = -1;
+		return;
 	}
 	fake_log(f, "D", NULL);
 	if (!v->fail) {
 		/* Accepted: the spool is the callback's to remove (bs.h). */
 		assert_int_equal(unlink(env->spool_path), 0);
 		fake_reply(
-		    final, 250, "2.0.0", v->text != NULL ? v->text : "2.0.0 Ok: queued as ABC123");
-		return 0;
+		    &a->r, 250, "2.0.0", v->text != NULL ? v->text : "2.0.0 Ok: queued as ABC123");
+		a->rc = 0;
+		return;
 	}
-	sx_fail(e, v->cls, v->stage, "relay failed");
+	sx_fail(&a->e, v->cls, v->stage, "relay failed");
 	if (v->code != 0)
-		sx_set_reply(e, v->code, v->enh, v->text);
-	return -1;
+		sx_set_reply(&a->e, v->code, v->enh, v->text);
+	a->rc = -1;
+}
+
+/*
+ * The same relay, pipelining: each command is decided as it comes (and
+ * logged), its answer only given at the next sync.
+ */
+static void
+fake_owe(struct fixture *f, struct bs_answer *a)
+{
+	assert_true(f->nowed < 64);
+	f->owed[f->nowed].a = a;
+	f->owed[f->nowed].ans = *a;
+	f->nowed++;
+	memset(a, 0, sizeof(*a));
+	a->pending = 1;
+}
+
+static void
+async_mail(void *arg, const struct smtp_message *m, unsigned long long *limit, struct bs_answer *a)
+{
+	fake_mail(arg, m, limit, a);
+	fake_owe(arg, a);
+}
+
+static void
+async_rcpt(void *arg, const char *rcpt, struct bs_answer *a)
+{
+	fake_rcpt(arg, rcpt, a);
+	fake_owe(arg, a);
+}
+
+static void
+async_data(void *arg, struct msg_envelope *env, const struct sx_err *cause, struct bs_answer *a)
+{
+	fake_data(arg, env, cause, a);
+	fake_owe(arg, a);
+}
+
+static void
+async_sync(void *arg)
+{
+	struct fixture *f = arg;
+	int i;
+
+	fake_log(f, "|", NULL);
+	for (i = 0; i < f->nowed; i++)
+		*f->owed[i].a = f->owed[i].ans;
+	f->nowed = 0;
+}
+
+static void
+fake_async(struct fixture *f)
+{
+	f->relay.mail = async_mail;
+	f->relay.rcpt = async_rcpt;
+	f->relay.data = async_data;
+	f->relay.sync = async_sync;
 }
 
 static int
@@ -377,15 +446,15 @@ test_ehlo_two_messages(void **state)
 	       "Subject: two\r\n\r\nsecond\r\n.\r\n"
 	       "quit\r\n");
 	assert_int_equal(f->rc, 0);
-	assert_string_equal(f->out,
-	    GREETING EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
-				"250 2.0.0 Ok: queued as ABC123\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
-				"252 2.5.0 cannot verify, but will take the message and try to "
-				"deliver it\r\n"
-				"214 2.0.0 commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY "
-				"HELP\r\n"
-				"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
-				"250 2.0.0 Ok: queued as ABC123\r\n221 2.0.0 Bye\r\n");
+	assert_string_equal(f->out, GREETING EHLO_REPLY
+	    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
+	    "250 2.0.0 Ok: queued as ABC123\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	    "252 2.5.0 cannot verify, but will take the message and try to "
+	    "deliver it\r\n"
+	    "214 2.0.0 commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY "
+	    "HELP\r\n"
+	    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD
+	    "250 2.0.0 Ok: queued as ABC123\r\n221 2.0.0 Bye\r\n");
 	assert_int_equal(f->ncalls, 2);
 	assert_string_equal(f->calls[0].from, "a@example.com");
 	assert_string_equal(f->calls[0].rcpts, "b@example.org,c@example.org");
@@ -808,6 +877,133 @@ test_relay_text_sanitised(void **state)
 	assert_non_null(strstr(f->out, GO_AHEAD "250 Ok?250 injected\r\n"));
 }
 
+/*
+ * A pipelined group goes to the relay as one group: MAIL and RCPTs without
+ * waiting, their replies once the relay answered (at DATA); the verdict on
+ * a message comes with the next group's answers; replies in order.
+ */
+static void
+test_pipelined_groups(void **state)
+{
+	struct fixture *f = *state;
+	static const char in[] = "EHLO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+				 "RCPT TO:<reject-x@y.example>\r\nRCPT TO:<c@y.example>\r\nDATA\r\n"
+				 "\r\nbody one\r\n.\r\nMAIL FROM:<e@x.example>\r\n"
+				 "RCPT TO:<f@y.example>\r\nDATA\r\n\r\nbody two\r\n.\r\nQUIT\r\n";
+
+	fake_async(f);
+	f->verdict[1].text = "2.0.0 Ok: queued as SECOND";
+	RUN(f, in);
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out, GREETING EHLO_REPLY
+	    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+	    "550 5.1.1 <reject-x@example.org>: Recipient address rejected\r\n"
+	    "250 2.1.5 Ok\r\n" GO_AHEAD "250 2.0.0 Ok: queued as ABC123\r\n"
+	    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n" GO_AHEAD "250 2.0.0 Ok: queued as SECOND\r\n"
+	    "221 2.0.0 Bye\r\n");
+	/* Three flights: the first envelope; data one with envelope two; data two. */
+	assert_string_equal(f->log, "M<a@x.example> R<b@y.example> R<c@y.example> | "
+				    "D M<e@x.example> R<f@y.example> | D | ");
+	assert_int_equal(f->ncalls, 2);
+	assert_string_equal(f->calls[0].rcpts, "b@y.example,c@y.example");
+	assert_string_equal(f->calls[1].rcpts, "f@y.example");
+	assert_body(f->calls[1].spool, "\n\nbody two\n");
+}
+
+/* RSET inside a group: what the relay answers for the abandoned transaction stays there. */
+static void
+test_pipelined_rset(void **state)
+{
+	struct fixture *f = *state;
+	static const char in[] = "EHLO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+				 "RSET\r\nMAIL FROM:<c@x.example>\r\nRCPT TO:<d@y.example>\r\n"
+				 "DATA\r\n\r\nbody\r\n.\r\nQUIT\r\n";
+
+	fake_async(f);
+	RUN(f, in);
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out,
+	    GREETING EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+				"250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n"
+				"250 2.1.5 Ok\r\n" GO_AHEAD "250 2.0.0 Ok: queued as ABC123\r\n"
+				"221 2.0.0 Bye\r\n");
+	assert_string_equal(
+	    f->log, "M<a@x.example> R<b@y.example> RSET M<c@x.example> R<d@y.example> | D | ");
+	assert_int_equal(f->ncalls, 1);
+	assert_string_equal(f->calls[0].from, "c@x.example");
+	assert_string_equal(f->calls[0].rcpts, "d@y.example");
+}
+
+/* MAIL refused inside a group: the RCPTs after it are the relay's to refuse; no data goes. */
+static void
+test_pipelined_mail_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	fake_async(f);
+	f->mailv[0] = (struct verdict){1, SX_PERM, STAGE_MAIL, 553, "5.7.1",
+	    "5.7.1 <a@x.example>: Sender address rejected: not owned by user"};
+	RUN(f, "EHLO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<reject-x@example.org>\r\n"
+	       "DATA\r\nQUIT\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out, GREETING EHLO_REPLY
+	    "553 5.7.1 <a@x.example>: Sender address rejected: not owned by user\r\n"
+	    "550 5.1.1 <reject-x@example.org>: Recipient address rejected\r\n"
+	    "503 5.5.1 need MAIL command\r\n221 2.0.0 Bye\r\n");
+	assert_int_equal(f->ncalls, 0);
+}
+
+/*
+ * BDAT (RFC 3030) from a pipelining caller: nothing is waited for, each
+ * message goes to the relay with its envelope in one flight, the replies
+ * come back in order; chunks are kept raw and joined.
+ */
+static void
+test_bdat_pipelined(void **state)
+{
+	struct fixture *f = *state;
+	static const char in[] = "EHLO c\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+				 "BDAT 20 LAST\r\nSubject: one\r\n\r\nhi\r\n"
+				 "MAIL FROM:<e@x.example>\r\nRCPT TO:<f@y.example>\r\n"
+				 "BDAT 9\r\nSubject: BDAT 11 LAST\r\ntwo\r\n\r\n.i\r\nQUIT\r\n";
+
+	fake_async(f);
+	f->verdict[1].text = "2.0.0 Ok: queued as SECOND";
+	RUN(f, in);
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out,
+	    GREETING EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: queued as ABC123\r\n"
+				"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 9 octets received\r\n"
+				"250 2.0.0 Ok: queued as SECOND\r\n221 2.0.0 Bye\r\n");
+	/* One flight: both messages, each with its envelope, then the answers. */
+	assert_string_equal(
+	    f->log, "M<a@x.example> R<b@y.example> D M<e@x.example> R<f@y.example> D | ");
+	assert_int_equal(f->ncalls, 2);
+	assert_string_equal(f->calls[0].rcpts, "b@y.example");
+	assert_non_null(strstr(f->calls[0].spool, "Subject: one\n"));
+	assert_body(f->calls[0].spool, "\n\nhi\n");
+	assert_non_null(strstr(f->calls[1].spool, "Subject: two\n"));
+	assert_body(f->calls[1].spool, "\n\n.i\n");
+}
+
+/* BDAT's octets are read whatever the reply; no MAIL, no recipient, bad syntax. */
+static void
+test_bdat_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	RUN(f, "EHLO c\r\nBDAT 3 LAST\r\nabcNOOP\r\nMAIL FROM:<a@x.example>\r\n"
+	       "BDAT 2\r\nxyBDAT x\r\nRSET\r\nQUIT\r\n");
+	assert_int_equal(f->rc, 0);
+	assert_string_equal(f->out, GREETING EHLO_REPLY "503 5.5.1 need MAIL command\r\n"
+							"250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n"
+							"554 5.5.1 no valid recipients\r\n"
+							"501 5.5.4 syntax: BDAT size [LAST]\r\n"
+							"250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n");
+	assert_int_equal(f->ncalls, 0);
+	assert_int_equal(spool_files(f), 0);
+}
+
 int
 main(void)
 {
@@ -830,6 +1026,11 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_too_many_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_text_sanitised, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pipelined_groups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pipelined_rset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pipelined_mail_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bdat_pipelined, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bdat_refused, setup, teardown),
 	};
 
 	setenv("TZ", "UTC", 1);

@@ -136,7 +136,7 @@ make_msg(const char *dir, size_t n)
 static int
 attempt(struct fixture *f, struct fake *fk, time_t now, struct deliver_result *r)
 {
-	struct deliver_transport t = {fake_transmit, fk};
+	struct deliver_transport t = {fake_transmit, fk, NULL, NULL, NULL};
 	struct deliver_ctx dc = {f->dir, NULL, now, 0, 0};
 	struct account a;
 	struct queue_meta m;
@@ -288,6 +288,40 @@ test_all_delivered_is_sent(void **state)
 	assert_int_equal(r.outcome, DELIVER_SENT);
 }
 
+/* What ends a batch: 421, or a 4.7.x that says too many or too much; nothing else. */
+static void
+test_limit_replies(void **state)
+{
+	static const struct {
+		int code;
+		const char *enh, *text;
+		int limit;
+	} v[] = {
+	    {421, "4.7.0", "4.7.0 too many messages in this connection", 1},
+	    {421, "", "Service not available, closing channel", 1},
+	    {450, "4.7.1", "4.7.1 Error: too much mail from 127.0.0.1", 1},
+	    {451, "4.7.0", "4.7.0 Temporary server error. Please try again later. PRX4", 0},
+	    {451, "4.7.500", "4.7.500 Server busy. Please try again later (rate limit)", 1},
+	    {454, "4.7.0", "4.7.0 TLS not available due to local problem", 0},
+	    {452, "4.5.3", "4.5.3 Error: too many recipients", 0},
+	    {550, "5.7.1", "5.7.1 too many messages", 0},
+	    {0, "", "", 0},
+	};
+	struct sx_err e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		sx_clear(&e);
+		if (v[i].code != 0)
+			sx_fail_reply(&e, v[i].code >= 500 ? SX_PERM : SX_TEMP, STAGE_MAIL,
+			    v[i].code, v[i].enh, v[i].text, "refused (%d)", v[i].code);
+		else
+			sx_fail(&e, SX_TEMP, STAGE_CONNECT, "connection refused");
+		assert_int_equal(deliver_is_limit(&e), v[i].limit);
+	}
+}
+
 int
 main(void)
 {
@@ -296,6 +330,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_partly_delivered_then_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nothing_delivered_keeps_all, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_all_delivered_is_sent, setup, teardown),
+	    cmocka_unit_test(test_limit_replies),
 	};
 
 	return cmocka_run_group_tests_name("deliver", tests, NULL, NULL);

@@ -454,7 +454,7 @@ static int
 fake_flush(const char *dir, struct fake *fk, const struct flush_opts *o, struct flush_stats *st,
     struct sx_err *e)
 {
-	struct deliver_transport t = {fake_transmit, fk};
+	struct deliver_transport t = {fake_transmit, fk, NULL, NULL, NULL};
 	struct flush_ops ops = {fake_account, NULL, NULL};
 	struct deliver_ctx dc = {dir, NULL, o->now, 0, 0};
 
