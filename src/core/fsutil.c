@@ -57,11 +57,62 @@ out:
 	return rc;
 }
 
+/* The directory whose syncs are deferred ("" none), and whether any is owed. */
+static char fs_lazy_dir[4200];
+static int fs_lazy_owed;
+
+void
+fs_sync_defer(const char *dir)
+{
+	/* What was owed is the caller's to pay first (fs_sync_owed). */
+	fs_lazy_owed = 0;
+	if (dir == NULL || strlcpy(fs_lazy_dir, dir, sizeof(fs_lazy_dir)) >= sizeof(fs_lazy_dir))
+		fs_lazy_dir[0] = '\0';
+}
+
+/* Is a sync in dir deferred?  Then it is owed. */
+static int
+fs_lazy(const char *dir)
+{
+	if (fs_lazy_dir[0] == '\0' || strcmp(dir, fs_lazy_dir) != 0)
+		return 0;
+	fs_lazy_owed = 1;
+	return 1;
+}
+
+int
+fs_sync_owed(struct sx_err *e, enum sx_stage st)
+{
+	int fd, rc = 0;
+
+	if (!fs_lazy_owed)
+		return 0;
+	if ((fd = open(fs_lazy_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return fs_syserr(e, st, errno, "cannot open directory", fs_lazy_dir);
+	/* Linux reports the file system's write-back errors since the last syncfs. */
+	if (syncfs(fd) == -1)
+		rc = fs_syserr(e, st, errno, "cannot sync the file system of", fs_lazy_dir);
+	else
+		fs_lazy_owed = 0;
+	close(fd);
+	return rc;
+}
+
+int
+fs_fsync_in(int fd, const char *dir)
+{
+	if (fs_lazy(dir))
+		return 0;
+	return fsync(fd);
+}
+
 int
 fs_fsync_dir(const char *dir, struct sx_err *e, enum sx_stage st)
 {
 	int fd, rc = 0;
 
+	if (fs_lazy(dir))
+		return 0;
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return fs_syserr(e, st, errno, "cannot open directory", dir);
 	/* EINVAL: the file system cannot sync directories; nothing more to do. */
@@ -104,7 +155,7 @@ fs_write_atomic(const char *path, const void *data, size_t len, struct sx_err *e
 		len -= (size_t)n;
 	}
 	/* Exactly 0600 whatever the umask. */
-	if (fchmod(fd, 0600) == -1 || fsync(fd) == -1) {
+	if (fchmod(fd, 0600) == -1 || fs_fsync_in(fd, dir) == -1) {
 		fs_syserr(e, st, errno, "cannot sync", tmp);
 		goto fail;
 	}

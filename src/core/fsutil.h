@@ -28,6 +28,27 @@ int fs_mkdirs(const char *dir, const char *what, struct sx_err *, enum sx_stage)
 int fs_fsync_dir(const char *dir, struct sx_err *, enum sx_stage);
 
 /*
+ * fsync a file of dir (fd), or owe it while dir's syncs are deferred.
+ * 0 or -1 with errno.
+ */
+int fs_fsync_in(int fd, const char *dir);
+
+/*
+ * Defer the syncs of files in dir (exactly this path, as the callers
+ * spell it; NULL: stop): fs_fsync_dir, fs_fsync_in and fs_write_atomic
+ * there skip their fsync and owe it instead.  For a process that only
+ * tells anyone a file is durable at a few points (-bs answers a message
+ * after its relay's verdict), which pays what is owed there with
+ * fs_sync_owed: one syncfs instead of four fsyncs per message.  A kill
+ * loses nothing this way (the page cache stays); a power cut before the
+ * payment loses only what nobody was told was kept.
+ */
+void fs_sync_defer(const char *dir);
+
+/* Pay the deferred syncs: syncfs on dir's file system, if any is owed.  0 or -1. */
+int fs_sync_owed(struct sx_err *, enum sx_stage);
+
+/*
  * Replace path with len bytes of data, mode 0600, atomically and durably:
  * written to a temporary file beside it (PATH.<pid>.tmp, O_EXCL), fsync'd,
  * renamed over path, and the directory fsync'd.  A reader sees the old

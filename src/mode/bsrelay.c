@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/fsutil.h"
 #include "mode/run.h"
 #include "net/relay.h"
 #include "smtp/bs.h"
@@ -324,6 +325,11 @@ bsrelay_data_done(struct bsrelay *b, struct bsrelay_owed *o)
 		bsrelay_result(r, o->qm.id, DIAG_STATE_SENT, NULL);
 		a->rc = 0;
 		a->r = res.final;
+	} else if (res.cleanup.cls == SX_OK && fs_sync_owed(&res.cleanup, STAGE_QUEUE) == -1) {
+		/* Kept, but not durably: the caller must not count on it. */
+		bsrelay_result(r, o->qm.id, DIAG_STATE_HELD, &res.cleanup);
+		a->rc = -1;
+		sx_adopt(&a->e, &res.cleanup, STAGE_QUEUE);
 	} else if (res.outcome == DELIVER_DEFERRED && res.cleanup.cls == SX_OK && !r->no_queue) {
 		bsrelay_result(r, o->qm.id, DIAG_STATE_QUEUED, &res.err);
 		a->rc = 0;
@@ -422,6 +428,8 @@ bsrelay_close(void *arg)
 
 	bsrelay_sync(b);
 	bsrelay_disconnect(b);
+	/* The removals of the messages the relay took (a power cut could bring them back). */
+	fs_sync_owed(NULL, STAGE_QUEUE);
 	relay_free(&b->rl);
 }
 
@@ -436,6 +444,8 @@ bsrelay_keep(void *arg, struct msg_envelope *env, const struct sx_err *why)
 	sx_clear(&r->err);
 	sx_adopt(&r->err, why, STAGE_INTAKE);
 	rc = run_keep_refused(r, env, time(NULL));
+	if (rc == 0 && fs_sync_owed(&r->err, STAGE_QUEUE) == -1)
+		rc = -1;
 	if (rc == 0)
 		bsrelay_result(r, r->msg_id, r->state, why);
 	/* The session's result is the run's, not this message's. */
@@ -463,6 +473,12 @@ mode_bs(struct run *r)
 		return -1;
 	run_intake_policy(r, &pol);
 	pol.defer_commit = 1; /* bsrelay_data and bsrelay_keep write the envelope first */
+	/*
+	 * Nothing is durable before a message's verdict (fs_sync_defer): a
+	 * message the relay takes is gone by then, and one kept is synced
+	 * before the caller is told so.
+	 */
+	fs_sync_defer(r->spool_dir);
 	memset(&relay, 0, sizeof(relay));
 	memset(&b, 0, sizeof(b));
 	b.r = r;
@@ -478,6 +494,8 @@ mode_bs(struct run *r)
 	relay.pol = &pol;
 	relay.hostname = r->hostname;
 	rc = bs_run(STDIN_FILENO, stdout, &relay, &r->err);
+	fs_sync_owed(NULL, STAGE_QUEUE);
+	fs_sync_defer(NULL);
 	if (r->no_queue)
 		rmdir(r->spool_dir); /* the private directory, when nothing was kept */
 	return rc;

@@ -147,7 +147,7 @@ spool_write(struct spool_file *sp, const void *buf, size_t len, struct sx_err *e
 int
 spool_sync(struct spool_file *sp, struct sx_err *e)
 {
-	if (fsync(sp->fd) == -1)
+	if (fs_fsync_in(sp->fd, sp->dir) == -1)
 		return fs_syserr(e, sp->stage, errno, "cannot sync spool file", sp->tmp_path);
 	return 0;
 }

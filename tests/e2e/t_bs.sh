@@ -227,4 +227,38 @@ sx_expect_exit 0 $? "no relay"
 [ "$(grep -c 'port 1: ' "$T/err")" -le 2 ] || sx_fail "no relay: more than one connection attempt"
 echo "ok 6 no relay: messages taken and kept in the queue"
 
-echo "t_bs: 6 cases passed"
+# 7. Durability where the caller is told (fs_sync_defer): a message the
+# relay takes is never fsync'd in the queue; each one kept is synced
+# (syncfs) before its "250 queued as" goes to the caller.
+if command -v strace >/dev/null 2>&1; then
+	rm -rf "$T/queue"
+	two='EHLO x\r\nMAIL FROM:<alice@localhost>\r\nRCPT TO:<rcpt@example.org>\r\nDATA\r\nX-Test-Id: %s-sync1\r\n\r\none\r\n.\r\nMAIL FROM:<alice@localhost>\r\nRCPT TO:<rcpt@example.org>\r\nDATA\r\nX-Test-Id: %s-sync2\r\n\r\ntwo\r\n.\r\nQUIT\r\n'
+	# shellcheck disable=SC2059
+	printf "$two" "$M" "$M" |
+		strace -f -y -qq -e trace=fsync,fdatasync,syncfs -o "$T/trace" "$BIN" -bs >"$T/out" 2>"$T/err"
+	sx_expect_exit 0 $? "sync: relay up"
+	[ "$(grep -c '^250 2\.0\.0 Ok: .*queued as' "$T/out")" = 2 ] || {
+		cat "$T/out" "$T/err" >&2
+		sx_fail "sync: relay up: two messages not both accepted"
+	}
+	! grep -E 'fsync\([0-9]+<'"$T"'/queue' "$T/trace" >/dev/null || {
+		cat "$T/trace" >&2
+		sx_fail "sync: a message the relay took was fsync'd in the queue"
+	}
+	rm -rf "$T/queue"
+	# shellcheck disable=SC2059
+	printf "$two" "$M" "$M" | SMTPS_SEND_PORT=1 \
+		strace -f -y -qq -s 4096 -e trace=syncfs,write -o "$T/trace" "$BIN" -bs >"$T/out" 2>"$T/err"
+	sx_expect_exit 0 $? "sync: no relay"
+	# Each answer "queued as" follows its own syncfs (replies may share a write).
+	awk '/syncfs\(/ { s++ } /write\(1</ { k = gsub(/queued as/, ""); if (k > s) bad = 1; n += k; s -= k }
+		END { exit (bad || n != 2) }' "$T/trace" || {
+		cat "$T/trace" "$T/out" >&2
+		sx_fail "sync: no relay: an answer 'queued as' not preceded by its syncfs"
+	}
+	echo "ok 7 durability: nothing fsync'd for a message the relay took; a syncfs before each 'queued as'"
+else
+	echo "ok 7 # SKIP strace missing"
+fi
+
+echo "t_bs: 7 cases passed"

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "core/fsutil.h"
 #include "store/spool.h"
 
 struct fixture {
@@ -367,6 +368,36 @@ test_commit_failure_removes(void **state)
 	assert_null(sp.path);
 }
 
+/* Syncs deferred in a directory are owed, not made, and paid by one syncfs (-bs). */
+static void
+test_sync_deferred(void **state)
+{
+	struct fixture *f = *state;
+	struct sx_err e;
+
+	sx_clear(&e);
+	assert_int_equal(fs_mkdirs(f->dir, "queue", &e, STAGE_QUEUE), 0);
+	assert_int_equal(fs_sync_owed(&e, STAGE_QUEUE), 0); /* nothing deferred, nothing owed */
+	fs_sync_defer(f->dir);
+	/* fd 999 is not open: a sync attempted would fail. */
+	assert_int_equal(fs_fsync_in(999, f->dir), 0);
+	errno = 0;
+	assert_int_equal(fs_fsync_in(999, f->root), -1); /* another directory: not deferred */
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(fs_sync_owed(&e, STAGE_QUEUE), 0);
+	assert_int_equal(e.cls, SX_OK);
+	/* Owed again; the directory gone, the payment fails and says where. */
+	assert_int_equal(fs_fsync_dir(f->dir, &e, STAGE_QUEUE), 0);
+	rm_rf(f->root);
+	assert_int_equal(fs_sync_owed(&e, STAGE_QUEUE), -1);
+	assert_int_equal(e.cls, SX_LOCALIO);
+	assert_non_null(strstr(e.detail, f->dir));
+	fs_sync_defer(NULL);
+	sx_clear(&e);
+	assert_int_equal(fs_sync_owed(&e, STAGE_QUEUE), 0);          /* stopped: nothing owed */
+	assert_int_equal(fs_fsync_dir(f->dir, &e, STAGE_QUEUE), -1); /* made, and fails */
+}
+
 int
 main(void)
 {
@@ -380,6 +411,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_commit_failure_removes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lock_held, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_rename_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_deferred, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
