@@ -215,6 +215,10 @@ smtp_queue_data(struct smtp_session_state *s)
 	return smtp_cmd(s->c, s->stage, 0, &e, "DATA");
 }
 
+#define SMTP_HINT_QUOTA                                                                            \
+	"the provider's sending quota for this account is used up: the message stays queued and "  \
+	"is retried after a back-off; set rate to stay under the quota"
+
 /*
  * A refusal of one of the message's commands: 4xx temporary, 5xx
  * permanent (or the given class); a 2xx or 3xx where it makes no sense is
@@ -227,14 +231,20 @@ smtp_txn_refused(struct smtp_session_state *s, struct smtp_txn *t, const struct 
 {
 	enum sx_class cls = r->code >= 500 ? perm : r->code >= 400 ? SX_TEMP : SX_PROTO;
 	const char *kind = r->code >= 400 ? "refused" : "unexpected reply to";
+	int quota = smtp_quota_refusal(r->code, r->enhanced, r->text);
 
+	if (quota)
+		cls = SX_TEMP;
 	if (cls == SX_PROTO)
 		s->desync = 1;
 	if (r->code == 421)
 		s->closing = 1;
 	t->failed = 1;
-	return sx_fail_reply(
+	sx_fail_reply(
 	    t->e, cls, st, r->code, r->enhanced, r->text, "%s %s (%d)", kind, what, r->code);
+	if (quota)
+		sx_hint(t->e, SMTP_HINT_QUOTA);
+	return -1;
 }
 
 /*
@@ -327,7 +337,8 @@ smtp_rcpt_reply(
 		t->later[t->nlater++] = i;
 		return;
 	}
-	if ((r->code >= 400 && r->code < 500) || smtp_too_many(r))
+	if ((r->code >= 400 && r->code < 500) || smtp_too_many(r) ||
+	    smtp_quota_refusal(r->code, r->enhanced, r->text))
 		t->ntemp++;
 	sx_fail_reply(&t->first_refusal, SX_PERM, STAGE_RCPT, r->code, r->enhanced, r->text,
 	    "recipient <%s> refused (%d)", t->m->rcpts[i], r->code);
@@ -379,7 +390,10 @@ smtp_rcpt_verdict(struct smtp_session_state *s, struct smtp_txn *t)
 	t->failed = 1;
 	sx_fail_reply(t->e, cls, STAGE_RCPT, t->first_refusal.reply_code, t->first_refusal.enhanced,
 	    t->first_refusal.reply, "%s", detail);
-	if (smtp_relay_denied(s, t, t->first_refusal.reply_code, t->first_refusal.reply))
+	if (smtp_quota_refusal(
+		t->first_refusal.reply_code, t->first_refusal.enhanced, t->first_refusal.reply))
+		sx_hint(t->e, SMTP_HINT_QUOTA);
+	else if (smtp_relay_denied(s, t, t->first_refusal.reply_code, t->first_refusal.reply))
 		sx_hint(t->e, SMTP_HINT_RELAY);
 	else if (t->accepted > 0)
 		sx_hint(t->e, "fix or remove the refused recipient, or set allow_partial on");

@@ -315,3 +315,22 @@ smtp_cmd(struct conn *c, enum sx_stage st, int secret, struct sx_err *e, const c
 	explicit_bzero(buf, sizeof(buf));
 	return n;
 }
+
+int
+smtp_quota_refusal(int code, const char *enhanced, const char *text)
+{
+	static const char *const says[] = {
+	    "SubmissionQuotaExceeded", "sending quota", "sending limit", "daily user sending"};
+	size_t i;
+
+	if (code < 500 || code > 599)
+		return 0;
+	/* X.4.5, "mail system congestion": with words of a limit, the provider's quota. */
+	if (strcmp(enhanced, "5.4.5") == 0 &&
+	    (strcasestr(text, "limit") != NULL || strcasestr(text, "quota") != NULL))
+		return 1;
+	for (i = 0; i < sizeof(says) / sizeof(says[0]); i++)
+		if (strcasestr(text, says[i]) != NULL)
+			return 1;
+	return 0;
+}

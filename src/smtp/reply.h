@@ -70,6 +70,15 @@ char *smtp_caps_describe(const struct smtp_caps *, char *buf, size_t sz);
 void smtp_caps_parse(const struct smtp_reply *, struct smtp_caps *);
 
 /*
+ * Is this 5xx refusal the sender's sending quota rather than the message
+ * (Gmail "550 5.4.5 Daily user sending limit exceeded", Microsoft 365
+ * "554 5.2.0 ...SubmissionQuotaExceededException")?  Permanent in code
+ * only: the same message goes once the quota renews, so it is treated as
+ * temporary, and as a limit that ends the batch (deliver_is_limit).
+ */
+int smtp_quota_refusal(int code, const char *enhanced, const char *text);
+
+/*
  * Queue one command (CRLF added).  -1 with SX_DATA when the formatted
  * command contains CR, LF or NUL — nothing from input may split a command.
  * secret: masked in the transcript.

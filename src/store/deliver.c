@@ -61,9 +61,11 @@ deliver_is_limit(const struct sx_err *e)
 	    "too many", "too much", "limit", "exceed", "throttl", "slow down", "quota"};
 	size_t i;
 
-	if (e->reply_code == 421)
+	if (e->reply_code == 421 || smtp_quota_refusal(e->reply_code, e->enhanced, e->reply))
 		return 1;
-	if (e->reply_code < 400 || e->reply_code > 499 || strncmp(e->enhanced, "4.7.", 4) != 0)
+	/* Policy (4.7.x), or Microsoft 365's "4.3.2 ... sender thread limit exceeded". */
+	if (e->reply_code < 400 || e->reply_code > 499 ||
+	    (strncmp(e->enhanced, "4.7.", 4) != 0 && strcmp(e->enhanced, "4.3.2") != 0))
 		return 0;
 	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (strcasestr(e->reply, words[i]) != NULL)

@@ -1225,6 +1225,21 @@ def sc_batch_limit(s):
     s.do_MAIL = do_MAIL
 
 
+@scenario("batch-quota")
+def sc_batch_quota(s):
+    """After --after accepted messages every end of data gets Microsoft 365's answer to a
+    sender over its daily quota: 554 5.2.0 ...SubmissionQuotaExceededException (5xx in code,
+    temporary in fact); the session stays open."""
+    def eom(sess):
+        if sess.queue_id > sess.opts.after:
+            sess.reply("554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException;"
+                       " Failed to process message due to a permanent exception with message"
+                       " [BeginDiagnosticData]Cannot submit message.[EndDiagnosticData]")
+            return
+        sess.reply("250 2.0.0 Ok: queued as FAKE%d" % sess.queue_id)
+    s.replies["EOM"] = eom
+
+
 @scenario("batch-reset")
 def sc_batch_reset(s):
     """After --after accepted messages the next message's data is read whole (recorded in

@@ -7,6 +7,9 @@
 #  2. 450 4.7.1 "too much mail" after 20 (Postfix's
 #     smtpd_client_message_rate_limit, the session open): the same, and
 #     the session ends with QUIT.
+#  4. Microsoft 365's "554 5.2.0 ...SubmissionQuotaExceededException" after
+#     10: a quota, not the message: the batch ends, nothing is failed, the
+#     rest stay deferred, -bp shows why.
 #  3. The connection reset before the verdict on message 51: the 50
 #     confirmed ones are gone, nothing is lost (the rest go with the next
 #     -q) and only the unconfirmed one can arrive twice.
@@ -92,6 +95,25 @@ run "$Q" -bp >"$T/bp" 2>&1
 [ "$(grep -c ' deferred ' "$T/bp")" = 40 ] || sx_fail "4.7.1: $(grep -c ' deferred ' "$T/bp") deferred, expected 40"
 grep -q ' failed ' "$T/bp" && sx_fail "4.7.1: a message was marked failed"
 echo "ok 2 450 4.7.1 after 20: 20 delivered, 40 deferred, QUIT"
+
+# 4. A provider's sending quota (5xx in code) after 10.
+Q=$T/q4
+queue "$Q" 60
+fake_start batch-quota --after 10 --caps CHUNKING || sx_fail "fakesmtp did not start"
+run "$Q" -q >"$T/out" 2>"$T/err"
+rc=$?
+fake_wait
+[ $rc = 75 ] || { cat "$T/err" >&2; sx_fail "quota: -q exited $rc, expected 75 (temporary)"; }
+run "$Q" -bp >"$T/bp" 2>&1
+grep -q ' failed ' "$T/bp" && { cat "$T/bp" >&2; sx_fail "quota: a message was marked failed"; }
+[ "$(grep -c ' deferred ' "$T/bp")" = 50 ] || {
+	cat "$T/bp" >&2
+	sx_fail "quota: $(grep -c ' deferred ' "$T/bp") deferred, expected 50"
+}
+grep -q '(554); server said: 5\.2\.0 STOREDRV.*SubmissionQuotaExceeded' "$T/bp" ||
+	{ cat "$T/bp" >&2; sx_fail "quota: -bp does not show the server's reply"; }
+grep -q 'said they take no more' "$T/err" || sx_fail "quota: the run did not say the relay takes no more"
+echo "ok 4 554 5.2.0 SubmissionQuotaExceeded after 10: 10 delivered, 50 deferred, none failed"
 
 # 3. Reset before the verdict on message 51.
 Q=$T/q3

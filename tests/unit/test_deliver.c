@@ -288,7 +288,10 @@ test_all_delivered_is_sent(void **state)
 	assert_int_equal(r.outcome, DELIVER_SENT);
 }
 
-/* What ends a batch: 421, or a 4.7.x that says too many or too much; nothing else. */
+/*
+ * What ends a batch: 421, a 4.7.x (or Microsoft's 4.3.2) that says too
+ * many or too much, a provider's sending quota; nothing else.
+ */
 static void
 test_limit_replies(void **state)
 {
@@ -305,6 +308,16 @@ test_limit_replies(void **state)
 	    {454, "4.7.0", "4.7.0 TLS not available due to local problem", 0},
 	    {452, "4.5.3", "4.5.3 Error: too many recipients", 0},
 	    {550, "5.7.1", "5.7.1 too many messages", 0},
+	    /* Microsoft 365's throttle, and the providers' sending quotas (5xx in code only). */
+	    {432, "4.3.2", "4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded", 1},
+	    {451, "4.3.2", "4.3.2 System not accepting network messages", 0},
+	    {554, "5.2.0",
+		"5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to "
+		"process message due to a permanent exception",
+		1},
+	    {550, "5.4.5", "5.4.5 Daily user sending limit exceeded.", 1},
+	    {550, "5.4.5", "5.4.5 Daily user sending quota exceeded.", 1},
+	    {550, "5.1.1", "5.1.1 The email account that you tried to reach does not exist", 0},
 	    {0, "", "", 0},
 	};
 	struct sx_err e;

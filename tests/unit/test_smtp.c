@@ -856,6 +856,61 @@ test_final_reply(void **state)
 	run_done(&t);
 }
 
+/* A provider's sending quota after the data: 5xx in code, temporary in fact (kept, retried). */
+static void
+test_final_quota(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "250 ok\r\n250 ok\r\n354 go\r\n"},
+	    {FK_EXPECT, "Subject: hi\r\n\r\nhello\r\n..dot line\r\n.\r\nQUIT\r\n"},
+	    {FK_REPLY, "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; "
+		       "Failed to process message due to a permanent exception\r\n221 Bye\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_EOM);
+	assert_int_equal(t.e.reply_code, 554);
+	assert_int_equal(sx_exitcode(&t.e), EX_TEMPFAIL);
+	assert_non_null(strstr(t.e.hint, "sending quota"));
+	run_done(&t);
+}
+
+/* The same at RCPT (Gmail): the recipient's refusal is temporary. */
+static void
+test_rcpt_quota(void **state)
+{
+	static const struct fk_step steps[] = {
+	    PRELUDE,
+	    {FK_EXPECT,
+		"MAIL FROM:<alice@example.com> SIZE=40\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n"},
+	    {FK_REPLY, "250 ok\r\n550 5.4.5 Daily user sending limit exceeded.\r\n"
+		       "554 5.5.1 Error: no valid recipients\r\n"},
+	    {FK_EXPECT, "QUIT\r\n"},
+	    {FK_REPLY, "221 Bye\r\n"},
+	    {FK_END, NULL},
+	};
+	struct run t;
+
+	(void)state;
+	run_defaults(&t);
+	run_script(&t, steps, body_text);
+	assert_int_equal(t.rc, -1);
+	assert_int_equal(t.e.cls, SX_TEMP);
+	assert_int_equal(t.e.stage, STAGE_RCPT);
+	assert_int_equal(t.e.reply_code, 550);
+	assert_non_null(strstr(t.e.hint, "sending quota"));
+	run_done(&t);
+}
+
 static void
 test_final_timeout(void **state)
 {
@@ -1874,6 +1929,8 @@ main(void)
 	    cmocka_unit_test(test_data_354_after_refusal_closes),
 	    cmocka_unit_test(test_data_refused),
 	    cmocka_unit_test(test_final_reply),
+	    cmocka_unit_test(test_final_quota),
+	    cmocka_unit_test(test_rcpt_quota),
 	    cmocka_unit_test(test_final_timeout),
 	    cmocka_unit_test(test_auth_535),
 	    cmocka_unit_test(test_auth_cleartext_refused),
