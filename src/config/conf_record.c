@@ -40,6 +40,9 @@ static const enum conf_kid conf_record_keys[] = {
     K_QUEUE_MAX_AGE,
     K_QUEUE_KEEP_FAILED,
     K_BOUNCE,
+    /* The provider's limits, which -q and the runner honour per relay. */
+    K_MAX_MESSAGES_PER_SESSION,
+    K_RATE,
     /* OAuth2: where the token comes from, never a token or a client secret. */
     K_OAUTH2_TOKEN_FILE,
     K_OAUTH2_TOKEN_COMMAND,

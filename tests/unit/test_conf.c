@@ -1549,6 +1549,8 @@ test_record_round_trip(void **state)
 	setenv("SMTPS_SEND_TLS", "starttls", 1);
 	setenv("SMTPS_SEND_QUEUE_MAX_AGE", "120m", 1); /* --dump-config shows it so */
 	setenv("SMTPS_SEND_QUEUE_KEEP_FAILED", "0d", 1);
+	setenv("SMTPS_SEND_RATE", "30", 1);
+	setenv("SMTPS_SEND_MAX_MESSAGES_PER_SESSION", "0", 1);
 	assert_int_equal(load(&a, NULL, 0), 0);
 	assert_null(a.user);
 	conf_record(&a, rec_put, &p);
@@ -1569,12 +1571,17 @@ test_record_round_trip(void **state)
 	assert_null(b.user);
 	assert_int_equal(b.queue_max_age, 7200);
 	assert_int_equal(b.queue_keep_failed, 0);
+	/* The provider's limits go with the message (an env -i runner honours them). */
+	assert_int_equal(b.rate, 30);
+	assert_int_equal(b.max_messages_per_session, 0);
 	conf_account_free(&b);
 	conf_account_free(&a);
 	for (i = 0; i < 2 * p.n; i++)
 		free(p.kv[i]);
 	unsetenv("SMTPS_SEND_QUEUE_MAX_AGE");
 	unsetenv("SMTPS_SEND_QUEUE_KEEP_FAILED");
+	unsetenv("SMTPS_SEND_RATE");
+	unsetenv("SMTPS_SEND_MAX_MESSAGES_PER_SESSION");
 
 	/* A mechanism named (plain) still needs a user, in a record as in a file. */
 	{
