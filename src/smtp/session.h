@@ -172,8 +172,8 @@ int smtp_oauth_hint(struct sx_err *, const struct smtp_reply *, int oauth);
 /*
  * mail.c: a message's transactions.  smtp_txn_init prepares one (its
  * recipients, where its body starts); smtp_txn_run sends its next
- * transaction, waiting only where the protocol requires; smtp_txn_reply
- * takes each reply that answers it; smtp_txn_settle decides, once nothing
+ * transaction, waiting only where the protocol requires.  verdict.c:
+ * smtp_txn_reply takes each reply that answers it; smtp_txn_settle decides, once nothing
  * of it is awaited, whether it is done or another transaction is due
  * (t->more).  smtp_txn_free releases what init took.
  */
@@ -186,6 +186,20 @@ void smtp_txn_lost(struct smtp_session_state *, struct smtp_txn *, enum sx_stage
 void smtp_txn_settle(struct smtp_session_state *, struct smtp_txn *);
 void smtp_txn_free(struct smtp_txn *);
 void smtp_chunker_free(struct smtp_chunker *);
+
+/*
+ * mail.c: the transaction the replies finished: its recipients' results
+ * recorded, the next one's recipients chosen; how many are left.
+ */
+size_t smtp_transaction_end(struct smtp_txn *);
+
+/*
+ * verdict.c: a step of the message failed into le (at stage st, awaiting
+ * kind's reply); a time-out while its data is on its way is reported at
+ * the data stage with how far it got.  Always -1.
+ */
+int smtp_data_failed(struct smtp_session_state *, struct smtp_txn *, const struct sx_err *le,
+    enum sx_stage st, enum smtp_wait_kind kind);
 
 /* mail.c: the step client's message as BDAT chunks, the last answered into final. */
 int smtp_client_bdat(struct smtp_session_state *, struct smtp_txn *, struct smtp_step *final);
