@@ -199,10 +199,14 @@ deliver_session_free(struct deliver_session *ds)
 	ds->key[0] = '\0';
 }
 
-int
-deliver_mark(const struct deliver_ctx *dc, const struct queue_meta *m, struct sx_err *e)
+/*
+ * The envelope as it stands during an attempt: counted, and with the
+ * error a kill would leave (busy's strings stay m's; text is static).
+ */
+static struct queue_meta
+deliver_busy(const struct deliver_ctx *dc, const struct queue_meta *m)
 {
-	char text[] = "the attempt did not finish (the sending process was killed?)";
+	static char text[] = "the attempt did not finish (the sending process was killed?)";
 	struct queue_meta busy = *m;
 
 	busy.attempts++;
@@ -214,6 +218,15 @@ deliver_mark(const struct deliver_ctx *dc, const struct queue_meta *m, struct sx
 	busy.err_exit = EX_TEMPFAIL;
 	busy.err_code = 0;
 	busy.err_text = text;
+	busy.err_enhanced = NULL;
+	return busy;
+}
+
+int
+deliver_mark(const struct deliver_ctx *dc, const struct queue_meta *m, struct sx_err *e)
+{
+	struct queue_meta busy = deliver_busy(dc, m);
+
 	return queue_meta_write(dc->dir, &busy, e);
 }
 
@@ -296,7 +309,6 @@ int
 deliver_mark_many(
     const struct deliver_ctx *dc, struct queue_meta *const *m, size_t n, struct sx_err *e)
 {
-	char text[] = "the attempt did not finish (the sending process was killed?)";
 	char path[4200], tmp[4300];
 	struct queue_meta busy;
 	size_t i, done = 0;
@@ -313,17 +325,7 @@ deliver_mark_many(
 	 * lost mark only leaves the envelope as it was.)
 	 */
 	for (i = 0; i < n; i++) {
-		busy = *m[i];
-		busy.attempts++;
-		if (busy.first_attempt == 0)
-			busy.first_attempt = dc->now;
-		busy.last_attempt = dc->now;
-		busy.err_class = SX_TEMP;
-		busy.err_stage = STAGE_QUEUE;
-		busy.err_exit = EX_TEMPFAIL;
-		busy.err_code = 0;
-		busy.err_text = text;
-		busy.err_enhanced = NULL;
+		busy = deliver_busy(dc, m[i]);
 		if (queue_path(path, sizeof(path), dc->dir, m[i]->id, ".meta") == -1 ||
 		    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >=
 			(int)sizeof(tmp)) {
