@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/queue.h"
@@ -361,6 +362,55 @@ queue_scan_tmp(const char *dir, struct queue_tmp **out, size_t *n, struct sx_err
 	return 0;
 }
 
+/*
+ * An envelope's temporary file (fs_write_atomic: ID.meta.PID.tmp) lives
+ * for a write and a rename; one this old was left by a killed writer.
+ * Age, not the pid: a writer in another pid namespace (a container on
+ * the same volume) would look dead.
+ */
+#define QUEUE_STALE_META_TMP_S 3600
+
+/* Is name ID.meta.PID.tmp? */
+static int
+queue_is_meta_tmp(const char *name)
+{
+	char id[QUEUE_ID_LEN + 1];
+	const char *p;
+
+	if (strlen(name) <= QUEUE_ID_LEN || strncmp(name + QUEUE_ID_LEN, ".meta.", 6) != 0)
+		return 0;
+	memcpy(id, name, QUEUE_ID_LEN);
+	id[QUEUE_ID_LEN] = '\0';
+	if (!queue_id_valid(id))
+		return 0;
+	for (p = name + QUEUE_ID_LEN + 6; *p >= '0' && *p <= '9'; p++)
+		;
+	return p > name + QUEUE_ID_LEN + 6 && strcmp(p, ".tmp") == 0;
+}
+
+/* Remove the envelope temporaries killed writers left (queue_is_meta_tmp). */
+static void
+queue_sweep_meta_tmp(const char *dir, time_t now)
+{
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+	int fd;
+
+	if ((fd = fs_open_trusted_dir(dir, "queue", NULL, STAGE_QUEUE)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (queue_is_meta_tmp(de->d_name) &&
+		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode) && sb.st_mtime + QUEUE_STALE_META_TMP_S < now)
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+}
+
 int
 queue_settle_tmp(const char *dir, unsigned *whole, unsigned *partial, struct sx_err *e)
 {
@@ -371,6 +421,7 @@ queue_settle_tmp(const char *dir, unsigned *whole, unsigned *partial, struct sx_
 	int fd, rc = 0;
 
 	*whole = *partial = 0;
+	queue_sweep_meta_tmp(dir, time(NULL));
 	if (queue_scan_tmp(dir, &v, &n, e) == -1)
 		return -1;
 	for (i = 0; i < n; i++) {

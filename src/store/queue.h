@@ -128,7 +128,8 @@ int queue_scan_tmp(const char *dir, struct queue_tmp **out, size_t *n, struct sx
 /*
  * Settle what dead writers left (-q): a whole message is renamed into
  * place, a partial one removed, each under the file's lock.  The counts
- * go to *whole and *partial.  0, or -1 (SX_LOCALIO).
+ * go to *whole and *partial.  An envelope's temporary file (ID.meta.PID.tmp)
+ * older than an hour is removed too.  0, or -1 (SX_LOCALIO).
  */
 int queue_settle_tmp(const char *dir, unsigned *whole, unsigned *partial, struct sx_err *);
 

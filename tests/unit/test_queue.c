@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -665,6 +666,35 @@ test_settle_tmp(void **state)
 	close(fd);
 }
 
+/* An envelope's temporary file a killed writer left: removed once it is an hour old. */
+static void
+test_settle_stale_meta_tmp(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec old[2] = {{0, UTIME_OMIT}, {0, 0}};
+	struct sx_err e;
+	char path[256];
+	unsigned whole, partial;
+
+	old[1].tv_sec = time(NULL) - 2 * 3600;
+	put_file(f->dir, ID1 ".meta.4242.tmp", "stale", 5);
+	snprintf(path, sizeof(path), "%s/%s.meta.4242.tmp", f->dir, ID1);
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	put_file(f->dir, ID2 ".meta.4243.tmp", "fresh", 5); /* a writer now */
+	put_file(f->dir, ID3 ".meta.x.tmp", "other", 5);    /* not ours: left */
+	snprintf(path, sizeof(path), "%s/%s.meta.x.tmp", f->dir, ID3);
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	sx_clear(&e);
+	assert_int_equal(queue_settle_tmp(f->dir, &whole, &partial, &e), 0);
+	assert_int_equal(whole + partial, 0);
+	snprintf(path, sizeof(path), "%s/%s.meta.4242.tmp", f->dir, ID1);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/%s.meta.4243.tmp", f->dir, ID2);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/%s.meta.x.tmp", f->dir, ID3);
+	assert_int_equal(access(path, F_OK), 0);
+}
+
 static void
 test_dir(void **state)
 {
@@ -782,6 +812,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_expire_on_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keep_failed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_settle_tmp, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_settle_stale_meta_tmp, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dir, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trust, setup, teardown),
 	};
