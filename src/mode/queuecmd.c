@@ -350,10 +350,16 @@ run_queue_pass(struct run *r, const struct flush_opts *o, int automatic, struct 
 		struct diag_field f[] = {
 		    {"relays", NULL, st->limited}, {"waiting", NULL, st->skipped}};
 
-		diag_say(&r->diag, "relay_limit", STAGE_QUEUE, f, 2,
-		    "queue: %u relay(s) said they take no more for now; %u message(s) not tried, "
-		    "kept for later",
-		    st->limited, st->skipped);
+		if (st->limited > 0)
+			diag_say(&r->diag, "relay_limit", STAGE_QUEUE, f, 2,
+			    "queue: %u relay(s) said they take no more for now; %u message(s) not "
+			    "tried, kept for later",
+			    st->limited, st->skipped);
+		else
+			diag_say(&r->diag, "relay_limit", STAGE_QUEUE, f, 2,
+			    "queue: %u message(s) not tried, kept for later (their relay ended "
+			    "the session, or is held off)",
+			    st->skipped);
 	}
 	if (q.ds.nsessions > 0)
 		diag_stage(&r->diag, STAGE_QUEUE, "%u session(s) to the relay(s)", q.ds.nsessions);

@@ -89,6 +89,7 @@ EVENTS = {
     "warning": ({}, {"line": "int", "ignored": "int"}),
     "relay_changed": ({"id": "id", "host": "nonempty", "port": "port"}, {}),
     "recovered": ({"count": "int"}, {}),
+    "relay_limit": ({"relays": "int", "waiting": "int"}, {}),
     "log_error": ({"file": "nonempty", "reason": "nonempty"}, {}),
     "queue_fallback": ({}, {}),
     "runner_start": ({"dir": "nonempty", "interval": "int"}, {}),

@@ -4,15 +4,16 @@
 #  1. 421 after 50 messages (messages per connection): the batch ends, 50
 #     are delivered, the other 150 stay queued and deferred (none failed),
 #     and the run says the relay takes no more.
+#     1b. The same in JSON: every line of the documented schema.
 #  2. 450 4.7.1 "too much mail" after 20 (Postfix's
 #     smtpd_client_message_rate_limit, the session open): the same, and
 #     the session ends with QUIT.
-#  4. Microsoft 365's "554 5.2.0 ...SubmissionQuotaExceededException" after
-#     10: a quota, not the message: the batch ends, nothing is failed, the
-#     rest stay deferred, -bp shows why.
 #  3. The connection reset before the verdict on message 51: the 50
 #     confirmed ones are gone, nothing is lost (the rest go with the next
 #     -q) and only the unconfirmed one can arrive twice.
+#  4. Microsoft 365's "554 5.2.0 ...SubmissionQuotaExceededException" after
+#     10: a quota, not the message: the batch ends, nothing is failed, the
+#     rest stay deferred, -bp shows why.
 set -u
 . tests/e2e/lib.sh
 . tests/e2e/fake.sh
@@ -82,6 +83,16 @@ grep -q ' failed ' "$T/bp" && sx_fail "421: a message was marked failed"
 grep -q '(421); server said: 4\.7\.0' "$T/bp" || sx_fail "421: no message names the 421"
 grep -q 'said they take no more' "$T/err" || sx_fail "421: the run did not say the relay takes no more"
 echo "ok 1 421 after 50: 50 delivered, 150 queued and deferred, none failed"
+
+# 1b. The same in JSON (the 150 left, 421 after 10): every line of the
+# documented schema, the relay_limit event among them.
+fake_start batch-421 --after 10 --caps CHUNKING || sx_fail "fakesmtp did not start"
+run "$Q" -q --diag-format=json >"$T/out" 2>"$T/err"
+rc=$?
+fake_wait
+python3 tests/e2e/json_schema.py --exit "$rc" "$T/err" || { cat "$T/err" >&2; sx_fail "421 (JSON): not the schema"; }
+grep -q '"event": *"relay_limit"' "$T/err" || { cat "$T/err" >&2; sx_fail "421 (JSON): no relay_limit event"; }
+echo "ok 1b 421 in JSON: the relay_limit event, every line of the schema"
 
 # 2. 450 4.7.1 after 20, the session left open: the batch ends with QUIT.
 Q=$T/q2
