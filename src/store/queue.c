@@ -472,7 +472,7 @@ queue_print_safe(FILE *f, const char *s)
 {
 	char buf[1024];
 
-	sx_sanitize(buf, sizeof(buf), s, strlen(s), 0);
+	sx_sanitize_text(buf, sizeof(buf), s, strlen(s), 0);
 	fputs(buf, f);
 }
 

@@ -305,4 +305,18 @@ stable_count "$m1" 1
 [ "$(queued)" = 0 ] || sx_fail "flush_on_send: queue not empty"
 echo "ok 9 flush_on_send: the queued message goes out after a successful send"
 
-echo "t_queue: 9 cases passed"
+# 10. -bp shows an international address as it is in a UTF-8 locale, '?'
+# in others; a bidirectional override is '?' in both (it could reorder
+# what the terminal shows).
+newq q10
+next_marker
+msg "$m" | run 0 "-odq UTF-8" -odq -f alice@localhost 'jörg@bücher.example'
+msg "$m" | run 0 "-odq bidi" -odq -f alice@localhost "$(printf 'evil\342\200\256gpj@x.example')"
+LC_ALL=C.UTF-8 run 0 "-bp UTF-8" -bp
+grep -q -F -e '-> jörg@bücher.example ' "$T/out" || { cat "$T/out" >&2; sx_fail "-bp (UTF-8): address not shown as it is"; }
+grep -q -F -e '-> evil?gpj@x.example ' "$T/out" || { cat "$T/out" >&2; sx_fail "-bp (UTF-8): bidi override shown"; }
+LC_ALL=C run 0 "-bp C" -bp
+grep -q -F -e '-> j??rg@b??cher.example ' "$T/out" || { cat "$T/out" >&2; sx_fail "-bp (C locale): non-ASCII not replaced"; }
+echo "ok 10 -bp: UTF-8 addresses as they are in a UTF-8 locale, '?' otherwise; bidi overrides never"
+
+echo "t_queue: 10 cases passed"
