@@ -108,7 +108,7 @@ main_dispatch(struct run *r)
 	case CLI_NEWALIASES:
 		return main_newaliases(r);
 	case CLI_OAUTH2_AUTHORIZE:
-		return oauth2_authorize(&r->acct, NULL, &r->err);
+		return oauth2_authorize(&r->acct, NULL, &r->diag, &r->err);
 	default:
 		return sx_fail(&r->err, SX_USAGE, STAGE_ARGS, "this mode is not implemented yet");
 	}

@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "auth/oauth2.h"
+#include "core/diag.h"
 #include "core/clock.h"
 #include "core/strutil.h"
 
@@ -461,7 +462,7 @@ oauth2_close(struct oauth2 *o)
 }
 
 int
-oauth2_authorize(const struct account *a, const char *state_dir, struct sx_err *e)
+oauth2_authorize(const struct account *a, const char *state_dir, struct diag *d, struct sx_err *e)
 {
 	struct oauth2_tokens t;
 	char store[4096];
@@ -479,14 +480,25 @@ oauth2_authorize(const struct account *a, const char *state_dir, struct sx_err *
 	    (req = oauth2_request(a, "authorize", store, NULL, e)) == NULL)
 		return -1;
 	json_object_set_new(req, "wait", json_integer(OAUTH2_AUTHORIZE_WAIT));
+	/* Its prompts in the run's JSON, timed from the run's start (one monotonic clock). */
+	if (d->json) {
+		json_object_set_new(req, "json", json_true());
+		json_object_set_new(req, "t0_ms", json_integer(d->t0_ms));
+	}
 	rc = oauth2_run(req, OAUTH2_AUTHORIZE_WAIT + 3 * oauth2_timeout(a) + 5, &t, e);
 	oauth2_request_free(req);
 	if (rc == 0) {
-		fprintf(stderr, "smtps-send: account %s authorized; tokens stored in %s\n", a->name,
-		    store);
-		if (t.expires_at != 0)
-			fprintf(stderr, "smtps-send: the access token expires in %lld s\n",
-			    (long long)(t.expires_at - time(NULL)));
+		struct diag_field f[3] = {{"account", a->name, 0}, {"store", store, 0}};
+		long long left = t.expires_at != 0 ? (long long)(t.expires_at - time(NULL)) : 0;
+		char expiry[64] = "";
+
+		if (t.expires_at != 0) {
+			f[2] = (struct diag_field){"expires_in", NULL, left};
+			snprintf(
+			    expiry, sizeof(expiry), " (the access token expires in %lld s)", left);
+		}
+		diag_say(d, "authorized", STAGE_AUTH, f, t.expires_at != 0 ? 3 : 2,
+		    "account %s authorized; tokens stored in %s%s", a->name, store, expiry);
 	}
 	oauth2_tokens_free(&t);
 	return rc;

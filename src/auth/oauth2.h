@@ -65,10 +65,12 @@ void oauth2_close(struct oauth2 *);
 
 /*
  * --oauth2-authorize: the first authorization of a managed account, with
- * the user at a terminal (the companion prints the URL or code and waits).
+ * the user at a terminal (the companion prints the URL or code and waits;
+ * as d's JSON events when d is in JSON, like everything on stderr).
  * 0, or -1 with e.
  */
-int oauth2_authorize(const struct account *, const char *state_dir, struct sx_err *);
+struct diag;
+int oauth2_authorize(const struct account *, const char *state_dir, struct diag *, struct sx_err *);
 
 /* oauth2_store.c: the store file of an account.  0, or -1 with SX_CONFIG/SX_LOCALIO. */
 int oauth2_store_path(

@@ -97,6 +97,8 @@ EVENTS = {
     "runner_error": ({}, {}),
     "runner_warning": ({}, {}),
     "import": ({"file": "nonempty", "line": "int", "key": "nonempty"}, {}),
+    "authorize": ({"url": "nonempty", "wait": "int"}, {"code": "nonempty"}),
+    "authorized": ({"account": "nonempty", "store": "nonempty"}, {"expires_in": "int"}),
 }
 # A message's result (no "exit"): -q, --flush-id, the runner, -bs.
 MESSAGE_RESULT = ({"id": "id", "state": "msg_state"}, REPLY)

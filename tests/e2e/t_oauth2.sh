@@ -115,6 +115,14 @@ grep -q "WDJB-MJHT" "$T/err" || sx_fail "the user code was not shown: $(cat "$T/
 [ "$(stat -c %a "$T/state/oauth2")" = 700 ] || sx_fail "token store directory not 0700"
 no_secret "$T/err" "$T/out"
 
+# 2b. The same in JSON: the prompt and the outcome are events of the
+# documented schema like every other line (the code and URL as fields).
+SMTPS_SEND_OAUTH2_FLOW=device run 0 "authorize (device, JSON)" --oauth2-authorize --diag-format=json </dev/null
+python3 tests/e2e/json_schema.py --exit 0 "$T/err" || sx_fail "authorize (JSON): not the schema: $(cat "$T/err")"
+grep -q '"event":"authorize".*"code":"WDJB-MJHT"' "$T/err" || sx_fail "authorize (JSON): no code field: $(cat "$T/err")"
+grep -q '"event":"authorized"' "$T/err" || sx_fail "authorize (JSON): no authorized event: $(cat "$T/err")"
+no_secret "$T/err" "$T/out"
+
 # 3. A send with each mechanism through Postfix + Dovecot's oauth2 passdb; the
 # stored access token is reused (no refresh).
 for mech in xoauth2 oauthbearer; do

@@ -35,11 +35,15 @@
 
 #include "auth/helper/http.h"
 #include "auth/oauth2.h"
+#include "core/diag.h"
 #include "core/strutil.h"
 
 #define REQUEST_MAX (64 * 1024)
 
 /* The request, as read. */
+/* Where the prompts go: stderr, as text or as the run's JSON events (read_request). */
+static struct diag prompt;
+
 struct req {
 	const char *op, *store, *flow, *provider;
 	const char *token_url, *auth_url, *device_url, *scope;
@@ -142,6 +146,9 @@ read_request(struct req *r)
 	if (r->wait <= 0)
 		r->wait = 600;
 	r->http.timeout_s = r->timeout;
+	diag_init(&prompt, stderr, 0, json_is_true(json_object_get(o, "json")));
+	if (json_is_integer(json_object_get(o, "t0_ms")))
+		prompt.t0_ms = json_integer_value(json_object_get(o, "t0_ms"));
 	if (r->op == NULL || r->store == NULL || r->token_url == NULL || r->client_id == NULL)
 		fail("usage", NULL, "the request lacks op, store, token_url or client_id");
 	return o;
@@ -323,8 +330,9 @@ static void __attribute__((__noreturn__)) finish_authorize(const struct req *r, 
 	sx_clear(&e);
 	take_tokens(ans, &t);
 	if (t.refresh_token == NULL)
-		fprintf(stderr, "smtps-send-oauth2: the provider sent no refresh token: the "
-				"access token will have to be authorized again when it expires\n");
+		diag_say(&prompt, "warning", STAGE_AUTH, NULL, 0,
+		    "the provider sent no refresh token: the access token will have to be "
+		    "authorized again when it expires");
 	if ((lock = oauth2_store_lock(r->store, (int)(2 * r->timeout), &e)) == -1)
 		fail_err(&e);
 	store_tokens(r, &t);
@@ -360,11 +368,21 @@ static void __attribute__((__noreturn__)) op_device(const struct req *r)
 	end = time(NULL) + (json_is_integer(v) && json_integer_value(v) < r->wait
 				   ? json_integer_value(v)
 				   : r->wait);
-	fprintf(stderr,
-	    "To authorize smtps-send%s%s, open\n\n    %s\n\nand enter the code\n\n    %s\n\n"
-	    "(waiting up to %lld s)\n",
-	    r->user != NULL ? " for " : "", r->user != NULL ? r->user : "", uri, code,
-	    (long long)(end - time(NULL)));
+	if (prompt.json) {
+		struct diag_field f[] = {
+		    {"url", uri, 0}, {"code", code, 0}, {"wait", NULL, end - time(NULL)}};
+
+		diag_say(&prompt, "authorize", STAGE_AUTH, f, 3,
+		    "to authorize smtps-send%s%s, open %s and enter the code %s (waiting up to "
+		    "%lld s)",
+		    r->user != NULL ? " for " : "", r->user != NULL ? r->user : "", uri, code,
+		    (long long)(end - time(NULL)));
+	} else
+		fprintf(stderr,
+		    "To authorize smtps-send%s%s, open\n\n    %s\n\nand enter the code\n\n    "
+		    "%s\n\n(waiting up to %lld s)\n",
+		    r->user != NULL ? " for " : "", r->user != NULL ? r->user : "", uri, code,
+		    (long long)(end - time(NULL)));
 	for (;;) {
 		const char *err;
 
@@ -493,10 +511,20 @@ static void __attribute__((__noreturn__)) op_browser(const struct req *r)
 		    ? "&access_type=offline&prompt=consent"
 		    : "") == -1)
 		fail("internal", NULL, "out of memory");
-	fprintf(stderr,
-	    "To authorize smtps-send%s%s, open this URL in a browser on this machine:\n\n    "
-	    "%s\n\n(waiting up to %ld s for the answer on %s)\n",
-	    r->user != NULL ? " for " : "", r->user != NULL ? r->user : "", url, r->wait, redirect);
+	if (prompt.json) {
+		struct diag_field f[] = {{"url", url, 0}, {"wait", NULL, r->wait}};
+
+		diag_say(&prompt, "authorize", STAGE_AUTH, f, 2,
+		    "to authorize smtps-send%s%s, open %s in a browser on this machine (waiting "
+		    "up to %ld s for the answer on %s)",
+		    r->user != NULL ? " for " : "", r->user != NULL ? r->user : "", url, r->wait,
+		    redirect);
+	} else
+		fprintf(stderr,
+		    "To authorize smtps-send%s%s, open this URL in a browser on this "
+		    "machine:\n\n    %s\n\n(waiting up to %ld s for the answer on %s)\n",
+		    r->user != NULL ? " for " : "", r->user != NULL ? r->user : "", url, r->wait,
+		    redirect);
 	if (wait_redirect(ls, time(NULL) + r->wait, target, sizeof(target)) == -1)
 		fail("temp", "run smtps-send --oauth2-authorize again",
 		    "no answer from the browser within %ld s", r->wait);
