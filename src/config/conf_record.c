@@ -105,6 +105,8 @@ int
 conf_from_record(struct account *a, char *const *kv, size_t npairs, struct sx_err *e)
 {
 	struct conf_org org = {ORG_QUEUE, 0, 0, 0};
+	/* A secret the record names by its variable comes from the environment, as before. */
+	struct conf_org env = {ORG_ENV, 0, SEC_ENV, 0};
 	struct conf_ctx none;
 	struct conf_ent ent;
 	struct conf_src *src = NULL;
@@ -126,12 +128,12 @@ conf_from_record(struct account *a, char *const *kv, size_t npairs, struct sx_er
 			/* Only our own variable: a record must not read any environment. */
 			if (strcmp(val, CONF_PASSWORD_ENV) == 0 &&
 			    (v = getenv(CONF_PASSWORD_ENV)) != NULL && *v != '\0' &&
-			    conf_set(&ent, K_PASSWORD, v, org, &why) == -1)
+			    conf_set(&ent, K_PASSWORD, v, env, &why) == -1)
 				goto bad;
 		} else if (strcmp(key, "oauth2_token_env") == 0) {
 			if (strcmp(val, CONF_OAUTH2_TOKEN_ENV) == 0 &&
 			    (v = getenv(CONF_OAUTH2_TOKEN_ENV)) != NULL && *v != '\0' &&
-			    conf_set(&ent, K_OAUTH2_TOKEN, v, org, &why) == -1)
+			    conf_set(&ent, K_OAUTH2_TOKEN, v, env, &why) == -1)
 				goto bad;
 		} else if (strcmp(key, "password_origin") == 0) {
 			pw_origin = val;

@@ -1532,6 +1532,48 @@ rec_put(void *arg, const char *key, const char *value)
 }
 
 /*
+ * Secrets the environment gave (SMTPS_SEND_PASSWORD, SMTPS_SEND_OAUTH2_TOKEN)
+ * are named in the record by their variable, and an account read back from
+ * the record records them the same way (fuzz_conf_env found the token's
+ * variable lost on the second round).
+ */
+static void
+test_record_env_secrets(void **state)
+{
+	struct rec_pairs p1 = {{NULL}, 0}, p2 = {{NULL}, 0};
+	struct account a, b;
+	size_t i;
+
+	(void)state;
+	setenv("SMTPS_SEND_HOST", "relay.example.org", 1);
+	setenv("SMTPS_SEND_USER", "me", 1);
+	setenv("SMTPS_SEND_PASSWORD", "pw-secret", 1);
+	setenv("SMTPS_SEND_OAUTH2_TOKEN", "tok-secret", 1);
+	assert_int_equal(load(&a, NULL, 0), 0);
+	conf_record(&a, rec_put, &p1);
+	sx_clear(&err);
+	if (conf_from_record(&b, p1.kv, p1.n, &err) == -1)
+		fail_msg("the record is refused: %s", err.detail);
+	assert_string_equal(b.password, "pw-secret");
+	assert_string_equal(b.oauth2_token, "tok-secret");
+	conf_record(&b, rec_put, &p2);
+	assert_int_equal(p1.n, p2.n);
+	for (i = 0; i < 2 * p1.n; i++) {
+		assert_string_equal(p1.kv[i], p2.kv[i]);
+		assert_null(strstr(p1.kv[i], "secret")); /* never the value itself */
+	}
+	conf_account_free(&b);
+	conf_account_free(&a);
+	for (i = 0; i < 2 * p1.n; i++)
+		free(p1.kv[i]);
+	for (i = 0; i < 2 * p2.n; i++)
+		free(p2.kv[i]);
+	unsetenv("SMTPS_SEND_USER");
+	unsetenv("SMTPS_SEND_PASSWORD");
+	unsetenv("SMTPS_SEND_OAUTH2_TOKEN");
+}
+
+/*
  * The relay recorded with a queued message rebuilds the account, also one
  * with no user (a relay that takes mail without AUTH): the record writes
  * the default "auth on", which must not read as a demand for a user.
@@ -1626,6 +1668,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_dump_effective, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_argv_msmtp_options, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_record_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_record_env_secrets, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
